@@ -1,0 +1,1 @@
+"""Frames in, georeferenced flags out; the review page; exports."""

@@ -1,0 +1,1 @@
+"""Vehicles for rehearsal and tests: ArduPilot SITL launcher and the built-in copter."""

@@ -1,0 +1,230 @@
+"""Camera and aircraft profiles.
+
+A camera profile is what photogrammetry needs (sensor size, focal length, image size) plus the
+shortest interval it can take photos at; an aircraft profile is what flight planning needs
+(speeds, endurance with its reserve, altitude ceiling).  Presets cover the drones rangers fly;
+users add their own from a TOML or JSON file::
+
+    [camera.my-cam]
+    sensor_width_mm = 13.2
+    sensor_height_mm = 8.8
+    focal_length_mm = 8.8
+    image_width_px = 5472
+    image_height_px = 3648
+    min_trigger_interval_s = 2.0
+
+    [aircraft.my-quad]
+    cruise_speed_ms = 8
+    endurance_s = 1500
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from .errors import ProfileError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - 3.10
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class CameraProfile:
+    """A frame camera, pinhole model.  Image width is the sensor's long side."""
+
+    name: str
+    sensor_width_mm: float
+    sensor_height_mm: float
+    focal_length_mm: float
+    image_width_px: int
+    image_height_px: int
+    min_trigger_interval_s: float = 1.0
+    thermal: bool = False
+    description: str = ""
+
+    def __post_init__(self):
+        for f in ("sensor_width_mm", "sensor_height_mm", "focal_length_mm", "image_width_px",
+                  "image_height_px"):
+            if not getattr(self, f) > 0:
+                raise ProfileError(f"camera {self.name!r}: {f} must be positive, got {getattr(self, f)!r}")
+        if self.min_trigger_interval_s < 0:
+            raise ProfileError(f"camera {self.name!r}: min_trigger_interval_s must not be negative")
+
+    @property
+    def pixel_pitch_mm(self) -> float:
+        return self.sensor_width_mm / self.image_width_px
+
+    @property
+    def focal_length_px(self) -> float:
+        return self.focal_length_mm / self.pixel_pitch_mm
+
+    @property
+    def hfov_deg(self) -> float:
+        return math.degrees(2 * math.atan(self.sensor_width_mm / (2 * self.focal_length_mm)))
+
+    @property
+    def vfov_deg(self) -> float:
+        return math.degrees(2 * math.atan(self.sensor_height_mm / (2 * self.focal_length_mm)))
+
+    def gsd_m(self, altitude_m: float) -> float:
+        """Ground sample distance (metres per pixel) looking straight down from ``altitude_m``."""
+        return altitude_m * self.sensor_width_mm / (self.focal_length_mm * self.image_width_px)
+
+    def altitude_for_gsd(self, gsd_m: float) -> float:
+        """Height above ground that gives ``gsd_m`` metres per pixel at nadir."""
+        if gsd_m <= 0:
+            raise ProfileError(f"ground sample distance must be positive, got {gsd_m}")
+        return gsd_m * self.focal_length_mm * self.image_width_px / self.sensor_width_mm
+
+    def footprint_m(self, altitude_m: float) -> tuple[float, float]:
+        """Nadir ground footprint (width along the image's long side, height), metres."""
+        scale = altitude_m / self.focal_length_mm
+        return self.sensor_width_mm * scale, self.sensor_height_mm * scale
+
+
+@dataclass(frozen=True)
+class AircraftProfile:
+    """What the planner needs to know of a multirotor."""
+
+    name: str
+    cruise_speed_ms: float = 10.0
+    max_speed_ms: float = 15.0
+    climb_rate_ms: float = 2.5
+    descent_rate_ms: float = 1.5
+    acceleration_ms2: float = 2.5
+    endurance_s: float = 1200.0
+    reserve_fraction: float = 0.25
+    max_altitude_m: float = 120.0
+    battery_capacity_mah: float = 5000.0
+    description: str = ""
+
+    def __post_init__(self):
+        for f in ("cruise_speed_ms", "max_speed_ms", "climb_rate_ms", "descent_rate_ms",
+                  "acceleration_ms2", "endurance_s", "max_altitude_m", "battery_capacity_mah"):
+            if not getattr(self, f) > 0:
+                raise ProfileError(f"aircraft {self.name!r}: {f} must be positive, got {getattr(self, f)!r}")
+        if not 0 <= self.reserve_fraction < 1:
+            raise ProfileError(f"aircraft {self.name!r}: reserve_fraction must be in [0, 1)")
+        if self.cruise_speed_ms > self.max_speed_ms:
+            raise ProfileError(f"aircraft {self.name!r}: cruise speed is above its max speed")
+
+    @property
+    def usable_endurance_s(self) -> float:
+        """Flight time available before the reserve is touched."""
+        return self.endurance_s * (1.0 - self.reserve_fraction)
+
+
+# Figures are the makers' published specifications.
+CAMERAS: dict[str, CameraProfile] = {c.name: c for c in [
+    CameraProfile("phantom4pro", 13.2, 8.8, 8.8, 5472, 3648, 2.0,
+                  description="DJI Phantom 4 Pro / Pro V2.0, 1-inch 20 MP, 24 mm equiv."),
+    CameraProfile("phantom4rtk", 13.2, 8.8, 8.8, 5472, 3648, 2.0,
+                  description="DJI Phantom 4 RTK FC6310R, 1-inch 20 MP"),
+    CameraProfile("mavic3e-wide", 17.3, 13.0, 12.29, 5280, 3956, 0.7,
+                  description="DJI Mavic 3 Enterprise wide camera, 4/3 CMOS 20 MP"),
+    CameraProfile("m3t-wide", 6.4, 4.8, 4.4, 8000, 6000, 0.7,
+                  description="DJI Mavic 3 Thermal wide camera, 1/2-inch 48 MP"),
+    CameraProfile("m3t-thermal", 7.68, 6.144, 9.1, 640, 512, 2.0, thermal=True,
+                  description="DJI Mavic 3 Thermal radiometric camera, 640x512 12 um VOx"),
+    CameraProfile("flir-vue-pro-640-13mm", 10.88, 8.704, 13.0, 640, 512, 1.0, thermal=True,
+                  description="FLIR Vue Pro R 640, 13 mm lens, 17 um"),
+    CameraProfile("phantom3-fc300s", 6.17, 4.55, 3.61, 4000, 3000, 2.0,
+                  description="DJI Phantom 3 Professional FC300S, 1/2.3-inch 12 MP"),
+    CameraProfile("mavic2pro", 13.2, 8.8, 10.26, 5472, 3648, 2.0,
+                  description="DJI Mavic 2 Pro Hasselblad L1D-20c, 1-inch 20 MP"),
+]}
+
+AIRCRAFT: dict[str, AircraftProfile] = {a.name: a for a in [
+    AircraftProfile("mavic3e", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=6,
+                    descent_rate_ms=4, endurance_s=45 * 60, reserve_fraction=0.25,
+                    battery_capacity_mah=5000, description="DJI Mavic 3 Enterprise"),
+    AircraftProfile("phantom4pro", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=5,
+                    descent_rate_ms=3, endurance_s=30 * 60, reserve_fraction=0.25,
+                    battery_capacity_mah=5870, description="DJI Phantom 4 Pro V2.0"),
+    AircraftProfile("m30t", cruise_speed_ms=12, max_speed_ms=23, climb_rate_ms=6,
+                    descent_rate_ms=5, endurance_s=41 * 60, reserve_fraction=0.25,
+                    battery_capacity_mah=5880, description="DJI Matrice 30T"),
+    # Matches the simulated copter's defaults (ArduCopter WPNAV_SPEED 10 m/s, WPNAV_SPEED_UP
+    # 2.5 m/s, WPNAV_SPEED_DN 1.5 m/s) so rehearsals and plans agree.
+    AircraftProfile("arducopter-quad", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=2.5,
+                    descent_rate_ms=1.5, endurance_s=25 * 60, reserve_fraction=0.25,
+                    battery_capacity_mah=10000, description="Generic ArduCopter quad (SITL default)"),
+]}
+
+DEFAULT_CAMERA = "mavic3e-wide"
+DEFAULT_AIRCRAFT = "arducopter-quad"
+PROFILES_ENV = "UAV_PROFILES"
+
+
+def _from_mapping(cls, name: str, data: dict):
+    known = {f.name for f in fields(cls)} - {"name"}
+    unknown = set(data) - known
+    if unknown:
+        raise ProfileError(f"{cls.__name__[:-7].lower()} {name!r}: unknown field(s) "
+                           f"{', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+    try:
+        return cls(name=name, **data)
+    except TypeError as exc:
+        raise ProfileError(f"{name!r}: {exc}") from None
+
+
+def load_profiles(path: str | os.PathLike) -> tuple[dict[str, CameraProfile], dict[str, AircraftProfile]]:
+    """Read user camera and aircraft profiles from a TOML or JSON file.
+
+    The file has tables ``camera.<name>`` and ``aircraft.<name>``; a camera may also name a
+    preset in ``base`` and override some of its fields.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"cannot read profiles file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(raw) if path.suffix.lower() == ".json" else tomllib.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"profiles file {path} is not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'}: {exc}") from None
+    cams: dict[str, CameraProfile] = {}
+    planes: dict[str, AircraftProfile] = {}
+    for kind, target, cls, presets in (("camera", cams, CameraProfile, CAMERAS),
+                                       ("aircraft", planes, AircraftProfile, AIRCRAFT)):
+        for name, spec in (data.get(kind) or {}).items():
+            spec = dict(spec)
+            base = spec.pop("base", None)
+            if base is not None:
+                if base not in presets:
+                    raise ProfileError(f"{kind} {name!r} in {path}: unknown base preset {base!r}")
+                merged = asdict(presets[base])
+                merged.pop("name")
+                merged.update(spec)
+                spec = merged
+            target[name] = _from_mapping(cls, name, spec)
+    return cams, planes
+
+
+def _user_profiles(profiles_file):
+    path = profiles_file or os.environ.get(PROFILES_ENV)
+    return load_profiles(path) if path else ({}, {})
+
+
+def get_camera(name: str, profiles_file: str | os.PathLike | None = None) -> CameraProfile:
+    """A camera by name: user profiles first, then presets."""
+    cams, _ = _user_profiles(profiles_file)
+    found = cams.get(name) or CAMERAS.get(name)
+    if found is None:
+        raise ProfileError(f"unknown camera {name!r}; known: {', '.join(sorted({*CAMERAS, *cams}))}")
+    return found
+
+
+def get_aircraft(name: str, profiles_file: str | os.PathLike | None = None) -> AircraftProfile:
+    """An aircraft by name: user profiles first, then presets."""
+    _, planes = _user_profiles(profiles_file)
+    found = planes.get(name) or AIRCRAFT.get(name)
+    if found is None:
+        raise ProfileError(f"unknown aircraft {name!r}; known: {', '.join(sorted({*AIRCRAFT, *planes}))}")
+    return found
