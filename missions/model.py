@@ -25,6 +25,7 @@ class PlanKind(str, Enum):
     CORRIDOR = "corridor"
     LOOKOUT = "lookout"
     PERIMETER = "perimeter"
+    IMPORTED = "imported"  # read from a file another tool made (QGroundControl, Mission Planner)
 
 
 @dataclass

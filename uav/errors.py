@@ -120,5 +120,9 @@ class FlightStoreError(UavError, RuntimeError):
     """A flight GeoPackage cannot be opened, read or written."""
 
 
+class ReviewConflictError(FlightStoreError):
+    """A review decision was based on a flag version that has since changed."""
+
+
 class ExportError(UavError, RuntimeError):
     """An export could not be written or sent."""

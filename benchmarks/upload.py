@@ -1,0 +1,227 @@
+"""Mission upload time: our verified upload (write + read-back + compare) next to MAVProxy's
+unverified ``wp load``, on the same simulated copter and the same (clean or lossy) link.
+
+``python -m benchmarks.upload`` prints a table; ``run() -> dict`` returns the figures.
+
+Both ground stations run as separate processes, so neither shares the vehicle's interpreter.
+The vehicle is the built-in ArduPilot-compatible copter at real-time speed (its re-request and
+cancel timers as ArduPilot's); the lossy link is the fault proxy (drop 10 %, duplicate and
+reorder 2.5 % each way).  Each upload is checked afterwards over a clean link: did the whole
+mission arrive?
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HOME = (43.1, 131.5, 120.0, 0.0)
+SIZES = (50, 500)
+LOSS = 0.10
+MAVPROXY_TIMEOUT_S = 60.0
+
+# Our client: read the same .waypoints file, upload it verified, print the seconds taken.
+OUR_CLIENT = r"""
+import json, sys, time
+from uav.items import MissionItem, Mission
+from uav.link import connect
+from uav.link.upload import upload_verified
+
+url, path = sys.argv[1], sys.argv[2]
+items = []
+for line in open(path).read().splitlines()[1:]:
+    f = line.split("\t")
+    items.append(MissionItem(int(f[3]), int(f[2]), *map(float, f[4:8]), float(f[8]),
+                             float(f[9]), float(f[10]), bool(int(f[11]))))
+with connect(url, timeout=20) as link:
+    t = time.perf_counter()
+    try:
+        upload_verified(link, Mission(items), fence=False, rally=False)
+        ok = None
+    except Exception as exc:  # report, do not crash the benchmark
+        ok = str(exc)
+    print(json.dumps({"seconds": time.perf_counter() - t, "error": ok}))
+"""
+
+
+def _write_waypoints(path: Path, n: int) -> None:
+    """A survey-like mission of ``n`` items (home + n-1 waypoints) as QGC WPL 110."""
+    lines = ["QGC WPL 110"]
+    lines.append("\t".join(map(str, [0, 1, 0, 16, 0, 0, 0, 0, f"{HOME[0]:.8f}",
+                                     f"{HOME[1]:.8f}", f"{HOME[2]:.3f}", 1])))
+    for i in range(1, n):
+        lat = HOME[0] + (i // 25) * 2e-4
+        lon = HOME[1] + (i % 25) * 3e-4
+        lines.append("\t".join(map(str, [i, 0, 3, 16, 0, 0, 0, 0, f"{lat:.8f}", f"{lon:.8f}",
+                                         f"{40 + (i % 5) * 0.5:.3f}", 1])))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _ours(url: str, wp: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", OUR_CLIENT, url, str(wp)], capture_output=True,
+                         text=True, timeout=300)
+    if out.returncode != 0:
+        return {"seconds": None, "error": out.stderr.strip().splitlines()[-1:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _mavproxy_bin() -> str | None:
+    cand = Path(sys.executable).with_name("mavproxy.py")
+    return str(cand) if cand.exists() else None
+
+
+def _mavproxy(url: str, wp: Path, n: int, workdir: Path) -> dict:
+    """Drive ``mavproxy.py`` through its console: connect, settle, ``wp load``, time it."""
+    exe = _mavproxy_bin()
+    if exe is None:
+        return {"seconds": None, "error": "mavproxy.py not installed (pip install MAVProxy)"}
+    proc = subprocess.Popen(
+        [sys.executable, "-u", exe, f"--master={url}", "--default-modules=wp",
+         f"--state-basedir={workdir}", "--streamrate=-1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=workdir)
+    lines: list[tuple[float, str]] = []
+    online = threading.Event()
+    done = threading.Event()
+
+    def reader():
+        for line in proc.stdout:
+            lines.append((time.perf_counter(), line.rstrip()))
+            if "online system" in line:
+                online.set()
+            # done when all are sent, or the vehicle gave up (INVALID_SEQUENCE is not fatal)
+            if f"Sent all {n} waypoints" in line or "MISSION_ACK" in line and not any(
+                    ok in line for ok in ("ACCEPTED", "INVALID_SEQUENCE")):
+                done.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        if not online.wait(30):
+            return {"seconds": None, "error": "MAVProxy did not connect"}
+        time.sleep(2.0)  # let its start-up downloads finish so they do not share the link
+        start = time.perf_counter()
+        proc.stdin.write(f"wp load {wp}\n")
+        proc.stdin.flush()
+        if not done.wait(MAVPROXY_TIMEOUT_S):
+            return {"seconds": None, "error": f"no 'Sent all {n} waypoints' within "
+                                              f"{MAVPROXY_TIMEOUT_S:.0f} s"}
+        end = next((t for t, s in lines if f"Sent all {n} waypoints" in s), None)
+        if end is None:
+            fatal = [s for _t, s in lines if "MISSION_ACK" in s and "INVALID_SEQUENCE" not in s]
+            return {"seconds": None, "error": fatal[-1] if fatal else "unknown"}
+        return {"seconds": end - start, "error": None}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _held(url: str) -> int:
+    """Items the vehicle holds now (home included), read over a clean link."""
+    from uav.items import MissionType
+    from uav.link import connect
+    from uav.link.mission_transfer import MissionTransfer
+
+    with connect(url, timeout=10, identify=False, stream_rate_hz=0) as link:
+        return len(MissionTransfer(link).download(MissionType.MISSION).items)
+
+
+def _clear(url: str) -> None:
+    from uav.items import MissionType
+    from uav.link import connect
+    from uav.link.mission_transfer import MissionTransfer
+
+    with connect(url, timeout=10, identify=False, stream_rate_hz=0) as link:
+        MissionTransfer(link).clear(MissionType.MISSION)
+
+
+def _one(tool: str, sim, wp: Path, n: int, loss: float, workdir: Path, seed: int) -> dict:
+    from simulators.faults import FaultyLink
+
+    _clear(sim.connection_string)
+    if loss:
+        with FaultyLink(sim.connection_string, drop=loss, duplicate=loss / 4,
+                        reorder=loss / 4, seed=seed) as proxy:
+            res = (_ours(proxy.connection_string, wp) if tool == "ours"
+                   else _mavproxy(proxy.connection_string, wp, n, workdir))
+    else:
+        res = (_ours(sim.connection_string, wp) if tool == "ours"
+               else _mavproxy(sim.connection_string, wp, n, workdir))
+    held = _held(sim.connection_string)
+    res["whole"] = held == n
+    res["held"] = held
+    return res
+
+
+def run(sizes=SIZES, loss: float = LOSS, repeats: int = 5) -> dict:
+    """Measure and return ``{"rows": [...], "speedup_500_clean": x, ...}``.
+
+    Clean-link figures are the best of ``repeats`` runs (the machine may be shared); lossy
+    runs are one seeded run each.
+    """
+    from simulators.backend import start_vehicle
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, start_vehicle(backend="builtin", home=HOME,
+                                                             speedup=1.0) as sim:
+        tmp = Path(tmp)
+        for n in sizes:
+            wp = tmp / f"survey{n}.waypoints"
+            _write_waypoints(wp, n)
+            for link_loss in (0.0, loss):
+                row = {"items": n, "link": f"{link_loss:.0%} loss" if link_loss else "clean"}
+                for tool in ("ours", "mavproxy"):
+                    best = None
+                    for r in range(repeats if not link_loss else 1):
+                        res = _one(tool, sim, wp, n, link_loss, tmp, seed=11 + r)
+                        print(f"  {n:4d} items, {row['link']:9s} {tool:8s}: "
+                              f"{_fmt(res['seconds'])}  whole={res['whole']}"
+                              + (f"  ({res['error']})" if res.get("error") else ""),
+                              file=sys.stderr)
+                        if best is None or (res["seconds"] or 1e9) < (best["seconds"] or 1e9):
+                            best = res
+                    row[tool] = best
+                rows.append(row)
+    out = {"rows": rows}
+    for row in rows:
+        o, m = row["ours"]["seconds"], row["mavproxy"]["seconds"]
+        if o and m:
+            key = f"speedup_{row['items']}_{'clean' if row['link'] == 'clean' else 'lossy'}"
+            out[key] = round(m / o, 2)
+    return out
+
+
+def _fmt(s) -> str:
+    return f"{s:7.3f} s" if s is not None else "   --   "
+
+
+def main() -> None:
+    print("Mission upload on the built-in copter (real-time), ours = write + read-back + "
+          "compare, MAVProxy = wp load (write only)", file=sys.stderr)
+    res = run()
+    print(f"{'items':>5} {'link':10} {'ours (verified)':>16} {'MAVProxy wp load':>17} "
+          f"{'ratio':>6}  whole (ours / MAVProxy)")
+    for row in res["rows"]:
+        o, m = row["ours"], row["mavproxy"]
+        ratio = f"{m['seconds'] / o['seconds']:.1f}x" if o["seconds"] and m["seconds"] else "--"
+        print(f"{row['items']:>5} {row['link']:10} {_fmt(o['seconds']):>16} "
+              f"{_fmt(m['seconds']):>17} {ratio:>6}  {o['whole']} / {m['whole']}"
+              + (f" (MAVProxy: {m['error']})" if m.get("error") else ""))
+    target = res.get("speedup_500_clean")
+    if target is not None:
+        print(f"target: verified 500 items at least 2x faster than MAVProxy on a clean link: "
+              f"{target:.1f}x {'MET' if target >= 2 else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MAVLINK20", "1")
+    main()

@@ -1,0 +1,336 @@
+"""Shared planning steps: area preparation, home, fence, sorties and the final :class:`Plan`.
+
+The survey, corridor, lookout and perimeter planners all end the same way: ordered legs in
+the metric frame become sorties (home → legs → home, routed inside the flight area, cut to the
+battery and to the vehicle's item storage), the fence and rally items are attached, the
+statistics are filled in and the plan is validated before it leaves the planner.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from shapely.geometry import Point, mapping
+from shapely.geometry.base import BaseGeometry
+
+from uav.errors import InvalidSectorError, PlanningError
+from uav.geo import LocalFrame, geodesic_area_m2
+from uav.items import Mission
+from uav.profiles import AircraftProfile, CameraProfile
+
+from .estimate import turn_penalty_s
+from .fence import FenceGeometry, build_fence_geometry, fence_items, rally_items
+from .geometry import INSIDE_TOLERANCE_M, Router, path_length, polygonal, polygons_of
+from .items_builder import (
+    BuiltSortie,
+    FlightSettings,
+    Leg,
+    Vertex,
+    build_sortie,
+    count_items,
+    leg_vertices,
+)
+from .model import AltitudeMode, Plan, PlanKind, PlanStats
+from .sorties import split_sorties
+from .terrain import Dem
+
+MIN_SPEED_MS = 1.0
+
+
+def resolve_altitude(camera: CameraProfile | None, aircraft: AircraftProfile,
+                     altitude_m: float | None, gsd_m: float | None) -> float:
+    """Flight height from an altitude or a target GSD, checked against the aircraft."""
+    if altitude_m is not None and gsd_m is not None:
+        raise PlanningError("give either an altitude or a target GSD, not both")
+    if altitude_m is None and gsd_m is None:
+        raise PlanningError("give a flight altitude (m) or a target ground sample distance (GSD)")
+    if gsd_m is not None:
+        if camera is None:
+            raise PlanningError("a target GSD needs a camera profile")
+        if gsd_m <= 0:
+            raise PlanningError(f"target GSD must be positive, got {gsd_m} m/px")
+        altitude_m = camera.altitude_for_gsd(gsd_m)
+        if altitude_m > aircraft.max_altitude_m:
+            best = camera.gsd_m(aircraft.max_altitude_m)
+            raise PlanningError(
+                f"GSD {gsd_m * 100:.2f} cm/px is unreachable with camera {camera.name!r}: it needs "
+                f"{altitude_m:.0f} m above ground, above the {aircraft.name!r} ceiling of "
+                f"{aircraft.max_altitude_m:.0f} m (the coarsest GSD at the ceiling is "
+                f"{best * 100:.2f} cm/px)")
+    if not altitude_m > 0:
+        raise PlanningError(f"flight altitude must be above 0 m, got {altitude_m}")
+    if altitude_m > aircraft.max_altitude_m:
+        raise PlanningError(f"altitude {altitude_m:.0f} m is above the {aircraft.name!r} ceiling "
+                            f"of {aircraft.max_altitude_m:.0f} m")
+    return float(altitude_m)
+
+
+def resolve_speed(aircraft: AircraftProfile, speed_ms: float | None) -> float:
+    speed = aircraft.cruise_speed_ms if speed_ms is None else float(speed_ms)
+    if not speed > 0:
+        raise PlanningError(f"speed must be positive, got {speed} m/s")
+    if speed > aircraft.max_speed_ms:
+        raise PlanningError(f"speed {speed} m/s is above the {aircraft.name!r} maximum of "
+                            f"{aircraft.max_speed_ms} m/s")
+    return speed
+
+
+def _union(geoms) -> BaseGeometry | None:
+    geoms = [g for g in (geoms or ()) if g is not None and not g.is_empty]
+    return shapely.union_all(geoms) if geoms else None
+
+
+@dataclass
+class Area:
+    """The input areas in the metric frame."""
+
+    frame: LocalFrame
+    sector_ll: BaseGeometry
+    exclusions_ll: list
+    sector_m: BaseGeometry
+    exclusions_m: BaseGeometry | None
+    allowed_m: BaseGeometry
+
+
+def prepare_area(sector_ll: BaseGeometry, exclusions_ll=()) -> Area:
+    """Project a lon/lat sector and exclusion zones and compute sector minus exclusions."""
+    if sector_ll is None or sector_ll.is_empty:
+        raise InvalidSectorError("the sector is empty")
+    if not polygons_of(sector_ll):
+        raise InvalidSectorError(f"the sector must be a polygon, got a {sector_ll.geom_type}")
+    if not sector_ll.is_valid:
+        raise InvalidSectorError(f"the sector polygon is invalid: {shapely.is_valid_reason(sector_ll)}")
+    frame = LocalFrame.for_geometry(sector_ll)
+    sector_m = polygonal(frame.geom_to_metric(sector_ll))
+    excl = [e for e in (exclusions_ll or ()) if e is not None and not e.is_empty]
+    for i, e in enumerate(excl):
+        if not polygons_of(e):
+            raise InvalidSectorError(f"exclusion zone {i + 1} must be a polygon, got a {e.geom_type}")
+    excl_m = _union([frame.geom_to_metric(e).buffer(0) for e in excl])
+    allowed = sector_m if excl_m is None else polygonal(sector_m.difference(excl_m))
+    if allowed.is_empty or allowed.area < 1.0:
+        raise PlanningError("nothing left to fly: the exclusion zones cover the whole sector")
+    return Area(frame, sector_ll, excl, sector_m, excl_m, allowed)
+
+
+def default_home_xy(area: Area, inset_m: float) -> np.ndarray:
+    """A launch point inside the allowed area, as near its centroid as possible."""
+    c = area.sector_m.centroid
+    inner = polygonal(area.allowed_m.buffer(-inset_m))
+    target = inner if not inner.is_empty else area.allowed_m
+    if target.covers(c):
+        return np.array([c.x, c.y])
+    p = shapely.ops.nearest_points(target, c)[0]
+    return np.array([p.x, p.y])
+
+
+def home_position(home, area_frame: LocalFrame) -> tuple[tuple[float, float], np.ndarray]:
+    lat, lon = float(home[0]), float(home[1])
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise PlanningError(f"home ({home[0]}, {home[1]}) is not a latitude,longitude pair")
+    x, y = area_frame.to_metric(lon, lat)
+    return (lat, lon), np.array([float(x), float(y)])
+
+
+@dataclass
+class Planner:
+    """The sortie machinery shared by every plan kind (metric frame)."""
+
+    frame: LocalFrame
+    aircraft: AircraftProfile
+    camera: CameraProfile | None
+    fence: FenceGeometry
+    router: Router
+    settings: FlightSettings
+    trigger: str = "distance"
+    trigger_distance_m: float | None = None
+    hover_s: float = 0.0
+    max_items: int = 650
+    rally: list = field(default_factory=list)
+    _home_routes: dict = field(default_factory=dict)
+
+    # --- paths ---------------------------------------------------------------------
+    def link(self, a, b) -> np.ndarray:
+        """A transit from ``a`` to ``b`` inside the flight area (endpoints included)."""
+        return self.router.route(a, b)
+
+    def links(self, legs: list[Leg]) -> list[np.ndarray]:
+        """Transits between consecutive legs; straight where possible (checked at once)."""
+        if len(legs) < 2:
+            return []
+        a = np.array([leg.exit for leg in legs[:-1]])
+        b = np.array([leg.entry for leg in legs[1:]])
+        ok = self.router.covers(a, b)
+        out = []
+        for k in range(len(legs) - 1):
+            if ok[k] or np.allclose(a[k], b[k]):
+                out.append(np.vstack([a[k], b[k]]))
+            else:
+                out.append(self.link(a[k], b[k]))
+        return out
+
+    def _from_home(self, p) -> np.ndarray:
+        key = ("out", float(p[0]), float(p[1]))
+        if key not in self._home_routes:
+            self._home_routes[key] = self.link(self.settings.home_xy, p)
+        return self._home_routes[key]
+
+    def _to_home(self, p) -> np.ndarray:
+        key = ("back", float(p[0]), float(p[1]))
+        if key not in self._home_routes:
+            self._home_routes[key] = self.link(p, self.settings.home_xy)
+        return self._home_routes[key]
+
+    def sortie_vertices(self, legs: list[Leg], links: list[np.ndarray], i: int, j: int) -> list[Vertex]:
+        verts = [Vertex(*p) for p in self._from_home(legs[i].entry)[1:-1]]
+        for k in range(i, j + 1):
+            leg = legs[k]
+            if k > i:
+                verts += [Vertex(*p) for p in links[k - 1][1:-1]]
+            cam_on = not (leg.continues and k > i)
+            cam_off = not (k < j and legs[k + 1].continues)
+            lv = leg_vertices(leg, trigger=self.trigger, trigger_distance_m=self.trigger_distance_m,
+                              hover_s=self.hover_s, cam_on=cam_on, cam_off=cam_off)
+            if k > i and leg.continues and verts and lv and np.allclose((verts[-1].x, verts[-1].y), (lv[0].x, lv[0].y)):
+                lv = lv[1:]  # the piece starts where the previous one ended
+            verts += lv
+        verts += [Vertex(*p) for p in self._to_home(legs[j].exit)[1:-1]]
+        return verts
+
+    # --- sorties -------------------------------------------------------------------
+    def make_sorties(self, legs: list[Leg], links: list[np.ndarray]) -> tuple[list[BuiltSortie], list]:
+        """Cut ordered legs into sorties that each fit the battery and the item storage."""
+        s = self.settings
+        v, acc = s.speed_ms, self.aircraft.acceleration_ms2
+        budget = self.aircraft.usable_endurance_s
+        leg_t = [(path_length(np.vstack([leg.entry, leg.xy, leg.exit])) / v + v / acc
+                  + self.hover_s * (path_length(leg.xy) / self.trigger_distance_m + 1
+                                    if self.trigger == "hover" and self.trigger_distance_m else 0))
+                 for leg in legs]
+        link_t = [path_length(p) / v for p in links]
+        leg_items = [count_items(leg_vertices(leg, trigger=self.trigger,
+                                              trigger_distance_m=self.trigger_distance_m,
+                                              hover_s=self.hover_s)) + (len(links[k]) - 2 if k < len(links) else 0)
+                     for k, leg in enumerate(legs)]
+        alt = s.altitude_m
+        vertical = alt / self.aircraft.climb_rate_ms + alt / self.aircraft.descent_rate_ms + v / acc
+
+        def overhead(i, j):
+            return (vertical + np.hypot(*(legs[i].entry - s.home_xy)) / v
+                    + np.hypot(*(legs[j].exit - s.home_xy)) / v)
+
+        cache: dict[tuple[int, int], BuiltSortie] = {}
+
+        def exact(i, j):
+            b = build_sortie(self.sortie_vertices(legs, links, i, j), s)
+            cache[(i, j)] = b
+            return b.estimate.time_s, len(b.items)
+
+        ranges = split_sorties(leg_t, link_t, budget_s=budget, overhead_s=overhead, exact=exact,
+                               leg_items=leg_items, item_budget=self.max_items - 4)
+        return [cache[r] for r in ranges], ranges
+
+    def missions(self, built: list[BuiltSortie], name: str) -> list[Mission]:
+        fence = fence_items(self.fence, self.frame)
+        out = []
+        for n, b in enumerate(built):
+            label = f"{name} sortie {n + 1}/{len(built)}" if len(built) > 1 else name
+            out.append(Mission(items=b.items, fence=list(fence), rally=list(self.rally), name=label.strip()))
+        return out
+
+
+def make_planner(area_frame: LocalFrame, *, fence: FenceGeometry, margin_m: float,
+                 aircraft: AircraftProfile, camera: CameraProfile | None, home_latlon, home_xy,
+                 home_alt_amsl: float, altitude_m: float, speed_ms: float,
+                 altitude_mode: AltitudeMode, dem: Dem | None, trigger: str,
+                 trigger_distance_m: float | None, hover_s: float, max_items: int,
+                 rally_points, terrain_tolerance_m: float = 5.0) -> Planner:
+    flight_area = fence.flight_area(margin_m)
+    if flight_area.is_empty:
+        raise PlanningError("the fence leaves no room to fly: lower the fence margin or buffer")
+    router = Router(flight_area)
+    if not router.contains_point(home_xy):
+        where = "inside an exclusion zone" if any(
+            e.buffer(margin_m).covers(Point(home_xy)) for e in fence.exclusions) else "outside the fenced area"
+        raise PlanningError(f"home {home_latlon[0]:.6f},{home_latlon[1]:.6f} is {where} "
+                            f"(or closer than {margin_m:g} m to a fence)")
+    settings = FlightSettings(area_frame, aircraft, home_latlon, home_xy, home_alt_amsl, altitude_m,
+                              speed_ms, altitude_mode, dem, terrain_tolerance_m)
+    rally = rally_items(rally_points, default_alt_m=altitude_m if altitude_mode == AltitudeMode.RELATIVE else 30.0)
+    return Planner(area_frame, aircraft, camera, fence, router, settings, trigger, trigger_distance_m,
+                   hover_s, max_items, rally)
+
+
+def resolve_mode(altitude_mode, dem_path, terrain_follow) -> tuple[AltitudeMode, Dem | None]:
+    try:
+        mode = AltitudeMode(altitude_mode)
+    except ValueError:
+        raise PlanningError(f"altitude mode must be one of relative, amsl, terrain; got {altitude_mode!r}") from None
+    if terrain_follow:
+        mode = AltitudeMode.TERRAIN
+    dem = Dem(dem_path) if dem_path else None
+    if mode == AltitudeMode.TERRAIN and dem is None:
+        raise PlanningError("terrain-following needs a DEM GeoTIFF (dem_path / --dem)")
+    return mode, dem
+
+
+def resolve_home(home, area: Area, margin_m: float, fence_buffer_m: float, dem: Dem | None,
+                 home_alt_amsl: float):
+    if home is None:
+        home_xy = default_home_xy(area, inset_m=margin_m + fence_buffer_m / 5.0 + 2 * INSIDE_TOLERANCE_M + 1.0)
+        lon, lat = area.frame.to_lonlat(home_xy[0], home_xy[1])
+        home_latlon = (float(lat), float(lon))
+    else:
+        home_latlon, home_xy = home_position(home, area.frame)
+    if dem is not None:
+        home_alt_amsl = float(dem.sample(home_latlon[1], home_latlon[0])[0])
+    return home_latlon, home_xy, float(home_alt_amsl)
+
+
+def finish_plan(kind: PlanKind, planner: Planner, built: list[BuiltSortie], *, name: str,
+                area: Area | None, legs: list[Leg], altitude_m: float, settings: dict,
+                stats: PlanStats | None = None, validate: bool = True, margin_m: float = 0.0) -> Plan:
+    frame = planner.frame
+    stats = stats or PlanStats()
+    stats.sortie_count = len(built)
+    stats.sortie_times_s = [b.estimate.time_s for b in built]
+    stats.sortie_distances_m = [b.estimate.distance_m for b in built]
+    stats.flight_time_s = float(sum(stats.sortie_times_s))
+    stats.distance_m = float(sum(stats.sortie_distances_m))
+    stats.altitude_m = altitude_m
+    if area is not None:
+        allowed_ll = frame.geom_to_lonlat(area.allowed_m)
+        stats.area_m2 = float(geodesic_area_m2(allowed_ll))
+    leg_ll = []
+    for leg in legs:
+        lon, lat = frame.to_lonlat(leg.xy[:, 0], leg.xy[:, 1])
+        leg_ll.append([(float(a), float(b)) for a, b in zip(np.atleast_1d(lon), np.atleast_1d(lat))])
+    plan = Plan(kind=kind, sorties=planner.missions(built, name), altitude_mode=planner.settings.altitude_mode,
+                camera=planner.camera, aircraft=planner.aircraft, stats=stats, legs=leg_ll,
+                sector=mapping(area.sector_ll) if area is not None else None,
+                exclusions=[mapping(e) for e in area.exclusions_ll] if area is not None else [],
+                settings=settings, name=name)
+    if validate:
+        from .validate import validate_plan
+
+        validate_plan(plan, max_items=planner.max_items,
+                      fence_margin_m=max(margin_m - 0.5, 0.0), raise_on_error=True)
+    return plan
+
+
+def photo_count(legs_flown: list[Leg], trigger: str, trigger_distance_m: float | None) -> int:
+    if not trigger_distance_m or trigger == "none":
+        return 0
+    total = 0
+    for leg in legs_flown:
+        L = path_length(leg.xy)
+        total += int(math.floor(L / trigger_distance_m + 1e-9)) + 1 if trigger == "distance" else \
+            max(1, int(math.ceil(L / trigger_distance_m - 1e-9))) + 1
+    return total
+
+
+__all__ = ["Area", "Planner", "prepare_area", "resolve_altitude", "resolve_speed", "make_planner",
+           "finish_plan", "build_fence_geometry", "turn_penalty_s"]

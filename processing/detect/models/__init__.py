@@ -1,0 +1,1 @@
+"""The project's own trained detector weights (ONNX) and their JSON descriptions."""

@@ -1,0 +1,107 @@
+"""Find detectors by name; plugins add their own through entry points.
+
+Built-in names: ``fire``, ``smoke``, ``vehicle`` (learned, ONNX), ``hotspot`` (thermal),
+``spotlight`` (night RGB), and the colour-rule baselines ``fire-colour`` and ``smoke-colour``
+(for comparison only).
+
+A plugin package registers more in its ``pyproject.toml``::
+
+    [project.entry-points."amur_uav.detectors"]
+    poacher-boat = "mypkg.boats:BoatDetector"
+
+The entry point may name a :class:`~processing.detect.base.Detector` subclass or any
+callable returning a Detector; it is called with the options given to :func:`get_detector`.
+A plugin cannot replace a built-in name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from importlib.metadata import entry_points
+
+from uav.errors import DetectorError
+
+from .base import Detector
+
+ENTRY_POINT_GROUP = "amur_uav.detectors"
+
+BUILTINS: dict[str, str] = {
+    "fire": "processing.detect.learned:FireDetector",
+    "smoke": "processing.detect.learned:SmokeDetector",
+    "vehicle": "processing.detect.learned:VehicleDetector",
+    "hotspot": "processing.detect.thermal:HotspotDetector",
+    "spotlight": "processing.detect.night:SpotlightDetector",
+    "fire-colour": "processing.detect.colour:FireColourDetector",
+    "smoke-colour": "processing.detect.colour:SmokeColourDetector",
+}
+
+
+def _plugins() -> dict:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)
+            if ep.name not in BUILTINS}
+
+
+def available_detectors() -> list[str]:
+    """Names of every detector: built-ins first, then plugins, each group sorted."""
+    return sorted(BUILTINS) + sorted(_plugins())
+
+
+def _load_builtin(name: str):
+    module, attr = BUILTINS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def get_detector(name: str, **options) -> Detector:
+    """A ready detector by name.
+
+    Raises
+    ------
+    DetectorError
+        The name is unknown (the message lists the known ones), a plugin cannot be loaded,
+        an option is not one the detector takes, or its model is missing or broken.
+    """
+    name = name.strip()
+    if name in BUILTINS:
+        factory, origin = _load_builtin(name), "built-in"
+    else:
+        plugins = _plugins()
+        if name not in plugins:
+            raise DetectorError(f"unknown detector {name!r}; known detectors: "
+                                f"{', '.join(available_detectors())}")
+        ep = plugins[name]
+        origin = f"plugin {ep.value}"
+        try:
+            factory = ep.load()
+        except Exception as exc:   # a broken plugin must not look like our bug
+            raise DetectorError(f"detector plugin {name!r} ({ep.value}) cannot be loaded: "
+                                f"{type(exc).__name__}: {exc}") from exc
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError as exc:
+        raise DetectorError(f"detector {name!r} ({origin}) does not take options "
+                            f"{sorted(options)}: {exc}") from exc
+    except ValueError:   # no signature available (C callables): let the call decide
+        pass
+    det = factory(**options)
+    if not isinstance(det, Detector):
+        raise DetectorError(f"detector {name!r} ({origin}) returned {type(det).__name__}, "
+                            "not a Detector")
+    if not det.name:
+        det.name = name
+    return det
+
+
+def get_detectors(names) -> list[Detector]:
+    """Detectors for a list of names or a comma-separated string ("fire,smoke,vehicle")."""
+    if isinstance(names, str):
+        names = [n for n in names.split(",")]
+    names = [n.strip() for n in names if n and n.strip()]
+    if not names:
+        raise DetectorError(f"no detectors named; choose from {', '.join(available_detectors())}")
+    seen, out = set(), []
+    for n in names:
+        if n not in seen:
+            seen.add(n)
+            out.append(get_detector(n))
+    return out

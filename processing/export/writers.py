@@ -1,0 +1,311 @@
+"""Write a flight's reviewed flags as GeoJSON, KML, KMZ, CSV or SMART Connect incidents.
+
+Every export carries each frame's SHA-256 next to its path, so whoever receives a flag can prove
+later that the picture it came from is the one the analyst saw (the evidence chain).  Frames are
+only ever opened for reading; crops for KMZ/SMART come from the review cache next to the
+GeoPackage.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from uav.errors import ExportError, FrameError, InvalidInputError
+
+from ..review.flightdb import FlightDB
+from ..review.images import ImageCache
+
+FORMATS = ("geojson", "kml", "kmz", "csv", "smart")
+STATUS_CHOICES = ("confirmed", "all")
+KML_NS = "http://www.opengis.net/kml/2.2"
+# KML colours are aabbggrr.
+KML_COLOURS = {"fire": "ff3939e5", "smoke": "ffc5beb0", "vehicle": "ffe5881e", "hotspot": "ff0098ff",
+               "spotlight": "ff35d8fd"}
+CSV_COLUMNS = ["lat", "lon", "time", "class", "score", "frame_path", "px_x0", "px_y0", "px_x1", "px_y1",
+               "status", "note", "reviewer", "reviewed_at", "frame_sha256", "flag_id", "frame_name",
+               "detector", "ground_size_m", "position_note"]
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote (and sent)."""
+
+    path: Path
+    fmt: str
+    count: int                                          # flags written
+    without_position: list[int] = field(default_factory=list)  # flag ids left out of map formats
+    warnings: list[str] = field(default_factory=list)
+    posted: int = 0                                     # SMART features accepted by the server
+    uuids: list[str] = field(default_factory=list)      # SMART observation UUIDs, in file order
+
+
+# --- shared helpers -----------------------------------------------------------------------------
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:  # read-only: the original frame is never touched
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Evidence:
+    """Each frame's SHA-256: the stored one, computed when missing, checked when asked."""
+
+    def __init__(self, verify: bool, warnings: list[str]):
+        self.verify = verify
+        self.warnings = warnings
+        self._cache: dict[str, str | None] = {}
+
+    def sha256(self, flag: dict) -> str | None:
+        path = flag.get("frame_path")
+        if path in self._cache:
+            return self._cache[path]
+        stored = flag.get("frame_sha256")
+        value = stored
+        p = Path(path) if path else None
+        if p is not None and p.is_file() and (stored is None or self.verify):
+            now = _sha256_file(p)
+            if stored is not None and now != stored:
+                self.warnings.append(f"frame {p} changed since processing: sha256 was {stored}, is now {now}; "
+                                     "the export keeps the recorded hash")
+            value = stored or now
+        elif stored is None:
+            self.warnings.append(f"frame {path} is missing and has no recorded sha256")
+        self._cache[path] = value
+        return value
+
+
+def _select(db: FlightDB, status: str) -> list[dict]:
+    if status not in STATUS_CHOICES:
+        raise InvalidInputError(f"--status must be one of {', '.join(STATUS_CHOICES)}, not {status!r}")
+    return db.all_flags(None if status == "all" else "confirmed")
+
+
+def _write_atomic(out: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, so a failed export leaves no half file."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _properties(flag: dict, sha: str | None, flight: str) -> dict:
+    return {
+        "flag_id": flag["fid"], "class": flag["cls"], "score": flag["score"], "status": flag["status"],
+        "note": flag["note"], "reviewer": flag["reviewer"], "reviewed_at": flag["reviewed_at"],
+        "time": flag["time"], "lat": flag["lat"], "lon": flag["lon"],
+        "frame_name": flag["frame_name"], "frame_path": flag["frame_path"], "frame_sha256": sha,
+        "px_x0": flag["px_x0"], "px_y0": flag["px_y0"], "px_x1": flag["px_x1"], "px_y1": flag["px_y1"],
+        "detector": flag["detector"], "ground_size_m": flag["ground_size_m"],
+        "size_ok": None if flag["size_ok"] is None else bool(flag["size_ok"]),
+        "position_note": flag["position_note"], "flight": flight,
+    }
+
+
+def _positioned(flags: list[dict], result: ExportResult) -> list[dict]:
+    out = []
+    for f in flags:
+        if f["lat"] is None or f["lon"] is None:
+            result.without_position.append(f["fid"])
+        else:
+            out.append(f)
+    if result.without_position:
+        result.warnings.append(f"{len(result.without_position)} flag(s) have no map position and are not in "
+                               f"this {result.fmt.upper()} (flag ids {', '.join(map(str, result.without_position))}); "
+                               "the CSV export lists them")
+    return out
+
+
+# --- GeoJSON --------------------------------------------------------------------------------------
+def _geojson(db, flags, out, result, ev, **_):
+    feats = []
+    for f in _positioned(flags, result):
+        feats.append({"type": "Feature", "id": f["fid"],
+                      "geometry": {"type": "Point", "coordinates": [round(f["lon"], 8), round(f["lat"], 8)]},
+                      "properties": _properties(f, ev.sha256(f), db.path.name)})
+    doc = {"type": "FeatureCollection", "name": f"{db.path.stem} flags", "features": feats}
+    _write_atomic(out, lambda p: p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8"))
+    result.count = len(feats)
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+def _cell(v):
+    """Spreadsheet-safe text: a leading = + - @ would make Excel/LibreOffice run a formula."""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + v
+    return "" if v is None else v
+
+
+def _csv(db, flags, out, result, ev, **_):
+    def write(p: Path):
+        with open(p, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(CSV_COLUMNS)
+            for f in flags:
+                props = _properties(f, ev.sha256(f), db.path.name)
+                row = []
+                for col in CSV_COLUMNS:
+                    v = props[col]
+                    row.append(v if isinstance(v, (int, float)) else _cell(v))
+                w.writerow(row)
+
+    _write_atomic(out, write)
+    result.count = len(flags)
+
+
+# --- KML / KMZ ------------------------------------------------------------------------------------
+def _kml_tree(db, flags, result, ev, images: dict[int, str] | None) -> ET.ElementTree:
+    ET.register_namespace("", KML_NS)
+    k = lambda tag: f"{{{KML_NS}}}{tag}"  # noqa: E731
+    root = ET.Element(k("kml"))
+    doc = ET.SubElement(root, k("Document"))
+    ET.SubElement(doc, k("name")).text = f"{db.path.stem} — flags"
+    for cls in sorted({f["cls"] for f in flags}):
+        st = ET.SubElement(doc, k("Style"), id=f"cls-{_style_id(cls)}")
+        icon = ET.SubElement(st, k("IconStyle"))
+        ET.SubElement(icon, k("color")).text = KML_COLOURS.get(cls, "ffffffff")
+        ET.SubElement(icon, k("scale")).text = "1.1"
+    for f in _positioned(flags, result):
+        sha = ev.sha256(f)
+        pm = ET.SubElement(doc, k("Placemark"), id=f"flag-{f['fid']}")
+        ET.SubElement(pm, k("name")).text = f"{f['cls']} {f['score']:.2f} (#{f['fid']})"
+        ET.SubElement(pm, k("styleUrl")).text = f"#cls-{_style_id(f['cls'])}"
+        if f["time"]:
+            ts = ET.SubElement(pm, k("TimeStamp"))
+            ET.SubElement(ts, k("when")).text = f["time"]
+        # The balloon is HTML: every value is HTML-escaped here, and ElementTree escapes the
+        # whole string again for XML, so a note can never inject markup into Google Earth.
+        rows = [("status", f["status"]), ("reviewer", f["reviewer"]), ("note", f["note"]),
+                ("time", f["time"]), ("frame", f["frame_name"]), ("frame path", f["frame_path"]),
+                ("frame sha256", sha),
+                ("pixel box", ", ".join(f"{f[c]:.0f}" for c in ("px_x0", "px_y0", "px_x1", "px_y1"))),
+                ("lat, lon", f"{f['lat']:.6f}, {f['lon']:.6f}")]
+        body = "".join(f"<tr><th align='left'>{html.escape(a)}</th><td>{html.escape(str(b))}</td></tr>"
+                       for a, b in rows if b not in (None, ""))
+        img = ""
+        if images and f["fid"] in images:
+            img = f"<img src=\"{html.escape(images[f['fid']])}\" width=\"320\"/><br/>"
+        ET.SubElement(pm, k("description")).text = f"{img}<table>{body}</table>"
+        ext = ET.SubElement(pm, k("ExtendedData"))
+        for key, val in _properties(f, sha, db.path.name).items():
+            d = ET.SubElement(ext, k("Data"), name=key)
+            ET.SubElement(d, k("value")).text = "" if val is None else str(val)
+        pt = ET.SubElement(pm, k("Point"))
+        ET.SubElement(pt, k("coordinates")).text = f"{f['lon']:.8f},{f['lat']:.8f},0"
+    ET.indent(root, space=" ")
+    return ET.ElementTree(root)
+
+
+def _style_id(cls: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in cls)
+
+
+def _kml(db, flags, out, result, ev, **_):
+    tree = _kml_tree(db, flags, result, ev, None)
+    _write_atomic(out, lambda p: tree.write(p, encoding="utf-8", xml_declaration=True))
+    result.count = len(flags) - len(result.without_position)
+
+
+def _kmz(db, flags, out, result, ev, **_):
+    cache = ImageCache(db.cache_dir)
+    images: dict[int, str] = {}
+    crops: dict[str, bytes] = {}
+    for f in flags:
+        if f["lat"] is None or f["lon"] is None:
+            continue
+        try:
+            crop = cache.crop(f, Path(f["frame_path"]), f["frame_sha256"])
+        except FrameError as exc:
+            result.warnings.append(f"no picture for flag {f['fid']} in the KMZ: {exc}")
+            continue
+        name = f"files/flag-{f['fid']}.jpg"
+        images[f["fid"]] = name
+        crops[name] = crop.read_bytes()
+    tree = _kml_tree(db, flags, result, ev, images)
+    buf = io.BytesIO()
+    tree.write(buf, encoding="utf-8", xml_declaration=True)
+
+    def write(p: Path):
+        with zipfile.ZipFile(p, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("doc.kml", buf.getvalue())  # Google Earth reads the first .kml entry
+            for name, data in crops.items():
+                z.writestr(name, data, compress_type=zipfile.ZIP_STORED)  # JPEGs do not shrink
+
+    _write_atomic(out, write)
+    result.count = len(flags) - len(result.without_position)
+
+
+# --- entry point ----------------------------------------------------------------------------------
+def export_flight(gpkg, fmt: str, out, status: str = "confirmed", *, verify_frames: bool = False,
+                  smart_mapping=None, smart_url: str | None = None, smart_ca_uuid: str | None = None,
+                  smart_auth: tuple[str, str] | None = None, smart_token: str | None = None,
+                  smart_attachments: bool = True, smart_timeout: float = 30.0,
+                  allow_insecure: bool = False) -> ExportResult:
+    """Export the flags of one flight.
+
+    Parameters
+    ----------
+    gpkg : str or Path
+        The flight GeoPackage.
+    fmt : {'geojson', 'kml', 'kmz', 'csv', 'smart'}
+        Output format.
+    out : str or Path
+        Output file (written atomically; its folder is created).
+    status : {'confirmed', 'all'}
+        Export only the flags an analyst confirmed (default), or every flag.
+    verify_frames : bool
+        Re-hash every frame and warn when one changed since processing (slower).
+    smart_mapping : str or Path, optional
+        SMART mapping file (TOML/JSON); the bundled Land of the Leopard mapping by default.
+    smart_url, smart_ca_uuid, smart_auth, smart_token, smart_attachments, smart_timeout, allow_insecure
+        SMART only: POST the incidents to a SMART Connect server (see
+        :func:`processing.export.smart.post_incidents`).
+
+    Returns
+    -------
+    ExportResult
+    """
+    if fmt not in FORMATS:
+        raise InvalidInputError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if smart_url and fmt != "smart":
+        raise InvalidInputError("a SMART Connect URL only makes sense with --to smart")
+    db = FlightDB(gpkg)
+    out = Path(out)
+    if out.resolve() == db.path:
+        raise InvalidInputError(f"the export would overwrite the flight GeoPackage itself ({out})")
+    try:
+        flags = _select(db, status)
+        result = ExportResult(path=out, fmt=fmt, count=0)
+        ev = _Evidence(verify_frames, result.warnings)
+        if fmt == "smart":
+            from .smart import export_smart
+
+            export_smart(db, flags, out, result, ev, mapping_path=smart_mapping, url=smart_url,
+                         ca_uuid=smart_ca_uuid, auth=smart_auth, token=smart_token,
+                         attachments=smart_attachments, timeout=smart_timeout, allow_insecure=allow_insecure)
+        else:
+            {"geojson": _geojson, "csv": _csv, "kml": _kml, "kmz": _kmz}[fmt](db, flags, out, result, ev)
+    except OSError as exc:
+        raise ExportError(f"could not write {out}: {exc.strerror or exc}") from None
+    finally:
+        db.close()
+    return result
+
+
+__all__ = ["FORMATS", "STATUS_CHOICES", "CSV_COLUMNS", "ExportResult", "export_flight"]

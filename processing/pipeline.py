@@ -1,0 +1,551 @@
+"""Frames in, georeferenced flags out: the flight-processing pipeline.
+
+The parent process reads every frame's metadata (milliseconds each, no decoding), works out
+poses (frame tags or telemetry), checks yaws against the flight and the pixels, then hands
+*paths and poses* to workers (local processes, or a Dask cluster).  Each worker reads, hashes,
+decodes, searches and georeferences one frame; results stream back and the parent writes each
+frame with its flags in one transaction.  At most ``2 x workers`` frames are in flight, so
+memory stays flat however long the flight.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from uav.errors import DetectorError, FrameError, GeoreferenceError, PoseError, UavError
+
+from .detect.base import MAX_GROUND_SIZE_M, MIN_GROUND_SIZE_M, Detection, Detector, FrameInfo
+from .frames import decode_frame, find_frames, read_frame_bytes, read_metadata, sha256_bytes
+from .georef import DemGround, FlatGround, georeference_frame
+from .poses import Intrinsics, Pose, intrinsics_from_metadata, pose_from_metadata
+from .store import FlagRecord, FlightStore, FrameRecord
+
+__all__ = ["FrameTask", "FrameOutcome", "Summary", "process_frames", "process_frame",
+           "prepare_tasks", "watch_folder"]
+
+DEFAULT_DETECTORS = ("fire", "smoke", "vehicle")
+
+
+@dataclass
+class FrameTask:
+    """Everything a worker needs for one frame (small and picklable: a path, not pixels)."""
+
+    path: str
+    pose: Pose | None = None
+    pose_error: str | None = None
+    pose_note: str | None = None
+    dem: str | None = None
+    ground_elevation: float | None = None
+    camera: object = None               # uav.profiles.CameraProfile
+    detectors: tuple = ()               # names or Detector instances
+    reduce: int = 1
+    geotiff_dir: str | None = None
+
+
+@dataclass
+class FrameOutcome:
+    frame: FrameRecord
+    flags: list[FlagRecord]
+    seconds: float = 0.0
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    frames: int = 0                       # frames given
+    skipped: int = 0                      # already in the GeoPackage
+    done: int = 0
+    no_pose: int = 0
+    failed: int = 0
+    flags_by_class: dict = field(default_factory=dict)
+    failures: list = field(default_factory=list)    # (path, error)
+    yaw_fixes: list = field(default_factory=list)   # (path, reason)
+    elapsed_s: float = 0.0
+    out: str = ""
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.no_pose + self.failed
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def __str__(self) -> str:
+        lines = [f"{self.processed} frame(s) processed in {self.elapsed_s:.1f} s "
+                 f"({self.frames_per_s:.2f} frames/s), {self.skipped} already done -> {self.out}",
+                 f"  georeferenced: {self.done}   no pose: {self.no_pose}   failed: {self.failed}"]
+        if self.flags_by_class:
+            lines.append("  flags: " + ", ".join(f"{k} {v}" for k, v in sorted(self.flags_by_class.items())))
+        else:
+            lines.append("  flags: none")
+        for path, why in self.yaw_fixes:
+            lines.append(f"  yaw corrected: {os.path.basename(path)}: {why}")
+        for path, err in self.failures:
+            lines.append(f"  FAILED {path}: {err}")
+        return "\n".join(lines)
+
+
+# --- worker side ------------------------------------------------------------------------------
+_DETECTOR_CACHE: dict = {}
+
+
+def _resolve_detectors(spec: Sequence) -> list[Detector]:
+    names = tuple(s for s in spec if isinstance(s, str))
+    objs = [s for s in spec if not isinstance(s, str)]
+    if names:
+        if names not in _DETECTOR_CACHE:
+            try:
+                from .detect.registry import get_detectors
+            except ImportError as exc:
+                raise DetectorError(f"no detector registry available ({exc}); "
+                                    f"run with no detectors or install the detectors") from None
+            _DETECTOR_CACHE[names] = get_detectors(list(names))
+        objs = list(_DETECTOR_CACHE[names]) + objs
+    return objs
+
+
+def _size_check(cls: str, size: float | None) -> bool | None:
+    if size is None:
+        return None
+    hi = MAX_GROUND_SIZE_M.get(cls)
+    lo = MIN_GROUND_SIZE_M.get(cls)
+    if hi is None and lo is None:
+        return None
+    return (hi is None or size <= hi) and (lo is None or size >= lo)
+
+
+def _now():
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso(t):
+    if t is None:
+        return None
+    if t.tzinfo is not None:
+        import datetime as dt
+
+        return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.isoformat()
+
+
+def process_frame(task: FrameTask) -> FrameOutcome:
+    """Read, hash, decode, search and georeference one frame.  Never raises for a bad frame:
+    the outcome's frame record says ``failed`` and why."""
+    t0 = time.perf_counter()
+    path = os.path.abspath(task.path)
+    rec = FrameRecord(path=path, name=os.path.basename(path), processed_at=_now())
+    try:
+        data = read_frame_bytes(path)
+    except FrameError as exc:
+        rec.status, rec.error = "failed", str(exc)
+        return FrameOutcome(rec, [], time.perf_counter() - t0)
+    rec.sha256 = sha256_bytes(data)
+    try:
+        meta = read_metadata(path, data)
+        image = decode_frame(data, path, reduce=task.reduce)
+    except FrameError as exc:
+        rec.status, rec.error = "failed", str(exc)
+        return FrameOutcome(rec, [], time.perf_counter() - t0)
+    del data
+    full_h, full_w = image.shape[0] * task.reduce, image.shape[1] * task.reduce
+    if meta.width and meta.height and task.reduce > 1:
+        full_w, full_h = meta.width, meta.height
+    rec.width, rec.height = int(full_w), int(full_h)
+    rec.thermal = bool(image.ndim == 2 or meta.thermal)
+    rec.time = _iso(meta.time)
+
+    # pose -> georeference (failure here still searches the frame)
+    pose, why_no_pose = task.pose, task.pose_error
+    if pose is None and why_no_pose is None:
+        try:
+            pose = pose_from_metadata(meta)
+        except PoseError as exc:
+            why_no_pose = str(exc)
+    geo = None
+    notes = [task.pose_note] if task.pose_note else []
+    if pose is not None:
+        rec.lat, rec.lon, rec.alt_amsl, rec.alt_rel = pose.lat, pose.lon, pose.alt_amsl, pose.alt_rel
+        rec.yaw, rec.pitch, rec.roll = pose.yaw, pose.pitch, pose.roll
+        rec.pose_source, rec.yaw_corrected = pose.source, pose.yaw_corrected
+        notes += pose.notes
+        if pose.time is not None:
+            rec.time = _iso(pose.time)
+        try:
+            intr: Intrinsics = intrinsics_from_metadata(meta, task.camera, rec.width, rec.height)
+            ground = DemGround(task.dem) if task.dem else FlatGround(task.ground_elevation)
+            geo = georeference_frame(pose, intr, ground)
+            rec.footprint, rec.gsd_m = geo.footprint, geo.gsd_m
+            if geo.clipped:
+                notes.append("part of the footprint is beyond the usable range (clipped)")
+        except (GeoreferenceError, FrameError) as exc:
+            why_no_pose = f"cannot georeference: {exc}"
+    rec.status = "done" if geo is not None else "no_pose"
+    if why_no_pose:
+        notes.append(why_no_pose)
+    rec.error = "; ".join(n for n in notes if n) or None
+
+    # search
+    flags: list[FlagRecord] = []
+    try:
+        detectors = _resolve_detectors(task.detectors)
+        info = FrameInfo(path=path, thermal=rec.thermal,
+                         gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * task.reduce)
+        dets: list[Detection] = []
+        for det in detectors:
+            if rec.thermal != bool(getattr(det, "wants_thermal", False)):
+                continue
+            dets.extend(det.detect(image, info))
+    except Exception as exc:  # a detector bug must not stop the flight
+        rec.status = "failed"
+        rec.error = f"detector failed: {type(exc).__name__}: {exc}"
+        if os.environ.get("UAV_DEBUG"):
+            traceback.print_exc()
+        return FrameOutcome(rec, [], time.perf_counter() - t0)
+    s = task.reduce
+    for d in dets:
+        box = (d.x0 * s, d.y0 * s, d.x1 * s, d.y1 * s)
+        f = FlagRecord(cls=d.cls, score=float(d.score), px_x0=box[0], px_y0=box[1], px_x1=box[2],
+                       px_y1=box[3], detector=d.detector or None)
+        if geo is None:
+            f.position_note = why_no_pose or "frame has no pose"
+        else:
+            cx, cy = (box[0] + box[2]) / 2 - 0.5, (box[1] + box[3]) / 2 - 0.5
+            lon, lat, _ = geo.camera.pixel_to_lonlat([cx], [cy])
+            if lon[0] == lon[0]:  # not NaN
+                f.lon, f.lat = float(lon[0]), float(lat[0])
+            else:
+                f.position_note = "box centre is above the horizon or beyond the usable range"
+            f.ground_size_m = geo.camera.box_ground_size(box[0] - 0.5, box[1] - 0.5,
+                                                        box[2] - 0.5, box[3] - 0.5)
+            f.size_ok = _size_check(d.cls, f.ground_size_m)
+        flags.append(f)
+
+    if task.geotiff_dir and geo is not None:
+        try:
+            from .geotiff import write_frame_geotiff
+
+            write_frame_geotiff(image, geo, os.path.join(
+                task.geotiff_dir, os.path.splitext(rec.name)[0] + ".tif"), reduce=task.reduce,
+                dem=task.dem)
+        except Exception as exc:
+            rec.error = "; ".join(x for x in (rec.error, f"GeoTIFF not written: {exc}") if x)
+    return FrameOutcome(rec, flags, time.perf_counter() - t0)
+
+
+# --- parent side ------------------------------------------------------------------------------
+def _sort_key(path_meta):
+    path, meta = path_meta
+    t = meta.time.timestamp() if meta is not None and meta.time is not None and meta.time.tzinfo else None
+    naive = meta.time if meta is not None and meta.time is not None and meta.time.tzinfo is None else None
+    return (t if t is not None else (naive.timestamp() if naive else float("inf")), path)
+
+
+def prepare_tasks(paths: Sequence[str], *, telemetry=None, dem=None, ground_elevation=None,
+                  camera=None, detectors=(), reduce=1, geotiff_dir=None,
+                  check_pixels: bool = True, context: Sequence[str] = ()) -> tuple[list[FrameTask], list]:
+    """Read every frame's metadata, find poses (tags or telemetry) and check yaws.
+
+    ``context`` are frames already processed (earlier in a watch) used as neighbours for the
+    yaw checks only.  Returns the tasks in capture order and the yaw fixes ``(path, reason)``.
+    """
+    from .yaw_check import check_pixel_rotation, check_yaws
+
+    all_paths = list(context) + list(paths)
+    metas, errors = {}, {}
+    for p in all_paths:
+        try:
+            metas[p] = read_metadata(p)
+        except FrameError as exc:
+            metas[p], errors[p] = None, str(exc)
+    ordered = sorted(all_paths, key=lambda p: _sort_key((p, metas[p])))
+    poses: list[Pose | None] = []
+    pose_errors: dict[str, str] = {}
+    notes: dict[str, str] = {}
+    tele_poses, tele_error = {}, None
+    if telemetry:
+        from .telemetry import poses_from_telemetry
+
+        try:
+            tele_poses = poses_from_telemetry(telemetry, [(p, metas[p]) for p in ordered if metas[p] is not None])
+        except UavError as exc:
+            tele_error = f"telemetry unusable, frame tags used instead: {exc}"
+    for p in ordered:
+        meta = metas[p]
+        if meta is None:
+            poses.append(None)
+            pose_errors[p] = errors[p]
+            continue
+        pose = tele_poses.get(p)
+        if pose is None:
+            if telemetry:
+                notes[p] = tele_error or "not covered by the telemetry: frame tags used instead"
+            try:
+                pose = pose_from_metadata(meta)
+            except PoseError as exc:
+                pose_errors[p] = str(exc)
+        poses.append(pose)
+    poses, fixes = check_yaws(poses)
+    fix_list = [(ordered[f.index], f.reason) for f in fixes]
+    if check_pixels:
+        softwares = [" / ".join(dict.fromkeys(x for x in (metas[p].software, metas[p].xmp.get("xmp:CreatorTool")) if x))
+                     if metas[p] is not None else None for p in ordered]
+
+        def load(i):
+            return decode_frame(read_frame_bytes(ordered[i]), ordered[i], reduce=8)
+
+        try:
+            poses, pfixes = check_pixel_rotation(poses, softwares, load,
+                                                 names=[os.path.basename(p) for p in ordered])
+            fix_list += [(ordered[f.index], f.reason) for f in pfixes]
+        except FrameError:
+            pass  # a damaged neighbour: its own task records the error
+    wanted = set(paths)
+    tasks = []
+    for p, pose in zip(ordered, poses, strict=True):
+        if p not in wanted:
+            continue
+        tasks.append(FrameTask(path=p, pose=pose, pose_error=pose_errors.get(p) if pose is None else None,
+                               pose_note=notes.get(p), dem=dem, ground_elevation=ground_elevation,
+                               camera=camera, detectors=tuple(detectors), reduce=reduce,
+                               geotiff_dir=geotiff_dir))
+    return tasks, [f for f in fix_list if f[0] in wanted]
+
+
+def _init_worker():
+    # workers must not fight over the few cores with OpenCV's own threads
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def _mp_context():
+    """Workers forked from a clean server process, not from this (threaded) one.
+
+    A plain fork copies whatever locks this process's threads (OpenCV, BLAS, tqdm) held at
+    that moment, and the child can hang importing OpenCV; a forkserver starts clean and
+    still starts workers in milliseconds.
+    """
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["processing.pipeline", "cv2"])
+    return ctx
+
+
+def _run_local(tasks, workers):
+    if workers == 0:
+        for t in tasks:
+            yield process_frame(t)
+        return
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    it = iter(tasks)
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker,
+                             mp_context=_mp_context()) as ex:
+        pending = set()
+        for t in it:
+            pending.add(ex.submit(process_frame, t))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(ex.submit(process_frame, nxt))
+
+
+def _run_dask(tasks, address, workers):
+    from distributed import Client, as_completed
+
+    own = not hasattr(address, "submit")
+    client = Client(address) if own else address
+    try:
+        limit = max(2 * (workers or sum(client.nthreads().values()) or 1), 2)
+        it = iter(tasks)
+        # range first: zip stops on it without drawing one more task from ``it``
+        first = [client.submit(process_frame, t, pure=False) for _, t in zip(range(limit), it, strict=False)]
+        ac = as_completed(first)
+        for fut in ac:
+            yield fut.result()
+            fut.release()
+            nxt = next(it, None)
+            if nxt is not None:
+                ac.add(client.submit(process_frame, nxt, pure=False))
+    finally:
+        if own:
+            client.close()
+
+
+def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, ground_elevation=None,
+                   detectors=DEFAULT_DETECTORS, camera=None, workers: int | None = None,
+                   dask_address=None, geotiff: bool | str = False, reduce: int = 1,
+                   progress: bool = True, on_flag: Callable | None = None,
+                   check_pixels: bool = True) -> Summary:
+    """Process frames into a flight GeoPackage.
+
+    Parameters
+    ----------
+    paths : iterable of path
+        Frame files or folders of frames.
+    out_gpkg : path
+        The flight GeoPackage (created or resumed: frames already done are skipped).
+    telemetry : path, optional
+        MAVLink ``.tlog`` or DataFlash ``.bin`` giving poses instead of the frames' tags.
+    dem : path, optional
+        DEM GeoTIFF for georeferencing; flat ground at the take-off height otherwise.
+    ground_elevation : float, optional
+        Flat ground at this elevation (same datum as the GPS altitude).
+    detectors : sequence of str or Detector
+        Detector names (``processing.detect.registry``) and/or Detector instances.
+    camera : CameraProfile, optional
+        Overrides the intrinsics read from the frames.
+    workers : int, optional
+        Local worker processes (default: CPU count; 0 runs in this process).
+    dask_address : str or distributed.Client, optional
+        Run the same per-frame work on a Dask cluster instead.
+    geotiff : bool or path
+        Write a GeoTIFF per frame (into ``FLIGHT_geotiff/`` next to the GeoPackage, or here).
+    reduce : {1, 2, 4, 8}
+        Decode and search at reduced resolution (boxes are reported in full-frame pixels).
+    progress : bool
+        Show a progress bar with frames/s.
+    on_flag : callable, optional
+        ``on_flag(flag: FlagRecord, frame: FrameRecord)`` after each flag is written.
+
+    Returns
+    -------
+    Summary
+    """
+    t_start = time.perf_counter()
+    frames = find_frames(list(paths) if not isinstance(paths, (str, os.PathLike)) else [paths])
+    summary = Summary(frames=len(frames), out=str(out_gpkg))
+    geotiff_dir = None
+    if geotiff:
+        geotiff_dir = geotiff if isinstance(geotiff, (str, os.PathLike)) else (
+            os.path.splitext(os.fspath(out_gpkg))[0] + "_geotiff")
+        os.makedirs(geotiff_dir, exist_ok=True)
+        geotiff_dir = os.fspath(geotiff_dir)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 32)
+    with FlightStore(out_gpkg) as store:
+        done = store.done_paths()
+        todo = [p for p in frames if p not in done]
+        summary.skipped = len(frames) - len(todo)
+        context = [p for p in sorted(done) if os.path.exists(p)][-4:] if todo else []
+        tasks, fixes = prepare_tasks(todo, telemetry=telemetry, dem=dem,
+                                     ground_elevation=ground_elevation, camera=camera,
+                                     detectors=detectors, reduce=reduce, geotiff_dir=geotiff_dir,
+                                     check_pixels=check_pixels, context=context)
+        summary.yaw_fixes = fixes
+        if todo:
+            store.set_meta("detectors", ",".join(d if isinstance(d, str) else (d.name or type(d).__name__)
+                                                 for d in detectors))
+            if telemetry:
+                store.set_meta("telemetry", os.path.abspath(telemetry))
+            if dem:
+                store.set_meta("dem", os.path.abspath(dem))
+        bar = None
+        if progress and tasks:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(tasks), unit="frame", desc="processing", file=sys.stderr)
+        runner = (_run_dask(tasks, dask_address, workers) if dask_address is not None
+                  else _run_local(tasks, workers))
+        counts: Counter = Counter()
+        try:
+            for outcome in runner:
+                store.add_frame_result(outcome.frame, outcome.flags)
+                st = outcome.frame.status
+                if st == "done":
+                    summary.done += 1
+                elif st == "no_pose":
+                    summary.no_pose += 1
+                else:
+                    summary.failed += 1
+                    summary.failures.append((outcome.frame.path, outcome.frame.error))
+                for f in outcome.flags:
+                    counts[f.cls] += 1
+                    if on_flag is not None:
+                        on_flag(f, outcome.frame)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        summary.flags_by_class = dict(counts)
+    summary.elapsed_s = time.perf_counter() - t_start
+    return summary
+
+
+def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0,
+                 stop: Callable[[], bool] | None = None, echo: Callable[[str], None] = print,
+                 **kwargs) -> Summary:
+    """Keep processing frames as they arrive in ``folder`` (a card reader, a live downlink).
+
+    A file is taken once its size has not changed for ``settle_s`` seconds (still being
+    copied otherwise).  Each new flag is printed at once through ``echo``.  Runs until
+    ``stop()`` returns True (or Ctrl-C).  Keyword arguments go to :func:`process_frames`.
+    """
+    from .frames import is_frame_file
+
+    total = Summary(out=str(out_gpkg))
+    user_on_flag = kwargs.pop("on_flag", None)
+
+    def on_flag(flag, frame):
+        where = (f"{flag.lat:.6f}, {flag.lon:.6f}" if flag.lat is not None
+                 else f"no position ({flag.position_note})")
+        echo(f"FLAG {flag.cls} {flag.score:.2f} at {where} in {frame.name}")
+        if user_on_flag:
+            user_on_flag(flag, frame)
+
+    sizes: dict[str, tuple[int, float]] = {}
+    kwargs.setdefault("progress", False)
+    t0 = time.perf_counter()
+    try:
+        while True:
+            ready = []
+            now = time.monotonic()
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if not entry.is_file() or not is_frame_file(entry.name):
+                    continue
+                size = entry.stat().st_size
+                prev = sizes.get(entry.path)
+                if prev is None or prev[0] != size:
+                    sizes[entry.path] = (size, now)
+                elif now - prev[1] >= settle_s:
+                    ready.append(entry.path)
+            if ready:
+                s = process_frames(ready, out_gpkg, on_flag=on_flag, **kwargs)
+                total.frames += s.frames - s.skipped
+                total.done += s.done
+                total.no_pose += s.no_pose
+                total.failed += s.failed
+                total.failures += s.failures
+                for k, v in s.flags_by_class.items():
+                    total.flags_by_class[k] = total.flags_by_class.get(k, 0) + v
+                for p in ready:
+                    sizes[p] = (sizes[p][0], float("inf"))  # never re-check a finished file
+            if stop is not None and stop():
+                break
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        pass
+    total.elapsed_s = time.perf_counter() - t0
+    return total

@@ -1,0 +1,562 @@
+"""The flight GeoPackage: one file per flight, frames and flags, written transactionally.
+
+The layout is fixed in ``notes/STORE_SCHEMA.md`` (layers ``frames``, ``flags``, ``track`` and
+attribute tables ``decisions``, ``flight_meta``); the review page and the exports read the same
+file.  It is written with Python's :mod:`sqlite3` rather than GDAL so that each frame's result
+(its row and all its flags) lands in one transaction: a crash loses at most the frame in flight,
+and a re-run skips every frame already written.
+
+Geometries are OGC GeoPackage binary geometries in EPSG:4326 (lon, lat): an 8-byte header
+(``GP``, version 0, flags, srs_id), an optional envelope, then standard WKB.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sqlite3
+import struct
+import threading
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import shapely
+
+from uav.errors import FlightStoreError, InvalidInputError, ReviewConflictError
+
+__all__ = [
+    "FlightStore", "FrameRecord", "FlagRecord", "Decision", "ReviewConflictError",
+    "FRAME_STATUSES", "FLAG_STATUSES", "gpkg_geometry", "parse_gpkg_geometry",
+]
+
+APPLICATION_ID = 0x47504B47  # "GPKG"
+USER_VERSION = 10200          # GeoPackage 1.2
+SRS_ID = 4326
+
+FRAME_STATUSES = ("done", "no_pose", "failed")
+FLAG_STATUSES = ("new", "confirmed", "rejected", "uncertain")
+
+_WGS84_WKT = (
+    'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,'
+    'AUTHORITY["EPSG","7030"]],AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,'
+    'AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],'
+    'AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]'
+)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# --- GeoPackage binary geometry -------------------------------------------------------------
+def gpkg_geometry(geom: shapely.Geometry | None, srs_id: int = SRS_ID) -> bytes | None:
+    """Encode a shapely geometry as a GeoPackage binary geometry blob (little endian).
+
+    Points carry no envelope (the spec's recommendation); everything else an XY envelope.
+    """
+    if geom is None:
+        return None
+    empty = geom.is_empty
+    if empty or geom.geom_type == "Point":
+        env_type, envelope = 0, b""
+    else:
+        minx, miny, maxx, maxy = geom.bounds
+        env_type, envelope = 1, struct.pack("<4d", minx, maxx, miny, maxy)
+    flags = 0x01 | (env_type << 1) | (0x10 if empty else 0)
+    header = b"GP" + struct.pack("<BBi", 0, flags, srs_id)
+    return header + envelope + shapely.to_wkb(geom, byte_order=1, output_dimension=2)
+
+
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+
+
+def parse_gpkg_geometry(blob: bytes | None) -> shapely.Geometry | None:
+    """Decode a GeoPackage binary geometry blob to shapely (``None`` for NULL)."""
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    if len(blob) < 8 or blob[:2] != b"GP":
+        raise FlightStoreError("a geometry in the flight GeoPackage is not a GeoPackage geometry "
+                               "(bad 'GP' header); the file may be damaged")
+    flags = blob[3]
+    env_type = (flags >> 1) & 0x07
+    if env_type not in _ENVELOPE_BYTES:
+        raise FlightStoreError(f"a geometry in the flight GeoPackage has an invalid envelope "
+                               f"type {env_type}; the file may be damaged")
+    return shapely.from_wkb(blob[8 + _ENVELOPE_BYTES[env_type]:])
+
+
+# --- records --------------------------------------------------------------------------------
+@dataclass
+class FrameRecord:
+    """One row of the ``frames`` layer.  ``footprint`` is the polygon (lon, lat) or ``None``."""
+
+    path: str
+    name: str | None = None
+    sha256: str | None = None
+    time: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    alt_amsl: float | None = None
+    alt_rel: float | None = None
+    yaw: float | None = None
+    pitch: float | None = None
+    roll: float | None = None
+    pose_source: str | None = None
+    yaw_corrected: bool = False
+    gsd_m: float | None = None
+    width: int | None = None
+    height: int | None = None
+    thermal: bool = False
+    status: str = "done"
+    error: str | None = None
+    processed_at: str | None = None
+    footprint: shapely.Geometry | None = field(default=None, repr=False)
+    fid: int | None = None
+
+
+@dataclass
+class FlagRecord:
+    """One row of the ``flags`` layer: something a detector found in one frame.
+
+    ``lat``/``lon`` are the box centre on the ground; both ``None`` when the frame has no pose,
+    and then ``position_note`` says why.
+    """
+
+    cls: str
+    score: float
+    px_x0: float
+    px_y0: float
+    px_x1: float
+    px_y1: float
+    detector: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    position_note: str | None = None
+    ground_size_m: float | None = None
+    size_ok: bool | None = None
+    status: str = "new"
+    note: str | None = None
+    reviewer: str | None = None
+    reviewed_at: str | None = None
+    version: int = 0
+    frame_fid: int | None = None
+    frame_path: str | None = None
+    fid: int | None = None
+
+
+@dataclass
+class Decision:
+    """One row of the ``decisions`` history table."""
+
+    id: int
+    flag_fid: int
+    status: str
+    note: str | None
+    reviewer: str | None
+    at: str
+
+
+_FRAME_COLS = [f.name for f in fields(FrameRecord) if f.name not in ("footprint", "fid")]
+_FLAG_COLS = [("class" if f.name == "cls" else f.name) for f in fields(FlagRecord)
+              if f.name != "fid"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+  srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY, organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+CREATE TABLE IF NOT EXISTS gpkg_contents (
+  table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+  description TEXT DEFAULT '',
+  last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
+  table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
+  srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
+  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE IF NOT EXISTS frames (
+  fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POLYGON, path TEXT UNIQUE NOT NULL, name TEXT,
+  sha256 TEXT, time TEXT, lat REAL, lon REAL, alt_amsl REAL, alt_rel REAL, yaw REAL,
+  pitch REAL, roll REAL, pose_source TEXT, yaw_corrected INTEGER, gsd_m REAL, width INTEGER,
+  height INTEGER, thermal INTEGER, status TEXT NOT NULL, error TEXT, processed_at TEXT);
+CREATE TABLE IF NOT EXISTS flags (
+  fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT, frame_fid INTEGER REFERENCES frames(fid),
+  frame_path TEXT, class TEXT NOT NULL, score REAL NOT NULL, detector TEXT,
+  px_x0 REAL, px_y0 REAL, px_x1 REAL, px_y1 REAL, lat REAL, lon REAL, position_note TEXT,
+  ground_size_m REAL, size_ok INTEGER, status TEXT NOT NULL DEFAULT 'new', note TEXT,
+  reviewer TEXT, reviewed_at TEXT, version INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS flags_frame_fid ON flags(frame_fid);
+CREATE INDEX IF NOT EXISTS flags_status ON flags(status);
+CREATE TABLE IF NOT EXISTS decisions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, flag_fid INTEGER, status TEXT, note TEXT,
+  reviewer TEXT, at TEXT);
+CREATE TABLE IF NOT EXISTS track (
+  fid INTEGER PRIMARY KEY AUTOINCREMENT, geom LINESTRING, source TEXT);
+CREATE TABLE IF NOT EXISTS flight_meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+_SRS_ROWS = [
+    ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
+    ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate reference system"),
+    ("WGS 84 geodetic", 4326, "EPSG", 4326, _WGS84_WKT, "longitude/latitude coordinates in decimal degrees on the WGS 84 spheroid"),
+]
+
+_CONTENTS = [
+    # table, data_type, identifier, description, geometry type (None for attributes)
+    ("frames", "features", "frames", "Frame footprints, poses and processing status", "POLYGON"),
+    ("flags", "features", "flags", "Detections: smoke, fire, vehicles, hot spots", "POINT"),
+    ("track", "features", "track", "Flown track", "LINESTRING"),
+    ("decisions", "attributes", "decisions", "History of review decisions", None),
+    ("flight_meta", "attributes", "flight_meta", "Flight metadata", None),
+]
+
+
+def _bool_or_none(v):
+    return None if v is None else bool(v)
+
+
+class FlightStore:
+    """A flight GeoPackage, opened for reading and writing.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.gpkg`` file.  Created (with the full schema) when it does not exist.
+    create : bool, optional
+        ``False`` refuses to create a missing file (raises :class:`FlightStoreError`).
+
+    Use as a context manager; all writes are transactions, so another process (the review page)
+    may read and write the same file concurrently.
+
+    Examples
+    --------
+    >>> with FlightStore("flight.gpkg") as store:          # doctest: +SKIP
+    ...     if not store.frame_done("/data/DJI_0001.JPG"):
+    ...         store.add_frame_result(FrameRecord(path="/data/DJI_0001.JPG"), [])
+    """
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, timeout: float = 30.0):
+        self.path = Path(path)
+        existed = self.path.exists()
+        if not existed and not create:
+            raise FlightStoreError(f"no flight GeoPackage at {self.path}")
+        if existed and self.path.is_dir():
+            raise FlightStoreError(f"{self.path} is a folder, not a flight GeoPackage file")
+        if not existed and not self.path.parent.exists():
+            raise FlightStoreError(f"cannot create {self.path}: folder {self.path.parent} does not exist")
+        self._lock = threading.RLock()
+        try:
+            self._con = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None,
+                                        check_same_thread=False)
+            self._con.execute("PRAGMA foreign_keys = ON")
+            if existed:
+                self._check()
+            else:
+                self._init_schema()
+            self._con.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:
+            raise FlightStoreError(f"{self.path} is not a usable flight GeoPackage: {exc}") from None
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike) -> FlightStore:
+        """Create a new, empty flight GeoPackage; refuses to overwrite an existing file."""
+        if Path(path).exists():
+            raise FlightStoreError(f"{path} already exists; open it instead, or choose another name")
+        return cls(path, create=True)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> FlightStore:
+        """Open an existing flight GeoPackage (error if it is missing)."""
+        return cls(path, create=False)
+
+    def _init_schema(self):
+        con = self._con
+        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        con.execute(f"PRAGMA user_version = {USER_VERSION}")
+        # executescript commits on its own; the schema is idempotent (IF NOT EXISTS).
+        con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+        with self._tx():
+            con.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS)
+            for table, dtype, ident, desc, gtype in _CONTENTS:
+                con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier,"
+                            " description, last_change, srs_id) VALUES (?,?,?,?,?,?)",
+                            (table, dtype, ident, desc, _now(), SRS_ID if gtype else None))
+                if gtype:
+                    con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES (?,?,?,?,0,0)",
+                                (table, "geom", gtype, SRS_ID))
+            con.execute("INSERT OR IGNORE INTO flight_meta VALUES ('created_at', ?)", (_now(),))
+            con.execute("INSERT OR IGNORE INTO flight_meta VALUES ('created_by', 'amur-uav')")
+
+    def _check(self):
+        app_id = self._con.execute("PRAGMA application_id").fetchone()[0]
+        tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = {"frames", "flags", "decisions", "flight_meta", "gpkg_contents"} - tables
+        if app_id != APPLICATION_ID or missing:
+            why = "not a GeoPackage" if app_id != APPLICATION_ID else f"missing table(s) {', '.join(sorted(missing))}"
+            raise FlightStoreError(f"{self.path} is not a flight GeoPackage made by amur-uav ({why})")
+
+    # -- plumbing --------------------------------------------------------------------------
+    class _Tx:
+        def __init__(self, store, immediate):
+            self.store, self.immediate = store, immediate
+
+        def __enter__(self):
+            self.store._lock.acquire()
+            try:
+                self.store._con.execute("BEGIN IMMEDIATE" if self.immediate else "BEGIN")
+            except BaseException:
+                self.store._lock.release()
+                raise
+            return self.store._con
+
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                self.store._con.execute("ROLLBACK" if exc_type else "COMMIT")
+            finally:
+                self.store._lock.release()
+            return False
+
+    def _tx(self, immediate: bool = True):
+        return FlightStore._Tx(self, immediate)
+
+    def _query(self, sql, args=()):
+        with self._lock:
+            try:
+                return self._con.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise FlightStoreError(f"reading {self.path} failed: {exc}") from None
+
+    def close(self):
+        """Update the layer extents and close the file."""
+        if self._con is None:
+            return
+        try:
+            self._update_extents()
+        except sqlite3.Error:  # a read-only or locked file still closes
+            pass
+        self._con.close()
+        self._con = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _update_extents(self):
+        # Frames have footprints wider than their centre; the flags' points lie inside them.
+        ext = {}
+        for table in ("frames", "flags"):
+            row = self._con.execute(f"SELECT min(lon), min(lat), max(lon), max(lat) FROM {table}"
+                                    " WHERE lon IS NOT NULL").fetchone()
+            ext[table] = row
+        fp = self._con.execute("SELECT geom FROM frames WHERE geom IS NOT NULL").fetchall()
+        if fp:
+            b = shapely.total_bounds([parse_gpkg_geometry(g[0]) for g in fp])
+            ext["frames"] = tuple(b)
+        with self._tx():
+            for table, (x0, y0, x1, y1) in ext.items():
+                if x0 is None:
+                    continue
+                self._con.execute("UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=?,"
+                                  " last_change=? WHERE table_name=?", (x0, y0, x1, y1, _now(), table))
+
+    # -- frames ----------------------------------------------------------------------------
+    def frame_done(self, path: str | os.PathLike) -> bool:
+        """Whether ``path`` was already processed (status ``done`` or ``no_pose``).
+
+        Failed frames are not "done": a re-run tries them again (the telemetry may be fixed).
+        """
+        rows = self._query("SELECT status FROM frames WHERE path = ?", (_abspath(path),))
+        return bool(rows) and rows[0][0] in ("done", "no_pose")
+
+    def done_paths(self) -> set[str]:
+        """Absolute paths of every frame already processed (for skipping in bulk)."""
+        return {r[0] for r in self._query("SELECT path FROM frames WHERE status IN ('done','no_pose')")}
+
+    def add_frame_result(self, frame: FrameRecord, flags: list[FlagRecord] = ()) -> int:
+        """Write one frame and all its flags in ONE transaction; returns the frame's fid.
+
+        A frame already in the file (a failed one being retried) is replaced, its old flags
+        removed; its fid is kept.
+        """
+        if frame.status not in FRAME_STATUSES:
+            raise InvalidInputError(f"frame status must be one of {FRAME_STATUSES}, got {frame.status!r}")
+        path = _abspath(frame.path)
+        values = {c: getattr(frame, c) for c in _FRAME_COLS}
+        values["path"] = path
+        values["name"] = frame.name or Path(path).name
+        values["processed_at"] = frame.processed_at or _now()
+        values["yaw_corrected"] = int(bool(frame.yaw_corrected))
+        values["thermal"] = int(bool(frame.thermal))
+        geom = gpkg_geometry(frame.footprint)
+        cols = ["geom"] + list(values)
+        try:
+            with self._tx() as con:
+                old = con.execute("SELECT fid FROM frames WHERE path = ?", (path,)).fetchone()
+                if old:
+                    fid = old[0]
+                    con.execute("DELETE FROM flags WHERE frame_fid = ?", (fid,))
+                    sets = ", ".join(f"{c} = ?" for c in cols)
+                    con.execute(f"UPDATE frames SET {sets} WHERE fid = ?", (geom, *values.values(), fid))
+                else:
+                    cur = con.execute(f"INSERT INTO frames ({', '.join(cols)}) VALUES "
+                                      f"({', '.join('?' * len(cols))})", (geom, *values.values()))
+                    fid = cur.lastrowid
+                for flag in flags:
+                    self._insert_flag(con, flag, fid, path)
+        except sqlite3.Error as exc:
+            raise FlightStoreError(f"writing frame {path} to {self.path} failed: {exc}") from None
+        frame.fid = fid
+        return fid
+
+    def _insert_flag(self, con, flag: FlagRecord, frame_fid: int, frame_path: str):
+        if flag.status not in FLAG_STATUSES:
+            raise InvalidInputError(f"flag status must be one of {FLAG_STATUSES}, got {flag.status!r}")
+        flag.frame_fid, flag.frame_path = frame_fid, frame_path
+        vals = [getattr(flag, "cls" if c == "class" else c) for c in _FLAG_COLS]
+        vals[_FLAG_COLS.index("size_ok")] = None if flag.size_ok is None else int(bool(flag.size_ok))
+        geom = None
+        if flag.lat is not None and flag.lon is not None:
+            geom = gpkg_geometry(shapely.Point(flag.lon, flag.lat))
+        cur = con.execute(f"INSERT INTO flags (geom, {', '.join(_FLAG_COLS)}) VALUES "
+                          f"({', '.join('?' * (len(_FLAG_COLS) + 1))})", (geom, *vals))
+        flag.fid = cur.lastrowid
+
+    def frames(self, status: str | None = None) -> list[FrameRecord]:
+        """Every frame (optionally of one status), in the order they were first written."""
+        sql = f"SELECT fid, geom, {', '.join(_FRAME_COLS)} FROM frames"
+        args: tuple = ()
+        if status is not None:
+            sql += " WHERE status = ?"
+            args = (status,)
+        return [self._frame_from_row(r) for r in self._query(sql + " ORDER BY fid", args)]
+
+    def frame(self, fid: int) -> FrameRecord:
+        """One frame by fid (:class:`FlightStoreError` if absent)."""
+        rows = self._query(f"SELECT fid, geom, {', '.join(_FRAME_COLS)} FROM frames WHERE fid = ?", (fid,))
+        if not rows:
+            raise FlightStoreError(f"no frame {fid} in {self.path}")
+        return self._frame_from_row(rows[0])
+
+    @staticmethod
+    def _frame_from_row(r) -> FrameRecord:
+        kw = dict(zip(_FRAME_COLS, r[2:], strict=True))
+        kw["yaw_corrected"] = bool(kw["yaw_corrected"])
+        kw["thermal"] = bool(kw["thermal"])
+        return FrameRecord(fid=r[0], footprint=parse_gpkg_geometry(r[1]), **kw)
+
+    # -- flags -----------------------------------------------------------------------------
+    def flags(self, status: str | None = None, cls: str | None = None,
+              frame_fid: int | None = None) -> list[FlagRecord]:
+        """Flags, optionally filtered by review status, class and frame; ordered by fid."""
+        where, args = [], []
+        for col, val in (("status", status), ("class", cls), ("frame_fid", frame_fid)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = f"SELECT fid, {', '.join(_FLAG_COLS)} FROM flags"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [self._flag_from_row(r) for r in self._query(sql + " ORDER BY fid", tuple(args))]
+
+    def flag(self, fid: int) -> FlagRecord:
+        """One flag by fid (:class:`FlightStoreError` if absent)."""
+        rows = self._query(f"SELECT fid, {', '.join(_FLAG_COLS)} FROM flags WHERE fid = ?", (fid,))
+        if not rows:
+            raise FlightStoreError(f"no flag {fid} in {self.path}")
+        return self._flag_from_row(rows[0])
+
+    @staticmethod
+    def _flag_from_row(r) -> FlagRecord:
+        kw = {("cls" if c == "class" else c): v for c, v in zip(_FLAG_COLS, r[1:], strict=True)}
+        kw["size_ok"] = _bool_or_none(kw["size_ok"])
+        return FlagRecord(fid=r[0], **kw)
+
+    def flag_counts(self) -> dict[str, int]:
+        """Number of flags per class."""
+        return dict(self._query("SELECT class, count(*) FROM flags GROUP BY class ORDER BY class"))
+
+    # -- review ----------------------------------------------------------------------------
+    def set_decision(self, flag_fid: int, status: str, note: str | None = None,
+                     reviewer: str | None = None, expected_version: int | None = None) -> int:
+        """Record a review decision on a flag; returns the flag's new version.
+
+        Parameters
+        ----------
+        flag_fid : int
+        status : {'new', 'confirmed', 'rejected', 'uncertain'}
+        note, reviewer : str, optional
+        expected_version : int, optional
+            The version the reviewer saw.  If the flag has moved on since (another tab or
+            reviewer decided first) :class:`ReviewConflictError` is raised and nothing changes.
+            ``None`` skips the check.
+        """
+        if status not in FLAG_STATUSES:
+            raise InvalidInputError(f"a decision must be one of {', '.join(FLAG_STATUSES)}; got {status!r}")
+        at = _now()
+        try:
+            with self._tx() as con:
+                row = con.execute("SELECT version FROM flags WHERE fid = ?", (flag_fid,)).fetchone()
+                if row is None:
+                    raise FlightStoreError(f"no flag {flag_fid} in {self.path}")
+                if expected_version is not None and row[0] != expected_version:
+                    raise ReviewConflictError(
+                        f"flag {flag_fid} was changed by someone else (now version {row[0]}, "
+                        f"your decision was based on version {expected_version}); reload it and decide again")
+                new_version = row[0] + 1
+                con.execute("UPDATE flags SET status=?, note=?, reviewer=?, reviewed_at=?, version=?"
+                            " WHERE fid = ?", (status, note, reviewer, at, new_version, flag_fid))
+                con.execute("INSERT INTO decisions (flag_fid, status, note, reviewer, at) VALUES (?,?,?,?,?)",
+                            (flag_fid, status, note, reviewer, at))
+        except sqlite3.Error as exc:
+            raise FlightStoreError(f"saving the decision on flag {flag_fid} failed: {exc}") from None
+        return new_version
+
+    def decisions(self, flag_fid: int | None = None) -> list[Decision]:
+        """Decision history, oldest first (optionally for one flag)."""
+        sql = "SELECT id, flag_fid, status, note, reviewer, at FROM decisions"
+        args: tuple = ()
+        if flag_fid is not None:
+            sql += " WHERE flag_fid = ?"
+            args = (flag_fid,)
+        return [Decision(*r) for r in self._query(sql + " ORDER BY id", args)]
+
+    # -- track and metadata ----------------------------------------------------------------
+    def add_track(self, coords, source: str = "") -> int:
+        """Add the flown track (sequence of ``(lon, lat)``); returns its fid."""
+        coords = [(float(c[0]), float(c[1])) for c in coords]
+        if len(coords) < 2:
+            raise InvalidInputError(f"a track needs at least 2 positions, got {len(coords)}")
+        with self._tx() as con:
+            cur = con.execute("INSERT INTO track (geom, source) VALUES (?, ?)",
+                              (gpkg_geometry(shapely.LineString(coords)), source))
+            return cur.lastrowid
+
+    def tracks(self) -> list[tuple[int, shapely.LineString, str]]:
+        """Every track as ``(fid, line, source)``."""
+        return [(r[0], parse_gpkg_geometry(r[1]), r[2])
+                for r in self._query("SELECT fid, geom, source FROM track ORDER BY fid")]
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self._query("SELECT value FROM flight_meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, key: str, value) -> None:
+        with self._tx() as con:
+            con.execute("INSERT OR REPLACE INTO flight_meta (key, value) VALUES (?, ?)",
+                        (key, None if value is None else str(value)))
+
+    @property
+    def meta(self) -> dict[str, str]:
+        """All of ``flight_meta`` as a dict (a copy; write with :meth:`set_meta`)."""
+        return dict(self._query("SELECT key, value FROM flight_meta ORDER BY key"))
+
+
+def _abspath(path) -> str:
+    return os.path.abspath(os.fspath(path))

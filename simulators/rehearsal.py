@@ -1,0 +1,353 @@
+"""Rehearse a plan on a simulated vehicle: upload (verified), arm, fly every sortie, report.
+
+The pilot's question is "will this flight work?": does each sortie fit the battery, stay inside
+the fence, trigger the camera where planned, and reach every item.  This module answers it by
+flying the plan on the built-in copter or a real ArduPilot SITL and comparing what was flown
+with what was planned.  With a scene, the simulated camera renders a frame at every camera
+trigger, so processing can be scored end to end.
+
+Time here is the vehicle's (``time_boot_ms``), so figures do not depend on the speed-up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import shapely
+
+from uav.errors import SimulatorError, UavError
+from uav.geo import LocalFrame
+from uav.items import Cmd, Mission
+from uav.link import connect, control
+from uav.link.upload import upload_verified
+
+# Progress callback: progress(text) with a one-line status, called a few times a second.
+Progress = Callable[[str], None]
+
+
+@dataclass
+class SortieReport:
+    """What one sortie did against what was planned for it."""
+
+    index: int
+    planned_time_s: float | None
+    flown_time_s: float
+    planned_photos: int
+    photos_taken: int
+    battery_capacity_mah: float | None
+    battery_used_mah: float | None
+    battery_remaining_pct: float | None
+    max_cross_track_m: float | None
+    fence_breaches: list[str] = field(default_factory=list)
+    items_total: int = 0
+    items_reached: list[int] = field(default_factory=list)
+    completed: bool = False
+    landed: bool = False
+    upload: str = ""
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def photo_ratio(self) -> float | None:
+        return self.photos_taken / self.planned_photos if self.planned_photos else None
+
+    @property
+    def ok(self) -> bool:
+        return self.completed and self.landed and not self.fence_breaches and not self.problems
+
+
+@dataclass
+class RehearsalReport:
+    plan: str
+    backend: str
+    speedup: float
+    sorties: list[SortieReport] = field(default_factory=list)
+    track_path: str | None = None
+    frames_dir: str | None = None
+    truth_path: str | None = None
+    tlog_path: str | None = None
+    wall_time_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.sorties) and all(s.ok for s in self.sorties)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        for s, sd in zip(self.sorties, d["sorties"]):
+            sd["ok"] = s.ok
+            sd["photo_ratio"] = s.photo_ratio
+        return d
+
+    def write(self, path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2))
+        return path
+
+    def describe(self) -> str:
+        lines = [f"Rehearsal of {self.plan} on {self.backend} ({self.speedup:g}x): "
+                 f"{'OK' if self.ok else 'PROBLEMS'}"]
+        for s in self.sorties:
+            planned = f"{s.planned_time_s / 60:.1f}" if s.planned_time_s else "?"
+            batt = (f"{s.battery_used_mah:.0f}/{s.battery_capacity_mah:.0f} mAh"
+                    if s.battery_used_mah is not None and s.battery_capacity_mah else "n/a")
+            xte = f"{s.max_cross_track_m:.1f} m" if s.max_cross_track_m is not None else "n/a"
+            lines.append(
+                f"  sortie {s.index}: flown {s.flown_time_s / 60:.1f} min (planned {planned}), "
+                f"battery {batt}, photos {s.photos_taken}/{s.planned_photos}, "
+                f"max cross-track {xte}, items {len(set(s.items_reached))}/{max(s.items_total - 1, 0)}"
+                f", fence breaches {len(s.fence_breaches)}, {'landed' if s.landed else 'NOT LANDED'}")
+            for p in s.problems:
+                lines.append(f"    ! {p}")
+        return "\n".join(lines)
+
+
+def planned_photos(mission: Mission) -> int:
+    """Photos a mission should take: along each leg flown with distance triggering on.
+
+    Counts one photo at the start of each triggered leg plus one per trigger distance, as
+    ArduPilot's camera library does (it fires when the distance since the last photo is
+    reached, and on the first update after triggering is switched on).
+    """
+    from uav.geo import distance_m
+
+    count = 0.0
+    trig = 0.0
+    prev = None
+    for item in mission.items[1:]:
+        if item.command == Cmd.DO_SET_CAM_TRIGG_DIST:
+            if item.param1 > 0 and trig == 0:
+                count += 1  # first photo when triggering starts
+            trig = item.param1
+        elif item.command == Cmd.DO_DIGICAM_CONTROL:
+            count += 1
+        elif item.is_position and item.command != Cmd.NAV_TAKEOFF:
+            if prev is not None and trig > 0:
+                count += distance_m(prev[1], prev[0], item.lon, item.lat) / trig
+            prev = (item.lat, item.lon)
+        elif item.command == Cmd.NAV_TAKEOFF:
+            prev = (mission.items[0].lat, mission.items[0].lon)
+    return int(round(count))
+
+
+def _planned_path(mission: Mission, frame: LocalFrame):
+    pts = [(mission.items[0].lon, mission.items[0].lat)]
+    for item in mission.items[1:]:
+        if item.is_position and item.command not in (Cmd.NAV_TAKEOFF,) and (item.lat or item.lon):
+            pts.append((item.lon, item.lat))
+    pts.append(pts[0])
+    xs, ys = frame.to_metric([p[0] for p in pts], [p[1] for p in pts])
+    return shapely.LineString(list(zip(xs, ys)))
+
+
+def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=None,
+             scene=None, camera_scale: float = 0.25, track_out=None, tlog_out=None,
+             sitl_bin=None, progress: Progress | None = None, sortie_timeout_s: float = 4 * 3600,
+             connect_timeout: float = 30.0, plan_name: str = "") -> RehearsalReport:
+    """Fly every sortie of ``plan`` on a simulated vehicle and report.
+
+    Parameters
+    ----------
+    plan : missions.model.Plan
+    backend : {"auto", "builtin", "ardupilot"}
+        "auto" flies real ArduPilot SITL when a binary is found, the built-in copter otherwise.
+    speedup : float
+        Simulation speed-up (vehicle time / wall time).
+    frames_out : path, optional
+        Render a frame at each camera trigger into this folder (with ``truth.json``).
+    scene : simulators.scene.Scene, optional
+        Ground truth to photograph; one is generated over the plan's area when omitted.
+    track_out, tlog_out : path, optional
+        Where to write the flown track (GeoJSON) and the telemetry log.
+    sortie_timeout_s : float
+        Vehicle-time limit for one sortie.
+    """
+    from .backend import start_vehicle
+
+    if not plan.sorties:
+        raise SimulatorError("the plan has no sorties to fly")
+    t_wall = time.monotonic()
+    home = plan.sorties[0].home
+    report = RehearsalReport(plan=plan_name or plan.name or plan.kind.value, backend=backend,
+                             speedup=float(speedup))
+    collector = None
+    if frames_out is not None:
+        collector = _make_collector(plan, frames_out, scene, camera_scale, home)
+        report.frames_dir = str(frames_out)
+    track_features = []
+    try:
+        for index, sortie in enumerate(plan.sorties, start=1):
+            # A fresh vehicle per sortie: a fresh battery, as after a swap in the field.
+            with start_vehicle(backend, home=(home.lat, home.lon, home.alt_amsl, 0.0),
+                               speedup=speedup, sitl_bin=sitl_bin) as vehicle:
+                report.backend = getattr(vehicle, "backend", backend)
+                tlog = None
+                if tlog_out is not None:
+                    tlog = Path(tlog_out)
+                    if len(plan.sorties) > 1:
+                        tlog = tlog.with_name(f"{tlog.stem}-sortie{index}{tlog.suffix}")
+                    report.tlog_path = str(tlog)
+                with connect(vehicle.connection_string, timeout=connect_timeout,
+                             stream_rate_hz=4.0) as link:
+                    sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
+                                            sortie_timeout_s, tlog)
+                report.sorties.append(sr)
+                if track:
+                    track_features.append({
+                        "type": "Feature",
+                        "geometry": {"type": "LineString", "coordinates": track},
+                        "properties": {"kind": "track", "sortie": index,
+                                       "flown_time_s": round(sr.flown_time_s, 1)}})
+    finally:
+        if collector is not None:
+            report.truth_path = str(collector.finish())
+    if track_out is not None:
+        Path(track_out).write_text(json.dumps(
+            {"type": "FeatureCollection", "features": track_features}))
+        report.track_path = str(track_out)
+    report.wall_time_s = time.monotonic() - t_wall
+    return report
+
+
+def _make_collector(plan, frames_out, scene, camera_scale, home):
+    from uav.profiles import get_camera
+
+    from .frames import FrameCollector
+    from .scene import Scene
+
+    camera = plan.camera or get_camera("mavic3e-wide")
+    if scene is None:
+        area = shapely.geometry.shape(plan.sector) if plan.sector else None
+        if area is None:
+            pts = [(i.lon, i.lat) for s in plan.sorties for i in s.items if i.is_position and (i.lat or i.lon)]
+            area = shapely.MultiPoint(pts).envelope
+        scene = Scene.generate(area.buffer(0.002).bounds, seed=1, ground_alt_amsl=home.alt_amsl)
+    return FrameCollector(frames_out, scene, camera, camera_scale)
+
+
+def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, timeout_s, tlog):
+    from uav.link.telemetry import TlogWriter
+
+    frame = LocalFrame.around(sortie.items[0].lon, sortie.items[0].lat)
+    writer = TlogWriter(link, tlog) if tlog is not None else None
+    planned_time = (plan.stats.sortie_times_s[index - 1]
+                    if len(plan.stats.sortie_times_s) >= index else
+                    (plan.stats.flight_time_s if len(plan.sorties) == 1 else None))
+    sr = SortieReport(index=index, planned_time_s=planned_time, flown_time_s=0.0,
+                      planned_photos=planned_photos(sortie), photos_taken=0,
+                      battery_capacity_mah=None, battery_used_mah=None,
+                      battery_remaining_pct=None, max_cross_track_m=None,
+                      items_total=len(sortie.items))
+    track: list[list[float]] = []
+    xy: list[tuple[float, float]] = []
+    try:
+        say = progress or (lambda text: None)
+        say(f"sortie {index}: uploading {len(sortie.items)} items, {len(sortie.fence)} fence, "
+            f"{len(sortie.rally)} rally")
+        up = upload_verified(link, sortie)
+        sr.upload = up.describe()
+        try:
+            from uav.link import params
+
+            sr.battery_capacity_mah = float(params.read(link, "BATT_CAPACITY", timeout=2.0))
+        except UavError:
+            pass
+        control.set_mode(link, "GUIDED")
+        control.arm(link)
+        control.start_mission(link)
+        t_start = None
+        t_now = 0.0
+        armed_seen = True
+        last_say = 0.0
+        photo_seen: set[int] = set()
+        since = time.monotonic()
+        while True:
+            msg = link.poll(None, 0.5)
+            if msg is None:
+                if time.monotonic() - since > 60:
+                    raise SimulatorError("the simulated vehicle stopped talking for 60 s")
+                continue
+            since = time.monotonic()
+            mtype = msg.get_type()
+            if mtype == "GLOBAL_POSITION_INT":
+                t_now = msg.time_boot_ms / 1000.0
+                if t_start is None:
+                    t_start = t_now
+                lat, lon = msg.lat / 1e7, msg.lon / 1e7
+                track.append([lon, lat, round(msg.alt / 1000.0, 2)])
+                if msg.relative_alt > 2000:  # airborne: compare with the plan
+                    xy.append(frame.to_metric(lon, lat))
+            elif mtype == "CAMERA_FEEDBACK":
+                if msg.img_idx in photo_seen:
+                    continue
+                photo_seen.add(msg.img_idx)
+                sr.photos_taken += 1
+                if collector is not None:
+                    collector.on_trigger(msg.lat / 1e7, msg.lng / 1e7, float(msg.alt_msl),
+                                         float(msg.alt_rel), float(msg.yaw), float(msg.pitch),
+                                         float(msg.roll), msg.time_usec / 1e6,
+                                         int(msg.img_idx) + 10000 * (index - 1))
+            elif mtype == "MISSION_ITEM_REACHED":
+                if not sr.items_reached or sr.items_reached[-1] != msg.seq:
+                    sr.items_reached.append(int(msg.seq))
+            elif mtype == "BATTERY_STATUS":
+                if msg.current_consumed >= 0:
+                    sr.battery_used_mah = float(msg.current_consumed)
+                if msg.battery_remaining >= 0:
+                    sr.battery_remaining_pct = float(msg.battery_remaining)
+            elif mtype == "STATUSTEXT":
+                text = msg.text if isinstance(msg.text, str) else msg.text.decode(errors="replace")
+                low = text.lower()
+                if "fence" in low and ("breach" in low or "breached" in low):
+                    sr.fence_breaches.append(text)
+                if "battery" in low and "failsafe" in low:
+                    sr.problems.append(f"battery failsafe: {text}")
+            elif mtype == "HEARTBEAT" and link._from_vehicle(msg):
+                armed = control.is_armed(msg)
+                if armed_seen and not armed:
+                    sr.landed = True
+                    break
+                armed_seen = armed
+            if t_start is not None and t_now - t_start > timeout_s:
+                sr.problems.append(f"sortie still flying after {timeout_s / 60:.0f} min of flight")
+                control.rtl(link)
+                break
+            wall = time.monotonic()
+            if wall - last_say > 0.5 and t_start is not None:
+                last_say = wall
+                cur = sr.items_reached[-1] if sr.items_reached else 0
+                say(f"sortie {index}/{len(plan.sorties)}: {(t_now - t_start) / 60:5.1f} min flown, "
+                    f"item {cur}/{len(sortie.items) - 1}, photos {sr.photos_taken}/{sr.planned_photos}")
+        sr.flown_time_s = (t_now - t_start) if t_start is not None else 0.0
+    except UavError as exc:
+        sr.problems.append(str(exc))
+    finally:
+        if writer is not None:
+            writer.close()
+    if xy:
+        path = _planned_path(sortie, frame)
+        d = shapely.distance(path, shapely.points(xy))
+        sr.max_cross_track_m = float(d.max())
+    nav = [i for i, it in enumerate(sortie.items) if i > 0 and it.command in
+           (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_TURNS, Cmd.NAV_TAKEOFF,
+            Cmd.NAV_RETURN_TO_LAUNCH, Cmd.NAV_LAND)]
+    # ArduPilot reports the final RTL/LAND as reached only as it lands, if at all: landing and
+    # disarming after the last item before it counts as completing the mission.
+    last_nav = nav[-1] if nav else 0
+    if sortie.items[last_nav].command in (Cmd.NAV_RETURN_TO_LAUNCH, Cmd.NAV_LAND) and sr.landed:
+        last_nav = nav[-2] if len(nav) > 1 else 0
+    sr.completed = bool(sr.items_reached) and max(sr.items_reached) >= last_nav
+    if not sr.completed and not sr.problems:
+        missing = [s for s in nav if s not in set(sr.items_reached)]
+        sr.problems.append(f"items not reached: {missing[:10]}{'…' if len(missing) > 10 else ''}")
+    if sr.battery_capacity_mah and sr.battery_used_mah is not None and \
+            sr.battery_used_mah > sr.battery_capacity_mah * 0.9:
+        sr.problems.append(f"used {sr.battery_used_mah:.0f} of {sr.battery_capacity_mah:.0f} mAh")
+    if math.isnan(sr.flown_time_s):
+        sr.flown_time_s = 0.0
+    return sr, track

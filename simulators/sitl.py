@@ -1,0 +1,535 @@
+"""Launch and stop ArduPilot's own SITL copter (``arducopter``), the reference simulator.
+
+The binary is ArduPilot's, built or downloaded by the user; this module finds it, runs it in a
+working directory of its own (its eeprom and DataFlash logs land there), with our parameter
+defaults (``simulators/data/copter-sim.parm``), waits until it is ready to arm, and always stops
+it.  Facts about the command line come from ArduPilot's ``libraries/AP_HAL_SITL/SITL_cmdline.cpp``:
+
+* ``--model quad --home LAT,LON,ALT,HDG --speedup N -I INSTANCE --defaults FILE[,FILE] [--wipe]``
+* instance N adds ``10*N`` to every port; SERIAL0 is TCP 5760 (+10N) and SITL waits for a client
+  there before it starts simulating; SERIAL1/SERIAL2 are TCP 5762/5763 (+10N).
+* the defaults file is ``NAME VALUE`` lines; unknown names are skipped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+from uav.errors import InvalidInputError, SimulatorError, SitlNotFoundError
+from uav.geo import parse_latlon
+
+ENV_VAR = "ARDUPILOT_SITL"
+BINARY_NAME = "arducopter"
+DEFAULT_PARAMS = Path(__file__).with_name("data") / "copter-sim.parm"
+BASE_PORT = 5760
+# Land of the Leopard ranger base, ground level; a harmless default home.
+DEFAULT_HOME = (43.1000, 131.2000, 100.0, 0.0)
+_PARAM_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
+
+HOW_TO_GET = (
+    "ArduPilot's SITL copter binary 'arducopter' was not found.\nEither:\n"
+    "  - build it: git clone --recursive https://github.com/ArduPilot/ardupilot && cd ardupilot && "
+    "Tools/environment_install/install-prereqs-ubuntu.sh -y && ./waf configure --board sitl && "
+    "./waf copter  (the binary is build/sitl/bin/arducopter; see ardupilot.org/dev/docs/"
+    "setting-up-sitl-on-linux.html, \"Setting up SITL\"), or\n"
+    "  - download a published SITL build from https://firmware.ardupilot.org (Copter, 'SITL' "
+    "board, for your platform);\n"
+    f"then pass --sitl-bin PATH, set {ENV_VAR}=PATH, or put 'arducopter' on PATH. "
+    "Without it, use the built-in simulator (--backend builtin)."
+)
+
+
+def _check_binary(path: Path, source: str) -> Path:
+    if not path.exists():
+        raise SitlNotFoundError(f"{source} points to {path}, which does not exist.\n{HOW_TO_GET}")
+    if path.is_dir():
+        raise SitlNotFoundError(f"{source} points to {path}, which is a folder, not the arducopter binary.\n{HOW_TO_GET}")
+    if not os.access(path, os.X_OK):
+        raise SitlNotFoundError(
+            f"{source} points to {path}, which is not executable (chmod +x it, or point to the "
+            f"built binary).\n{HOW_TO_GET}")
+    return path.resolve()
+
+
+def find_sitl_binary(explicit: str | os.PathLike | None = None) -> Path:
+    """The ArduPilot SITL copter binary to run.
+
+    Looks at ``explicit`` (``--sitl-bin``), then the ``ARDUPILOT_SITL`` environment variable,
+    then ``arducopter`` on ``PATH``.  A path that is given but wrong is an error even when a
+    later source would work: the user asked for that one.
+
+    Raises
+    ------
+    SitlNotFoundError
+        With how to build or download one.
+    """
+    if explicit is not None and str(explicit) != "":
+        return _check_binary(Path(explicit).expanduser(), "--sitl-bin")
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return _check_binary(Path(env).expanduser(), f"the {ENV_VAR} environment variable")
+    found = shutil.which(BINARY_NAME)
+    if found:
+        return Path(found).resolve()
+    raise SitlNotFoundError(HOW_TO_GET)
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where the simulated copter starts: latitude, longitude, altitude AMSL (m), heading (deg)."""
+
+    lat: float
+    lon: float
+    alt: float = 0.0
+    heading: float = 0.0
+
+    def __post_init__(self):
+        if not (-90 <= self.lat <= 90 and -180 <= self.lon <= 180):
+            raise InvalidInputError(f"SITL home lat={self.lat}, lon={self.lon} is not a position (latitude first)")
+        if not -500 <= self.alt <= 9000:
+            raise InvalidInputError(f"SITL home altitude {self.alt} m AMSL is not plausible")
+
+    @classmethod
+    def parse(cls, value) -> Home:
+        """From a Home, a ``(lat, lon[, alt[, hdg]])`` tuple or ``"LAT,LON[,ALT[,HDG]]"``."""
+        if isinstance(value, Home):
+            return value
+        if isinstance(value, str):
+            return cls(*parse_latlon(value))
+        try:
+            parts = tuple(float(v) for v in value)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"SITL home must be LAT,LON[,ALT[,HDG]], got {value!r}") from None
+        if not 2 <= len(parts) <= 4:
+            raise InvalidInputError(f"SITL home must be LAT,LON[,ALT[,HDG]], got {value!r}")
+        return cls(*parts)
+
+    @property
+    def arg(self) -> str:
+        return f"{self.lat:.7f},{self.lon:.7f},{self.alt:.2f},{self.heading % 360:.1f}"
+
+
+def ports_for_instance(instance: int) -> dict[str, int]:
+    """The ports SITL instance ``instance`` listens on (TCP) or uses internally (UDP)."""
+    if isinstance(instance, bool) or not isinstance(instance, int) or not 0 <= instance <= 99:
+        raise InvalidInputError(f"SITL instance must be a whole number 0-99, got {instance!r}")
+    off = 10 * instance
+    return {"serial0": BASE_PORT + off, "serial1": BASE_PORT + 2 + off, "serial2": BASE_PORT + 3 + off,
+            "rc_in": 5501 + off, "sim_in": 9003 + off, "sim_out": 9002 + off}
+
+
+def read_parm_file(path: str | os.PathLike) -> dict[str, float]:
+    """Parse an ArduPilot parameter defaults file (``NAME VALUE`` or ``NAME,VALUE`` lines).
+
+    Stricter than ArduPilot (which skips what it cannot read): a malformed line is an error
+    naming the file and line, so a typo is not silently dropped.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read parameter file {path}: {exc.strerror}") from None
+    params: dict[str, float] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if len(raw) >= 99:
+            raise InvalidInputError(f"{path}:{n}: line longer than ArduPilot reads (98 characters)")
+        parts = [p for p in re.split(r"[,\s=]+", line) if p]
+        if len(parts) < 2 or (len(parts) > 2 and parts[2] != "@READONLY"):
+            raise InvalidInputError(f"{path}:{n}: expected 'NAME VALUE', got {raw!r}")
+        name, value = parts[0], parts[1]
+        _check_param_name(name, f"{path}:{n}")
+        try:
+            params[name] = float(value)
+        except ValueError:
+            raise InvalidInputError(f"{path}:{n}: {name} value {value!r} is not a number") from None
+    return params
+
+
+def _check_param_name(name: str, where: str) -> None:
+    if not _PARAM_NAME.match(name):
+        raise InvalidInputError(
+            f"{where}: {name!r} is not an ArduPilot parameter name (capitals, digits and '_', "
+            "at most 16 characters)")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+# Every running launcher, so that interpreter exit and SIGTERM stop them all.
+_LIVE: weakref.WeakSet[ArduPilotSITL] = weakref.WeakSet()
+_HANDLERS_INSTALLED = False
+
+
+def _stop_all() -> None:
+    for sitl in list(_LIVE):
+        with contextlib.suppress(Exception):
+            sitl.stop()
+
+
+def _install_handlers() -> None:
+    global _HANDLERS_INSTALLED
+    if _HANDLERS_INSTALLED:
+        return
+    atexit.register(_stop_all)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous = signal.getsignal(signum)
+
+            def handler(sig, frame, previous=previous):
+                _stop_all()
+                if callable(previous):
+                    previous(sig, frame)
+                else:
+                    raise SystemExit(128 + sig)
+
+            signal.signal(signum, handler)
+    _HANDLERS_INSTALLED = True
+
+
+@dataclass
+class ReadyStatus:
+    """What :meth:`ArduPilotSITL.wait_ready` saw when the copter became ready to arm."""
+
+    seconds: float
+    gps_fix_type: int
+    satellites: int
+    ekf_flags: int
+    prearm_ok: bool
+    autopilot: int
+    vehicle_type: int
+    messages: list[str]
+
+
+class ArduPilotSITL:
+    """A running ArduPilot SITL copter, as a context manager.
+
+    Parameters
+    ----------
+    binary : path-like, optional
+        The ``arducopter`` binary; found with :func:`find_sitl_binary` when omitted.
+    home : (lat, lon, alt, hdg) or "LAT,LON,ALT,HDG"
+        Start position, altitude AMSL in metres, heading in degrees.
+    speedup : float
+        Simulation speed relative to real time.
+    instance : int
+        Several instances run side by side; each adds ``10*instance`` to its ports.
+    workdir : path-like, optional
+        Where eeprom and logs go; a fresh temporary folder when omitted (removed after a clean
+        stop, kept when something failed).
+    params : dict, optional
+        Extra parameter defaults, applied after ``copter-sim.parm``.
+    model : str
+        SITL physics model (``quad`` is plus-configured; ``x`` an X quad).
+    wipe : bool
+        Start from a wiped eeprom so the defaults apply.
+
+    Examples
+    --------
+    >>> with ArduPilotSITL(home=(43.1, 131.2, 100, 0), speedup=10) as sitl:   # doctest: +SKIP
+    ...     sitl.wait_ready(120)
+    ...     link = connect(sitl.connection_string)
+    """
+
+    def __init__(self, binary: str | os.PathLike | None = None, home=DEFAULT_HOME, speedup: float = 1.0,
+                 instance: int = 0, workdir: str | os.PathLike | None = None,
+                 params: dict[str, float] | None = None, model: str = "quad", wipe: bool = True,
+                 defaults: str | os.PathLike | None = None):
+        self._binary_arg = binary
+        self.home = Home.parse(home)
+        try:
+            self.speedup = float(speedup)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"SITL speed-up must be a number, got {speedup!r}") from None
+        if not 0 < self.speedup <= 1000:
+            raise InvalidInputError(f"SITL speed-up must be above 0 and at most 1000, got {speedup!r}")
+        self.ports = ports_for_instance(instance)
+        self.instance = instance
+        if not isinstance(model, str) or not re.fullmatch(r"[A-Za-z0-9_+:.-]+", model):
+            raise InvalidInputError(f"SITL model must be a name such as 'quad' or 'x', got {model!r}")
+        self.model = model
+        self.wipe = bool(wipe)
+        self.defaults = Path(defaults) if defaults is not None else DEFAULT_PARAMS
+        self.params: dict[str, float] = {}
+        for name, value in (params or {}).items():
+            _check_param_name(str(name), "SITL params")
+            try:
+                self.params[str(name)] = float(value)
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"SITL params: {name} value {value!r} is not a number") from None
+        if model.lower() in ("x", "quadx") and "FRAME_TYPE" not in self.params:
+            self.params["FRAME_TYPE"] = 1.0  # the "x" model needs an X frame to fly
+        self._workdir_arg = Path(workdir) if workdir is not None else None
+        self.workdir: Path | None = self._workdir_arg
+        self._own_workdir = False
+        self.binary: Path | None = None
+        self.process: subprocess.Popen | None = None
+        self._log = None
+        self.failed = False
+        self.kept_logs: Path | None = None
+
+    # --- facts ------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """TCP port of SERIAL0, where a GCS or ``uav`` connects."""
+        return self.ports["serial0"]
+
+    @property
+    def connection_string(self) -> str:
+        """pymavlink / ``uav`` connection string for SERIAL0."""
+        return f"tcp:127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path | None:
+        """SITL's console output (stdout and stderr)."""
+        return None if self.workdir is None else self.workdir / "sitl.log"
+
+    def arguments(self) -> list[str]:
+        """The arguments given to the binary (everything after its path)."""
+        defaults = str(self.defaults.resolve())
+        if self.params:
+            defaults += "," + str(self._extra_params_path())
+        args = ["--model", self.model, "--home", self.home.arg, "--speedup", f"{self.speedup:g}",
+                "-I", str(self.instance), "--defaults", defaults]
+        if self.wipe:
+            args.append("--wipe")
+        return args
+
+    def command(self) -> list[str]:
+        """The command line that :meth:`start` runs (binary resolved if needed)."""
+        binary = self.binary or find_sitl_binary(self._binary_arg)
+        return [str(binary), *self.arguments()]
+
+    def _extra_params_path(self) -> Path:
+        base = self.workdir if self.workdir is not None else Path(tempfile.gettempdir())
+        return base / "amur-extra.parm"
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def __enter__(self) -> ArduPilotSITL:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.failed = True
+        self.stop()
+
+    def start(self, timeout: float = 20.0) -> ArduPilotSITL:
+        """Launch SITL and wait until its SERIAL0 port accepts connections."""
+        if self.process is not None and self.process.poll() is None:
+            return self
+        if not self.defaults.is_file():
+            raise SimulatorError(f"SITL parameter defaults file {self.defaults} is missing")
+        read_parm_file(self.defaults)  # fail here, clearly, rather than inside ArduPilot
+        for name in ("serial0", "serial1", "serial2"):
+            if not _port_free(self.ports[name]):
+                raise SimulatorError(
+                    f"TCP port {self.ports[name]} ({name.upper()} of SITL instance {self.instance}) is "
+                    "already in use: another simulator is running there; stop it or pick another "
+                    "instance number (each adds 10 to the ports)")
+        self.binary = find_sitl_binary(self._binary_arg)
+        if self._workdir_arg is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix=f"amur-uav-sitl-{self.instance}-"))
+            self._own_workdir = True
+        else:
+            self.workdir = self._workdir_arg
+            try:
+                self.workdir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SimulatorError(f"cannot create SITL working folder {self.workdir}: {exc.strerror}") from None
+        if self.params:
+            self._extra_params_path().write_text(
+                "# extra defaults from amur-uav\n" + "".join(f"{k} {v:g}\n" for k, v in self.params.items()))
+        cmd = self.command()
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log.write(("$ " + " ".join(cmd) + "\n").encode())
+        self._log.flush()
+        _install_handlers()
+        try:
+            self.process = subprocess.Popen(cmd, cwd=self.workdir, stdin=subprocess.DEVNULL,
+                                            stdout=self._log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        except OSError as exc:
+            self.failed = True
+            self._close_log()
+            raise SimulatorError(f"could not run {self.binary}: {exc.strerror}; log in {self.log_path}") from None
+        _LIVE.add(self)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                self.failed = True
+                tail = self._log_tail()
+                self.stop()
+                raise SimulatorError(
+                    f"ArduPilot SITL exited with status {code} right after starting; its output "
+                    f"(kept in {self.kept_logs or self.log_path}) ends with:\n{tail}")
+            if not _port_free(self.port):
+                return self
+            time.sleep(0.1)
+        self.failed = True
+        self.stop()
+        raise SimulatorError(
+            f"ArduPilot SITL did not open TCP port {self.port} within {timeout:.0f} s; "
+            f"log kept in {self.kept_logs}")
+
+    def wait_ready(self, timeout: float = 90.0) -> ReadyStatus:
+        """Connect to SERIAL0 and wait until the copter is ready to arm.
+
+        Ready means: heartbeats arrive, the GPS has a 3D fix, the EKF reports a horizontal and
+        vertical absolute position, and SYS_STATUS says the pre-arm checks pass.
+
+        Raises
+        ------
+        SimulatorError
+            On timeout, saying what was still missing (and the last pre-arm text).
+        """
+        os.environ.setdefault("MAVLINK20", "1")  # before mavutil picks its dialect: SITL talks MAVLink2
+        from pymavlink import mavutil
+        from pymavlink.dialects.v20 import ardupilotmega as mav
+
+        if self.process is None or self.process.poll() is not None:
+            raise SimulatorError("SITL is not running: call start() first (or use it as a context manager)")
+        t0 = time.monotonic()
+        try:
+            conn = mavutil.mavlink_connection(self.connection_string, source_system=254,
+                                              source_component=190, autoreconnect=False)
+        except OSError as exc:
+            self.failed = True
+            raise SimulatorError(f"cannot connect to SITL at {self.connection_string}: {exc}") from None
+        ekf_needed = (mav.EKF_ATTITUDE | mav.EKF_VELOCITY_HORIZ | mav.EKF_VELOCITY_VERT
+                      | mav.EKF_POS_HORIZ_ABS | mav.EKF_POS_VERT_ABS)
+        prearm_bit = mav.MAV_SYS_STATUS_PREARM_CHECK
+        state = {"hb": None, "fix": 0, "sats": 0, "ekf": None, "prearm": None, "texts": []}
+        last_request = 0.0
+        try:
+            while True:
+                now = time.monotonic()
+                if self.process.poll() is not None:
+                    self.failed = True
+                    raise SimulatorError(
+                        f"ArduPilot SITL stopped (status {self.process.returncode}) while starting up; "
+                        f"log in {self.log_path}")
+                if now - t0 > timeout:
+                    self.failed = True
+                    raise SimulatorError(self._not_ready_message(timeout, state, ekf_needed))
+                if now - last_request > 2.0 and state["hb"] is not None:
+                    # Streams are off on a fresh link until asked for.
+                    for msg_id in (mav.MAVLINK_MSG_ID_SYS_STATUS, mav.MAVLINK_MSG_ID_GPS_RAW_INT,
+                                   mav.MAVLINK_MSG_ID_EKF_STATUS_REPORT):
+                        conn.mav.command_long_send(state["hb"].get_srcSystem(), 1,
+                                                   mav.MAV_CMD_SET_MESSAGE_INTERVAL, 0,
+                                                   msg_id, 500_000, 0, 0, 0, 0, 0)
+                    last_request = now
+                msg = conn.recv_match(blocking=True, timeout=0.5)
+                if msg is None:
+                    continue
+                kind = msg.get_type()
+                if kind == "HEARTBEAT" and msg.get_srcComponent() == 1:
+                    if state["hb"] is None:
+                        last_request = 0.0
+                    state["hb"] = msg
+                elif kind == "GPS_RAW_INT":
+                    state["fix"], state["sats"] = msg.fix_type, msg.satellites_visible
+                elif kind == "EKF_STATUS_REPORT":
+                    state["ekf"] = msg.flags
+                elif kind == "SYS_STATUS":
+                    if msg.onboard_control_sensors_present & prearm_bit:
+                        state["prearm"] = bool(msg.onboard_control_sensors_health & prearm_bit)
+                elif kind == "STATUSTEXT":
+                    state["texts"].append(msg.text)
+                    del state["texts"][:-20]
+                ready = (state["hb"] is not None and state["fix"] >= 3 and state["ekf"] is not None
+                         and (state["ekf"] & ekf_needed) == ekf_needed and state["prearm"] is True)
+                if ready:
+                    hb = state["hb"]
+                    return ReadyStatus(round(time.monotonic() - t0, 2), state["fix"], state["sats"],
+                                       state["ekf"], True, hb.autopilot, hb.type, list(state["texts"]))
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _not_ready_message(self, timeout, state, ekf_needed) -> str:
+        waiting = []
+        if state["hb"] is None:
+            waiting.append("a HEARTBEAT from the autopilot (is SERIAL0 answering?)")
+        else:
+            if state["fix"] < 3:
+                waiting.append(f"a 3D GPS fix (fix type {state['fix']}, {state['sats']} satellites)")
+            if state["ekf"] is None:
+                waiting.append("an EKF_STATUS_REPORT")
+            elif (state["ekf"] & ekf_needed) != ekf_needed:
+                waiting.append(f"the EKF to settle (flags 0x{state['ekf']:04x}, need 0x{ekf_needed:04x}: "
+                               "attitude, velocity and absolute position)")
+            if state["prearm"] is not True:
+                prearm = [t for t in state["texts"] if "prearm" in t.lower() or "arm" in t.lower()]
+                last = f"; last: {prearm[-1]!r}" if prearm else ""
+                waiting.append("pre-arm checks to pass" + last)
+        return (f"ArduPilot SITL was not ready to arm after {timeout:.0f} s; still waiting for "
+                + ", ".join(waiting) + f". Log in {self.log_path}")
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop SITL (terminate, then kill) and tidy up; logs are kept if anything failed."""
+        proc = self.process
+        if proc is not None:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(grace)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(grace)
+            elif proc.returncode not in (0, -signal.SIGTERM):
+                self.failed = True
+            self.process = None
+        _LIVE.discard(self)
+        self._close_log()
+        if self.workdir is not None and self.workdir.exists():
+            if self.failed or not self._own_workdir:
+                self.kept_logs = self.workdir
+            else:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            with contextlib.suppress(OSError):
+                self._log.close()
+            self._log = None
+
+    def _log_tail(self, n: int = 15) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except (OSError, AttributeError):
+            return "(no output)"
+        return "\n".join(lines[-n:]) or "(no output)"
+
+
+__all__ = ["ArduPilotSITL", "DEFAULT_PARAMS", "ENV_VAR", "HOW_TO_GET", "Home", "ReadyStatus",
+           "find_sitl_binary", "ports_for_instance", "read_parm_file"]

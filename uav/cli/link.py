@@ -1,0 +1,230 @@
+"""``uav upload | download | fly | status``: the plan onto the aircraft, whole, and the flight.
+
+Heavy imports (pymavlink, the plan reader) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+connect_option = click.option(
+    "--connect", "url", required=True, metavar="URL",
+    help="udp:HOST:PORT, udpout:HOST:PORT, tcp:HOST:PORT or a serial device such as "
+         "/dev/ttyUSB0:57600")
+key_option = click.option(
+    "--signing-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="This aircraft's MAVLink2 signing key file: sign everything, refuse unsigned answers.")
+timeout_option = click.option("--timeout", type=float, default=10.0, show_default=True,
+                              help="Seconds to wait for the vehicle's heartbeat.")
+
+
+class StageBars:
+    """One progress bar per transfer stage; transfers shorter than a moment get none."""
+
+    min_items = 20
+
+    def __init__(self):
+        self.stage = None
+        self.bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            if total == 0:
+                click.echo(f"  {stage} (the link lost the transfer; starting it again)",
+                           err=True)
+            elif total >= self.min_items:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=stage, unit="item", leave=False)
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _connect(url: str, signing_key: Path | None, timeout: float):
+    from uav.errors import LinkError
+    from uav.link import connect
+
+    link = connect(url, timeout=timeout, signing_key=signing_key)
+    if not link.answered:
+        link.close()
+        raise LinkError(f"the vehicle on {url} sends heartbeats but answered nothing we sent"
+                        + ("" if signing_key else ": if MAVLink2 signing is set up on it, "
+                           "give its key with --signing-key"))
+    signed = f", signed with {link.signing}" if link.signing else ""
+    click.echo(f"Connected to {link.vehicle.describe()} on {url}{signed}", err=True)
+    return link
+
+
+@click.command()
+@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@connect_option
+@click.option("--no-fence", is_flag=True, help="Leave the vehicle's geofence as it is.")
+@click.option("--no-rally", is_flag=True, help="Leave the vehicle's rally points as they are.")
+@key_option
+@click.option("--sortie", type=int, default=1, show_default=True,
+              help="Which sortie of a multi-sortie plan to put on the aircraft (1 = first).")
+@timeout_option
+def upload(plan_path, url, no_fence, no_rally, signing_key, sortie, timeout):
+    """Put a plan on the aircraft: fence, rally points, then mission, each read back and
+    compared item by item. Nothing is reported as done until it is verified."""
+    from missions.formats.qgc_plan import read_plan
+    from uav.errors import InvalidInputError
+    from uav.link.upload import upload_verified
+
+    plan = read_plan(plan_path)
+    if not 1 <= sortie <= len(plan.sorties):
+        raise InvalidInputError(f"{plan_path} has {len(plan.sorties)} sortie(s); "
+                                f"--sortie {sortie} does not exist")
+    mission = plan.sorties[sortie - 1]
+    with _connect(url, signing_key, timeout) as link, StageBars() as bars:
+        report = upload_verified(link, mission, fence=not no_fence, rally=not no_rally,
+                                 progress=bars)
+    for mtype in report.lists:
+        click.echo(report.lists[mtype].describe())
+    click.secho(f"Verified on the aircraft in {report.seconds:.1f} s: sortie {sortie} of "
+                f"{plan_path.name}", fg="green")
+
+
+@click.command()
+@connect_option
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .plan file to write.")
+@key_option
+@timeout_option
+def download(url, output, signing_key, timeout):
+    """Read the mission, fence and rally points off the aircraft into a .plan file."""
+    from missions.formats.qgc_plan import write_plan
+    from missions.model import Plan, PlanKind
+    from uav.items import Mission, MissionType
+    from uav.link.mission_transfer import MissionTransfer
+
+    with _connect(url, signing_key, timeout) as link, StageBars() as bars:
+        t = MissionTransfer(link)
+        lists = {}
+        for mtype in (MissionType.MISSION, MissionType.FENCE, MissionType.RALLY):
+            lists[mtype] = t.download(
+                mtype, progress=lambda d, n, s=mtype.label: bars(f"{s} download", d, n)).items
+    mission = Mission(lists[MissionType.MISSION], fence=lists[MissionType.FENCE],
+                      rally=lists[MissionType.RALLY], name=output.stem)
+    plan = Plan(kind=PlanKind.SURVEY, sorties=[mission], name=output.stem,
+                settings={"source": f"downloaded from {url}"})
+    write_plan(plan, output)
+    n = max(len(mission.items) - 1, 0)
+    click.echo(f"Wrote {output}: {n} mission items (plus home), {len(mission.fence)} fence "
+               f"items, {len(mission.rally)} rally points")
+
+
+@click.command()
+@connect_option
+@click.option("--takeoff-alt", type=float, default=30.0, show_default=True,
+              help="Metres above home to climb to before the mission starts.")
+@click.option("--tlog", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Record all telemetry here (default: flight-<time>.tlog).")
+@click.option("--track", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the flown track as GeoJSON here (default: next to the .tlog).")
+@key_option
+@timeout_option
+@click.option("--max-time", type=float, default=3600.0, show_default=True,
+              help="Give up following the flight after this many seconds (the aircraft "
+                   "carries on).")
+def fly(url, takeoff_alt, tlog, track, signing_key, timeout, max_time):
+    """Arm, take off, fly the mission on the aircraft and follow it. Ctrl-C sends it home (RTL)."""
+    from uav.errors import CommandError
+    from uav.items import MissionType
+    from uav.link import control
+    from uav.link.mission_transfer import MissionTransfer
+    from uav.link.telemetry import Recorder
+
+    tlog = tlog or Path(time.strftime("flight-%Y%m%d-%H%M%S.tlog"))
+    track = track or tlog.with_suffix(".geojson")
+    with _connect(url, signing_key, timeout) as link, Recorder(link, tlog=tlog) as rec:
+        count = MissionTransfer(link).count(MissionType.MISSION)
+        if count <= 1:
+            raise CommandError("the aircraft holds no mission (only home): run `uav upload` "
+                               "first")
+        last = count - 1
+        click.echo(f"Mission on the aircraft: {last} items. Taking off to {takeoff_alt:g} m...")
+        try:
+            control.takeoff(link, takeoff_alt)
+            control.start_mission(link)
+            click.echo("Mission started (AUTO). Ctrl-C returns the aircraft home.")
+            _follow(link, rec, last, max_time)
+        except KeyboardInterrupt:
+            click.secho("\nCtrl-C: returning to launch (RTL)", fg="yellow", err=True)
+            control.rtl(link)
+            click.echo("RTL engaged; the aircraft is flying home.")
+        finally:
+            rec.write_track(track)
+            click.echo(f"Telemetry: {tlog} ({rec.tlog.count if rec.tlog else 0} messages); "
+                       f"track: {track} ({len(rec.track)} points, {len(rec.camera)} photos)")
+
+
+def _follow(link, rec, last: int, max_time: float) -> None:
+    from uav.link import control
+
+    deadline = time.monotonic() + max_time
+    shown = -1
+    while time.monotonic() < deadline:
+        msg = link.poll(("MISSION_ITEM_REACHED", "HEARTBEAT", "STATUSTEXT"), 1.0)
+        if msg is None:
+            continue
+        mtype = msg.get_type()
+        if mtype == "STATUSTEXT":
+            click.echo(f"  vehicle: {link.statustexts[-1][2]}")
+        elif mtype == "MISSION_ITEM_REACHED" and msg.seq != shown:
+            shown = msg.seq
+            click.echo(f"  reached item {msg.seq}/{last}")
+        elif mtype == "HEARTBEAT" and shown >= 1 and not control.is_armed(msg):
+            click.secho(f"Landed and disarmed; mission progress: {rec.progress.describe()}",
+                        fg="green")
+            return
+    click.echo(f"Stopped following after {max_time:.0f} s; the aircraft carries on.")
+
+
+@click.command()
+@connect_option
+@key_option
+@timeout_option
+def status(url, signing_key, timeout):
+    """Who is on the link and what state it is in: mode, arming, position, battery, lists."""
+    from uav.items import MissionType
+    from uav.link import control
+    from uav.link.mission_transfer import MissionTransfer
+
+    with _connect(url, signing_key, timeout) as link:
+        hb = link.wait_heartbeat(3.0)
+        armed = "ARMED" if control.is_armed(hb) else "disarmed"
+        click.echo(f"mode: {control.mode_name(hb.custom_mode)}, {armed}")
+        pos = link.poll("GLOBAL_POSITION_INT", 2.0)
+        if pos is not None:
+            click.echo(f"position: {pos.lat / 1e7:.7f}, {pos.lon / 1e7:.7f}, "
+                       f"{pos.relative_alt / 1000:.1f} m above home")
+        sys_status = link.last.get("SYS_STATUS") or link.poll("SYS_STATUS", 1.5)
+        if sys_status is not None and sys_status.voltage_battery not in (0, 65535):
+            pct = (f", {sys_status.battery_remaining}%" if sys_status.battery_remaining >= 0
+                   else "")
+            click.echo(f"battery: {sys_status.voltage_battery / 1000:.2f} V{pct}")
+        gps = link.last.get("GPS_RAW_INT") or link.poll("GPS_RAW_INT", 1.5)
+        if gps is not None:
+            click.echo(f"gps: fix type {gps.fix_type}, {gps.satellites_visible} satellites")
+        t = MissionTransfer(link)
+        counts = {m.label: t.count(m) for m in MissionType}
+        click.echo(f"on board: mission {max(counts['mission'] - 1, 0)} items (plus home), "
+                   f"fence {counts['fence']} items, rally {counts['rally']} points")

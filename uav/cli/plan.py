@@ -1,0 +1,507 @@
+"""``uav plan``: from a map of a park sector to a flight plan QGroundControl can open.
+
+Commands: ``survey`` (photo grid over a sector), ``corridor`` (along a road), ``lookout``
+(orbit salt licks / watch points), ``perimeter`` (patrol a sector's boundary), ``show``
+(statistics and validation of a plan file) and ``export`` (to .waypoints, KML/KMZ, GeoJSON).
+Heavy imports happen inside the commands so ``uav --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import InvalidInputError, PlanValidationError
+
+OUTPUT_HELP = ("Output file: .plan (QGroundControl; default), or .waypoints/.kml/.kmz/.geojson. "
+               "Several sorties also get OUT-sortieN files; several drones OUT-droneN files.")
+
+
+# --------------------------------------------------------------------------------------------
+# option parsing
+# --------------------------------------------------------------------------------------------
+def parse_fraction(value, name: str) -> float:
+    """An overlap given as 75, 75% or 0.75 -> 0.75."""
+    text = str(value).strip().rstrip("%")
+    try:
+        x = float(text)
+    except ValueError:
+        raise InvalidInputError(f"{name} must be a percentage like 75 or a fraction like 0.75, "
+                                f"got {value!r}") from None
+    if x > 1.0 or str(value).strip().endswith("%"):
+        x /= 100.0
+    if not 0.0 <= x <= 0.95:
+        raise InvalidInputError(f"{name} must be between 0 and 95 %, got {value!r}")
+    return x
+
+
+def parse_angle(value: str):
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(value) % 360.0
+    except ValueError:
+        raise InvalidInputError(f"--angle must be degrees clockwise from north or 'auto', got {value!r}") from None
+
+
+def parse_home(values) -> list[tuple[float, ...]]:
+    from ..geo import parse_latlon
+
+    return [parse_latlon(v) for v in values or ()]
+
+
+def _profiles(camera: str | None, aircraft: str, profiles_file):
+    from ..profiles import get_aircraft, get_camera
+
+    cam = get_camera(camera, profiles_file) if camera else None
+    plane = get_aircraft(aircraft, profiles_file)
+    return cam, plane
+
+
+def _call(fn, **kwargs):
+    """Call a planner with the options the user set; one it does not take is a usage error."""
+    params = inspect.signature(fn).parameters
+    takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+    use = {}
+    for key, value in kwargs.items():
+        if key in params or takes_any:
+            use[key] = value
+        elif value not in (None, False, (), []):
+            raise click.UsageError(f"option {key.replace('_', '-')!r} does not apply to "
+                                   f"{fn.__name__.removeprefix('plan_')} planning")
+    return fn(**use)
+
+
+def common_options(f):
+    """Options every planning command shares (aircraft, home, fence, output)."""
+    opts = [
+        click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+                     help=OUTPUT_HELP),
+        click.option("--name", default=None, help="Plan name shown in QGroundControl and Google Earth."),
+        click.option("--max-items", type=click.IntRange(3, None), default=650, show_default=True,
+                     help="Vehicle mission storage; longer sorties are cut (ArduPilot SITL: 650)."),
+        click.option("--rally", "rally", multiple=True, metavar="LAT,LON[,ALT]",
+                     help="Rally (safe landing) point; repeat for several."),
+        click.option("--fence-buffer", type=click.FloatRange(0, None), default=50.0, show_default=True,
+                     help="Inclusion fence this many metres outside the area."),
+        click.option("--speed", type=click.FloatRange(0.5, None), default=None,
+                     help="Flight speed m/s (default: the aircraft's cruise speed)."),
+        click.option("--terrain-follow", is_flag=True, help="Hold the height above ground from --dem."),
+        click.option("--dem", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="DEM GeoTIFF for terrain following and home elevation."),
+        click.option("--alt-mode", type=click.Choice(["relative", "amsl", "terrain"]), default="relative",
+                     show_default=True, help="Altitude frame of the waypoints."),
+        click.option("--home", "home", multiple=True, metavar="LAT,LON[,ALT]",
+                     help="Launch point (latitude first; ALT = ground AMSL); with --drones, one per drone."),
+        click.option("--profiles", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="TOML/JSON file with your own camera and aircraft profiles."),
+        click.option("--aircraft", default=None, help="Aircraft profile (default arducopter-quad)."),
+    ]
+    for opt in opts:
+        f = opt(f)
+    return f
+
+
+def _home_kwargs(home, dem):
+    homes = parse_home(home)
+    kw = {}
+    if homes:
+        kw["home"] = (homes[0][0], homes[0][1])
+        if len(homes[0]) >= 3:
+            kw["home_alt_amsl"] = float(homes[0][2])
+    return kw, homes
+
+
+def _rally(rally):
+    pts = parse_home(rally)
+    return [tuple(p[:3]) for p in pts] or None
+
+
+def _altitude_mode(alt_mode, terrain_follow, dem):
+    if terrain_follow and not dem:
+        raise click.UsageError("--terrain-follow needs --dem FILE (a DEM GeoTIFF)")
+    return "terrain" if terrain_follow else alt_mode
+
+
+# --------------------------------------------------------------------------------------------
+# output and summary
+# --------------------------------------------------------------------------------------------
+def write_outputs(plan, output) -> list[Path]:
+    """Write ``plan`` in the format ``output``'s suffix names (``.plan`` when none)."""
+    from missions.formats import format_for
+
+    path = Path(output)
+    if not path.suffix:
+        path = path.with_suffix(".plan")
+    fmt = format_for(path)
+    if fmt == "plan":
+        from missions.formats.qgc_plan import write_plan
+
+        return write_plan(plan, path, split_sorties=True)
+    if fmt == "waypoints":
+        from missions.formats.waypoints import write_plan_waypoints
+
+        return write_plan_waypoints(plan, path)
+    if fmt in ("kml", "kmz"):
+        from missions.formats.kml import write_kml
+
+        return [write_kml(plan, path)]
+    from missions.formats.geojson import write_geojson
+
+    return [write_geojson(plan, path)]
+
+
+def _minutes(s: float) -> str:
+    return f"{s / 60:.1f} min"
+
+
+def plan_figures(plan) -> dict:
+    """The figures ``show`` prints, filled in from the items when the file had no statistics."""
+    st = plan.stats
+    fig = {
+        "name": plan.name, "kind": plan.kind.value, "altitude_mode": plan.altitude_mode.value,
+        "sorties": len(plan.sorties), "area_m2": st.area_m2, "distance_m": st.distance_m,
+        "flight_time_s": st.flight_time_s, "photo_count": st.photo_count, "gsd_m": st.gsd_m,
+        "altitude_m": st.altitude_m, "line_spacing_m": st.line_spacing_m,
+        "trigger_distance_m": st.trigger_distance_m, "grid_angle_deg": st.grid_angle_deg,
+        "transect_count": st.transect_count, "sortie_times_s": list(st.sortie_times_s),
+        "sortie_distances_m": list(st.sortie_distances_m),
+        "items": [len(m.items) for m in plan.sorties],
+        "camera": plan.camera.name if plan.camera else None,
+        "aircraft": plan.aircraft.name if plan.aircraft else None,
+    }
+    if not st.distance_m and plan.sorties:
+        from missions.estimate import estimate_mission
+
+        from ..profiles import DEFAULT_AIRCRAFT, get_aircraft
+
+        aircraft = plan.aircraft or get_aircraft(DEFAULT_AIRCRAFT)
+        est = [estimate_mission(m, aircraft) for m in plan.sorties]
+        fig["distance_m"] = sum(e.distance_m for e in est)
+        fig["flight_time_s"] = sum(e.time_s for e in est)
+        fig["sortie_times_s"] = [e.time_s for e in est]
+        fig["sortie_distances_m"] = [e.distance_m for e in est]
+        fig["estimated_with"] = aircraft.name
+    return fig
+
+
+def summary_lines(plan) -> list[str]:
+    f = plan_figures(plan)
+    title = f"{f['kind']} plan" + (f" \u201c{f['name']}\u201d" if f["name"] else "")
+    lines = [title]
+    if f["area_m2"]:
+        lines.append(f"  area to image   {f['area_m2'] / 1e6:,.3f} km\u00b2")
+    if f["altitude_m"] is not None:
+        lines.append(f"  altitude        {f['altitude_m']:.1f} m ({f['altitude_mode']})")
+    if f["gsd_m"]:
+        lines.append(f"  GSD             {f['gsd_m'] * 100:.2f} cm/px"
+                     + (f" ({f['camera']})" if f["camera"] else ""))
+    if f["line_spacing_m"]:
+        angle = f", bearing {f['grid_angle_deg']:.0f}\u00b0" if f["grid_angle_deg"] is not None else ""
+        lines.append(f"  lines           {f['transect_count']} at {f['line_spacing_m']:.1f} m spacing{angle}")
+    if f["trigger_distance_m"]:
+        lines.append(f"  photo every     {f['trigger_distance_m']:.1f} m")
+    if f["photo_count"]:
+        lines.append(f"  photos          {f['photo_count']:,}")
+    lines.append(f"  distance        {f['distance_m'] / 1000:,.2f} km")
+    est = f" (estimated for {f['estimated_with']})" if f.get("estimated_with") else ""
+    lines.append(f"  flight time     {_minutes(f['flight_time_s'])}{est}")
+    if f["sorties"] > 1 or f["sortie_times_s"]:
+        times = f["sortie_times_s"]
+        per = ""
+        if times:
+            per = f" (longest {_minutes(max(times))}, shortest {_minutes(min(times))})" if len(times) > 6 \
+                else " (" + ", ".join(_minutes(t) for t in times) + ")"
+        lines.append(f"  sorties         {f['sorties']}{per}")
+    if plan.aircraft is not None:
+        lines.append(f"  aircraft        {plan.aircraft.name}: usable endurance "
+                     f"{_minutes(plan.aircraft.usable_endurance_s)} per battery")
+    counts = f["items"]
+    shown = ", ".join(str(n) for n in counts) if len(counts) <= 6 else f"{min(counts)} to {max(counts)} per sortie"
+    lines.append(f"  mission items   {shown} (home included)")
+    note = plan.settings.get("speed_note") if isinstance(plan.settings, dict) else None
+    if note:
+        lines.append(f"  note            {note}")
+    return lines
+
+
+def _files_line(written: list[Path]) -> str:
+    main = [w for w in written if "-sortie" not in w.stem]
+    per = [w for w in written if "-sortie" in w.stem]
+    text = "wrote " + ", ".join(str(w) for w in main)
+    if per:
+        text += f" and {len(per)} per-sortie files ({per[0].name} \u2026 {per[-1].name})"
+    return text
+
+
+def _report(plans, written):
+    for p in plans:
+        for line in summary_lines(p):
+            click.echo(line)
+    click.echo(_files_line(written))
+    if any(str(w).endswith(".plan") for w in written) and any(len(p.sorties) > 1 for p in plans):
+        click.echo("  (QGroundControl shows sortie 1 of the main file; open the -sortieN files for the others)")
+
+
+def _emit(result, output):
+    plans = result if isinstance(result, list) else [result]
+    written: list[Path] = []
+    if len(plans) == 1:
+        written += write_outputs(plans[0], output)
+    else:
+        out = Path(output)
+        for k, p in enumerate(plans, start=1):
+            written += write_outputs(p, out.with_name(f"{out.stem}-drone{k}{out.suffix or '.plan'}"))
+    _report(plans, written)
+
+
+def _exclusions(exclude):
+    from missions.sectors import read_areas
+
+    out = []
+    for path in exclude or ():
+        out.extend(read_areas(path))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# commands
+# --------------------------------------------------------------------------------------------
+@click.group("plan")
+def plan():
+    """Plan flights over park sectors and write files QGroundControl and Mission Planner open.
+
+    \b
+    uav plan survey sector.geojson --camera mavic3e-wide --alt 80 -o sector7.plan
+    uav plan corridor a189.geojson --width 200 --camera m3t-thermal --alt 60 -o a189.plan
+    uav plan lookout salt_licks.geojson --radius 40 --time 120 --alt 50 -o licks.plan
+    uav plan show sector7.plan
+    uav plan export sector7.plan --to kml -o sector7.kml
+    """
+
+
+@plan.command("survey")
+@click.argument("sector", type=click.Path(dir_okay=False))
+@click.option("--sector-name", default=None, help="Pick the sector by its name attribute.")
+@click.option("--where", default=None, metavar="FIELD=VALUE", help="Pick the sector by an attribute.")
+@click.option("--exclude", multiple=True, type=click.Path(dir_okay=False),
+              help="File of exclusion zones (villages, border zone); repeat for several.")
+@click.option("--camera", required=True, help="Camera profile, e.g. mavic3e-wide, phantom4pro, m3t-thermal.")
+@click.option("--alt", type=float, default=None, help="Flight height in metres (or give --gsd).")
+@click.option("--gsd", type=float, default=None, help="Target ground sample distance in cm/px.")
+@click.option("--front-overlap", default="75", show_default=True, help="Along-track overlap, 75 or 0.75.")
+@click.option("--side-overlap", default="65", show_default=True, help="Between-lines overlap, 65 or 0.65.")
+@click.option("--angle", default="auto", show_default=True, help="Line bearing in degrees, or auto.")
+@click.option("--crosshatch", is_flag=True, help="Fly a second grid at right angles.")
+@click.option("--trigger", type=click.Choice(["distance", "hover"]), default="distance", show_default=True,
+              help="Camera by distance while flying, or hover-and-capture.")
+@click.option("--turnaround", type=click.FloatRange(0, None), default=None,
+              help="Lead-in/out beyond each line, metres (default: what the aircraft needs to reach speed).")
+@click.option("--drones", type=click.IntRange(1, 32), default=1, show_default=True,
+              help="Split the sector among N drones/teams, balanced by flight time.")
+@common_options
+def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap, side_overlap, angle,
+           crosshatch, trigger, turnaround, drones, aircraft, profiles, home, alt_mode, dem,
+           terrain_follow, speed, fence_buffer, rally, max_items, name, output):
+    """Photo survey (lawnmower grid) over SECTOR (GeoJSON, KML, KMZ, Shapefile, GeoPackage)."""
+    from missions.sectors import read_sector
+    from missions.survey import plan_survey
+
+    from ..profiles import DEFAULT_AIRCRAFT
+
+    if (alt is None) == (gsd is None):
+        raise click.UsageError("give exactly one of --alt M or --gsd CM")
+    if gsd is not None and gsd <= 0:
+        raise click.UsageError("--gsd must be positive (centimetres per pixel)")
+    cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
+    area = read_sector(sector, name=sector_name, where=where)
+    home_kw, homes = _home_kwargs(home, dem)
+    if len(homes) > 1 and len(homes) != drones:
+        raise click.UsageError(f"give one --home, or one per drone ({drones}); got {len(homes)}")
+    label = name or sector_name or Path(sector).stem
+    result = _call(
+        plan_survey, sector=area, camera=cam, aircraft=plane, exclusions=_exclusions(exclude),
+        altitude_m=alt, gsd_m=gsd / 100.0 if gsd is not None else None,
+        front_overlap=parse_fraction(front_overlap, "--front-overlap"),
+        side_overlap=parse_fraction(side_overlap, "--side-overlap"), angle_deg=parse_angle(angle),
+        crosshatch=crosshatch, altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
+        terrain_follow=terrain_follow, trigger=trigger, speed_ms=speed, turnaround_m=turnaround,
+        fence_buffer_m=fence_buffer, rally_points=_rally(rally), max_items=max_items, drones=drones,
+        homes=[(h[0], h[1]) for h in homes] if len(homes) > 1 else None, name=label, **home_kw)
+    _emit(result, output)
+
+
+@plan.command("corridor")
+@click.argument("route", type=click.Path(dir_okay=False))
+@click.option("--route-name", default=None, help="Pick the route by its name attribute.")
+@click.option("--width", type=click.FloatRange(1, None), required=True, help="Corridor width in metres.")
+@click.option("--exclude", multiple=True, type=click.Path(dir_okay=False),
+              help="File of exclusion zones; repeat for several.")
+@click.option("--camera", required=True, help="Camera profile (a thermal one at night: m3t-thermal).")
+@click.option("--alt", type=float, default=None, help="Flight height in metres (or give --gsd).")
+@click.option("--gsd", type=float, default=None, help="Target ground sample distance in cm/px.")
+@click.option("--front-overlap", default="75", show_default=True, help="Along-track overlap, 75 or 0.75.")
+@click.option("--side-overlap", default="65", show_default=True, help="Between-lines overlap, 65 or 0.65.")
+@click.option("--trigger", type=click.Choice(["distance", "hover", "none"]), default="distance",
+              show_default=True, help="Camera by distance, hover-and-capture, or none (video).")
+@common_options
+def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap, side_overlap, trigger, aircraft,
+             profiles, home, alt_mode, dem, terrain_follow, speed, fence_buffer, rally, max_items, name,
+             output):
+    """Corridor along ROUTE (a road polyline), WIDTH metres wide."""
+    from missions.corridor import plan_corridor
+    from missions.sectors import read_route
+
+    from ..profiles import DEFAULT_AIRCRAFT
+
+    if (alt is None) == (gsd is None):
+        raise click.UsageError("give exactly one of --alt M or --gsd CM")
+    cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
+    line = read_route(route, name=route_name)
+    home_kw, _homes = _home_kwargs(home, dem)
+    result = _call(
+        plan_corridor, route=line, width_m=width, camera=cam, aircraft=plane,
+        exclusions=_exclusions(exclude), altitude_m=alt, gsd_m=gsd / 100.0 if gsd is not None else None,
+        front_overlap=parse_fraction(front_overlap, "--front-overlap"),
+        side_overlap=parse_fraction(side_overlap, "--side-overlap"), trigger=trigger,
+        altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
+        terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
+        rally_points=_rally(rally), max_items=max_items, name=name or route_name or Path(route).stem,
+        **home_kw)
+    _emit(result, output)
+
+
+@plan.command("lookout")
+@click.argument("points", type=click.Path(dir_okay=False))
+@click.option("--radius", type=click.FloatRange(0, None), required=True, help="Orbit radius in metres.")
+@click.option("--time", "time_s", type=click.FloatRange(0, None), required=True,
+              help="Time to watch each point, seconds.")
+@click.option("--alt", type=float, required=True, help="Flight height in metres.")
+@click.option("--exclude", multiple=True, type=click.Path(dir_okay=False),
+              help="File of exclusion zones; repeat for several.")
+@click.option("--order", type=click.Choice(["nearest", "given"]), default="nearest", show_default=True,
+              help="Visit the points nearest-first from home, or in the file's order.")
+@click.option("--sector", "sector_file", type=click.Path(dir_okay=False), default=None,
+              help="Sector the flight must stay in (the fence is built around it).")
+@click.option("--camera", default=None, help="Camera profile (optional, for the record).")
+@common_options
+def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, aircraft, profiles, home,
+            alt_mode, dem, terrain_follow, speed, fence_buffer, rally, max_items, name, output):
+    """Orbit each of POINTS (salt licks, watch points) for --time seconds at --radius."""
+    from missions.lookout import plan_lookout
+    from missions.sectors import read_points, read_sector
+
+    from ..profiles import DEFAULT_AIRCRAFT
+
+    cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
+    pts = read_points(points)
+    home_kw, _homes = _home_kwargs(home, dem)
+    result = _call(
+        plan_lookout, points=pts, radius_m=radius, time_s=time_s, altitude_m=alt, aircraft=plane,
+        camera=cam, exclusions=_exclusions(exclude), order=order,
+        sector=read_sector(sector_file) if sector_file else None,
+        altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
+        terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
+        rally_points=_rally(rally), max_items=max_items, name=name or Path(points).stem, **home_kw)
+    _emit(result, output)
+
+
+@plan.command("perimeter")
+@click.argument("sector", type=click.Path(dir_okay=False))
+@click.option("--sector-name", default=None, help="Pick the sector by its name attribute.")
+@click.option("--where", default=None, metavar="FIELD=VALUE", help="Pick the sector by an attribute.")
+@click.option("--inset", type=click.FloatRange(0, None), default=30.0, show_default=True,
+              help="Fly this many metres inside the boundary.")
+@click.option("--laps", type=click.IntRange(1, 100), default=1, show_default=True, help="Times round.")
+@click.option("--alt", type=float, required=True, help="Flight height in metres.")
+@click.option("--exclude", multiple=True, type=click.Path(dir_okay=False),
+              help="File of exclusion zones; repeat for several.")
+@click.option("--camera", default=None, help="Camera profile (optional, for the record).")
+@common_options
+def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, aircraft, profiles, home, alt_mode,
+              dem, terrain_follow, speed, fence_buffer, rally, max_items, name, output):
+    """Patrol along SECTOR's boundary, --inset metres inside it."""
+    from missions.lookout import plan_perimeter
+    from missions.sectors import read_sector
+
+    from ..profiles import DEFAULT_AIRCRAFT
+
+    cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
+    area = read_sector(sector, name=sector_name, where=where)
+    home_kw, _homes = _home_kwargs(home, dem)
+    result = _call(
+        plan_perimeter, sector=area, inset_m=inset, laps=laps, altitude_m=alt, aircraft=plane, camera=cam,
+        exclusions=_exclusions(exclude), altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem),
+        dem_path=dem, terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
+        rally_points=_rally(rally), max_items=max_items,
+        name=name or sector_name or Path(sector).stem, **home_kw)
+    _emit(result, output)
+
+
+@plan.command("show")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option("--max-items", type=click.IntRange(3, None), default=650, show_default=True,
+              help="Vehicle mission storage to validate against.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures and problems as JSON.")
+def show(plan_file, max_items, as_json):
+    """Statistics and validation of PLAN (.plan or .waypoints).
+
+    Exits with status 2 when the plan breaks a rule (fence, altitude, item count, endurance,
+    camera interval); every problem is listed with its item.
+    """
+    from missions.formats import read_any_plan
+    from missions.validate import validate_plan
+
+    p = read_any_plan(plan_file)
+    problems = validate_plan(p, max_items=max_items, raise_on_error=False)
+    if as_json:
+        from missions.formats.qgc_plan import _clean
+
+        click.echo(json.dumps(_clean({**plan_figures(p), "file": plan_file, "valid": not problems,
+                                      "problems": problems}), indent=2, ensure_ascii=False))
+    else:
+        for line in summary_lines(p):
+            click.echo(line)
+        if not problems:
+            click.echo("validation: OK (fence, altitude, item count, endurance, camera interval)")
+    if problems:
+        raise PlanValidationError(f"{plan_file}: the plan breaks {len(problems)} rule(s)", problems)
+
+
+@plan.command("export")
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
+@click.option("--to", "to", type=click.Choice(["waypoints", "kml", "kmz", "geojson", "plan"]), default=None,
+              help="Format (default: from the output suffix).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file.")
+@click.option("--photos", is_flag=True, help="KML/GeoJSON: also mark every planned photo position.")
+def export(plan_file, to, output, photos):
+    """Convert PLAN to Mission Planner waypoints, KML/KMZ (Google Earth) or GeoJSON (QGIS)."""
+    from missions.formats import format_for, read_any_plan
+
+    p = read_any_plan(plan_file)
+    fmt = format_for(output, to)
+    out = Path(output)
+    if fmt == "waypoints":
+        from missions.formats.waypoints import write_plan_waypoints
+
+        written = write_plan_waypoints(p, out)
+    elif fmt in ("kml", "kmz"):
+        from missions.formats.kml import write_kml
+
+        if fmt == "kmz" and out.suffix.lower() != ".kmz":
+            out = out.with_suffix(".kmz")
+        written = [write_kml(p, out, photos=photos)]
+    elif fmt == "geojson":
+        from missions.formats.geojson import write_geojson
+
+        written = [write_geojson(p, out, photos=photos)]
+    else:
+        from missions.formats.qgc_plan import write_plan
+
+        written = write_plan(p, out, split_sorties=True)
+    text = f"wrote {', '.join(str(w) for w in written)}" if len(written) <= 3 else \
+        f"wrote {len(written)} files ({written[0].name} \u2026 {written[-1].name})"
+    click.echo(f"{text}; {len(p.sorties)} sortie(s)")

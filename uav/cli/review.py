@@ -1,0 +1,84 @@
+"""``uav review`` (the review web page) and ``uav export`` (GeoJSON, KML/KMZ, CSV, SMART)."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+
+@click.command()
+@click.argument("gpkg", type=click.Path(exists=True, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. The default is reachable from this computer only; "
+                   "0.0.0.0 shares the page with the whole network.")
+@click.option("--port", default=0, type=click.IntRange(0, 65535),
+              help="TCP port (default: a free one, printed at start).")
+@click.option("--reviewer", default=None, help="Your name, recorded with every decision.")
+@click.option("--verbose", is_flag=True, help="Log every request.")
+def review(gpkg, host, port, reviewer, verbose):
+    """Review the flags of a flight in a local web page: accept, reject or mark uncertain.
+
+    Decisions are stored in GPKG at once.  Open the printed address in a browser; nothing is
+    opened or contacted by itself.  Stop with Ctrl-C.
+    """
+    from processing.review.server import serve
+
+    srv = serve(gpkg, host=host, port=port, reviewer=reviewer, verbose=verbose)
+    s = srv.db.summary()
+    click.echo(f"Reviewing {s['name']}: {s['flags']['total']} flags on {s['frames']['total']} frames "
+               f"({s['flags']['by_status']['new']} not yet reviewed)")
+    click.echo(f"Open {srv.url} in a browser (Ctrl-C to stop)")
+    if not srv.loopback_only:
+        click.secho(f"Warning: listening on {host}: anyone on this network can open the page and decide.",
+                    fg="yellow", err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        srv.close()
+
+
+@click.command()
+@click.argument("gpkg", type=click.Path(exists=True, dir_okay=False))
+@click.option("--to", "fmt", required=True, type=click.Choice(["geojson", "kml", "kmz", "csv", "smart"]),
+              help="geojson (QGIS), kml/kmz (Google Earth; kmz holds the pictures), csv, "
+                   "smart (SMART Connect incidents).")
+@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
+              help="Output file.")
+@click.option("--status", default="confirmed", show_default=True, type=click.Choice(["confirmed", "all"]),
+              help="Only the flags an analyst confirmed, or all of them.")
+@click.option("--verify-frames", is_flag=True,
+              help="Re-hash every frame and warn if one changed since processing.")
+@click.option("--smart-mapping", type=click.Path(exists=True, dir_okay=False),
+              help="Class -> SMART category mapping (TOML/JSON). Default: Land of the Leopard.")
+@click.option("--smart-url", help="SMART Connect server base URL to POST the incidents to "
+                                  "(e.g. https://connect.example.org/server).")
+@click.option("--smart-ca", help="Conservation Area UUID (overrides the mapping file).")
+@click.option("--smart-user", help="SMART Connect user name (HTTP basic auth).")
+@click.option("--smart-password", envvar="UAV_SMART_PASSWORD",
+              help="SMART Connect password (better: environment variable UAV_SMART_PASSWORD).")
+@click.option("--smart-token", envvar="UAV_SMART_TOKEN", help="Bearer token instead of user/password.")
+@click.option("--no-attachments", is_flag=True, help="SMART: do not attach the flag's picture.")
+def export(gpkg, fmt, out, status, verify_frames, smart_mapping, smart_url, smart_ca, smart_user,
+           smart_password, smart_token, no_attachments):
+    """Export the reviewed flags of a flight for QGIS, Google Earth, spreadsheets or SMART."""
+    from processing.export import export_flight
+    from uav.errors import InvalidInputError
+
+    if smart_user and not smart_password:
+        raise InvalidInputError("--smart-user needs a password: --smart-password or UAV_SMART_PASSWORD")
+    auth = (smart_user, smart_password) if smart_user else None
+    res = export_flight(gpkg, fmt, out, status=status, verify_frames=verify_frames, smart_mapping=smart_mapping,
+                        smart_url=smart_url, smart_ca_uuid=smart_ca, smart_auth=auth, smart_token=smart_token,
+                        smart_attachments=not no_attachments)
+    for w in res.warnings:
+        click.secho(f"Warning: {w}", fg="yellow", err=True)
+    what = "confirmed flags" if status == "confirmed" else "flags"
+    click.echo(f"Wrote {res.count} {what} to {res.path} ({fmt})")
+    if smart_url:
+        click.echo(f"Sent {res.posted} incident(s) to SMART Connect at {smart_url}")
+    if res.count == 0 and status == "confirmed":
+        click.echo("Nothing confirmed yet: review the flight with `uav review` first, or use --status all.")

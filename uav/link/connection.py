@@ -1,0 +1,560 @@
+"""Connecting to a vehicle: connection strings, heartbeat, identification, telemetry streams.
+
+A :class:`Link` wraps one MAVLink connection to one vehicle.  Everything that talks to the
+vehicle (mission transfer, parameters, flight control, telemetry) goes through
+:meth:`Link.send` and :meth:`Link.recv`, so every wait has a deadline and every timeout says
+what was waited for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+os.environ.setdefault("MAVLINK20", "1")  # before mavutil picks its dialect
+
+from pymavlink import mavutil  # noqa: E402
+from pymavlink.dialects.v20 import ardupilotmega as mavlink  # noqa: E402
+
+from ..errors import InvalidInputError, LinkError, LinkTimeoutError, SigningError
+
+GCS_SYSTEM_ID = 255
+GCS_COMPONENT_ID = mavlink.MAV_COMP_ID_MISSIONPLANNER
+
+# Messages a flight needs; ArduPilot sends none of them until asked.
+TELEMETRY_MESSAGES = (
+    "GLOBAL_POSITION_INT", "SYS_STATUS", "GPS_RAW_INT", "VFR_HUD", "ATTITUDE",
+    "MISSION_CURRENT", "HOME_POSITION", "BATTERY_STATUS", "EXTENDED_SYS_STATE",
+)
+
+_SERIAL_RE = re.compile(r"^(?P<dev>(/dev/\S+?|COM\d+))(?:[:,@](?P<baud>\d+))?$", re.IGNORECASE)
+_NET_RE = re.compile(r"^(?P<scheme>udp|udpin|udpout|tcp|tcpin):(?P<host>[^:]*):(?P<port>\d+)$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A parsed connection string.
+
+    Attributes
+    ----------
+    scheme : str
+        ``udpin``, ``udpout``, ``tcp``, ``tcpin`` or ``serial``.
+    address : str
+        ``HOST:PORT`` for network links, the device path for serial.
+    baud : int
+        Serial baud rate (ignored for network links).
+    """
+
+    scheme: str
+    address: str
+    baud: int = 57600
+
+    @property
+    def device(self) -> str:
+        """The string pymavlink's ``mavlink_connection`` understands."""
+        return self.address if self.scheme == "serial" else f"{self.scheme}:{self.address}"
+
+
+def parse_connection_string(url: str) -> Endpoint:
+    """Parse the connection strings pilots already use.
+
+    ``udp:HOST:PORT`` listens (as MAVProxy and QGroundControl do), ``udpin:`` likewise,
+    ``udpout:HOST:PORT`` sends to a vehicle, ``tcp:HOST:PORT`` connects, ``tcpin:`` listens,
+    and a serial device takes an optional baud: ``/dev/ttyUSB0:57600``, ``COM3,115200``.
+
+    Raises
+    ------
+    InvalidInputError
+        If the string is none of these.
+    """
+    text = (url or "").strip()
+    m = _NET_RE.match(text)
+    if m:
+        scheme = {"udp": "udpin"}.get(m["scheme"], m["scheme"])
+        host = m["host"] or ("0.0.0.0" if scheme in ("udpin", "tcpin") else "127.0.0.1")
+        port = int(m["port"])
+        if not 0 < port < 65536:
+            raise InvalidInputError(f"connection {url!r}: port {port} is not between 1 and 65535")
+        return Endpoint(scheme, f"{host}:{port}")
+    m = _SERIAL_RE.match(text)
+    if m:
+        return Endpoint("serial", m["dev"], int(m["baud"] or 57600))
+    raise InvalidInputError(
+        f"connection {url!r} is not understood; use udp:HOST:PORT, udpin:HOST:PORT, "
+        "udpout:HOST:PORT, tcp:HOST:PORT or a serial device such as /dev/ttyUSB0:57600")
+
+
+@dataclass(frozen=True)
+class VehicleInfo:
+    """Who answered: ids, autopilot, airframe type and firmware."""
+
+    system_id: int
+    component_id: int
+    autopilot: str
+    vehicle_type: str
+    firmware: str | None = None
+    capabilities: int = 0
+    board_version: int = 0
+
+    @property
+    def is_ardupilot(self) -> bool:
+        return self.autopilot == "ARDUPILOTMEGA"
+
+    @property
+    def is_copter(self) -> bool:
+        return self.vehicle_type in {"QUADROTOR", "HEXAROTOR", "OCTOROTOR", "TRICOPTER",
+                                     "COAXIAL", "HELICOPTER", "DODECAROTOR", "DECAROTOR"}
+
+    def describe(self) -> str:
+        fw = self.firmware or "firmware unknown"
+        return (f"{self.autopilot.lower()} {self.vehicle_type.lower()} (system {self.system_id}, "
+                f"component {self.component_id}), {fw}")
+
+
+def _enum_name(enum: str, value: int, prefix: str) -> str:
+    entry = mavlink.enums[enum].get(int(value))
+    return entry.name.removeprefix(prefix) if entry is not None else str(int(value))
+
+
+def firmware_version(flight_sw_version: int) -> str:
+    """``4.7.0-dev`` from AUTOPILOT_VERSION.flight_sw_version (major.minor.patch.type bytes)."""
+    major = (flight_sw_version >> 24) & 0xFF
+    minor = (flight_sw_version >> 16) & 0xFF
+    patch = (flight_sw_version >> 8) & 0xFF
+    kind = flight_sw_version & 0xFF
+    suffix = {0: "-dev", 64: "-alpha", 128: "-beta", 192: "-rc", 255: ""}.get(kind, f"-{kind}")
+    return f"{major}.{minor}.{patch}{suffix}"
+
+
+Listener = Callable[[object], None]
+_CHUNK = 65536
+
+# Messages a vehicle sends only in answer to us.
+_ANSWERS = frozenset({"COMMAND_ACK", "AUTOPILOT_VERSION", "PARAM_VALUE", "MISSION_COUNT",
+                      "MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_ACK",
+                      "MISSION_ITEM_INT"})
+
+
+class Link:
+    """One MAVLink connection to one vehicle.
+
+    Use :func:`connect` to make one.  ``Link`` is a context manager; leaving it closes the
+    connection (and saves the signing timestamp when signing is on).
+
+    Parameters
+    ----------
+    master : pymavlink.mavutil.mavfile
+        An open pymavlink connection.
+    url : str
+        The connection string, for messages.
+    """
+
+    heartbeat_interval_s = 1.0
+
+    def __init__(self, master, url: str = ""):
+        self.master = master
+        self.url = url
+        self.vehicle: VehicleInfo | None = None
+        self.target_system = 1
+        self.target_component = 1
+        self.statustexts: deque[tuple[float, int, str]] = deque(maxlen=200)
+        self.last: dict[str, object] = {}
+        self._listeners: list[Listener] = []
+        self._send_listeners: list[Callable[[bytes], None]] = []
+        self._last_heartbeat_sent = 0.0
+        self._closers: list[Callable[[], None]] = []
+        self.signing = None  # set by uav.link.signing.enable_signing
+        self.answered = False  # has the vehicle answered anything we sent?
+        self.rtt_s: float | None = None  # a measured round trip, when one is known
+        self._wrap_send()
+
+    # --- plumbing -----------------------------------------------------------------------
+    @property
+    def mav(self):
+        """The pymavlink ``MAVLink`` object (message encoders ``*_send``)."""
+        return self.master.mav
+
+    def _wrap_send(self) -> None:
+        # Everything we send passes through here so a .tlog can record both directions.
+        mav = self.master.mav
+        original = mav.send
+
+        def send(msg, force_mavlink1=False, _original=original):
+            _original(msg, force_mavlink1=force_mavlink1)
+            if self._send_listeners:
+                buf = bytes(msg.get_msgbuf())
+                for fn in list(self._send_listeners):
+                    fn(buf)
+
+        mav.send = send
+
+    def add_listener(self, fn: Listener) -> None:
+        """Call ``fn(msg)`` for every message received from now on."""
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
+    def add_send_listener(self, fn: Callable[[bytes], None]) -> None:
+        """Call ``fn(raw_bytes)`` for every message sent from now on."""
+        self._send_listeners.append(fn)
+
+    def remove_send_listener(self, fn: Callable[[bytes], None]) -> None:
+        if fn in self._send_listeners:
+            self._send_listeners.remove(fn)
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        self._closers.append(fn)
+
+    def send(self, msg) -> None:
+        """Send one encoded MAVLink message."""
+        self.mav.send(msg)
+
+    @contextmanager
+    def batch(self):
+        """Send everything sent inside the ``with`` block in one write (one system call)."""
+        master = self.master
+        chunks: list[bytes] = []
+        original = master.write
+        master.write = chunks.append
+        try:
+            yield
+        finally:
+            master.write = original
+            if chunks:
+                original(b"".join(chunks))
+
+    def _read_one(self, timeout: float):
+        """The next message of any type, or None after ``timeout`` seconds.
+
+        Reads whatever has arrived in one go and parses from that buffer; pymavlink's own
+        ``recv_msg`` makes a system call per message part, which halves transfer speed.
+        """
+        master = self.master
+        try:
+            msg = master.mav.parse_char(b"")  # one already buffered?
+            if msg is None:
+                data = master.recv(_CHUNK)
+                if not data and timeout > 0:
+                    master.select(timeout)
+                    data = master.recv(_CHUNK)
+                if data:
+                    msg = master.mav.parse_char(data)
+        except LinkError:
+            raise
+        except mavlink.MAVError:
+            return None
+        except OSError as exc:
+            raise LinkError(f"the link to {self.url or 'the vehicle'} broke: "
+                            f"{exc.strerror or exc}") from exc
+        if msg is not None:
+            master.post_message(msg)  # pymavlink's bookkeeping (ids, signing link id)
+        return msg
+
+    def _dispatch(self, msg) -> None:
+        mtype = msg.get_type()
+        if mtype == "STATUSTEXT":
+            self.statustexts.append((time.monotonic(), msg.severity, _text(msg.text)))
+        self.last[mtype] = msg
+        if mtype in _ANSWERS:
+            self.answered = True
+        for fn in list(self._listeners):
+            fn(msg)
+
+    def _keepalive(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat_sent >= self.heartbeat_interval_s:
+            self._last_heartbeat_sent = now
+            self.mav.heartbeat_send(mavlink.MAV_TYPE_GCS, mavlink.MAV_AUTOPILOT_INVALID, 0, 0,
+                                    mavlink.MAV_STATE_ACTIVE)
+
+    def poll(self, types: str | Iterable[str] | None = None, timeout: float = 0.0,
+             condition: Callable[[object], bool] | None = None):
+        """The next matching message from the vehicle, or None after ``timeout`` seconds.
+
+        Every message read on the way (matching or not) goes to the listeners.  Messages from
+        other systems (another ground station) are ignored.
+        """
+        wanted = {types} if isinstance(types, str) else (set(types) if types else None)
+        deadline = time.monotonic() + timeout
+        while True:
+            self._keepalive()
+            remaining = deadline - time.monotonic()
+            msg = self._read_one(min(remaining, 0.2) if remaining > 0 else 0.0)
+            if msg is not None:
+                mtype = msg.get_type()
+                if mtype == "BAD_DATA":
+                    continue
+                self._dispatch(msg)
+                if (wanted is None or mtype in wanted) and self._from_vehicle(msg) and (
+                        condition is None or condition(msg)):
+                    return msg
+                continue
+            if time.monotonic() >= deadline:
+                return None
+
+    def recv(self, types: str | Iterable[str], timeout: float, what: str,
+             condition: Callable[[object], bool] | None = None):
+        """Like :meth:`poll` but a timeout raises :class:`LinkTimeoutError` naming ``what``."""
+        msg = self.poll(types, timeout, condition)
+        if msg is None:
+            raise LinkTimeoutError(f"no answer from the vehicle on {self.url or 'the link'}: "
+                                   f"waited {timeout:.1f} s for {what}")
+        return msg
+
+    def drain(self) -> int:
+        """Read and dispatch everything already received; return how many messages."""
+        n = 0
+        while self._read_one(0.0) is not None:
+            n += 1
+        return n
+
+    def _from_vehicle(self, msg) -> bool:
+        if self.vehicle is None:
+            return True
+        src = msg.get_srcSystem()
+        # RADIO_STATUS comes from the radio (sysid '3'), not from the vehicle.
+        return src == self.target_system or msg.get_type() == "RADIO_STATUS"
+
+    def silence_hint(self) -> str:
+        """A hint for timeout messages when the vehicle has never answered us at all."""
+        if self.answered:
+            return ""
+        return (" (the vehicle has answered nothing we sent: if MAVLink2 signing is set up on "
+                "it, connect with its key, --signing-key)")
+
+    def recent_statustext(self, since: float) -> list[str]:
+        """STATUSTEXT lines received since ``time.monotonic()`` value ``since``."""
+        return [text for t, _sev, text in self.statustexts if t >= since]
+
+    # --- life cycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        closers, self._closers = self._closers, []
+        for fn in closers:
+            try:
+                fn()
+            except Exception:  # noqa: BLE001 - closing must not fail the caller
+                pass
+        if self.master is not None:
+            try:
+                self.master.close()
+            finally:
+                self.master = _Closed(self.url)
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        who = self.vehicle.describe() if self.vehicle else "no vehicle yet"
+        return f"<Link {self.url}: {who}>"
+
+    # --- conveniences -------------------------------------------------------------------
+    def command_long(self, command: int, *params: float, confirmation: int = 0) -> None:
+        """Send COMMAND_LONG to the vehicle (no wait; see :mod:`uav.link.control`)."""
+        p = list(params) + [0.0] * (7 - len(params))
+        self.mav.command_long_send(self.target_system, self.target_component, int(command),
+                                   confirmation, *p[:7])
+
+    def wait_heartbeat(self, timeout: float = 10.0):
+        """Wait for the vehicle's heartbeat and return it."""
+        return self.recv("HEARTBEAT", timeout, "a heartbeat from the vehicle",
+                         condition=_is_vehicle_heartbeat)
+
+
+class _Closed:
+    """Stands in for a closed connection so a late call says what happened."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def __getattr__(self, name):
+        raise LinkError(f"the link to {self.url or 'the vehicle'} is closed")
+
+    def close(self) -> None:
+        pass
+
+
+def _text(value) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value).rstrip("\x00").strip()
+
+
+def _is_vehicle_heartbeat(msg) -> bool:
+    return (msg.type not in (mavlink.MAV_TYPE_GCS, mavlink.MAV_TYPE_ONBOARD_CONTROLLER,
+                             mavlink.MAV_TYPE_GIMBAL, mavlink.MAV_TYPE_ADSB)
+            and msg.autopilot != mavlink.MAV_AUTOPILOT_INVALID)
+
+
+def open_master(url: str, *, source_system: int = GCS_SYSTEM_ID,
+                source_component: int = GCS_COMPONENT_ID):
+    """Open the pymavlink connection for ``url`` (nothing is waited for)."""
+    ep = parse_connection_string(url)
+    try:
+        master = mavutil.mavlink_connection(
+            ep.device, baud=ep.baud, source_system=source_system,
+            source_component=source_component, autoreconnect=False, retries=0)
+    except OSError as exc:
+        raise LinkError(f"cannot open {url}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # pymavlink raises bare Exceptions for serial/tcp failures
+        raise LinkError(f"cannot open {url}: {exc}") from exc
+    # Speak MAVLink2 from the first byte: signing and the mission_type/opaque_id extensions
+    # need it, whatever dialect mavutil was first imported with.
+    if not isinstance(master.mav, mavlink.MAVLink):
+        master.mav = mavlink.MAVLink(master, srcSystem=source_system,
+                                     srcComponent=source_component)
+    master.WIRE_PROTOCOL_VERSION = "2.0"
+    master.mav.WIRE_PROTOCOL_VERSION = "2.0"
+    master.first_byte = False  # no auto-detection back to MAVLink1
+    # A bad packet (CRC, refused signature) becomes BAD_DATA instead of an exception.
+    master.robust_parsing = True
+    master.mav.robust_parsing = True
+
+    def closed():
+        raise LinkError(f"the vehicle on {url} closed the connection")
+
+    # pymavlink prints and retries forever on a closed TCP socket; make it an error instead.
+    if hasattr(master, "handle_eof"):
+        master.handle_eof = closed
+        master.handle_disconnect = closed
+    return master
+
+
+def connect(url: str, *, timeout: float = 10.0, source_system: int = GCS_SYSTEM_ID,
+            source_component: int = GCS_COMPONENT_ID, signing_key=None,
+            identify: bool = True, stream_rate_hz: float = 4.0,
+            allow_signed_vehicle: bool = False) -> Link:
+    """Connect to a vehicle and wait until it is known.
+
+    Parameters
+    ----------
+    url : str
+        ``udp:HOST:PORT``, ``udpin:HOST:PORT``, ``udpout:HOST:PORT``, ``tcp:HOST:PORT`` or a
+        serial device with baud (``/dev/ttyUSB0:57600``).
+    timeout : float
+        Seconds to wait for the vehicle's first heartbeat.
+    source_system, source_component : int
+        Our ids; 255 / MAV_COMP_ID_MISSIONPLANNER is what a ground station uses.
+    signing_key : str or pathlib.Path or uav.link.signing.SigningKey, optional
+        Sign everything sent with this key and refuse unsigned or wrongly signed answers
+        (except RADIO_STATUS).  A vehicle that answers unsigned raises SigningError.
+    identify : bool
+        Ask for AUTOPILOT_VERSION to learn the firmware.
+    stream_rate_hz : float
+        Telemetry rate to request (0 requests nothing).
+    allow_signed_vehicle : bool
+        Without ``signing_key``, a vehicle that signs its messages would ignore everything we
+        send; that is an error unless this is True (for re-keying).
+
+    Returns
+    -------
+    Link
+
+    Raises
+    ------
+    InvalidInputError
+        For a connection string that is not understood.
+    LinkError, LinkTimeoutError, SigningError
+        When nothing (or nothing acceptable) answers.
+    """
+    master = open_master(url, source_system=source_system, source_component=source_component)
+    link = Link(master, url)
+    try:
+        if signing_key is not None:
+            from .signing import enable_signing
+
+            enable_signing(link, signing_key)
+        hb = _wait_first_heartbeat(link, timeout)
+        if hb.get_signed() and signing_key is None and not allow_signed_vehicle:
+            raise SigningError(
+                f"the vehicle on {url} signs its messages (MAVLink2 signing is set up on it) "
+                "and will ignore unsigned commands: give this aircraft's key with "
+                "--signing-key")
+        link.target_system = hb.get_srcSystem()
+        link.target_component = hb.get_srcComponent()
+        master.target_system = link.target_system
+        master.target_component = link.target_component
+        info = VehicleInfo(
+            system_id=link.target_system, component_id=link.target_component,
+            autopilot=_enum_name("MAV_AUTOPILOT", hb.autopilot, "MAV_AUTOPILOT_"),
+            vehicle_type=_enum_name("MAV_TYPE", hb.type, "MAV_TYPE_"))
+        link.vehicle = info
+        if identify:
+            link.vehicle = identify_vehicle(link, info)
+        if stream_rate_hz > 0:
+            request_telemetry(link, stream_rate_hz)
+    except BaseException:
+        link.close()
+        raise
+    return link
+
+
+def _wait_first_heartbeat(link: Link, timeout: float):
+    signing = link.mav.signing
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        hb = link.poll("HEARTBEAT", min(remaining, 1.0) if remaining > 0 else 0.0,
+                       condition=_is_vehicle_heartbeat)
+        if hb is not None:
+            return hb
+        if signing.secret_key is not None:
+            # A signing link sees the vehicle's packets but drops them: say why.
+            if signing.badsig_count:
+                raise SigningError(
+                    f"the vehicle on {link.url} signs its messages with a different key "
+                    f"({signing.badsig_count} packets failed the signature check): check that "
+                    "this aircraft's key file is the one set up on it")
+            if signing.reject_count:
+                raise SigningError(
+                    f"the vehicle on {link.url} answers unsigned ({signing.reject_count} unsigned "
+                    "packets refused): signing is not set up on it; run `uav signing setup` "
+                    "over USB first")
+        if time.monotonic() >= deadline:
+            raise LinkTimeoutError(
+                f"no vehicle on {link.url}: waited {timeout:.1f} s for a heartbeat "
+                "(is the vehicle on, the address and port right, the radio connected?)")
+
+
+def identify_vehicle(link: Link, info: VehicleInfo, timeout: float = 0.7,
+                     retries: int = 2) -> VehicleInfo:
+    """Ask for AUTOPILOT_VERSION (MAV_CMD_REQUEST_MESSAGE) and fill in the firmware."""
+    for _ in range(retries + 1):
+        asked = time.monotonic()
+        link.command_long(mavlink.MAV_CMD_REQUEST_MESSAGE,
+                          mavlink.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
+        msg = link.poll("AUTOPILOT_VERSION", timeout)
+        if msg is not None:
+            link.rtt_s = time.monotonic() - asked
+            return VehicleInfo(
+                info.system_id, info.component_id, info.autopilot, info.vehicle_type,
+                firmware=firmware_version(msg.flight_sw_version),
+                capabilities=int(msg.capabilities), board_version=int(msg.board_version))
+    return info
+
+
+def request_telemetry(link: Link, rate_hz: float = 4.0,
+                      messages: Iterable[str] = TELEMETRY_MESSAGES) -> None:
+    """Ask for telemetry streams (ArduPilot sends none on a fresh link until asked).
+
+    Uses SET_MESSAGE_INTERVAL per message and, for older firmware, REQUEST_DATA_STREAM.
+    Nothing is waited for: the answers arrive as the streams start.
+    """
+    interval_us = int(1e6 / rate_hz)
+    for name in messages:
+        msg_id = getattr(mavlink, f"MAVLINK_MSG_ID_{name}", None)
+        if msg_id is None:
+            continue
+        link.command_long(mavlink.MAV_CMD_SET_MESSAGE_INTERVAL, msg_id, interval_us)
+    link.mav.request_data_stream_send(link.target_system, link.target_component,
+                                      mavlink.MAV_DATA_STREAM_ALL, max(1, int(rate_hz)), 1)

@@ -1,0 +1,243 @@
+"""Flight control for an ArduPilot copter: modes, arming, takeoff, mission start, pause, RTL, land.
+
+Every command waits for its COMMAND_ACK and, where the vehicle's state should change, for the
+heartbeat that shows it.  A refusal says what the vehicle said (its STATUSTEXT lines, such as
+"PreArm: Need 3D Fix"), a timeout says what was waited for.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pymavlink import mavutil
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+from ..errors import ArmingError, CommandError, InvalidInputError, LinkTimeoutError
+from .connection import Link
+
+_MODE_NAMES: dict[int, str] = dict(mavutil.mode_mapping_acm)  # number -> name
+COPTER_MODES: dict[str, int] = {name: number for number, name in _MODE_NAMES.items()}
+FORCE_ARM_MAGIC = 21196  # ArduPilot: param2 that skips pre-arm checks
+
+
+def result_name(code: int) -> str:
+    entry = mavlink.enums["MAV_RESULT"].get(int(code))
+    return entry.name if entry is not None else f"MAV_RESULT {int(code)}"
+
+
+def command_name(command: int) -> str:
+    entry = mavlink.enums["MAV_CMD"].get(int(command))
+    return entry.name.removeprefix("MAV_CMD_") if entry is not None else str(command)
+
+
+def mode_name(custom_mode: int) -> str:
+    """``AUTO`` for copter custom mode 3."""
+    return _MODE_NAMES.get(int(custom_mode), f"mode {int(custom_mode)}")
+
+
+def mode_number(name: str) -> int:
+    """The copter custom mode number for ``name`` (case-insensitive)."""
+    key = name.strip().upper()
+    if key not in COPTER_MODES:
+        raise InvalidInputError(f"unknown flight mode {name!r}; copter modes are: "
+                                f"{', '.join(sorted(COPTER_MODES))}")
+    return COPTER_MODES[key]
+
+
+def command(link: Link, cmd: int, *params: float, timeout: float = 1.5, retries: int = 2,
+            error=CommandError) -> int:
+    """Send COMMAND_LONG and wait for its COMMAND_ACK; return MAV_RESULT_ACCEPTED.
+
+    Raises
+    ------
+    CommandError (or ``error``)
+        If the vehicle refuses (the message carries the result name and its STATUSTEXT) or
+        never acknowledges.
+    """
+    started = time.monotonic()
+    for attempt in range(retries + 1):
+        link.command_long(cmd, *params, confirmation=attempt)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            ack = link.poll("COMMAND_ACK", max(remaining, 0.0),
+                            condition=lambda m: m.command == int(cmd))
+            if ack is None:
+                break
+            if ack.result == mavlink.MAV_RESULT_IN_PROGRESS:
+                deadline = time.monotonic() + timeout
+                continue
+            if ack.result == mavlink.MAV_RESULT_ACCEPTED:
+                return ack.result
+            texts = _texts(link, started)
+            raise error(f"the vehicle refused {command_name(cmd)}: {result_name(ack.result)}"
+                        + (f" - {texts}" if texts else ""))
+    raise error(f"no answer to {command_name(cmd)}: waited {timeout:.1f} s x {retries + 1} "
+                "for the vehicle's COMMAND_ACK")
+
+
+def _texts(link: Link, since: float, settle: float = 0.2) -> str:
+    link.poll("STATUSTEXT", settle)  # the reason often follows the ack by a few ms
+    return "; ".join(link.recent_statustext(since))
+
+
+def heartbeat(link: Link, timeout: float = 3.0):
+    """The vehicle's next heartbeat."""
+    return link.wait_heartbeat(timeout)
+
+
+def is_armed(hb) -> bool:
+    return bool(hb.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED)
+
+
+def wait_mode(link: Link, name: str, timeout: float = 5.0) -> None:
+    """Wait until the heartbeat shows mode ``name``."""
+    number = mode_number(name)
+    link.recv("HEARTBEAT", timeout, f"the vehicle to report mode {name.upper()}",
+              condition=lambda m: m.custom_mode == number and m.type != mavlink.MAV_TYPE_GCS)
+
+
+def set_mode(link: Link, name: str, timeout: float = 5.0) -> None:
+    """Switch to flight mode ``name`` (GUIDED, AUTO, LOITER, RTL, LAND, BRAKE, ...)."""
+    number = mode_number(name)
+    command(link, mavlink.MAV_CMD_DO_SET_MODE, mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+            number)
+    wait_mode(link, name, timeout)
+
+
+def wait_armed(link: Link, armed: bool = True, timeout: float = 5.0) -> None:
+    """Wait until the heartbeat shows the vehicle armed (or disarmed)."""
+    what = "armed" if armed else "disarmed"
+    link.recv("HEARTBEAT", timeout, f"the vehicle to report it is {what}",
+              condition=lambda m: m.type != mavlink.MAV_TYPE_GCS and is_armed(m) == armed)
+
+
+def arm(link: Link, force: bool = False, timeout: float = 5.0) -> None:
+    """Arm the motors.
+
+    Raises
+    ------
+    ArmingError
+        With the vehicle's own reason (its pre-arm STATUSTEXT), e.g.
+        "PreArm: Need 3D Fix".
+    """
+    started = time.monotonic()
+    command(link, mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1, FORCE_ARM_MAGIC if force else 0,
+            error=ArmingError)
+    try:
+        wait_armed(link, True, timeout)
+    except LinkTimeoutError as exc:
+        texts = _texts(link, started)
+        raise ArmingError(f"the vehicle accepted the arm command but did not arm within "
+                          f"{timeout:.0f} s" + (f": {texts}" if texts else "")) from exc
+
+
+def disarm(link: Link, force: bool = False, timeout: float = 5.0) -> None:
+    """Disarm the motors (refused in flight unless ``force``)."""
+    command(link, mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 0, FORCE_ARM_MAGIC if force else 0)
+    wait_armed(link, False, timeout)
+
+
+def relative_altitude(link: Link, timeout: float = 2.0) -> float:
+    """Current altitude above home in metres (GLOBAL_POSITION_INT)."""
+    msg = link.recv("GLOBAL_POSITION_INT", timeout, "a position report (GLOBAL_POSITION_INT)")
+    return msg.relative_alt / 1000.0
+
+
+def wait_altitude(link: Link, altitude_m: float, tolerance_m: float = 1.0,
+                  timeout: float = 60.0) -> float:
+    """Wait until the altitude above home is within ``tolerance_m`` of ``altitude_m``."""
+    msg = link.recv("GLOBAL_POSITION_INT", timeout,
+                    f"the vehicle to reach {altitude_m:.0f} m above home",
+                    condition=lambda m: abs(m.relative_alt / 1000.0 - altitude_m) <= tolerance_m)
+    return msg.relative_alt / 1000.0
+
+
+def wait_home(link: Link, timeout: float = 60.0):
+    """Wait until the vehicle has a position and a home (HOME_POSITION with a location).
+
+    ArduPilot refuses GUIDED and arming until its EKF uses GPS and home is set.
+    """
+    known = link.last.get("HOME_POSITION")
+    if known is not None and (known.latitude or known.longitude):
+        return known
+    deadline = time.monotonic() + timeout
+    while True:
+        link.command_long(mavlink.MAV_CMD_REQUEST_MESSAGE, mavlink.MAVLINK_MSG_ID_HOME_POSITION)
+        msg = link.poll("HOME_POSITION", min(1.0, max(deadline - time.monotonic(), 0.0)),
+                        condition=lambda m: m.latitude != 0 or m.longitude != 0)
+        if msg is not None:
+            return msg
+        if time.monotonic() >= deadline:
+            raise LinkTimeoutError(f"waited {timeout:.0f} s for the vehicle to have a GPS "
+                                   "position and set its home (HOME_POSITION)")
+
+
+def takeoff(link: Link, altitude_m: float, wait: bool = True, timeout: float = 60.0) -> None:
+    """GUIDED, arm, and climb to ``altitude_m`` above home.
+
+    Raises
+    ------
+    ArmingError
+        If the vehicle will not arm (with its reason).
+    CommandError, LinkTimeoutError
+        If takeoff is refused or the altitude is not reached in ``timeout`` seconds.
+    """
+    if not 1.0 <= altitude_m <= 500.0:
+        raise InvalidInputError(f"takeoff altitude {altitude_m} m is outside 1-500 m")
+    wait_home(link, timeout)
+    set_mode(link, "GUIDED")
+    hb = heartbeat(link)
+    if not is_armed(hb):
+        arm(link)
+    command(link, mavlink.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m)
+    if wait:
+        wait_altitude(link, altitude_m, tolerance_m=max(0.5, altitude_m * 0.05),
+                      timeout=timeout)
+
+
+def start_mission(link: Link) -> None:
+    """Start the uploaded mission: MAV_CMD_MISSION_START, or AUTO mode if that is refused."""
+    try:
+        command(link, mavlink.MAV_CMD_MISSION_START, 0, 0)
+        wait_mode(link, "AUTO", 3.0)
+    except (CommandError, LinkTimeoutError):
+        set_mode(link, "AUTO")
+
+
+def pause(link: Link) -> None:
+    """Hold position mid-mission (DO_PAUSE_CONTINUE 0; BRAKE if that is refused)."""
+    try:
+        command(link, mavlink.MAV_CMD_DO_PAUSE_CONTINUE, 0)
+    except CommandError:
+        set_mode(link, "BRAKE")
+
+
+def resume(link: Link) -> None:
+    """Continue the mission after :func:`pause`."""
+    hb = heartbeat(link)
+    if mode_name(hb.custom_mode) != "AUTO":
+        set_mode(link, "AUTO")
+        return
+    command(link, mavlink.MAV_CMD_DO_PAUSE_CONTINUE, 1)
+
+
+def rtl(link: Link) -> None:
+    """Return to launch."""
+    set_mode(link, "RTL")
+
+
+def land(link: Link) -> None:
+    """Land where the vehicle is."""
+    set_mode(link, "LAND")
+
+
+def wait_landed(link: Link, timeout: float = 120.0) -> None:
+    """Wait until the vehicle has landed and disarmed itself."""
+    wait_armed(link, False, timeout)
+
+
+def wait_item_reached(link: Link, seq: int, timeout: float = 120.0) -> None:
+    """Wait for MISSION_ITEM_REACHED of mission item ``seq`` (or a later one)."""
+    link.recv("MISSION_ITEM_REACHED", timeout, f"the vehicle to reach mission item {seq}",
+              condition=lambda m: m.seq >= seq)
