@@ -1,25 +1,37 @@
 """Pipeline throughput next to its floor (decoding the same frames), and memory over a long run.
 
-The frames are the 12 Brighton photos (4000x2250 JPEG), linked ``copies`` times into a temporary
-folder so the run is long enough to watch memory.  For each resolution (full, 1/2, 1/4 via
-libjpeg scaling) it measures, in the same run and with the same number of worker processes:
+Two frame sets, each linked ``12 x copies`` times into a temporary folder: ``all``, the 12
+Brighton photos (4000x2250 JPEG; 6 of them re-saved by a photo viewer, so the pipeline also
+checks their pixels against an untouched neighbour: a worst case), and ``originals``, the 6
+untouched ones (what a drone's own card holds).  For each
+resolution (full, 1/2, 1/4 via libjpeg scaling) and each of ``repeats`` rounds it measures,
+back to back, on the same frames with the same number of worker processes:
 
-* decode-only: read + decode every frame (the floor no pipeline can beat);
-* pipeline: ``process_frames`` into a fresh GeoPackage (read, SHA-256, decode, detectors,
-  georeference, write), detectors as given (none by default: the detectors have their own
-  benchmark), pose pre-pass included.
+* decode-only: read + decode every frame in a process pool (the floor no pipeline can beat);
+* pipeline: ``process_frames`` into a fresh GeoPackage (metadata pre-pass, read, SHA-256,
+  decode, pixel-rotation check, detectors, georeference, write), detectors as given (none by
+  default: the detectors have their own benchmark).  Its pool is started inside the timing.
 
-Memory: the parent's RSS before and after the longest run, and the peak RSS of a worker.
+The machine may be shared: each round's ratio is taken from two runs a few seconds apart, and
+the median ratio over the rounds is reported next to every round's figures.  Because other
+people's load makes wall-clock rates jump, the CPU time per frame of both (worker processes'
+and this process's) is reported too: ``cpu_ratio`` = decode CPU / pipeline CPU per frame is
+the frames/s ratio an otherwise idle machine would show.
 
-Run: ``python -m benchmarks.processing [copies] [workers]``
+Long run (``--long N``): N frames (the 12 cycled through symlinks) processed at 1/8 size while
+a thread samples the parent's and the workers' RSS; memory must stay flat.
+
+Run: ``python -m benchmarks.processing [--copies 10] [--workers 2] [--repeats 3] [--long 2000]``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
+import statistics
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -31,90 +43,153 @@ def _decode(args):
     from processing.frames import decode_frame, read_frame_bytes
 
     path, reduce = args
-    img = decode_frame(read_frame_bytes(path), path, reduce=reduce)
-    return img.shape
+    c0 = time.thread_time()
+    decode_frame(read_frame_bytes(path), path, reduce=reduce)
+    return time.thread_time() - c0
 
 
-def _peak_rss_mb():
-    import resource
+def _link(src, folder: Path, n: int) -> list[str]:
+    folder.mkdir()
+    paths = []
+    for k in range(n):
+        p = src[k % len(src)]
+        q = folder / f"c{k // len(src):05d}_{p.name}"
+        os.symlink(p, q)
+        paths.append(str(q))
+    return paths
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+def _decode_rate(paths, reduce, workers) -> tuple[float, float]:
+    """Frames/s, and CPU seconds per frame (workers + this process)."""
+    from processing.pipeline import _init_worker, _mp_context
+
+    with ProcessPoolExecutor(workers, initializer=_init_worker, mp_context=_mp_context()) as ex:
+        list(ex.map(_decode, [(paths[0], reduce)] * workers))  # warm the pool
+        t0, c0 = time.perf_counter(), time.process_time()
+        cpu = sum(ex.map(_decode, [(p, reduce) for p in paths], chunksize=2))
+        wall = time.perf_counter() - t0
+        cpu += time.process_time() - c0
+    return len(paths) / wall, cpu / len(paths)
 
 
-def _worker_peak(_):
-    return _peak_rss_mb()
+SETS = {
+    # the whole Brighton set: 6 of 12 re-saved by a photo viewer, each checked against its
+    # untouched neighbours' pixels in the worker (a worst case)
+    "all": lambda src: src,
+    # what a drone's own card holds: no editor, no pixel check
+    "originals": lambda src: [p for p in src if p.name <= "DJI_0023.JPG"],
+}
 
 
-def run(copies: int = 10, workers: int | None = None, detectors=(), reduces=(1, 2, 4)) -> dict:
+def run(copies: int = 10, workers: int | None = None, detectors=(), reduces=(1, 2, 4),
+        repeats: int = 3, long_frames: int = 0, sets=("all", "originals")) -> dict:
     """Measure; returns a dict of figures (frames/s, ratio to decode, memory)."""
-    import psutil
-
-    from processing.pipeline import _init_worker, _mp_context, process_frames
+    from processing.pipeline import process_frames
 
     src = sorted((DATA / "brighton").glob("DJI_*.JPG"))
     if not src:
         return {"skipped": "../shared/data/brighton not present"}
     workers = workers or os.cpu_count() or 1
-    proc = psutil.Process()
     out = {"workers": workers, "frames": len(src) * copies, "frame_size": "4000x2250",
-           "detectors": list(detectors), "by_resolution": {}}
+           "detectors": list(detectors), "repeats": repeats, "results": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "frames"
-        folder.mkdir()
-        paths = []
-        for c in range(copies):
-            for p in src:
-                q = folder / f"c{c:03d}_{p.name}"
-                os.symlink(p, q)
-                paths.append(str(q))
-        for reduce in reduces:
-            with ProcessPoolExecutor(workers, initializer=_init_worker, mp_context=_mp_context()) as ex:
-                list(ex.map(_decode, [(paths[0], reduce)] * workers))  # warm the pool
-                t0 = time.perf_counter()
-                list(ex.map(_decode, [(p, reduce) for p in paths], chunksize=2))
-                dec = time.perf_counter() - t0
-            from processing.pipeline import prepare_tasks
-
-            t0 = time.perf_counter()
-            prepare_tasks(paths)
-            prep = time.perf_counter() - t0
-            gpkg = Path(tmp) / f"r{reduce}.gpkg"
-            rss0 = proc.memory_info().rss
-            t0 = time.perf_counter()
-            s = process_frames(paths, gpkg, detectors=detectors, workers=workers, reduce=reduce,
-                               progress=False)
-            pipe = time.perf_counter() - t0
-            rss1 = proc.memory_info().rss
-            assert s.done == len(paths), str(s)
-            out["by_resolution"][f"1/{reduce}"] = {
-                "decode_fps": round(len(paths) / dec, 2), "pipeline_fps": round(len(paths) / pipe, 2),
-                "ratio": round(dec / pipe, 2),
-                "pose_prepass_s": round(prep, 2),  # EXIF/XMP + yaw and pixel-rotation checks, in the parent
-                "parent_rss_mb_before": round(rss0 / 2**20, 1), "parent_rss_mb_after": round(rss1 / 2**20, 1)}
-        # memory flatness: the parent's RSS across a second long run on the same process
-        gpkg = Path(tmp) / "long.gpkg"
-        samples = []
-
-        def note(_flag, _frame):  # pragma: no cover - no detectors by default
-            pass
-
-        rss_a = proc.memory_info().rss
-        process_frames(paths[: len(paths) // 2], gpkg, detectors=detectors, workers=workers,
-                       reduce=reduces[-1], progress=False, on_flag=note)
-        samples.append(proc.memory_info().rss)
-        process_frames(paths, gpkg, detectors=detectors, workers=workers, reduce=reduces[-1],
-                       progress=False, on_flag=note)
-        samples.append(proc.memory_info().rss)
-        out["memory"] = {"parent_rss_mb_start": round(rss_a / 2**20, 1),
-                         "after_half": round(samples[0] / 2**20, 1),
-                         "after_all": round(samples[1] / 2**20, 1)}
-        with ProcessPoolExecutor(1, mp_context=_mp_context()) as ex:
-            out["memory"]["fresh_worker_peak_rss_mb"] = round(ex.submit(_worker_peak, 0).result(), 1)
+        for name in sets:
+            paths = _link(SETS[name](src), Path(tmp) / name, len(src) * copies)
+            for reduce in reduces:
+                rounds = []
+                for r in range(repeats):
+                    dec, dec_cpu = _decode_rate(paths, reduce, workers)
+                    gpkg = Path(tmp) / f"{name}_{reduce}_{r}.gpkg"
+                    t0 = time.perf_counter()
+                    s = process_frames(paths, gpkg, detectors=detectors, workers=workers,
+                                       reduce=reduce, progress=False)
+                    pipe = len(paths) / (time.perf_counter() - t0)
+                    assert s.done == len(paths), str(s)
+                    pipe_cpu = (s.worker_cpu_s + s.parent_cpu_s) / len(paths)
+                    rounds.append({"decode_fps": round(dec, 2), "pipeline_fps": round(pipe, 2),
+                                   "ratio": round(pipe / dec, 3),
+                                   "decode_cpu_ms_per_frame": round(1000 * dec_cpu, 1),
+                                   "pipeline_cpu_ms_per_frame": round(1000 * pipe_cpu, 1),
+                                   "cpu_ratio": round(dec_cpu / pipe_cpu, 3),
+                                   "yaw_fixes": len(s.yaw_fixes)})
+                    os.unlink(gpkg)
+                out["results"][f"{name} 1/{reduce}"] = {
+                    "median_ratio": round(statistics.median(x["ratio"] for x in rounds), 3),
+                    "median_cpu_ratio": round(statistics.median(x["cpu_ratio"] for x in rounds), 3),
+                    "rounds": rounds}
+        if long_frames:
+            out["long_run"] = long_run(src, long_frames, workers, tmp, detectors)
     return out
 
 
-if __name__ == "__main__":
+def long_run(src, n: int, workers: int, tmp, detectors=(), reduce: int = 8) -> dict:
+    """Process ``n`` frames and sample RSS (parent, workers) as the run goes."""
+    import sqlite3
+
+    import psutil
+
+    from processing.pipeline import process_frames
+
+    paths = _link(src, Path(tmp) / "long", n)
+    gpkg = Path(tmp) / "long.gpkg"
+    me = psutil.Process()
+    samples, stop = [], threading.Event()
+
+    def sample():
+        t0 = time.perf_counter()
+        while not stop.wait(1.0):
+            done = 0
+            if gpkg.exists():
+                try:
+                    con = sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True, timeout=0.5)
+                    done = con.execute("SELECT count(*) FROM frames").fetchone()[0]
+                    con.close()
+                except sqlite3.Error:
+                    pass
+            kids = me.children(recursive=True)
+            workers_rss = [k.memory_info().rss for k in kids if k.is_running()]
+            samples.append({"t_s": round(time.perf_counter() - t0, 1), "frames_done": done,
+                            "parent_rss_mb": round(me.memory_info().rss / 2**20, 1),
+                            "max_worker_rss_mb": round(max(workers_rss, default=0) / 2**20, 1)})
+
+    th = threading.Thread(target=sample, daemon=True)
+    rss0 = me.memory_info().rss
+    th.start()
+    t0 = time.perf_counter()
+    s = process_frames(paths, gpkg, detectors=detectors, workers=workers, reduce=reduce, progress=False)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    th.join()
+    rss1 = me.memory_info().rss
+    assert s.done == n, str(s)
+    # growth measured between 20 % and 100 % of the frames (after pools and caches warmed up)
+    warm = [x for x in samples if x["frames_done"] >= 0.2 * n]
+    growth = (warm[-1]["parent_rss_mb"] - warm[0]["parent_rss_mb"]) if len(warm) >= 2 else None
+    wgrowth = (warm[-1]["max_worker_rss_mb"] - warm[0]["max_worker_rss_mb"]) if len(warm) >= 2 else None
+    return {"frames": n, "reduce": reduce, "elapsed_s": round(elapsed, 1),
+            "frames_per_s": round(n / elapsed, 1),
+            "parent_rss_mb_before": round(rss0 / 2**20, 1), "parent_rss_mb_after": round(rss1 / 2**20, 1),
+            "parent_growth_mb_20_to_100pct": growth, "worker_growth_mb_20_to_100pct": wgrowth,
+            "parent_bytes_per_frame_20_to_100pct": None if growth is None or len(warm) < 2 else round(
+                growth * 2**20 / max(1, warm[-1]["frames_done"] - warm[0]["frames_done"])),
+            "samples": samples[:: max(1, len(samples) // 12)] + samples[-1:]}
+
+
+def main(argv=None):
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    copies = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    workers = int(sys.argv[2]) if len(sys.argv) > 2 else None
-    print(json.dumps(run(copies, workers), indent=1))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--copies", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--reduce", type=int, action="append", help="resolutions (1, 2, 4, 8); repeatable")
+    ap.add_argument("--long", type=int, default=0, help="also run this many frames for memory")
+    ap.add_argument("--detectors", default="", help="comma-separated detector names (default none)")
+    ap.add_argument("--set", action="append", choices=sorted(SETS), help="frame sets (default both)")
+    a = ap.parse_args(argv)
+    dets = tuple(d for d in a.detectors.split(",") if d)
+    print(json.dumps(run(a.copies, a.workers, dets, tuple(a.reduce or (1, 2, 4)), a.repeats, a.long,
+                         tuple(a.set or SETS)), indent=1))
+
+
+if __name__ == "__main__":
+    main()

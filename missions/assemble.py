@@ -36,6 +36,7 @@ from .items_builder import (
 from .model import AltitudeMode, Plan, PlanKind, PlanStats
 from .sorties import split_sorties
 from .terrain import Dem
+from .validate import DEFAULT_MAX_FENCE_POINTS
 
 MIN_SPEED_MS = 1.0
 
@@ -150,6 +151,7 @@ class Planner:
     hover_s: float = 0.0
     max_items: int = 650
     rally: list = field(default_factory=list)
+    max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS
     _home_routes: dict = field(default_factory=dict)
 
     # --- paths ---------------------------------------------------------------------
@@ -193,34 +195,94 @@ class Planner:
             cam_on = not (leg.continues and k > i)
             cam_off = not (k < j and legs[k + 1].continues)
             lv = leg_vertices(leg, trigger=self.trigger, trigger_distance_m=self.trigger_distance_m,
-                              hover_s=self.hover_s, cam_on=cam_on, cam_off=cam_off)
+                              hover_s=self.hover_s, cam_on=cam_on, cam_off=cam_off, speeds=self._speeds)
             if k > i and leg.continues and verts and lv and np.allclose((verts[-1].x, verts[-1].y), (lv[0].x, lv[0].y)):
                 lv = lv[1:]  # the piece starts where the previous one ended
             verts += lv
         verts += [Vertex(*p) for p in self._to_home(legs[j].exit)[1:-1]]
         return verts
 
+    @property
+    def _speeds(self) -> tuple[float, float]:
+        return (self.settings.speed_ms, self.settings.transit_ms)
+
     # --- sorties -------------------------------------------------------------------
+    def fit_legs(self, legs: list[Leg]) -> list[Leg]:
+        """Cut a leg no battery can fly in one go, given how far from home it lies.
+
+        A leg is left alone unless even the optimistic estimate of home → leg → home (straight
+        transits, no turns) is over the battery: such a leg can never be flown whole.  It is cut
+        greedily from its start: each piece is the longest whose transit out (to its start),
+        imaging and transit back (from its end), plus climb and descent, fit 95 % of the usable
+        endurance (the rest for turns and detours; :meth:`make_sorties` checks exactly).
+        Straight transits are assumed; a piece that cannot be flown at all is left for
+        :meth:`make_sorties` to report with its place.
+        """
+        from shapely.geometry import LineString
+        from shapely.ops import substring
+
+        s, ac = self.settings, self.aircraft
+        v, vt = s.speed_ms, s.transit_ms
+        alt = s.altitude_m
+        fixed = alt / ac.climb_rate_ms + alt / ac.descent_rate_ms + 2 * vt / ac.acceleration_ms2
+        budget = ac.usable_endurance_s - fixed
+        target = 0.95 * ac.usable_endurance_s - fixed
+        out: list[Leg] = []
+        for leg in legs:
+            length = leg.length_m
+            cost = (np.hypot(*(leg.entry - s.home_xy)) + np.hypot(*(leg.exit - s.home_xy))) / vt + length / v
+            if cost <= budget or length < 100.0:
+                out.append(leg)
+                continue
+            line = LineString(leg.xy)
+            at = np.linspace(0.0, length, max(2, int(length // 10.0) + 1))  # every ~10 m
+            pts = np.asarray([line.interpolate(a).coords[0] for a in at])[:, :2]
+            d = np.hypot(*(pts - s.home_xy).T)
+            cuts, i0 = [0.0], 0
+            while i0 < len(at) - 1:
+                c = d[i0] / vt + (at - at[i0]) / v + d / vt
+                ok = np.flatnonzero(c[i0 + 1:] <= target)
+                if len(ok) == 0:
+                    break  # not even a short piece fits from here: left for the report
+                j = i0 + 1 + int(ok[-1])
+                if j == len(at) - 1:
+                    break
+                cuts.append(float(at[j]))
+                i0 = j
+            cuts.append(length)
+            if len(cuts) == 2:
+                out.append(leg)
+                continue
+            for k in range(len(cuts) - 1):
+                piece = substring(line, cuts[k], cuts[k + 1])
+                out.append(Leg(np.asarray(piece.coords)[:, :2], line=leg.line,
+                               lead_in=leg.lead_in if k == 0 else None,
+                               lead_out=leg.lead_out if k == len(cuts) - 2 else None,
+                               continues=leg.continues or k > 0))
+        return out
+
     def make_sorties(self, legs: list[Leg], links: list[np.ndarray]) -> tuple[list[BuiltSortie], list]:
         """Cut ordered legs into sorties that each fit the battery and the item storage."""
         s = self.settings
         v, acc = s.speed_ms, self.aircraft.acceleration_ms2
+        vt = s.transit_ms
         budget = self.aircraft.usable_endurance_s
         leg_t = [(path_length(np.vstack([leg.entry, leg.xy, leg.exit])) / v + v / acc
                   + self.hover_s * (path_length(leg.xy) / self.trigger_distance_m + 1
                                     if self.trigger == "hover" and self.trigger_distance_m else 0))
                  for leg in legs]
-        link_t = [path_length(p) / v for p in links]
+        link_t = [path_length(p) / vt for p in links]
         leg_items = [count_items(leg_vertices(leg, trigger=self.trigger,
                                               trigger_distance_m=self.trigger_distance_m,
-                                              hover_s=self.hover_s)) + (len(links[k]) - 2 if k < len(links) else 0)
+                                              hover_s=self.hover_s, speeds=self._speeds))
+                     + (len(links[k]) - 2 if k < len(links) else 0)
                      for k, leg in enumerate(legs)]
         alt = s.altitude_m
-        vertical = alt / self.aircraft.climb_rate_ms + alt / self.aircraft.descent_rate_ms + v / acc
+        vertical = alt / self.aircraft.climb_rate_ms + alt / self.aircraft.descent_rate_ms + vt / acc
 
         def overhead(i, j):
-            return (vertical + np.hypot(*(legs[i].entry - s.home_xy)) / v
-                    + np.hypot(*(legs[j].exit - s.home_xy)) / v)
+            return (vertical + np.hypot(*(legs[i].entry - s.home_xy)) / vt
+                    + np.hypot(*(legs[j].exit - s.home_xy)) / vt)
 
         cache: dict[tuple[int, int], BuiltSortie] = {}
 
@@ -229,8 +291,15 @@ class Planner:
             cache[(i, j)] = b
             return b.estimate.time_s, len(b.items)
 
+        def describe(i):
+            x, y = legs[i].entry
+            lon, lat = self.frame.to_lonlat(float(x), float(y))
+            far = float(np.hypot(*(legs[i].entry - s.home_xy)))
+            return (f"the flight line starting at {lat:.5f},{lon:.5f} ({far / 1000:.1f} km from home, "
+                    f"{path_length(legs[i].xy) / 1000:.1f} km long, flown at {v:g} m/s)")
+
         ranges = split_sorties(leg_t, link_t, budget_s=budget, overhead_s=overhead, exact=exact,
-                               leg_items=leg_items, item_budget=self.max_items - 4)
+                               leg_items=leg_items, item_budget=self.max_items - 4, describe=describe)
         return [cache[r] for r in ranges], ranges
 
     def missions(self, built: list[BuiltSortie], name: str) -> list[Mission]:
@@ -247,7 +316,9 @@ def make_planner(area_frame: LocalFrame, *, fence: FenceGeometry, margin_m: floa
                  home_alt_amsl: float, altitude_m: float, speed_ms: float,
                  altitude_mode: AltitudeMode, dem: Dem | None, trigger: str,
                  trigger_distance_m: float | None, hover_s: float, max_items: int,
-                 rally_points, terrain_tolerance_m: float = 5.0) -> Planner:
+                 rally_points, terrain_tolerance_m: float = 5.0,
+                 max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS,
+                 transit_speed_ms: float | None = None) -> Planner:
     flight_area = fence.flight_area(margin_m)
     if flight_area.is_empty:
         raise PlanningError("the fence leaves no room to fly: lower the fence margin or buffer")
@@ -258,10 +329,11 @@ def make_planner(area_frame: LocalFrame, *, fence: FenceGeometry, margin_m: floa
         raise PlanningError(f"home {home_latlon[0]:.6f},{home_latlon[1]:.6f} is {where} "
                             f"(or closer than {margin_m:g} m to a fence)")
     settings = FlightSettings(area_frame, aircraft, home_latlon, home_xy, home_alt_amsl, altitude_m,
-                              speed_ms, altitude_mode, dem, terrain_tolerance_m)
+                              speed_ms, altitude_mode, dem, terrain_tolerance_m,
+                              transit_speed_ms=transit_speed_ms)
     rally = rally_items(rally_points, default_alt_m=altitude_m if altitude_mode == AltitudeMode.RELATIVE else 30.0)
     return Planner(area_frame, aircraft, camera, fence, router, settings, trigger, trigger_distance_m,
-                   hover_s, max_items, rally)
+                   hover_s, max_items, rally, max_fence_points=max_fence_points)
 
 
 def resolve_mode(altitude_mode, dem_path, terrain_follow) -> tuple[AltitudeMode, Dem | None]:
@@ -316,7 +388,7 @@ def finish_plan(kind: PlanKind, planner: Planner, built: list[BuiltSortie], *, n
     if validate:
         from .validate import validate_plan
 
-        validate_plan(plan, max_items=planner.max_items,
+        validate_plan(plan, max_items=planner.max_items, max_fence_points=planner.max_fence_points,
                       fence_margin_m=max(margin_m - 0.5, 0.0), raise_on_error=True)
     return plan
 

@@ -35,6 +35,7 @@ from .geometry import polygonal
 from .items_builder import Leg
 from .model import Plan, PlanKind, PlanStats
 from .survey import DEFAULT_FENCE_MARGIN_M, add_turnarounds, grid_spacing, split_long_legs
+from .validate import DEFAULT_MAX_FENCE_POINTS
 
 
 def _route_line(route) -> LineString:
@@ -70,7 +71,7 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
                   terrain_follow: bool = False, trigger: str = "distance",
                   speed_ms: float | None = None, turnaround_m: float | None = None,
                   fence_buffer_m: float = 50.0, fence_margin_m: float = DEFAULT_FENCE_MARGIN_M,
-                  rally_points=None, max_items: int = 650, name: str = "",
+                  rally_points=None, max_items: int = 650, max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS, name: str = "",
                   terrain_tolerance_m: float = 5.0, validate: bool = True) -> Plan:
     """Plan an imaging corridor along a route.
 
@@ -93,6 +94,7 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
         raise PlanningError(f"camera trigger must be 'distance', 'hover' or 'none', got {trigger!r}")
     altitude = resolve_altitude(camera, aircraft, altitude_m, gsd_m)
     speed = resolve_speed(aircraft, speed_ms)
+    cruise = speed  # transits are flown at this speed whatever the camera needs
     spacing, trig = grid_spacing(camera, altitude, front_overlap, side_overlap)
     if trigger == "distance" and trig / speed < camera.min_trigger_interval_s:
         speed = math.floor(trig / camera.min_trigger_interval_s * 100) / 100.0
@@ -113,8 +115,8 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
                            home_latlon=home_latlon, home_xy=home_xy, home_alt_amsl=home_alt,
                            altitude_m=altitude, speed_ms=speed, altitude_mode=mode, dem=dem,
                            trigger=trigger, trigger_distance_m=trig if trigger != "none" else None,
-                           hover_s=hover_s, max_items=max_items, rally_points=rally_points,
-                           terrain_tolerance_m=terrain_tolerance_m)
+                           hover_s=hover_s, max_items=max_items, max_fence_points=max_fence_points, rally_points=rally_points,
+                           terrain_tolerance_m=terrain_tolerance_m, transit_speed_ms=cruise)
     imaging = polygonal(area.allowed_m.intersection(planner.router.area))
     if imaging.is_empty:
         raise PlanningError("nothing left to image in the corridor once exclusions and fence margins are kept")
@@ -143,6 +145,7 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
     turn = aircraft.cruise_speed_ms ** 2 / (2 * aircraft.acceleration_ms2) if turnaround_m is None else float(turnaround_m)
     add_turnarounds(legs, planner.router, turn)
     legs = split_long_legs(legs, 0.3 * aircraft.usable_endurance_s * speed)
+    legs = planner.fit_legs(legs)
     links = planner.links(legs)
     built, ranges = planner.make_sorties(legs, links)
     flown = [legs[k] for a, b in ranges for k in range(a, b + 1)]
@@ -152,8 +155,8 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
     settings = dict(width_m=width_m, altitude_m=altitude, gsd_m=gsd_m, front_overlap=front_overlap,
                     side_overlap=side_overlap, home=list(home_latlon), home_alt_amsl=home_alt,
                     altitude_mode=mode.value, dem_path=str(dem_path) if dem_path else None,
-                    trigger=trigger, speed_ms=speed, turnaround_m=turn, fence_buffer_m=fence_buffer_m,
-                    fence_margin_m=margin, max_items=max_items, line_spacing_m=spacing,
+                    trigger=trigger, speed_ms=speed, transit_speed_ms=cruise, turnaround_m=turn, fence_buffer_m=fence_buffer_m,
+                    fence_margin_m=margin, max_items=max_items, max_fence_points=max_fence_points, line_spacing_m=spacing,
                     trigger_distance_m=trig, camera=camera.name, aircraft=aircraft.name,
                     route=shapely.geometry.mapping(route))
     return finish_plan(PlanKind.CORRIDOR, planner, built, name=name, area=area, legs=legs,

@@ -45,6 +45,25 @@ class FlightEstimate:
                               self.hover_s + other.hover_s)
 
 
+# ArduCopter's CIRCLE_RATE default (degrees per second): the fastest it turns round an orbit.
+CIRCLE_RATE_DEG_S = 20.0
+
+
+def orbit_speed_ms(radius_m: float, speed_ms: float, accel_ms2: float,
+                   rate_deg_s: float = CIRCLE_RATE_DEG_S) -> float:
+    """Speed a copter keeps round an orbit (NAV_LOITER_TURNS) of ``radius_m``.
+
+    ArduCopter's circle controller flies no faster than its horizontal speed limit, than
+    ``sqrt(0.5 * accel * radius)`` (half the acceleration goes to holding the curve) and than
+    ``rate * radius`` (CIRCLE_RATE): small orbits are flown much slower than cruise, so their
+    time cannot be taken as circumference / cruise speed.
+    """
+    r = abs(float(radius_m))
+    if r <= 0:
+        return float(speed_ms)
+    return float(min(speed_ms, math.sqrt(0.5 * accel_ms2 * r), math.radians(rate_deg_s) * r))
+
+
 def turn_penalty_s(deflection_rad, speed_ms: float, accel_ms2: float):
     """Extra seconds a turn of ``deflection_rad`` costs over flying straight on."""
     return np.clip(np.asarray(deflection_rad, dtype=float), 0.0, math.pi) / math.pi * speed_ms / accel_ms2
@@ -116,7 +135,8 @@ def estimate_mission(mission: Mission, aircraft: AircraftProfile,
     """Estimate a sortie from its mission items (what the vehicle will actually fly).
 
     Positions are taken from NAV items; DO_CHANGE_SPEED changes the speed; waypoint holds,
-    NAV_LOITER_TIME and NAV_LOITER_TURNS add hover or orbit time; NAV_RETURN_TO_LAUNCH flies
+    NAV_LOITER_TIME and NAV_LOITER_TURNS add hover or orbit time (orbits at
+    :func:`orbit_speed_ms`); NAV_RETURN_TO_LAUNCH flies
     home at the current altitude and descends.
     """
     items = mission.items
@@ -161,7 +181,7 @@ def estimate_mission(mission: Mission, aircraft: AircraftProfile,
             elif cmd == Cmd.NAV_LOITER_TURNS:
                 circ = 2 * math.pi * abs(it.param3) * max(it.param1, 0.0)
                 extra_dist += circ
-                hover += circ / speed
+                hover += circ / orbit_speed_ms(it.param3, speed, aircraft.acceleration_ms2)
     if rel[0] is None:
         rel[0] = 0.0
     lat_a, lon_a, z = np.asarray(lat), np.asarray(lon), np.asarray(rel, dtype=float)

@@ -29,7 +29,7 @@ from uav.geo import LocalFrame
 from uav.items import Cmd, Frame, Home, MissionItem
 from uav.profiles import AircraftProfile
 
-from .estimate import FlightEstimate, estimate_path
+from .estimate import FlightEstimate, estimate_path, orbit_speed_ms
 from .model import AltitudeMode
 from .terrain import Dem, follow_terrain
 
@@ -84,6 +84,11 @@ class FlightSettings:
     altitude_mode: AltitudeMode = AltitudeMode.RELATIVE
     dem: Dem | None = None
     terrain_tolerance_m: float = 5.0
+    transit_speed_ms: float | None = None  # between legs, when faster than ``speed_ms``
+
+    @property
+    def transit_ms(self) -> float:
+        return self.speed_ms if self.transit_speed_ms is None else float(self.transit_speed_ms)
 
 
 @dataclass
@@ -96,8 +101,26 @@ class BuiltSortie:
 
 
 def leg_vertices(leg: Leg, *, trigger: str, trigger_distance_m: float | None, hover_s: float,
-                 cam_on: bool = True, cam_off: bool = True) -> list[Vertex]:
-    """The vertices of one leg: lead-in, imaging path with camera commands, lead-out."""
+                 cam_on: bool = True, cam_off: bool = True,
+                 speeds: tuple[float, float] | None = None) -> list[Vertex]:
+    """The vertices of one leg: lead-in, imaging path with camera commands, lead-out.
+
+    ``speeds = (survey, transit)``: slow down to the survey speed at the leg's first vertex
+    (the lead-in, so the aircraft is at speed before the first photo) and speed up again at its
+    last, when the camera forces a survey speed below the transit speed.
+    """
+    out = _leg_vertices(leg, trigger=trigger, trigger_distance_m=trigger_distance_m, hover_s=hover_s,
+                        cam_on=cam_on, cam_off=cam_off)
+    if speeds is not None and out and speeds[0] < speeds[1]:
+        if cam_on:
+            out[0].events.insert(0, ("speed", float(speeds[0])))
+        if cam_off:
+            out[-1].events.append(("speed", float(speeds[1])))
+    return out
+
+
+def _leg_vertices(leg: Leg, *, trigger: str, trigger_distance_m: float | None, hover_s: float,
+                  cam_on: bool, cam_off: bool) -> list[Vertex]:
     out = []
     if leg.lead_in is not None:
         out.append(Vertex(*leg.lead_in))
@@ -133,6 +156,9 @@ def _event_items(events) -> list[MissionItem]:
             out.append(MissionItem(Cmd.DO_SET_CAM_TRIGG_DIST, Frame.MISSION, param1=0.0))
         elif ev[0] == "shot":
             out.append(MissionItem(Cmd.DO_DIGICAM_CONTROL, Frame.MISSION, lat=1.0))
+        elif ev[0] == "speed":
+            out.append(MissionItem(Cmd.DO_CHANGE_SPEED, Frame.MISSION, param1=1.0, param2=float(ev[1]),
+                                   param3=-1.0))
         else:  # pragma: no cover - planners only make the events above
             raise PlanningError(f"unknown camera event {ev!r}")
     return out
@@ -192,8 +218,17 @@ def build_sortie(vertices: list[Vertex], s: FlightSettings) -> BuiltSortie:
     items = [home.as_item(),
              MissionItem(Cmd.NAV_TAKEOFF, Frame.GLOBAL_RELATIVE_ALT_INT, lat=home.lat, lon=home.lon,
                          alt=round(takeoff_alt, 2)),
-             MissionItem(Cmd.DO_CHANGE_SPEED, Frame.MISSION, param1=1.0, param2=float(s.speed_ms), param3=-1.0)]
+             MissionItem(Cmd.DO_CHANGE_SPEED, Frame.MISSION, param1=1.0, param2=float(s.transit_ms), param3=-1.0)]
     hover = 0.0
+    # Commanded speed on each segment: from home at the transit speed, changed by speed events.
+    seg_speed = np.empty(len(path) - 1)
+    current = s.transit_ms
+    seg_speed[0] = current
+    for i in range(1, len(path) - 1):
+        for ev in path[i].events:
+            if ev[0] == "speed":
+                current = float(ev[1])
+        seg_speed[i] = current
     for i in range(1, len(path) - 1):
         v = path[i]
         alt = round(float(item_alt[i]), 2)
@@ -206,14 +241,15 @@ def build_sortie(vertices: list[Vertex], s: FlightSettings) -> BuiltSortie:
             else:
                 items.append(MissionItem(Cmd.NAV_LOITER_TURNS, item_frame, param1=float(amount),
                                          param3=float(radius), lat=float(lat[i]), lon=float(lon[i]), alt=alt))
-                hover += 2 * math.pi * radius * amount / s.speed_ms
+                hover += 2 * math.pi * radius * amount / orbit_speed_ms(radius, seg_speed[i - 1],
+                                                                        s.aircraft.acceleration_ms2)
         else:
             items.append(MissionItem(Cmd.NAV_WAYPOINT, item_frame, param1=float(v.hold_s),
                                      lat=float(lat[i]), lon=float(lon[i]), alt=alt))
             hover += v.hold_s
         items.extend(_event_items(v.events))
     items.append(MissionItem(Cmd.NAV_RETURN_TO_LAUNCH, Frame.MISSION))
-    est = estimate_path(xy, z_rel, speed_ms=s.speed_ms, aircraft=s.aircraft, hover_s=hover)
+    est = estimate_path(xy, z_rel, speed_ms=seg_speed, aircraft=s.aircraft, hover_s=hover)
     for v in path:
         if v.loiter is not None and v.loiter[0] == "turns":
             est.distance_m += 2 * math.pi * v.loiter[2] * v.loiter[1]

@@ -31,12 +31,14 @@ from .assemble import (
     resolve_mode,
     resolve_speed,
 )
+from .estimate import orbit_speed_ms
 from .fence import build_fence_geometry
 from .geometry import polygonal, polygons_of
 from .items_builder import Leg, Vertex, build_sortie
 from .model import Plan, PlanKind, PlanStats
 from .sorties import split_sorties
 from .survey import DEFAULT_FENCE_MARGIN_M
+from .validate import DEFAULT_MAX_FENCE_POINTS
 
 
 def _check_altitude(altitude_m, aircraft):
@@ -68,7 +70,7 @@ def plan_lookout(points, *, aircraft: AircraftProfile, radius_m: float = 0.0, ti
                  altitude_mode: str = "relative", dem_path=None, terrain_follow: bool = False,
                  speed_ms: float | None = None, fence_buffer_m: float = 50.0,
                  fence_margin_m: float = DEFAULT_FENCE_MARGIN_M, rally_points=None,
-                 max_items: int = 650, order: str = "nearest", name: str = "",
+                 max_items: int = 650, max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS, order: str = "nearest", name: str = "",
                  validate: bool = True) -> Plan:
     """Plan a flight that watches each of ``points`` for ``time_s``.
 
@@ -123,7 +125,7 @@ def plan_lookout(points, *, aircraft: AircraftProfile, radius_m: float = 0.0, ti
     planner = make_planner(frame, fence=fence, margin_m=margin, aircraft=aircraft, camera=camera,
                            home_latlon=home_latlon, home_xy=home_xy, home_alt_amsl=home_alt,
                            altitude_m=altitude_m, speed_ms=speed, altitude_mode=mode, dem=dem,
-                           trigger="none", trigger_distance_m=None, hover_s=0.0, max_items=max_items,
+                           trigger="none", trigger_distance_m=None, hover_s=0.0, max_items=max_items, max_fence_points=max_fence_points,
                            rally_points=rally_points)
     # Visit order.
     idx = list(range(len(pts)))
@@ -134,8 +136,10 @@ def plan_lookout(points, *, aircraft: AircraftProfile, radius_m: float = 0.0, ti
             idx.append(k)
             left.remove(k)
             cur = xy[k]
+    orbit_v = orbit_speed_ms(radius_m, speed, aircraft.acceleration_ms2)
     if radius_m > 0:
-        turns = max(time_s * speed / (2 * math.pi * radius_m), 0.1)
+        # Turns at the speed the copter really keeps on this orbit, so the watch lasts time_s.
+        turns = max(time_s * orbit_v / (2 * math.pi * radius_m), 0.1)
         loiter = ("turns", round(turns, 2), float(radius_m))
     else:
         loiter = ("time", float(time_s), 0.0)
@@ -158,19 +162,21 @@ def plan_lookout(points, *, aircraft: AircraftProfile, radius_m: float = 0.0, ti
         cache[(i, j)] = b
         return b.estimate.time_s, len(b.items)
 
-    stay = time_s if radius_m == 0 else 2 * math.pi * radius_m * loiter[1] / speed
+    stay = time_s if radius_m == 0 else 2 * math.pi * radius_m * loiter[1] / orbit_v
     vertical = altitude_m / aircraft.climb_rate_ms + altitude_m / aircraft.descent_rate_ms
     ranges = split_sorties([stay] * len(stations), [float(np.hypot(*np.diff(p, axis=0).T).sum()) / speed for p in links],
                            budget_s=aircraft.usable_endurance_s,
                            overhead_s=lambda i, j: vertical + (np.hypot(*(stations[i] - home_xy)) + np.hypot(*(stations[j] - home_xy))) / speed,
-                           exact=exact, item_budget=max_items - 4, overlap=0)
+                           exact=exact, item_budget=max_items - 4, overlap=0,
+                           describe=lambda i: (f"lookout {pts[idx[i]][2]!r} at {pts[idx[i]][1]:.5f},"
+                                               f"{pts[idx[i]][0]:.5f}"))
     built = [cache[r] for r in ranges]
     legs = [Leg(np.vstack([s, s])) for s in stations]
     settings = dict(points=[list(p) for p in pts], order=[pts[k][2] for k in idx], radius_m=radius_m,
                     time_s=time_s, altitude_m=altitude_m, home=list(home_latlon), home_alt_amsl=home_alt,
                     altitude_mode=mode.value, dem_path=str(dem_path) if dem_path else None,
                     speed_ms=speed, fence_buffer_m=fence_buffer_m, fence_margin_m=margin,
-                    max_items=max_items, aircraft=aircraft.name)
+                    max_items=max_items, max_fence_points=max_fence_points, aircraft=aircraft.name)
     return finish_plan(PlanKind.LOOKOUT, planner, built, name=name, area=None, legs=legs,
                        altitude_m=altitude_m, settings=settings, stats=PlanStats(), validate=validate,
                        margin_m=margin)
@@ -181,7 +187,7 @@ def plan_perimeter(sector, *, inset_m: float, altitude_m: float, aircraft: Aircr
                    home_alt_amsl: float = 0.0, altitude_mode: str = "relative", dem_path=None,
                    terrain_follow: bool = False, speed_ms: float | None = None, laps: int = 1,
                    fence_buffer_m: float = 50.0, fence_margin_m: float = DEFAULT_FENCE_MARGIN_M,
-                   rally_points=None, max_items: int = 650, name: str = "",
+                   rally_points=None, max_items: int = 650, max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS, name: str = "",
                    validate: bool = True) -> Plan:
     """Plan a patrol along the sector boundary, ``inset_m`` inside it.
 
@@ -212,7 +218,7 @@ def plan_perimeter(sector, *, inset_m: float, altitude_m: float, aircraft: Aircr
     planner = make_planner(area.frame, fence=fence, margin_m=margin, aircraft=aircraft, camera=camera,
                            home_latlon=home_latlon, home_xy=home_xy, home_alt_amsl=home_alt,
                            altitude_m=altitude_m, speed_ms=speed, altitude_mode=mode, dem=dem,
-                           trigger="none", trigger_distance_m=None, hover_s=0.0, max_items=max_items,
+                           trigger="none", trigger_distance_m=None, hover_s=0.0, max_items=max_items, max_fence_points=max_fence_points,
                            rally_points=rally_points)
     inner = polygons_of(area.sector_m.buffer(-inset_m))
     if not inner:
@@ -232,7 +238,7 @@ def plan_perimeter(sector, *, inset_m: float, altitude_m: float, aircraft: Aircr
     settings = dict(inset_m=inset_m, laps=laps, altitude_m=altitude_m, home=list(home_latlon),
                     home_alt_amsl=home_alt, altitude_mode=mode.value,
                     dem_path=str(dem_path) if dem_path else None, speed_ms=speed,
-                    fence_buffer_m=fence_buffer_m, fence_margin_m=margin, max_items=max_items,
+                    fence_buffer_m=fence_buffer_m, fence_margin_m=margin, max_items=max_items, max_fence_points=max_fence_points,
                     aircraft=aircraft.name)
     plan = finish_plan(PlanKind.PERIMETER, planner, built, name=name, area=area, legs=[Leg(loop)],
                        altitude_m=altitude_m, settings=settings, stats=PlanStats(), validate=validate,

@@ -441,10 +441,13 @@ def select_features(features: list[Feature], path, name=None, where=None) -> lis
     if name is not None:
         exact = [f for f in chosen if f.name == name]
         loose = [f for f in chosen if f.name and f.name.strip().casefold() == name.strip().casefold()]
-        chosen = exact or loose
+        chosen = exact or loose or _prefix_matches(chosen, name)
         if not chosen:
             raise InvalidSectorError(
                 f"{path}: no sector named {name!r}; the file has: {_names_list(features)}")
+        if len({f.name for f in chosen}) > 1:
+            raise InvalidSectorError(
+                f"{path}: {name!r} matches several sectors ({_names_list(chosen)}); give the full name")
     if where is not None:
         key, value = _parse_where(where)
         fields = sorted({k for f in features for k in f.properties})
@@ -458,6 +461,20 @@ def select_features(features: list[Feature], path, name=None, where=None) -> lis
             raise InvalidSectorError(
                 f"{path}: no feature has {key} = {value!r}; values present: {', '.join(present)}")
     return chosen
+
+
+def _prefix_matches(features: list[Feature], name: str) -> list[Feature]:
+    """Features whose name starts with ``name`` as whole words ("Sector 7" picks
+    "Sector 7 — Narva valley", never "Sector 70"), case-insensitive."""
+    key = name.strip().casefold()
+    if not key:
+        return []
+    out = []
+    for f in features:
+        full = (f.name or "").strip().casefold()
+        if full.startswith(key) and (len(full) == len(key) or not full[len(key)].isalnum()):
+            out.append(f)
+    return out
 
 
 def _numeric_equal(a, b: str) -> bool:
@@ -476,7 +493,9 @@ def read_sector(path, name: str | None = None, where: str | None = None, *,
     path : str or Path
         GeoJSON, KML, KMZ, Shapefile or GeoPackage.
     name : str, optional
-        Pick the feature whose ``name``/``Name`` attribute matches (case-insensitive).
+        Pick the feature whose ``name``/``Name`` attribute matches (case-insensitive); a name
+        that is the start of exactly the feature's name, in whole words, also matches
+        (``"Sector 7"`` picks ``"Sector 7 — Narva valley"``).
     where : str, optional
         Pick features by attribute, ``"field=value"``; several matches are merged.
     allow_sea : bool

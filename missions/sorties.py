@@ -23,7 +23,7 @@ def split_sorties(leg_times_s: Sequence[float], link_times_s: Sequence[float], *
                   budget_s: float, overhead_s: Callable[[int, int], float],
                   exact: Callable[[int, int], tuple[float, int]] | None = None,
                   leg_items: Sequence[int] | None = None, item_budget: int | None = None,
-                  overlap: int = 1) -> list[tuple[int, int]]:
+                  overlap: int = 1, describe: Callable[[int], str] | None = None) -> list[tuple[int, int]]:
     """Cut an ordered list of legs into sorties that each fit the budget.
 
     Parameters
@@ -44,6 +44,8 @@ def split_sorties(leg_times_s: Sequence[float], link_times_s: Sequence[float], *
         Mission items of each leg and the most a sortie may hold (vehicle storage).
     overlap : int
         Legs repeated at the start of the next sortie (1 = one line).
+    describe : callable ``i -> str``, optional
+        Names leg ``i`` for the ranger in the error message (where it is, how far from home).
 
     Returns
     -------
@@ -83,9 +85,10 @@ def split_sorties(leg_times_s: Sequence[float], link_times_s: Sequence[float], *
             if j == i:
                 why = (f"{t / 60:.1f} min with transits, battery allows {budget_s / 60:.1f} min"
                        if t > budget_s else f"{items} mission items, the vehicle takes {item_budget}")
+                what = describe(i) if describe is not None else f"leg {i + 1}"
                 raise PlanningError(
-                    f"leg {i + 1} cannot be flown in one sortie ({why}); fly it from a launch "
-                    "point closer to the area, lower the overlap, or use a bigger battery")
+                    f"{what} cannot be flown in one sortie ({why}); fly it from a launch "
+                    "point closer to it (--home), lower the overlap, or use a bigger battery")
             j -= 1
         out.append((i, j))
         if j == n - 1:

@@ -8,10 +8,13 @@ Geometry (nadir camera, flat ground at the flight height ``h``):
 * trigger distance = footprint height · (1 − front overlap);
 * GSD = ``h · sensor_width / (f · image_width)``.
 
-Lines are laid at a grid bearing (degrees clockwise from the UTM zone's grid north) chosen by
-the ranger or automatically: the bearing that minimises the number of boundary crossings (so
-turns, the only part of the flight time that depends on the angle — the line length over an
-area is nearly constant).  Lines are clipped to *sector minus exclusion zones minus the fence
+Lines are laid at a bearing (degrees clockwise from **true** north at the centre of the area)
+chosen by the ranger or automatically.  Planning happens in the UTM zone, whose grid north is
+off true north by the meridian convergence (about 1.5 degrees over the Land of the Leopard,
+up to 3 at a zone's edge): :func:`plan_survey` converts at the edge, the metric core
+(:func:`survey_grid`, :func:`best_angle`) works in grid bearings.  The automatic choice is the
+bearing that minimises the number of boundary crossings (so turns, the only part of the flight
+time that depends on the angle — the line length over an area is nearly constant).  Lines are clipped to *sector minus exclusion zones minus the fence
 margins*, so no imaging leg leaves the allowed area, notches and holes included; pieces are
 ordered boustrophedon-style cell by cell, and transits between pieces are routed inside the
 flight area (shortest path around obstacles), never across an exclusion zone.
@@ -56,8 +59,33 @@ from .geometry import (
 from .items_builder import Leg
 from .model import Plan, PlanKind, PlanStats
 from .sorties import split_among_drones
+from .validate import DEFAULT_MAX_FENCE_POINTS
 
 DEFAULT_FENCE_MARGIN_M = 10.0
+
+
+def true_north_grid_bearing(frame, xy) -> float:
+    """Grid bearing of true north at metric point ``xy`` of ``frame`` (degrees clockwise from
+    grid north; the meridian convergence with its sign).
+
+    A line of true bearing ``b`` there has grid bearing ``b + true_north_grid_bearing``.
+    """
+    x, y = float(xy[0]), float(xy[1])
+    lon, lat = frame.to_lonlat(x, y)
+    x2, y2 = frame.to_metric(lon, min(lat + 1e-3, 89.999))
+    return math.degrees(math.atan2(x2 - x, y2 - y))
+
+
+def _parse_bearing(angle_deg):
+    if angle_deg in ("auto", None):
+        return "auto"
+    try:
+        value = float(angle_deg)
+    except (TypeError, ValueError):
+        raise PlanningError(f"grid angle must be degrees or 'auto', got {angle_deg!r}") from None
+    if not math.isfinite(value):
+        raise PlanningError(f"grid angle must be a finite number of degrees, got {angle_deg!r}")
+    return value
 
 
 def grid_spacing(camera: CameraProfile, altitude_m: float, front_overlap: float,
@@ -229,7 +257,7 @@ def split_long_legs(legs: list[Leg], max_len_m: float) -> list[Leg]:
             out.append(Leg(np.asarray(piece.coords)[:, :2], line=leg.line,
                            lead_in=leg.lead_in if i == 0 else None,
                            lead_out=leg.lead_out if i == n - 1 else None,
-                           continues=i > 0))
+                           continues=leg.continues or i > 0))
     return out
 
 
@@ -307,7 +335,7 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
                 trigger: str = "distance", speed_ms: float | None = None,
                 turnaround_m: float | None = None, fence_buffer_m: float = 50.0,
                 fence_margin_m: float = DEFAULT_FENCE_MARGIN_M, rally_points=None,
-                max_items: int = 650, drones: int = 1, homes=None, name: str = "",
+                max_items: int = 650, max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS, drones: int = 1, homes=None, name: str = "",
                 terrain_tolerance_m: float = 5.0, validate: bool = True) -> Plan | list[Plan]:
     """Plan a photo survey over a sector.
 
@@ -324,7 +352,9 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
     front_overlap, side_overlap : float
         Fractions (0.75 = 75 %).
     angle_deg : float or "auto"
-        Line bearing, degrees clockwise from grid north; ``"auto"`` minimises turns.
+        Line bearing, degrees clockwise from true north (at the centre of the area; lines are
+        straight in the UTM zone); ``"auto"`` minimises turns.  ``stats.grid_angle_deg`` reports
+        the bearing flown, also from true north.
     crosshatch : bool
         Add a second pass at right angles.
     home : (lat, lon), optional
@@ -366,6 +396,7 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
         raise PlanningError(f"number of drones must be a whole number >= 1, got {drones!r}")
     altitude = resolve_altitude(camera, aircraft, altitude_m, gsd_m)
     speed = resolve_speed(aircraft, speed_ms)
+    cruise = speed  # transits between lines are flown at this speed whatever the camera needs
     spacing, trig = grid_spacing(camera, altitude, front_overlap, side_overlap)
     speed_note = None
     if trigger == "distance" and trig / speed < camera.min_trigger_interval_s:
@@ -375,11 +406,15 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
                 f"camera {camera.name!r} needs {camera.min_trigger_interval_s} s between photos but "
                 f"photos are due every {trig:.1f} m: that means flying at {new:.2f} m/s; lower the "
                 "front overlap, fly higher, or use hover-and-capture")
-        speed_note = f"speed lowered from {speed:g} to {new:.2f} m/s so photos are at least " \
-                     f"{camera.min_trigger_interval_s} s apart"
+        speed_note = f"imaging speed lowered from {speed:g} to {new:.2f} m/s so photos are at least " \
+                     f"{camera.min_trigger_interval_s} s apart (transits at {speed:g} m/s)"
         speed = math.floor(new * 100) / 100.0
     mode, dem = resolve_mode(altitude_mode, dem_path, terrain_follow)
     area = prepare_area(sector, exclusions)
+    true_bearing = _parse_bearing(angle_deg)
+    mid = area.allowed_m.centroid
+    north = true_north_grid_bearing(area.frame, (mid.x, mid.y))
+    grid_angle = "auto" if true_bearing == "auto" else (true_bearing + north) % 180.0
     margin = float(fence_margin_m)
     home_latlon, home_xy, home_alt = resolve_home(home, area, margin, fence_buffer_m, dem, home_alt_amsl)
     drone_homes = [(home_latlon, home_xy)]
@@ -392,10 +427,11 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
     hover_s = float(max(1, math.ceil(camera.min_trigger_interval_s))) if trigger == "hover" else 0.0
     settings = dict(altitude_m=altitude, gsd_m=gsd_m, front_overlap=front_overlap,
                     side_overlap=side_overlap, angle_deg=angle_deg, crosshatch=crosshatch,
+                    transit_speed_ms=cruise,
                     home=list(home_latlon), home_alt_amsl=home_alt, altitude_mode=mode.value,
                     dem_path=str(dem_path) if dem_path else None, trigger=trigger, speed_ms=speed,
                     turnaround_m=turn, fence_buffer_m=fence_buffer_m, fence_margin_m=margin,
-                    max_items=max_items, line_spacing_m=spacing, trigger_distance_m=trig,
+                    max_items=max_items, max_fence_points=max_fence_points, line_spacing_m=spacing, trigger_distance_m=trig,
                     camera=camera.name, aircraft=aircraft.name)
     if speed_note:
         settings["speed_note"] = speed_note
@@ -405,8 +441,8 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
                                home_latlon=hl, home_xy=hx, home_alt_amsl=home_alt, altitude_m=altitude,
                                speed_ms=speed, altitude_mode=mode, dem=dem, trigger=trigger,
                                trigger_distance_m=trig if trigger != "none" else None, hover_s=hover_s,
-                               max_items=max_items, rally_points=rally_points,
-                               terrain_tolerance_m=terrain_tolerance_m)
+                               max_items=max_items, max_fence_points=max_fence_points, rally_points=rally_points,
+                               terrain_tolerance_m=terrain_tolerance_m, transit_speed_ms=cruise)
         imaging = polygonal(sub_area.intersection(planner.router.area))
         if imaging.is_empty:
             raise PlanningError("nothing left to image once the fence margins are kept "
@@ -415,14 +451,16 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
                            crosshatch=crosshatch, start_xy=hx, turnaround_m=turn,
                            max_leg_m=0.3 * aircraft.usable_endurance_s * speed,
                            origin=origin, anchor=anchor)
+        grid.legs = planner.fit_legs(grid.legs)
         links = planner.links(grid.legs)
         built, ranges = planner.make_sorties(grid.legs, links)
         flown = [grid.legs[k] for a, b in ranges for k in range(a, b + 1)]
         stats = PlanStats(gsd_m=camera.gsd_m(altitude), line_spacing_m=spacing,
-                          trigger_distance_m=trig, grid_angle_deg=grid.bearing_deg,
+                          trigger_distance_m=trig, grid_angle_deg=(grid.bearing_deg - north) % 180.0,
                           transect_count=sum(1 for leg in grid.legs if not leg.continues),
                           photo_count=photo_count(flown, trigger, trig))
-        s = dict(settings, grid_angle_deg=grid.bearing_deg)
+        s = dict(settings, grid_angle_deg=(grid.bearing_deg - north) % 180.0,
+                 grid_north_offset_deg=north)
         sub = area if sub_area is area.allowed_m else Area(area.frame, area.sector_ll, area.exclusions_ll,
                                                            area.sector_m, area.exclusions_m, sub_area)
         return finish_plan(PlanKind.SURVEY, planner, built, name=label, area=sub, legs=grid.legs,
@@ -430,11 +468,11 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
                            margin_m=margin)
 
     if drones == 1:
-        return one(area.allowed_m, home_latlon, home_xy, name, None, None, angle_deg)
+        return one(area.allowed_m, home_latlon, home_xy, name, None, None, grid_angle)
     # Shared grid: all bands use the lines of the whole area.
     flight = fence.flight_area(margin)
     imaging = polygonal(area.allowed_m.intersection(flight))
-    bearing = best_angle(imaging, spacing) if angle_deg in ("auto", None) else float(angle_deg) % 180.0
+    bearing = best_angle(imaging, spacing) if grid_angle == "auto" else grid_angle
     c = imaging.centroid
     origin = (c.x, c.y)
     bands = _band_areas(imaging, spacing_m=spacing, bearing=bearing, origin=origin, n=drones,
@@ -446,7 +484,7 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
         p = one(band, hl, hx, label, origin, origin[1], bearing)
         p.settings["drone"] = i + 1
         p.settings["drones"] = drones
-        p.settings["angle_deg"] = bearing
+        p.settings["angle_deg"] = (bearing - north) % 180.0
         plans.append(p)
     return plans
 

@@ -13,7 +13,9 @@ Rules, per sortie, each violation naming the item (seq) and why:
   the plan's DEM is at hand, above home otherwise);
 * photos are never asked for faster than the camera's ``min_trigger_interval_s``
   (trigger distance / speed, or time between hover shots);
-* the estimated sortie time is within the aircraft's usable endurance (reserve kept).
+* the estimated sortie time is within the aircraft's usable endurance (reserve kept);
+* the fence fits the vehicle's fence storage (``max_fence_points``, see
+  :data:`DEFAULT_MAX_FENCE_POINTS`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ from .model import Plan
 
 _ABS_FRAMES = (Frame.GLOBAL, Frame.GLOBAL_INT)
 _TERRAIN_FRAMES = (Frame.GLOBAL_TERRAIN_ALT, Frame.GLOBAL_TERRAIN_ALT_INT)
+# ArduCopter keeps fences in a storage area of its own, apart from the mission: 560 bytes on
+# boards with 16 KB or more of parameter storage (48 + 256 + 256 in StorageManager's copter
+# layout), at 8 bytes a polygon point plus 2 a polygon and 5 of header and end marker.  60
+# points leave room for ten polygons' headers.  Boards that keep the fence on the SD card
+# (BRD_SD_FENCE) take far more: raise the limit for them.
+DEFAULT_MAX_FENCE_POINTS = 60
+_FENCE_POINT_CMDS = (Cmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION, Cmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION,
+                     Cmd.NAV_FENCE_CIRCLE_INCLUSION, Cmd.NAV_FENCE_CIRCLE_EXCLUSION,
+                     Cmd.NAV_FENCE_RETURN_POINT)
 _NAV = (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_TURNS, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LAND)
 
 
@@ -92,7 +103,33 @@ def _check_fence(label, path, frame: LocalFrame, inc, exc, margin: float, proble
             problems.append(f"{label}item {seq}: path to it {why}")
 
 
+def fence_point_count(fence: list) -> tuple[int, int]:
+    """(points, polygons) of a list of FENCE items: what the vehicle has to store."""
+    points = [it for it in fence if it.command in _FENCE_POINT_CMDS]
+    polygons = 0
+    i = 0
+    while i < len(fence):
+        it = fence[i]
+        if it.command in (Cmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION, Cmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION):
+            polygons += 1
+            i += max(int(it.param1), 1)
+        else:
+            i += 1
+    return len(points), polygons
+
+
+def _check_fence_size(label: str, fence: list, max_points: int, problems: list[str]) -> None:
+    n, polygons = fence_point_count(fence)
+    if n > max_points:
+        problems.append(
+            f"{label}fence item {max_points}: the fence has {n} points in {polygons} polygon(s), the "
+            f"vehicle stores {max_points}; widen the fence buffer (the fence is simplified more), merge "
+            "or drop exclusion zones, or raise the limit for a board that keeps the fence on its SD "
+            "card (BRD_SD_FENCE)")
+
+
 def validate_plan(plan: Plan, *, max_items: int = 650, fence_margin_m: float = 5.0,
+                  max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS,
                   raise_on_error: bool = True) -> list[str]:
     """Check a plan against the vehicle's and the law's limits.
 
@@ -103,6 +140,9 @@ def validate_plan(plan: Plan, *, max_items: int = 650, fence_margin_m: float = 5
         Most mission items (home included) one sortie may hold.
     fence_margin_m : float
         How far every flown segment must keep from every fence.
+    max_fence_points : int or None
+        Most fence points (polygon vertices, circles, return point) the vehicle stores;
+        ``None`` skips the check.
     raise_on_error : bool
         Raise :class:`uav.errors.PlanValidationError` listing every problem found.
 
@@ -117,6 +157,7 @@ def validate_plan(plan: Plan, *, max_items: int = 650, fence_margin_m: float = 5
     aircraft, camera = plan.aircraft, plan.camera
     dem = None
     multi = len(plan.sorties) > 1
+    checked_fences: list = []
     for si, m in enumerate(plan.sorties):
         label = f"sortie {si + 1}, " if multi else ""
         items = m.items
@@ -133,6 +174,11 @@ def validate_plan(plan: Plan, *, max_items: int = 650, fence_margin_m: float = 5
         for seq, it in enumerate(items):
             if it.mission_type != MissionType.MISSION:
                 problems.append(f"{label}item {seq}: mission item has mission type {it.mission_type}")
+        if max_fence_points is not None and m.fence and m.fence not in checked_fences:
+            # Sorties share one fence: report it once, not once per sortie.
+            checked_fences.append(m.fence)
+            _check_fence_size(label if multi and len(checked_fences) > 1 else "", m.fence,
+                              max_fence_points, problems)
         for seq, it in enumerate(m.fence):
             if it.mission_type != MissionType.FENCE:
                 problems.append(f"{label}fence item {seq}: has mission type {it.mission_type}, not FENCE")
@@ -243,4 +289,4 @@ def validate_plan(plan: Plan, *, max_items: int = 650, fence_margin_m: float = 5
     return problems
 
 
-__all__ = ["validate_plan"]
+__all__ = ["DEFAULT_MAX_FENCE_POINTS", "fence_point_count", "validate_plan"]

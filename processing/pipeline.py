@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -46,6 +46,10 @@ class FrameTask:
     detectors: tuple = ()               # names or Detector instances
     reduce: int = 1
     geotiff_dir: str | None = None
+    # pixel-rotation check (editor re-saved frames only): who re-saved it, and trusted
+    # overlapping frames to compare with, nearest first, as (path, yaw)
+    software: str | None = None
+    rotation_refs: tuple = ()
 
 
 @dataclass
@@ -53,6 +57,8 @@ class FrameOutcome:
     frame: FrameRecord
     flags: list[FlagRecord]
     seconds: float = 0.0
+    yaw_fix: str | None = None          # why the yaw was turned in the worker, if it was
+    cpu_s: float = 0.0                  # CPU time the worker spent on it
 
 
 @dataclass
@@ -68,6 +74,8 @@ class Summary:
     failures: list = field(default_factory=list)    # (path, error)
     yaw_fixes: list = field(default_factory=list)   # (path, reason)
     elapsed_s: float = 0.0
+    worker_cpu_s: float = 0.0             # CPU seconds spent in process_frame, all workers
+    parent_cpu_s: float = 0.0             # CPU seconds of this process (pre-pass, writing)
     out: str = ""
 
     @property
@@ -138,9 +146,71 @@ def _iso(t):
     return t.isoformat()
 
 
+_REF_FEATURES: OrderedDict = OrderedDict()   # path -> ORB features of a reference frame
+_REF_CACHE_SIZE = 8
+
+
+def _ref_features(path: str):
+    feat = _REF_FEATURES.get(path)
+    if feat is None:
+        from .yaw_check import lsh_index, orb_features
+
+        pts, desc = orb_features(decode_frame(read_frame_bytes(path), path, reduce=8))
+        feat = (pts, desc, None if desc is None else lsh_index(desc))
+        _REF_FEATURES[path] = feat
+        while len(_REF_FEATURES) > _REF_CACHE_SIZE:
+            _REF_FEATURES.popitem(last=False)
+    else:
+        _REF_FEATURES.move_to_end(path)
+    return feat
+
+
+def _check_pixels(task: FrameTask, pose: Pose, image, full_w: int) -> tuple[Pose, str | None]:
+    """Compare an editor re-saved frame's pixels with a trusted overlapping frame.
+
+    Runs in the worker on the frame it has already decoded (shrunk to 1/8 of full size, like
+    the references), so the check costs two ORB descriptions and an LSH match, in parallel.
+    """
+    import cv2
+
+    from .yaw_check import orb_features, rotated_180, rotation_between
+
+    size = (max(1, round(full_w / 8)), max(1, round(image.shape[0] * full_w / 8 / image.shape[1])))
+    small = image
+    step = max(1, int(image.shape[1] / (2 * size[0])))
+    if step > 1:  # plain decimation first: area-averaging all 9 Mpx costs more than the check
+        small = small[::step, ::step]
+    if small.shape[1] != size[0]:
+        small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
+    own = orb_features(small, 2000)  # the references keep 3000: enough inliers, less matching
+    for ref_path, ref_yaw in task.rotation_refs:
+        try:
+            pts, desc, index = _ref_features(ref_path)
+            rot = rotation_between((pts, desc), own, index=index)
+        except FrameError:
+            continue  # a damaged neighbour: its own task records the error
+        if rot is None:
+            continue
+        if rotated_180(rot, pose.yaw, ref_yaw):
+            pose = pose.with_yaw(pose.yaw + 180.0, f"pixels rotated 180 deg relative to the camera "
+                                 f"yaw (re-saved by {task.software!r}); checked against "
+                                 f"{os.path.basename(ref_path)}")
+            return pose, "pixels rotated 180 deg"
+        return pose, None
+    return pose.with_yaw(pose.yaw, f"re-saved by {task.software!r} and no overlapping untouched "
+                         f"frame to check its pixels against: yaw kept", corrected=False), None
+
+
 def process_frame(task: FrameTask) -> FrameOutcome:
     """Read, hash, decode, search and georeference one frame.  Never raises for a bad frame:
     the outcome's frame record says ``failed`` and why."""
+    c0 = time.thread_time()
+    out = _process_frame(task)
+    out.cpu_s = time.thread_time() - c0
+    return out
+
+
+def _process_frame(task: FrameTask) -> FrameOutcome:
     t0 = time.perf_counter()
     path = os.path.abspath(task.path)
     rec = FrameRecord(path=path, name=os.path.basename(path), processed_at=_now())
@@ -173,6 +243,9 @@ def process_frame(task: FrameTask) -> FrameOutcome:
             why_no_pose = str(exc)
     geo = None
     notes = [task.pose_note] if task.pose_note else []
+    yaw_fix = None
+    if pose is not None and pose.yaw is not None and task.rotation_refs:
+        pose, yaw_fix = _check_pixels(task, pose, image, full_w)
     if pose is not None:
         rec.lat, rec.lon, rec.alt_amsl, rec.alt_rel = pose.lat, pose.lon, pose.alt_amsl, pose.alt_rel
         rec.yaw, rec.pitch, rec.roll = pose.yaw, pose.pitch, pose.roll
@@ -210,7 +283,7 @@ def process_frame(task: FrameTask) -> FrameOutcome:
         rec.error = f"detector failed: {type(exc).__name__}: {exc}"
         if os.environ.get("UAV_DEBUG"):
             traceback.print_exc()
-        return FrameOutcome(rec, [], time.perf_counter() - t0)
+        return FrameOutcome(rec, [], time.perf_counter() - t0, yaw_fix)
     s = task.reduce
     for d in dets:
         box = (d.x0 * s, d.y0 * s, d.x1 * s, d.y1 * s)
@@ -239,7 +312,7 @@ def process_frame(task: FrameTask) -> FrameOutcome:
                 dem=task.dem)
         except Exception as exc:
             rec.error = "; ".join(x for x in (rec.error, f"GeoTIFF not written: {exc}") if x)
-    return FrameOutcome(rec, flags, time.perf_counter() - t0)
+    return FrameOutcome(rec, flags, time.perf_counter() - t0, yaw_fix)
 
 
 # --- parent side ------------------------------------------------------------------------------
@@ -250,75 +323,116 @@ def _sort_key(path_meta):
     return (t if t is not None else (naive.timestamp() if naive else float("inf")), path)
 
 
+@dataclass
+class _Plan:
+    """The pre-pass's result, kept compact: one small entry per frame, no metadata."""
+
+    ordered: list                     # paths in capture order (context frames included)
+    poses: list                       # Pose or None, same order
+    pose_errors: dict                 # path -> why no pose
+    notes: dict                       # path -> note (telemetry fallbacks)
+    checks: dict                      # path -> (software, ((ref_path, ref_yaw), ...))
+    fixes: list                       # (path, reason) from the metadata yaw check
+
+
+def _plan(paths: Sequence[str], telemetry=None, check_pixels: bool = True,
+          context: Sequence[str] = ()) -> _Plan:
+    from .frames import FrameMeta
+    from .yaw_check import check_yaws, is_edited
+
+    all_paths = list(context) + list(paths)
+    # one pass over the metadata, keeping only what the poses need (a FrameMeta holds the
+    # whole EXIF: thousands of frames of it would grow the parent for nothing)
+    keys, poses_by, errors, times, softwares = {}, {}, {}, {}, {}
+    for p in all_paths:
+        try:
+            meta = read_metadata(p)
+        except FrameError as exc:
+            keys[p], errors[p] = _sort_key((p, None)), str(exc)
+            continue
+        keys[p] = _sort_key((p, meta))
+        times[p] = meta.time
+        soft = " / ".join(dict.fromkeys(x for x in (meta.software, meta.xmp.get("xmp:CreatorTool")) if x))
+        if is_edited(soft):
+            softwares[p] = soft
+        try:
+            poses_by[p] = pose_from_metadata(meta)
+        except PoseError as exc:
+            poses_by[p], errors[p] = None, str(exc)
+        del meta
+    ordered = sorted(all_paths, key=keys.__getitem__)
+    del keys
+    notes: dict[str, str] = {}
+    if telemetry:
+        from .telemetry import poses_from_telemetry
+
+        readable = [p for p in ordered if p in times]
+        try:
+            tele = poses_from_telemetry(telemetry, [(p, FrameMeta(path=p, time=times[p])) for p in readable])
+        except UavError as exc:
+            tele, why = {}, f"telemetry unusable, frame tags used instead: {exc}"
+        else:
+            why = "not covered by the telemetry: frame tags used instead"
+        for p in readable:
+            if p in tele:
+                poses_by[p] = tele[p]
+                errors.pop(p, None)
+            else:
+                notes[p] = why
+    del times
+    poses = [poses_by.get(p) for p in ordered]
+    del poses_by
+    poses, fixes = check_yaws(poses)
+    fix_list = [(ordered[f.index], f.reason) for f in fixes]
+    checks: dict = {}
+    if check_pixels and softwares:
+        checks = _pixel_check_refs(ordered, poses, softwares)
+    return _Plan(ordered, poses, {p: e for p, e in errors.items()}, notes, checks, fix_list)
+
+
+def _pixel_check_refs(ordered, poses, softwares, max_refs: int = 3) -> dict:
+    """For each editor re-saved frame, the nearest untouched frames that overlap it."""
+    from uav.geo import distance_m
+
+    trusted = [(i, p) for i, p in enumerate(poses)
+               if p is not None and p.yaw is not None and ordered[i] not in softwares]
+    out = {}
+    for i, p in enumerate(poses):
+        if p is None or p.yaw is None or ordered[i] not in softwares:
+            continue
+        limit = 1.2 * max(p.alt_rel or 40.0, 10.0)
+        near = sorted((distance_m(p.lon, p.lat, q.lon, q.lat), j, q.yaw) for j, q in trusted)
+        refs = tuple((ordered[j], yaw) for d, j, yaw in near[:max_refs] if d <= limit)
+        out[ordered[i]] = (softwares[ordered[i]], refs)
+    return out
+
+
+def _tasks(plan: _Plan, wanted, **common):
+    """FrameTasks made one at a time (a 10,000-frame flight never holds 10,000 of them)."""
+    for p, pose in zip(plan.ordered, plan.poses, strict=True):
+        if p not in wanted:
+            continue
+        software, refs = plan.checks.get(p, (None, ()))
+        yield FrameTask(path=p, pose=pose, pose_error=plan.pose_errors.get(p) if pose is None else None,
+                        pose_note=plan.notes.get(p), software=software, rotation_refs=refs, **common)
+
+
 def prepare_tasks(paths: Sequence[str], *, telemetry=None, dem=None, ground_elevation=None,
                   camera=None, detectors=(), reduce=1, geotiff_dir=None,
                   check_pixels: bool = True, context: Sequence[str] = ()) -> tuple[list[FrameTask], list]:
     """Read every frame's metadata, find poses (tags or telemetry) and check yaws.
 
     ``context`` are frames already processed (earlier in a watch) used as neighbours for the
-    yaw checks only.  Returns the tasks in capture order and the yaw fixes ``(path, reason)``.
+    yaw checks only.  Returns the tasks in capture order and the yaw fixes ``(path, reason)``
+    made from the metadata; frames re-saved by a photo editor carry the overlapping untouched
+    frames their pixels are checked against in the worker (:class:`FrameTask`
+    ``rotation_refs``), and that check's fixes come back with each outcome.
     """
-    from .yaw_check import check_pixel_rotation, check_yaws
-
-    all_paths = list(context) + list(paths)
-    metas, errors = {}, {}
-    for p in all_paths:
-        try:
-            metas[p] = read_metadata(p)
-        except FrameError as exc:
-            metas[p], errors[p] = None, str(exc)
-    ordered = sorted(all_paths, key=lambda p: _sort_key((p, metas[p])))
-    poses: list[Pose | None] = []
-    pose_errors: dict[str, str] = {}
-    notes: dict[str, str] = {}
-    tele_poses, tele_error = {}, None
-    if telemetry:
-        from .telemetry import poses_from_telemetry
-
-        try:
-            tele_poses = poses_from_telemetry(telemetry, [(p, metas[p]) for p in ordered if metas[p] is not None])
-        except UavError as exc:
-            tele_error = f"telemetry unusable, frame tags used instead: {exc}"
-    for p in ordered:
-        meta = metas[p]
-        if meta is None:
-            poses.append(None)
-            pose_errors[p] = errors[p]
-            continue
-        pose = tele_poses.get(p)
-        if pose is None:
-            if telemetry:
-                notes[p] = tele_error or "not covered by the telemetry: frame tags used instead"
-            try:
-                pose = pose_from_metadata(meta)
-            except PoseError as exc:
-                pose_errors[p] = str(exc)
-        poses.append(pose)
-    poses, fixes = check_yaws(poses)
-    fix_list = [(ordered[f.index], f.reason) for f in fixes]
-    if check_pixels:
-        softwares = [" / ".join(dict.fromkeys(x for x in (metas[p].software, metas[p].xmp.get("xmp:CreatorTool")) if x))
-                     if metas[p] is not None else None for p in ordered]
-
-        def load(i):
-            return decode_frame(read_frame_bytes(ordered[i]), ordered[i], reduce=8)
-
-        try:
-            poses, pfixes = check_pixel_rotation(poses, softwares, load,
-                                                 names=[os.path.basename(p) for p in ordered])
-            fix_list += [(ordered[f.index], f.reason) for f in pfixes]
-        except FrameError:
-            pass  # a damaged neighbour: its own task records the error
+    plan = _plan(paths, telemetry, check_pixels, context)
     wanted = set(paths)
-    tasks = []
-    for p, pose in zip(ordered, poses, strict=True):
-        if p not in wanted:
-            continue
-        tasks.append(FrameTask(path=p, pose=pose, pose_error=pose_errors.get(p) if pose is None else None,
-                               pose_note=notes.get(p), dem=dem, ground_elevation=ground_elevation,
-                               camera=camera, detectors=tuple(detectors), reduce=reduce,
-                               geotiff_dir=geotiff_dir))
-    return tasks, [f for f in fix_list if f[0] in wanted]
+    tasks = list(_tasks(plan, wanted, dem=dem, ground_elevation=ground_elevation, camera=camera,
+                        detectors=tuple(detectors), reduce=reduce, geotiff_dir=geotiff_dir))
+    return tasks, [f for f in plan.fixes if f[0] in wanted]
 
 
 def _init_worker():
@@ -433,7 +547,7 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
     -------
     Summary
     """
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     frames = find_frames(list(paths) if not isinstance(paths, (str, os.PathLike)) else [paths])
     summary = Summary(frames=len(frames), out=str(out_gpkg))
     geotiff_dir = None
@@ -449,11 +563,11 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         todo = [p for p in frames if p not in done]
         summary.skipped = len(frames) - len(todo)
         context = [p for p in sorted(done) if os.path.exists(p)][-4:] if todo else []
-        tasks, fixes = prepare_tasks(todo, telemetry=telemetry, dem=dem,
-                                     ground_elevation=ground_elevation, camera=camera,
-                                     detectors=detectors, reduce=reduce, geotiff_dir=geotiff_dir,
-                                     check_pixels=check_pixels, context=context)
-        summary.yaw_fixes = fixes
+        plan = _plan(todo, telemetry, check_pixels, context)
+        wanted = set(todo)
+        summary.yaw_fixes = [f for f in plan.fixes if f[0] in wanted]
+        tasks = _tasks(plan, wanted, dem=dem, ground_elevation=ground_elevation, camera=camera,
+                       detectors=tuple(detectors), reduce=reduce, geotiff_dir=geotiff_dir)
         if todo:
             store.set_meta("detectors", ",".join(d if isinstance(d, str) else (d.name or type(d).__name__)
                                                  for d in detectors))
@@ -462,16 +576,19 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
             if dem:
                 store.set_meta("dem", os.path.abspath(dem))
         bar = None
-        if progress and tasks:
+        if progress and todo:
             from tqdm import tqdm
 
-            bar = tqdm(total=len(tasks), unit="frame", desc="processing", file=sys.stderr)
+            bar = tqdm(total=len(todo), unit="frame", desc="processing", file=sys.stderr)
         runner = (_run_dask(tasks, dask_address, workers) if dask_address is not None
                   else _run_local(tasks, workers))
         counts: Counter = Counter()
         try:
             for outcome in runner:
                 store.add_frame_result(outcome.frame, outcome.flags)
+                summary.worker_cpu_s += outcome.cpu_s
+                if outcome.yaw_fix:
+                    summary.yaw_fixes.append((outcome.frame.path, outcome.yaw_fix))
                 st = outcome.frame.status
                 if st == "done":
                     summary.done += 1
@@ -491,6 +608,7 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
                 bar.close()
         summary.flags_by_class = dict(counts)
     summary.elapsed_s = time.perf_counter() - t_start
+    summary.parent_cpu_s = time.process_time() - c_start
     return summary
 
 

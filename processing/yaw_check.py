@@ -24,7 +24,8 @@ from uav.geo import bearing_deg, distance_m
 
 from .poses import Pose
 
-__all__ = ["YawFix", "check_yaws", "check_pixel_rotation", "angle_diff", "relative_rotation_deg"]
+__all__ = ["YawFix", "check_yaws", "check_pixel_rotation", "angle_diff", "relative_rotation_deg",
+           "orb_features", "lsh_index", "rotation_between", "rotated_180", "is_edited"]
 
 
 @dataclass
@@ -107,30 +108,75 @@ def check_yaws(poses: list[Pose | None], window: int = 2, tol_deg: float = 35.0
 
 
 # --- pixels vs metadata ---------------------------------------------------------------------
-def relative_rotation_deg(img_a: np.ndarray, img_b: np.ndarray, min_inliers: int = 25) -> float | None:
-    """In-image rotation taking frame ``a``'s content to frame ``b``'s (degrees), or None.
+def orb_features(img: np.ndarray, n: int = 3000) -> tuple[np.ndarray, np.ndarray | None]:
+    """ORB keypoint positions ``(N, 2)`` and descriptors of a small frame (1/8 size).
 
-    ORB features, matched and fitted with a RANSAC similarity transform; returns None when
-    the frames do not share enough texture to tell.
+    Computed once per frame so that a reference frame shared by several suspects (or kept in
+    a worker's cache) is described only once.
     """
     import cv2
 
-    ga = img_a if img_a.ndim == 2 else cv2.cvtColor(img_a, cv2.COLOR_BGR2GRAY)
-    gb = img_b if img_b.ndim == 2 else cv2.cvtColor(img_b, cv2.COLOR_BGR2GRAY)
-    orb = cv2.ORB_create(3000)
-    ka, da = orb.detectAndCompute(ga, None)
-    kb, db = orb.detectAndCompute(gb, None)
-    if da is None or db is None or len(ka) < min_inliers or len(kb) < min_inliers:
+    g = img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if g.dtype != np.uint8:
+        g = cv2.normalize(g, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    kp, desc = cv2.ORB_create(n).detectAndCompute(g, None)
+    return np.float32([k.pt for k in kp]).reshape(-1, 2), desc
+
+
+def lsh_index(desc: np.ndarray):
+    """An LSH index over a frame's ORB descriptors, built once and queried by many frames."""
+    import cv2
+
+    # 4 tables of 12-bit keys: on Brighton every editor re-saved frame still matched its two
+    # nearest untouched frames, at a third of the query time of 6 tables
+    m = cv2.FlannBasedMatcher(dict(algorithm=6, table_number=4, key_size=12, multi_probe_level=1),
+                              dict(checks=32))
+    m.add([desc])
+    m.train()
+    return m
+
+
+def rotation_between(feat_a, feat_b, min_inliers: int = 25, index=None) -> float | None:
+    """In-image rotation (degrees) taking the content of ``feat_a``'s frame to ``feat_b``'s.
+
+    Descriptors are matched through an LSH index over ``feat_a`` (``index``, from
+    :func:`lsh_index`, or built here) with a loose ratio test (0.9) - several times faster
+    than brute-force cross-checked matching of 3000 ORB features and, on the Brighton frames,
+    more RANSAC inliers - then a RANSAC similarity transform is fitted.  None when the frames
+    do not share enough texture to tell.
+    """
+    import cv2
+
+    (pa_all, da), (pb_all, db) = feat_a, feat_b
+    if da is None or db is None or len(da) < min_inliers or len(db) < min_inliers:
         return None
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(da, db)
-    if len(matches) < min_inliers:
+    cv2.setRNGSeed(1)  # LSH and RANSAC draw at random: same frames, same answer
+    pairs = (index or lsh_index(da)).knnMatch(db, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.9 * p[1].distance]
+    if len(good) < min_inliers:
         return None
-    pa = np.float32([ka[m.queryIdx].pt for m in matches])
-    pb = np.float32([kb[m.trainIdx].pt for m in matches])
+    pa = pa_all[[m.trainIdx for m in good]]
+    pb = pb_all[[m.queryIdx for m in good]]
     M, inl = cv2.estimateAffinePartial2D(pa, pb, method=cv2.RANSAC, ransacReprojThreshold=4.0)
     if M is None or inl is None or int(inl.sum()) < min_inliers:
         return None
     return math.degrees(math.atan2(M[1, 0], M[0, 0]))
+
+
+def relative_rotation_deg(img_a: np.ndarray, img_b: np.ndarray, min_inliers: int = 25) -> float | None:
+    """In-image rotation taking frame ``a``'s content to frame ``b``'s (degrees), or None.
+
+    ORB features (:func:`orb_features`) matched and fitted by :func:`rotation_between`.
+    """
+    return rotation_between(orb_features(img_a), orb_features(img_b), min_inliers)
+
+
+def rotated_180(rot: float, yaw: float, ref_yaw: float) -> bool:
+    """Whether a measured in-image rotation says the pixels are turned 180 deg from the yaws.
+
+    At nadir the scene turns in the image opposite to the camera's yaw change.
+    """
+    return angle_diff(rot, -(yaw - ref_yaw)) > 145
 
 
 _EDITORS = ("windows photo", "microsoft photos", "photoshop", "lightroom", "gimp", "picasa",
@@ -176,11 +222,11 @@ def check_pixel_rotation(poses: list[Pose | None], softwares: list[str | None], 
         return out, fixes
     trusted = {i for i, p in enumerate(poses) if p is not None and p.yaw is not None
                and i not in suspects}
-    cache: dict[int, np.ndarray] = {}
+    cache: dict[int, tuple] = {}
 
-    def img(i):
+    def feat(i):
         if i not in cache:
-            cache[i] = load_image(i)
+            cache[i] = orb_features(load_image(i))
         return cache[i]
 
     pending = list(suspects)
@@ -194,13 +240,10 @@ def check_pixel_rotation(poses: list[Pose | None], softwares: list[str | None], 
             for dist, j in refs:
                 if dist > limit:
                     break
-                rot = relative_rotation_deg(img(j), img(i))
+                rot = rotation_between(feat(j), feat(i))
                 if rot is None:
                     continue
-                # nadir: the scene turns in the image opposite to the camera's yaw change
-                predicted = -(p.yaw - out[j].yaw)
-                off = angle_diff(rot, predicted)
-                if off > 145:
+                if rotated_180(rot, p.yaw, out[j].yaw):
                     out[i] = p.with_yaw(p.yaw + 180.0, f"pixels rotated 180 deg relative to the "
                                         f"camera yaw (re-saved by {softwares[i]!r}); checked "
                                         f"against {names[j] if names else f'frame {j}'}")

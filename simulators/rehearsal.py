@@ -26,6 +26,11 @@ from uav.items import Cmd, Mission
 from uav.link import connect, control
 from uav.link.upload import upload_verified
 
+# Items the vehicle reports reaching (MISSION_ITEM_REACHED); DO_ commands are not "reached".
+NAV_COMMANDS = frozenset({Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_TURNS,
+                          Cmd.NAV_LOITER_UNLIM, Cmd.NAV_TAKEOFF, Cmd.NAV_RETURN_TO_LAUNCH,
+                          Cmd.NAV_LAND})
+
 # Progress callback: progress(text) with a one-line status, called a few times a second.
 Progress = Callable[[str], None]
 
@@ -100,7 +105,7 @@ class RehearsalReport:
             lines.append(
                 f"  sortie {s.index}: flown {s.flown_time_s / 60:.1f} min (planned {planned}), "
                 f"battery {batt}, photos {s.photos_taken}/{s.planned_photos}, "
-                f"max cross-track {xte}, items {len(set(s.items_reached))}/{max(s.items_total - 1, 0)}"
+                f"max cross-track {xte}, waypoints reached {len(set(s.items_reached))}/{s.items_total}"
                 f", fence breaches {len(s.fence_breaches)}, {'landed' if s.landed else 'NOT LANDED'}")
             for p in s.problems:
                 lines.append(f"    ! {p}")
@@ -108,31 +113,34 @@ class RehearsalReport:
 
 
 def planned_photos(mission: Mission) -> int:
-    """Photos a mission should take: along each leg flown with distance triggering on.
+    """Photos a mission should take, counted as ArduPilot's camera library takes them.
 
-    Counts one photo at the start of each triggered leg plus one per trigger distance, as
-    ArduPilot's camera library does (it fires when the distance since the last photo is
-    reached, and on the first update after triggering is switched on).
+    With DO_SET_CAM_TRIGG_DIST on, a photo is taken each time the distance flown since the last
+    one reaches the trigger distance, plus one at once when param3 ("trigger now") is 1;
+    DO_DIGICAM_CONTROL takes one photo (hover-and-capture).
     """
     from uav.geo import distance_m
 
-    count = 0.0
+    count = 0
     trig = 0.0
-    prev = None
+    leg = 0.0
+    prev = (mission.items[0].lat, mission.items[0].lon) if mission.items else None
     for item in mission.items[1:]:
         if item.command == Cmd.DO_SET_CAM_TRIGG_DIST:
-            if item.param1 > 0 and trig == 0:
-                count += 1  # first photo when triggering starts
-            trig = item.param1
+            if trig > 0:
+                count += int(leg // trig)
+            trig, leg = item.param1, 0.0
+            if trig > 0 and item.param3 >= 1:
+                count += 1
         elif item.command == Cmd.DO_DIGICAM_CONTROL:
             count += 1
-        elif item.is_position and item.command != Cmd.NAV_TAKEOFF:
+        elif item.is_position and item.command != Cmd.NAV_TAKEOFF and (item.lat or item.lon):
             if prev is not None and trig > 0:
-                count += distance_m(prev[1], prev[0], item.lon, item.lat) / trig
+                leg += float(distance_m(prev[1], prev[0], item.lon, item.lat))
             prev = (item.lat, item.lon)
-        elif item.command == Cmd.NAV_TAKEOFF:
-            prev = (mission.items[0].lat, mission.items[0].lon)
-    return int(round(count))
+    if trig > 0:
+        count += int(leg // trig)
+    return count
 
 
 def _planned_path(mission: Mission, frame: LocalFrame):
@@ -242,7 +250,7 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
                       planned_photos=planned_photos(sortie), photos_taken=0,
                       battery_capacity_mah=None, battery_used_mah=None,
                       battery_remaining_pct=None, max_cross_track_m=None,
-                      items_total=len(sortie.items))
+                      items_total=sum(1 for it in sortie.items[1:] if it.command in NAV_COMMANDS))
     track: list[list[float]] = []
     xy: list[tuple[float, float]] = []
     try:
@@ -333,9 +341,7 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
         path = _planned_path(sortie, frame)
         d = shapely.distance(path, shapely.points(xy))
         sr.max_cross_track_m = float(d.max())
-    nav = [i for i, it in enumerate(sortie.items) if i > 0 and it.command in
-           (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_TURNS, Cmd.NAV_TAKEOFF,
-            Cmd.NAV_RETURN_TO_LAUNCH, Cmd.NAV_LAND)]
+    nav = [i for i, it in enumerate(sortie.items) if i > 0 and it.command in NAV_COMMANDS]
     # ArduPilot reports the final RTL/LAND as reached only as it lands, if at all: landing and
     # disarming after the last item before it counts as completing the mission.
     last_nav = nav[-1] if nav else 0

@@ -1,15 +1,24 @@
 """SMART Connect incidents from reviewed flags.
 
-SMART Connect takes independent incidents as GeoJSON features: ``geometry`` a Point (lon, lat);
-``properties.dateTime`` the local time (``YYYY-MM-DDTHH:MM:SS``); ``smartDataType: "incident"``;
-``smartFeatureType: "waypoint/new"``; and ``smartAttributes`` with an ``incidentUuid``, a
-``comment``, ``observationGroups`` (each observation: ``observationUuid``, ``category`` key,
-``attributes``) and ``attachments`` (``filename`` + base64 ``data``).  Each feature is POSTed to
+Where the format comes from: SMART publishes no formal specification of Connect's data upload.
+The layout below follows the issue's description and what public SMART client code sends to
+Connect (a GeoJSON Feature per independent incident).  It has been checked against a fake server
+in our tests, NOT against a real SMART Connect: before relying on it, export one incident, send
+it to your park's Connect (or a test Conservation Area) and check it appears with the right
+category, time and picture.  The file written by ``uav export --to smart`` is plain GeoJSON, so
+it stays readable in QGIS whatever Connect makes of it.
+
+The layout: ``geometry`` a Point (lon, lat); ``properties.dateTime`` the park's local time
+(``YYYY-MM-DDTHH:MM:SS``); ``smartDataType: "incident"``; ``smartFeatureType: "waypoint/new"``;
+and ``smartAttributes`` with an ``incidentUuid``, a ``comment``, ``observationGroups`` (each
+observation: ``observationUuid``, ``category`` key, ``attributes``) and ``attachments``
+(``filename`` + base64 ``data``).  Each feature is POSTed on its own to
 ``{server}/api/data/{conservation area uuid}``.
 
 The UUIDs are derived (uuid5) from the frame's SHA-256, the class and the pixel box, so exporting
 or sending the same flag twice names the same incident and observation: a re-export does not
-create duplicates in the park's database.
+create duplicates in the park's database, as long as Connect de-duplicates on those UUIDs (check
+this once on yours too).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -124,8 +133,17 @@ def _local_time(t: str | None, tz: str) -> str | None:
     except ValueError:
         return None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        # Processing writes times with a known offset as UTC ("Z"); a time without one is the
+        # camera's own clock, which the pilot's phone sets to local time: keep it as it is.
+        return dt.strftime(SMART_TIME)
     return dt.astimezone(ZoneInfo(tz)).strftime(SMART_TIME)
+
+
+def _has_offset(t: str | None) -> bool:
+    try:
+        return bool(t) and datetime.fromisoformat(t.replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def incident_feature(flag: dict, sha256: str | None, mapping: SmartMapping, flight: str,
@@ -230,6 +248,10 @@ def export_smart(db, flags, out: Path, result, ev, *, mapping_path=None, url=Non
     positioned = _positioned(flags, result)
     for f in positioned:  # fail on an unmapped class before writing anything
         mapping.category(f["cls"])
+    clock = [f["fid"] for f in positioned if f["time"] and not _has_offset(f["time"])]
+    if clock:
+        result.warnings.append(f"{len(clock)} flag(s) come from frames whose time has no time zone (camera clock); "
+                               f"SMART gets that time as it is, taken to be {mapping.timezone} local time")
     cache = ImageCache(db.cache_dir)
     feats = []
     for f in positioned:

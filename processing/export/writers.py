@@ -24,7 +24,7 @@ from xml.etree import ElementTree as ET
 from uav.errors import ExportError, FrameError, InvalidInputError
 
 from ..review.flightdb import FlightDB
-from ..review.images import ImageCache
+from ..review.images import FILE_MODE, ImageCache
 
 FORMATS = ("geojson", "kml", "kmz", "csv", "smart")
 STATUS_CHOICES = ("confirmed", "all")
@@ -99,20 +99,27 @@ def _write_atomic(out: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes files private (0600); an export is for sharing
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _round(v, digits: int):
+    return None if v is None else round(float(v), digits)
+
+
 def _properties(flag: dict, sha: str | None, flight: str) -> dict:
+    # Rounded to what the numbers mean: 1e-8 degrees is ~1 mm, a tenth of a pixel, a centimetre.
     return {
-        "flag_id": flag["fid"], "class": flag["cls"], "score": flag["score"], "status": flag["status"],
+        "flag_id": flag["fid"], "class": flag["cls"], "score": _round(flag["score"], 4), "status": flag["status"],
         "note": flag["note"], "reviewer": flag["reviewer"], "reviewed_at": flag["reviewed_at"],
-        "time": flag["time"], "lat": flag["lat"], "lon": flag["lon"],
+        "time": flag["time"], "lat": _round(flag["lat"], 8), "lon": _round(flag["lon"], 8),
         "frame_name": flag["frame_name"], "frame_path": flag["frame_path"], "frame_sha256": sha,
-        "px_x0": flag["px_x0"], "px_y0": flag["px_y0"], "px_x1": flag["px_x1"], "px_y1": flag["px_y1"],
-        "detector": flag["detector"], "ground_size_m": flag["ground_size_m"],
+        "px_x0": _round(flag["px_x0"], 1), "px_y0": _round(flag["px_y0"], 1),
+        "px_x1": _round(flag["px_x1"], 1), "px_y1": _round(flag["px_y1"], 1),
+        "detector": flag["detector"], "ground_size_m": _round(flag["ground_size_m"], 2),
         "size_ok": None if flag["size_ok"] is None else bool(flag["size_ok"]),
         "position_note": flag["position_note"], "flight": flight,
     }
@@ -216,27 +223,46 @@ def _style_id(cls: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in cls)
 
 
-def _kml(db, flags, out, result, ev, **_):
-    tree = _kml_tree(db, flags, result, ev, None)
-    _write_atomic(out, lambda p: tree.write(p, encoding="utf-8", xml_declaration=True))
-    result.count = len(flags) - len(result.without_position)
-
-
-def _kmz(db, flags, out, result, ev, **_):
+def _crops(db, flags, result, label: str) -> dict[int, bytes]:
+    """JPEG crops (box drawn, with context) of the positioned flags, from the review cache."""
     cache = ImageCache(db.cache_dir)
-    images: dict[int, str] = {}
-    crops: dict[str, bytes] = {}
+    crops: dict[int, bytes] = {}
     for f in flags:
         if f["lat"] is None or f["lon"] is None:
             continue
         try:
             crop = cache.crop(f, Path(f["frame_path"]), f["frame_sha256"])
         except FrameError as exc:
-            result.warnings.append(f"no picture for flag {f['fid']} in the KMZ: {exc}")
+            result.warnings.append(f"no picture for flag {f['fid']} in the {label}: {exc}")
             continue
-        name = f"files/flag-{f['fid']}.jpg"
-        images[f["fid"]] = name
-        crops[name] = crop.read_bytes()
+        crops[f["fid"]] = crop.read_bytes()
+    return crops
+
+
+def _kml(db, flags, out, result, ev, **_):
+    if out.suffix.lower() == ".kmz":  # `--to kml -o flags.kmz` means the zipped form
+        return _kmz(db, flags, out, result, ev)
+    # A plain KML cannot hold pictures: the crops go to a folder beside it, named in each
+    # balloon by a relative link (Google Earth resolves it next to the .kml).  Whoever gets the
+    # KML needs that folder too; a KMZ carries both in one file.
+    folder = out.with_name(out.stem + "_files")
+    crops = _crops(db, flags, result, "KML")
+    images = {fid: f"{folder.name}/flag-{fid}.jpg" for fid in crops}
+    if crops:
+        folder.mkdir(parents=True, exist_ok=True)
+        for fid, data in crops.items():
+            _write_atomic(folder / f"flag-{fid}.jpg", lambda p, data=data: p.write_bytes(data))
+        result.warnings.append(f"the balloon pictures are in {folder}; send that folder with the KML, "
+                               "or export --to kmz for a single file")
+    tree = _kml_tree(db, flags, result, ev, images)
+    _write_atomic(out, lambda p: tree.write(p, encoding="utf-8", xml_declaration=True))
+    result.count = len(flags) - len(result.without_position)
+
+
+def _kmz(db, flags, out, result, ev, **_):
+    pictures = _crops(db, flags, result, "KMZ")
+    images = {fid: f"files/flag-{fid}.jpg" for fid in pictures}
+    crops = {images[fid]: data for fid, data in pictures.items()}
     tree = _kml_tree(db, flags, result, ev, images)
     buf = io.BytesIO()
     tree.write(buf, encoding="utf-8", xml_declaration=True)

@@ -24,6 +24,11 @@ CROP_MIN_PX = 96        # a crop shows at least this many source pixels around t
 CROP_OUT_PX = 320       # longest side of a stored crop
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp"}
 MAX_DIRECT_BYTES = 40 * 1024 * 1024
+# Files we write get the usual permissions (0666 less the umask), read once at import because
+# os.umask can only be read by setting it, which is not safe while other threads make files.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def _tag(path: Path, sha256: str | None) -> str:
@@ -73,6 +78,7 @@ def _write_atomic(target: Path, img: np.ndarray, quality: int = 85) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(buf.tobytes())
+        os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would hide the cache from other accounts
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

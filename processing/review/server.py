@@ -8,7 +8,8 @@ flight GeoPackage, and images of that flight's frames.  Safety rules it keeps:
 * State changes (decisions) are POST with a JSON body only; GET on them answers 405.  A JSON
   content type is required, so a plain HTML form on another site cannot post a decision.
 * The Host header must name a loopback address when the server listens on loopback, which stops
-  DNS-rebinding pages from talking to it.
+  DNS-rebinding pages from talking to it; a decision whose Origin header names another site is
+  refused (403), also when the server listens on the network.
 * Every answer carries a strict Content-Security-Policy (no inline script, nothing from the
   network), ``X-Content-Type-Options: nosniff`` and no-referrer; the page itself only ever puts
   metadata into the DOM as text.
@@ -222,6 +223,9 @@ class ReviewHandler(BaseHTTPRequestHandler):
     def do_PATCH(self):  # noqa: N802
         self._dispatch("PATCH")
 
+    def do_OPTIONS(self):  # noqa: N802  (a CORS preflight gets a plain 405: no cross-site access)
+        self._dispatch("OPTIONS")
+
     @property
     def db(self) -> FlightDB:
         return self.server.db
@@ -229,7 +233,18 @@ class ReviewHandler(BaseHTTPRequestHandler):
     def _query(self) -> dict:
         return parse_qs(urlsplit(self.path).query, keep_blank_values=True)
 
+    def _check_origin(self):
+        """Refuse a decision sent by a page of another site (the browser names it in Origin)."""
+        origin = self.headers.get("Origin")
+        if origin is None:
+            return  # not from a browser page (curl, scripts): nothing to check
+        o = urlsplit(origin)
+        host = (self.headers.get("Host") or "").strip().lower()
+        if origin == "null" or o.scheme not in ("http", "https") or o.netloc.lower() != host:
+            raise ApiError(403, f"decisions are accepted only from this review page, not from {origin!r}")
+
     def _read_json(self) -> dict:
+        self._check_origin()
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != "application/json":
             raise ApiError(415, f"send the decision as JSON (Content-Type: application/json), not {ctype or 'nothing'!r}")

@@ -197,7 +197,8 @@ def store_mission_item(it: Incoming) -> tuple[int, StoredItem | None]:
     elif cmd == M.MAV_CMD_DO_JUMP:
         q.update(param1=float(_u(p1, 16)), param2=float(_s(p2, 16)))
     elif cmd == M.MAV_CMD_DO_CHANGE_SPEED:
-        q.update(param1=float(_u(p1, 8)), param2=_f32(p2), param3=float(_u(p3, 8)))
+        # throttle_pct is a float in AP_Mission (-1: no change), speed_type a uint8
+        q.update(param1=float(_u(p1, 8)), param2=_f32(p2), param3=_f32(p3))
     elif cmd in (M.MAV_CMD_DO_SET_HOME, M.MAV_CMD_DO_SET_ROI):
         q["param1"] = float(_u(p1, 8))
     elif cmd == M.MAV_CMD_DO_LAND_START:

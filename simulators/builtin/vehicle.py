@@ -231,19 +231,45 @@ class Vehicle:
         elif p["BATT_LOW_VOLT"] > 0 and self.battery.voltage < p["BATT_LOW_VOLT"]:
             out.append("Battery 1 low voltage failsafe")
         if int(p["FENCE_ENABLE"]):
-            if p["FENCE_ALT_MAX"] <= max(0.0, p["FENCE_ALT_MIN"]):
-                out.append("Fence: Invalid FENCE_ALT_MAX value")
-            ftype = int(p["FENCE_TYPE"])
-            if ftype & 2 and p["FENCE_RADIUS"] < p["FENCE_MARGIN"]:
-                out.append("Fence: Invalid FENCE_MARGIN value")
-            shapes = self.fence_shapes()
-            if ftype & 4 and shapes is None:
-                out.append("Fence: Polygon boundary invalid")
-            elif self.ready:
-                breaches = self._current_breaches()
-                if breaches:
-                    out.append(f"Fence: vehicle breaching {' and '.join(breaches)} fence")
+            fail = self._fence_prearm_failure()
+            if fail:
+                out.append(fail)
         return out
+
+    def _fence_prearm_failure(self) -> str | None:
+        """The first fence problem, worded and ordered as AC_Fence::pre_arm_check (4.7)."""
+        p = self.params
+        ftype = int(p["FENCE_TYPE"])
+        present = ftype & (1 | 2 | 8)
+        if self.fence.count() > 0:
+            present |= ftype & 4
+        if not present:
+            return "Fences enabled, but none selected"
+        if ftype & 6 and not self.ready:
+            return "Fence requires position"
+        if ftype & 4 and self.fence.count() > 0 and self.fence_shapes() is None:
+            return "Polygon fence(s) invalid"
+        margin, radius = p["FENCE_MARGIN"], p["FENCE_RADIUS"]
+        if radius < 0:
+            return "Invalid Circle FENCE_RADIUS value"
+        if radius < margin:
+            return "Circle FENCE_MARGIN is greater than FENCE_RADIUS"
+        alt_max, alt_min = p["FENCE_ALT_MAX"], p["FENCE_ALT_MIN"]
+        if alt_max < 0:
+            return "Invalid FENCE_ALT_MAX value"
+        if alt_min < -100:
+            return "Invalid FENCE_ALT_MIN value"
+        if self.ready:
+            breaches = self._current_breaches()
+            if breaches:
+                return f"Vehicle breaching {fence_names(breaches)}"
+        if margin < 0:
+            return "Invalid FENCE_MARGIN value"
+        if alt_max < alt_min:
+            return "FENCE_ALT_MAX < FENCE_ALT_MIN"
+        if alt_max - alt_min <= 2 * margin:
+            return "FENCE_MARGIN too big"
+        return None
 
     def arm(self, force: bool = False) -> list[str]:
         """Arm; returns the failure texts (already sent as PreArm:/Arm: STATUSTEXT)."""
@@ -637,7 +663,7 @@ class Vehicle:
         if not new:
             return
         self.fence_breach_count += 1
-        self.send_text(M.MAV_SEVERITY_CRITICAL, f"Fence Breached: {', '.join(new)}")
+        self.send_text(M.MAV_SEVERITY_NOTICE, f"{fence_names(new)} breached")
         action = int(self.params["FENCE_ACTION"])
         if action == 0 or self.mode in (MODES["RTL"], MODES["LAND"]):
             return
@@ -886,6 +912,18 @@ class Vehicle:
         if self.batt_failsafe or self.fence_breached:
             return M.MAV_STATE_CRITICAL
         return M.MAV_STATE_ACTIVE if self.armed else M.MAV_STATE_STANDBY
+
+
+FENCE_ORDER = ("Max Alt", "Circle", "Polygon", "Min Alt")  # AC_Fence's bit order
+
+
+def fence_names(kinds: list[str]) -> str:
+    """"Circle fence", "Max Alt and Polygon fences"... as AC_Fence::get_fence_names words it."""
+    names = [k for k in FENCE_ORDER if k in kinds]
+    if not names:
+        return ""
+    text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return text + (" fences" if len(names) > 1 else " fence")
 
 
 def _cmd_short(cmd: int) -> str:

@@ -134,6 +134,26 @@ def test_show_reports_every_problem_and_fails(demo_plan):
     assert "  - " in res.output and "10" in res.output
 
 
+def test_show_flags_a_fence_too_big_for_the_vehicle(demo_plan):
+    path, _ = demo_plan
+    res = run("show", path, "--max-fence-points", 5)
+    assert res.exit_code == 2
+    assert "the fence has" in res.output and "the vehicle stores 5" in res.output
+    # without the option, show validates against what the plan was made for (60 points)
+    assert read_plan(path).settings["max_fence_points"] == 60
+    assert run("show", path).exit_code == 0
+
+
+def test_sector_name_may_be_the_start_of_the_full_name(tmp_path):
+    res = run("survey", sample_path("park_sectors"), "--sector-name", "sector 8", "--camera", "mavic3e-wide",
+              "--alt", 120, "--max-items", 650, "-o", tmp_path / "s8.plan")
+    assert res.exit_code == 0, res.output
+    assert read_plan(tmp_path / "s8.plan").name == "sector 8"
+    res = run("survey", sample_path("park_sectors"), "--sector-name", "Sector", "--camera", "mavic3e-wide",
+              "--alt", 120, "-o", tmp_path / "sx.plan")
+    assert res.exit_code == 2 and "'Sector' matches several sectors" in res.output
+
+
 def test_export_to_every_format(demo_plan, tmp_path):
     import pyogrio
 

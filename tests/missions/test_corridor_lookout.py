@@ -70,9 +70,13 @@ def test_lookout_orbits_each_point_for_the_time():
                         exclusions=[exclusion()])
     orbits = [it for it in plan.mission.items if it.command == Cmd.NAV_LOITER_TURNS]
     assert len(orbits) == 3
+    # ArduCopter orbits no faster than sqrt(0.5 * accel * r) and CIRCLE_RATE (20 deg/s) * r:
+    # at 50 m that is well under cruise, so the turns are fewer than circumference/cruise says.
+    v = min(QUAD.cruise_speed_ms, math.sqrt(0.5 * QUAD.acceleration_ms2 * 50), math.radians(20) * 50)
+    assert v < 0.9 * QUAD.cruise_speed_ms
     for it in orbits:
         assert it.param3 == 50
-        assert 2 * math.pi * 50 * it.param1 / QUAD.cruise_speed_ms == pytest.approx(120, rel=0.01)
+        assert 2 * math.pi * 50 * it.param1 / v == pytest.approx(120, rel=0.01)
     placed = {(round(it.lat, 5), round(it.lon, 5)) for it in orbits}
     assert placed == {(round(p[1], 5), round(p[0], 5)) for p in pts}
     est = estimate_mission(plan.mission, QUAD)
@@ -117,3 +121,12 @@ def test_perimeter_routes_around_an_exclusion_on_the_boundary():
     plan = plan_perimeter(u_sector(), inset_m=20, altitude_m=50, aircraft=QUAD, exclusions=[zone])
     assert not flight_path(plan.mission).intersects(to_m(zone))
     assert np.isfinite(plan.stats.flight_time_s)
+
+
+def test_orbit_speed_follows_the_circle_controller_limits():
+    from missions.estimate import orbit_speed_ms
+
+    assert orbit_speed_ms(0, 10, 2.5) == 10                                   # hover: no orbit
+    assert orbit_speed_ms(10, 10, 2.5) == pytest.approx(math.radians(20) * 10)  # CIRCLE_RATE bound
+    assert orbit_speed_ms(50, 10, 2.5) == pytest.approx(math.sqrt(0.5 * 2.5 * 50))  # acceleration bound
+    assert orbit_speed_ms(500, 10, 2.5) == 10                                 # big orbit: cruise

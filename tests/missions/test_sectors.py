@@ -193,6 +193,17 @@ def test_absurd_sizes_are_refused_with_the_size():
         S.validate_sector(tiny, "tiny")
 
 
+def test_sector_picked_by_the_start_of_its_name_in_whole_words(tmp_path):
+    path = sample_path("park_sectors")
+    assert S.read_sector(path, name="Sector 7").equals(S.read_sector(path, name="Sector 7 — Narva valley"))
+    with pytest.raises(InvalidSectorError, match="'Sector' matches several sectors .* give the full name"):
+        S.read_sector(path, name="Sector")
+    sq = shapely.box(131.20, 43.10, 131.21, 43.11)
+    f = _geojson(tmp_path / "s.geojson", [(mapping(sq), {"name": "Sector 70"})])
+    with pytest.raises(InvalidSectorError, match="no sector named 'Sector 7'"):
+        S.read_sector(f, name="Sector 7")  # a prefix must end at a word boundary
+
+
 def test_unknown_sector_name_lists_the_names():
     with pytest.raises(InvalidSectorError) as err:
         S.read_sector(sample_path("park_sectors"), name="Sector 99")

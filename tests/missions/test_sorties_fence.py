@@ -164,3 +164,33 @@ def test_fence_items_with_bad_counts_are_rejected():
                        mission_type=MissionType.FENCE)] * 3
     with pytest.raises(PlanValidationError, match="polygon of 4 vertices"):
         fence_polygons(bad)
+
+
+def test_lines_far_from_home_are_cut_to_what_one_battery_reaches(monkeypatch):
+    # A 4.6 km strip flown from one end with a camera that forces 5 m/s imaging (transits at
+    # cruise): a fixed piece length leaves the far pieces out of reach; cutting by distance
+    # from home makes every piece flyable, and together they still cover each whole line.
+    from missions.assemble import Planner
+    from missions.validate import validate_plan
+    from uav.profiles import CameraProfile
+
+    slow = CameraProfile("slow", 13.2, 8.8, 8.8, 5472, 3648, min_trigger_interval_s=3.0)
+    sector = poly([(0, 0), (4600, 0), (4600, 60), (0, 60)])
+    home = ll([(-30, 30)])[0][::-1]
+    plan = plan_survey(sector, camera=slow, aircraft=QUAD, altitude_m=60, home=home)
+    assert plan.settings["speed_ms"] < QUAD.cruise_speed_ms
+    assert max(plan.stats.sortie_times_s) <= QUAD.usable_endurance_s
+    assert validate_plan(plan) == []
+    x0, _, x1, _ = to_m(sector).bounds
+    by_line: dict[int, list] = {}
+    for leg in plan.legs:
+        m = np.asarray(to_m(LineString(leg)).coords)
+        by_line.setdefault(round(float(m[:, 1].mean())), []).append((m[:, 0].min(), m[:, 0].max()))
+    assert len(by_line) == plan.stats.transect_count >= 1
+    for pieces in by_line.values():
+        pieces.sort()
+        assert pieces[0][0] < x0 + 15 and pieces[-1][1] > x1 - 15       # end to end ...
+        assert all(b[0] <= a[1] + 1e-3 for a, b in zip(pieces, pieces[1:]))  # ... with no gap
+    monkeypatch.setattr(Planner, "fit_legs", lambda self, legs: legs)     # the old fixed cut only
+    with pytest.raises(PlanningError, match=r"the flight line starting at .* km from home, .* cannot be flown"):
+        plan_survey(sector, camera=slow, aircraft=QUAD, altitude_m=60, home=home)

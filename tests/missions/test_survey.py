@@ -12,6 +12,7 @@ from plangeo_helpers import (
     coverage,
     exclusion,
     flight_path,
+    ll,
     poly,
     positions,
     to_m,
@@ -81,7 +82,8 @@ def test_spacing_and_trigger_distance_follow_the_gsd_formula(u_plan):
     trig = [it.param1 for it in u_plan.mission.items if it.command == Cmd.DO_SET_CAM_TRIGG_DIST and it.param1 > 0]
     assert trig and all(t == pytest.approx(along * 0.25) for t in trig)
     # Measured spacing: offsets of the legs across the line direction.
-    b = math.radians(u_plan.stats.grid_angle_deg)
+    # stats give the bearing from true north; the metric frame's y axis is grid north
+    b = math.radians(u_plan.stats.grid_angle_deg + u_plan.settings["grid_north_offset_deg"])
     normal = np.array([math.cos(b), -math.sin(b)])
     offs = sorted({round(float(np.mean(np.array([FRAME.to_metric(*p) for p in leg]) @ normal)), 3)
                    for leg in u_plan.legs})
@@ -146,11 +148,10 @@ def test_crosshatch_adds_a_perpendicular_pass():
     single = plan_survey(sector, camera=CAM, aircraft=LONG, altitude_m=60, angle_deg=0, max_items=5000)
     cross = plan_survey(sector, camera=CAM, aircraft=LONG, altitude_m=60, angle_deg=0, crosshatch=True,
                         max_items=5000)
-    bearings = set()
-    for leg in cross.legs:
-        (xa, ya), (xb, yb) = FRAME.to_metric(*leg[0]), FRAME.to_metric(*leg[-1])
-        bearings.add(round(math.degrees(math.atan2(xb - xa, yb - ya))) % 180)
-    assert {0, 90} <= {b if b < 179 else 0 for b in bearings}
+    from uav.geo import bearing_deg
+
+    bearings = {round(float(bearing_deg(*leg[0], *leg[-1]))) % 180 for leg in cross.legs}
+    assert {0, 90} <= {b if b < 179 else 0 for b in bearings}  # true bearings
     assert len(cross.legs) > len(single.legs)
     assert cross.stats.photo_count > 1.5 * single.stats.photo_count
 
@@ -200,9 +201,21 @@ def test_speed_lowered_when_the_camera_is_slow():
     slow = CameraProfile("slow", 13.2, 8.8, 8.8, 5472, 3648, min_trigger_interval_s=3.0)
     sector = poly([(0, 0), (300, 0), (300, 200), (0, 200)])
     plan = plan_survey(sector, camera=slow, aircraft=LONG, altitude_m=60, max_items=5000)
-    speed = plan.mission.items[2].param2
-    assert plan.stats.trigger_distance_m / speed >= 3.0
-    assert speed < LONG.cruise_speed_ms
+    # Replay the items: whenever the camera is on, the commanded speed leaves 3 s per photo;
+    # with the camera off (transits, turns) the aircraft goes back to its cruise speed.
+    speed, trig, on_speeds, off_speeds = None, 0.0, set(), set()
+    for it in plan.mission.items[1:]:
+        if it.command == Cmd.DO_CHANGE_SPEED:
+            speed = it.param2
+        elif it.command == Cmd.DO_SET_CAM_TRIGG_DIST:
+            trig = it.param1
+            if trig > 0:
+                on_speeds.add(speed)
+        elif it.command == Cmd.NAV_WAYPOINT:
+            (on_speeds if trig > 0 else off_speeds).add(speed)
+    assert on_speeds and all(plan.stats.trigger_distance_m / v >= 3.0 for v in on_speeds)
+    assert max(on_speeds) < LONG.cruise_speed_ms
+    assert plan.mission.items[2].param2 == LONG.cruise_speed_ms and LONG.cruise_speed_ms in off_speeds
     assert "speed lowered" in plan.settings["speed_note"]
 
 
@@ -245,3 +258,21 @@ def test_grid_spacing_values():
     w, h = CAM.footprint_m(100)
     assert spacing == pytest.approx(w * 0.3) and trig == pytest.approx(h * 0.2)
     assert w > h  # long side across track
+
+
+@pytest.mark.parametrize("angle", [0.0, 90.0, 30.0])
+def test_grid_angle_is_measured_from_true_north(angle):
+    from missions.survey import true_north_grid_bearing
+    from uav.geo import bearing_deg
+
+    # 2.2 degrees east of zone 52's central meridian: grid north is ~1.5 degrees off true north,
+    # so a grid-north bearing would miss by far more than the tolerance below.
+    centre = to_m(shapely.Point(ll([(600, 450)])[0]))
+    assert abs(true_north_grid_bearing(FRAME, (centre.x, centre.y))) > 1.0
+    plan = plan_survey(poly([(0, 0), (1200, 0), (1200, 900), (0, 900)]), camera=CAM, aircraft=LONG,
+                       altitude_m=80, angle_deg=angle, max_items=5000)
+    assert plan.stats.grid_angle_deg == pytest.approx(angle, abs=1e-6)
+    longest = max(plan.legs, key=lambda leg: shapely.LineString(to_m(shapely.LineString(leg)).coords).length)
+    (lon1, lat1), (lon2, lat2) = longest[0], longest[-1]
+    b = float(bearing_deg(lon1, lat1, lon2, lat2)) % 180.0
+    assert min(abs(b - angle), 180.0 - abs(b - angle)) < 0.05

@@ -92,3 +92,26 @@ def test_home_must_be_first(plan):
     plan.mission.items[0] = plan.mission.items[1]
     problems = validate_plan(plan, raise_on_error=False)
     assert any(p.startswith("item 0: must be the home position") for p in problems)
+
+
+def test_fence_larger_than_the_vehicle_stores_is_named(plan):
+    from missions.validate import fence_point_count
+
+    n, polygons = fence_point_count(plan.fence)
+    assert polygons == 2 and n == len(plan.fence)  # inclusion + the exclusion zone
+    assert validate_plan(plan, max_fence_points=n) == []
+    with pytest.raises(PlanValidationError,
+                       match=f"fence item {n - 1}: the fence has {n} points in 2 polygon\\(s\\), the "
+                             f"vehicle stores {n - 1}; widen the fence buffer"):
+        validate_plan(plan, max_fence_points=n - 1)
+    assert validate_plan(plan, max_fence_points=None) == []
+
+
+def test_planner_refuses_a_fence_the_vehicle_cannot_store():
+    zones = [poly([(x, 40), (x + 30, 40), (x + 30, 70), (x, 70)]) for x in range(20, 380, 60)]
+    kw = dict(camera=CAM, aircraft=AC, altitude_m=60, exclusions=zones)
+    sector = poly([(0, 0), (400, 0), (400, 300), (0, 300)])
+    ok = plan_survey(sector, **kw)  # 6 square zones + a rectangle: well under 60 points
+    with pytest.raises(PlanValidationError, match="the fence has .* points in 7 polygon.*vehicle stores 20"):
+        plan_survey(sector, max_fence_points=20, **kw)
+    assert ok.settings["max_fence_points"] == 60

@@ -41,14 +41,18 @@ def _offset(lat, lon, east_m, north_m):
     return lat + dlat, lon + dlon
 
 
-def _footprint(lat, lon):
-    # Nadir camera, yaw 0: image top is north.  Ring order TL, TR, BR, BL (image corners).
+def _footprint(lat, lon, per_edge: int = 8):
+    # Nadir camera, yaw 0: image top is north.  Like processing.georef, the ring runs clockwise
+    # from the image's top-left corner with ``per_edge`` points on every edge.
     hw, hh = W * GSD / 2, H * GSD / 2
     corners = [(-hw, hh), (hw, hh), (hw, -hh), (-hw, -hh)]
     pts = []
-    for e, n in corners:
-        la, lo = _offset(lat, lon, e, n)
-        pts.append((lo, la))
+    for k in range(4):
+        (e0, n0), (e1, n1) = corners[k], corners[(k + 1) % 4]
+        for j in range(per_edge):
+            t = j / per_edge
+            la, lo = _offset(lat, lon, e0 + t * (e1 - e0), n0 + t * (n1 - n0))
+            pts.append((lo, la))
     return shapely.Polygon(pts)
 
 

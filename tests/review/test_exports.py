@@ -93,8 +93,23 @@ def test_kml_for_google_earth(flight, tmp_path):
     assert data["frame_sha256"] == sha256_file(flight.frames[0])
     assert pm.find(f"{KML}TimeStamp/{KML}when").text == "2024-04-18T03:10:00Z"
     assert pm.find(f"{KML}styleUrl").text == "#cls-fire"
+    # The balloon shows the flag's crop, from a folder beside the KML (a KML holds no pictures).
+    src = desc.split('<img src="', 1)[1].split('"', 1)[0]
+    assert src == f"flags_files/flag-{flight.flag_fids[0]}.jpg"
+    img = cv2.imdecode(np.fromfile(str(out.parent / src), np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and max(img.shape[:2]) <= 320
+    assert len(list((tmp_path / "flags_files").glob("flag-*.jpg"))) == 8
+    assert any("send that folder with the KML" in w for w in res.warnings)
     assert pyogrio.read_info(out)["features"] == 8
     _frames_untouched(flight)
+
+
+def test_kml_named_kmz_is_zipped(flight, tmp_path):
+    out = tmp_path / "flags.kmz"
+    res = export_flight(flight.gpkg, "kml", out)
+    assert res.count == 2 and zipfile.is_zipfile(out)
+    with zipfile.ZipFile(out) as z:
+        assert z.namelist()[0] == "doc.kml" and len(z.namelist()) == 3
 
 
 def test_kmz_embeds_the_crops(flight, tmp_path):
@@ -137,6 +152,34 @@ def test_csv_lists_every_confirmed_flag(flight, tmp_path):
     out_all = tmp_path / "all.csv"
     assert export_flight(flight.gpkg, "csv", out_all, status="all").count == 9
     _frames_untouched(flight)
+
+
+def test_export_files_are_readable_by_others(flight, tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    out = tmp_path / "share.geojson"
+    export_flight(flight.gpkg, "geojson", out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+
+
+def test_smart_keeps_camera_clock_times(tmp_path):
+    from processing.export.smart import _local_time
+
+    assert _local_time("2024-04-18T03:10:00Z", "Asia/Vladivostok") == "2024-04-18T13:10:00"
+    # No offset: the camera's own clock (local time), passed on unchanged.
+    assert _local_time("2016-06-23T16:31:59", "Asia/Vladivostok") == "2016-06-23T16:31:59"
+    fl = make_flight(tmp_path, n_frames=1, evil_name=False, with_pose_less=False)
+    con = sqlite3.connect(fl.gpkg)
+    con.execute("UPDATE frames SET time = '2024-04-18T13:10:00'")
+    con.commit()
+    con.close()
+    res = export_flight(fl.gpkg, "smart", tmp_path / "s.json", status="all", smart_attachments=False)
+    assert any("no time zone (camera clock)" in w and "Asia/Vladivostok" in w for w in res.warnings)
+    doc = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
+    assert {f["properties"]["dateTime"] for f in doc["features"]} == {"2024-04-18T13:10:00"}
 
 
 def test_csv_defuses_spreadsheet_formulas(tmp_path):

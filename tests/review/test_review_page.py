@@ -70,6 +70,24 @@ def test_review_page_decisions_survive_reload(browser, flight_server):
         assert page.locator("#map circle.marker").count() == 8
         assert page.locator("#map polygon.footprint").count() == 5
         assert page.locator("#map polyline.track").count() == 1
+        # The frames' own pictures are the map's background: two halves per posed frame, each
+        # placed exactly on its footprint.
+        pics = page.locator("#map-pictures image")
+        assert pics.count() == 10
+        misplaced = page.evaluate("""() => [...document.querySelectorAll('#map-footprints polygon')].filter((poly) => {
+            const r = poly.getBoundingClientRect();
+            const halves = [...document.querySelectorAll(`#map-pictures image[href='/api/frames/${poly.dataset.fid}/thumb']`)]
+              .map((im) => im.parentNode.getBoundingClientRect());
+            if (halves.length !== 2) return true;
+            const u = [Math.min(...halves.map((q) => q.left)), Math.min(...halves.map((q) => q.top)),
+                       Math.max(...halves.map((q) => q.right)), Math.max(...halves.map((q) => q.bottom))];
+            return [u[0] - r.left, u[1] - r.top, u[2] - r.right, u[3] - r.bottom].some((d) => Math.abs(d) > 2);
+        }).map((poly) => poly.dataset.fid)""")
+        assert misplaced == []
+        expect(page.locator("#map-scale-text")).to_have_text(re.compile(r"^\d+ m$"))
+        # The main shortcuts are on screen, not only behind the "?" button.
+        expect(page.locator("#key-hint")).to_be_visible()
+        assert "a r u decide" in " ".join(page.locator("#key-hint").text_content().split())
         # The best flag is selected first, its frame shown with its box, its position readable.
         first_fid = int(rows.nth(0).get_attribute("data-fid"))
         assert rows.nth(0).get_attribute("class").split() == ["flag-row", "selected"]

@@ -128,7 +128,7 @@ def test_state_changes_are_never_get(served):
     status, headers, payload = request(srv, "GET", f"/api/flags/{fid}/decision?status=confirmed&expected_version=0")
     assert status == 405 and headers["Allow"] == "POST"
     assert "GET is not allowed" in error_of(payload)
-    for method in ("PUT", "DELETE", "PATCH"):
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
         status, _, payload = request(srv, method, f"/api/flags/{fid}")
         assert status == 405 and f"{method} is not allowed" in error_of(payload)
     status, _, _ = request(srv, "POST", "/api/flags")
@@ -191,6 +191,42 @@ def test_foreign_host_header_is_refused(served):
     _, srv = served
     status, _, payload = request(srv, "GET", "/api/flight", headers={"Host": "evil.example:80"})
     assert status == 421 and "loopback" in error_of(payload)
+
+
+def test_decision_from_another_site_is_refused(served):
+    flight, srv = served
+    fid = flight.flag_fids[0]
+    body = {"status": "confirmed", "expected_version": 0}
+    for origin in ("http://evil.example", "null", f"http://127.0.0.1:{urlsplit(srv.url).port + 1}"):
+        status, _, payload = request(srv, "POST", f"/api/flags/{fid}/decision", body=body,
+                                     headers={"Origin": origin})
+        assert status == 403, origin
+        assert error_of(payload) == f"decisions are accepted only from this review page, not from {origin!r}"
+    status, _, payload = request(srv, "GET", f"/api/flags/{fid}")
+    assert json.loads(payload)["version"] == 0
+    # The page's own origin is fine.
+    status, _, _ = request(srv, "POST", f"/api/flags/{fid}/decision", body=body,
+                           headers={"Origin": srv.url.rstrip("/")})
+    assert status == 200
+
+
+def test_thumbnails_are_made_once_next_to_the_flight_and_frames_stay_untouched(served):
+    flight, srv = served
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in flight.frames}
+    cache = flight.gpkg.with_name(flight.gpkg.name + ".cache")
+    fid = flight.frame_fids[1]
+    status, headers, first = request(srv, "GET", f"/api/frames/{fid}/thumb")
+    assert status == 200 and headers["Content-Type"] == "image/jpeg"
+    thumbs = list((cache / "thumbs").glob(f"{fid}-*.jpg"))
+    assert len(thumbs) == 1 and thumbs[0].read_bytes() == first
+    made = thumbs[0].stat().st_mtime_ns
+    status, _, again = request(srv, "GET", f"/api/frames/{fid}/thumb")
+    assert status == 200 and again == first and thumbs[0].stat().st_mtime_ns == made  # served from the cache
+    status, _, _ = request(srv, "GET", f"/api/flags/{flight.flag_fids[2]}/crop")
+    assert status == 200 and len(list((cache / "crops").glob("*.jpg"))) == 1
+    for p, (data, mtime) in before.items():
+        assert p.read_bytes() == data and p.stat().st_mtime_ns == mtime, f"{p} was modified"
+    assert sorted(p.name for p in flight.frames[0].parent.iterdir()) == sorted(p.name for p in flight.frames)
 
 
 def test_not_a_flight_is_a_clear_error(tmp_path):

@@ -164,7 +164,8 @@ def test_arming_refusals_say_why(vehicle_factory):
     assert set_mode(m, GUIDED).result == 0
     text, ack = _arm_attempt(m)
     assert ack.result == M.MAV_RESULT_FAILED
-    assert text.startswith("PreArm: Fence") and "breaching" in text, text
+    # AC_Fence::pre_arm_check's wording, through AP_Arming's "PreArm: " prefix
+    assert text == "PreArm: Vehicle breaching Polygon fence", text
     m.close()
 
 
@@ -181,7 +182,7 @@ def test_fence_breach_triggers_rtl(vehicle_factory):
     _takeoff_and_auto(m)
     got = _fly(m, 40)
     texts = _texts(got)
-    assert any(t.startswith("Fence Breached") for t in texts), texts
+    assert "Circle fence breached" in texts, texts  # AC_Fence::print_fence_message
     hb_modes = [hb.custom_mode for hb in got["HEARTBEAT"]]
     assert RTL in hb_modes
     far = max(f.to_ne(g.lat / 1e7, g.lon / 1e7)[0] for g in got.get("GLOBAL_POSITION_INT", [])
@@ -230,3 +231,111 @@ def test_signing_rejects_unsigned_and_wrong_key(vehicle_factory, vehicle_backend
     assert sum(ch.rejected for ch in v.server.channels) >= 2
     for c in (good, forger, wrong):
         c.close()
+
+
+@pytest.mark.parametrize("params, expected", [
+    ({"FENCE_ENABLE": 1, "FENCE_TYPE": 4}, "PreArm: Fences enabled, but none selected"),
+    ({"FENCE_ENABLE": 1, "FENCE_TYPE": 2, "FENCE_RADIUS": 1.0, "FENCE_MARGIN": 5.0},
+     "PreArm: Circle FENCE_MARGIN is greater than FENCE_RADIUS"),
+    ({"FENCE_ENABLE": 1, "FENCE_TYPE": 1, "FENCE_ALT_MAX": 3.0, "FENCE_ALT_MIN": 0.0},
+     "PreArm: FENCE_MARGIN too big"),
+    ({"BATT_ARM_VOLT": 20.0}, "PreArm: Battery 1 below minimum arming voltage"),
+])
+def test_prearm_texts_are_ardupilots(vehicle_factory, vehicle_backend, params, expected):
+    if vehicle_backend != "builtin":
+        pytest.skip("these settings are set at boot on the built-in copter only")
+    v = vehicle_factory(speedup=5.0, params=params)
+    m = connect(v.connection_string)
+    m.mav.request_data_stream_send(m.target_system, m.target_component,
+                                   M.MAV_DATA_STREAM_EXTENDED_STATUS, 10, 1)
+    assert wait(m, "GPS_RAW_INT", 10, lambda g: g.fix_type >= 3) is not None
+    assert set_mode(m, GUIDED).result == 0
+    text, ack = _arm_attempt(m)
+    # STATUSTEXT holds 50 characters; ArduPilot cuts longer texts there too
+    assert ack.result == M.MAV_RESULT_FAILED and text == expected[:50], (text, ack)
+    m.close()
+
+
+def test_fence_names_follow_ac_fence():
+    from simulators.builtin.vehicle import fence_names
+
+    assert fence_names(["Polygon"]) == "Polygon fence"
+    assert fence_names(["Polygon", "Max Alt"]) == "Max Alt and Polygon fences"
+    assert fence_names(["Min Alt", "Circle", "Max Alt"]) == "Max Alt, Circle and Min Alt fences"
+
+
+def _guided_airborne(m, alt=20.0):
+    wait_ready(m)
+    assert set_mode(m, GUIDED).result == 0
+    arm(m)
+    assert command(m, M.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, alt).result == 0
+    m.mav.request_data_stream_send(m.target_system, m.target_component,
+                                   M.MAV_DATA_STREAM_ALL, 10, 1)
+    top = wait(m, "GLOBAL_POSITION_INT", 20, lambda g: g.relative_alt > (alt - 1) * 1000)
+    assert top is not None, f"never reached {alt} m"
+
+
+def _near(f, target_ne, alt_mm, tol_m=3.0):
+    def ok(g):
+        n, e = f.to_ne(g.lat / 1e7, g.lon / 1e7)
+        return (abs(n - target_ne[0]) < tol_m and abs(e - target_ne[1]) < tol_m
+                and abs(g.relative_alt - alt_mm) < 1500)
+    return ok
+
+
+def test_guided_goto_by_position_target_and_reposition(vehicle_factory):
+    v = vehicle_factory(speedup=FAST)
+    m = connect(v.connection_string)
+    _guided_airborne(m)
+    h = v.home
+    f = LocalFrame(h[0], h[1])
+    # SET_POSITION_TARGET_GLOBAL_INT, position only, relative altitude
+    lat, lon = f.to_latlon(120, 0)
+    m.mav.set_position_target_global_int_send(
+        0, m.target_system, m.target_component, M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
+        0b110111111000, int(lat * 1e7), int(lon * 1e7), 30, 0, 0, 0, 0, 0, 0, 0, 0)
+    got = wait(m, "GLOBAL_POSITION_INT", 30, _near(f, (120, 0), 30000))
+    assert got is not None, "never reached the SET_POSITION_TARGET_GLOBAL_INT target"
+    # DO_REPOSITION as COMMAND_INT with an absolute (AMSL) altitude
+    lat, lon = f.to_latlon(120, -80)
+    m.mav.command_int_send(m.target_system, m.target_component, M.MAV_FRAME_GLOBAL_INT,
+                           M.MAV_CMD_DO_REPOSITION, 0, 0, -1, 0, 0, 0,
+                           int(lat * 1e7), int(lon * 1e7), h[2] + 15.0)
+    ack = wait(m, "COMMAND_ACK", 5, lambda a: a.command == M.MAV_CMD_DO_REPOSITION)
+    assert ack is not None and ack.result == M.MAV_RESULT_ACCEPTED
+    got = wait(m, "GLOBAL_POSITION_INT", 30, _near(f, (120, -80), 15000))
+    assert got is not None, "never reached the DO_REPOSITION target"
+    # a position target while landed is ignored: a goto needs a flying copter in GUIDED
+    assert set_mode(m, LAND).result == 0
+    _fly(m, 30)
+    m.close()
+
+
+def test_wind_changes_airspeed_and_drain_not_track(vehicle_factory, vehicle_backend):
+    """Flying north into a 8 m/s north wind: airspeed = groundspeed + 8, more current."""
+    if vehicle_backend != "builtin":
+        pytest.skip("compares battery drain of two built-in copters")
+    results = {}
+    for wind in (0.0, 8.0):
+        v = vehicle_factory(speedup=FAST, params={"SIM_WIND_SPD": wind, "SIM_WIND_DIR": 0.0})
+        m = connect(v.connection_string)
+        _guided_airborne(m, 20)
+        h = v.home
+        f = LocalFrame(h[0], h[1])
+        lat, lon = f.to_latlon(400, 0)
+        m.mav.set_position_target_global_int_send(
+            0, m.target_system, m.target_component, M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
+            0b110111111000, int(lat * 1e7), int(lon * 1e7), 20, 0, 0, 0, 0, 0, 0, 0, 0)
+        hud = wait(m, "VFR_HUD", 20, lambda x: x.groundspeed > 9.5)
+        assert hud is not None, "never reached cruise speed"
+        batt = wait(m, "BATTERY_STATUS", 5)
+        pos = wait(m, "GLOBAL_POSITION_INT", 5)
+        n, e = f.to_ne(pos.lat / 1e7, pos.lon / 1e7)
+        results[wind] = (hud.airspeed, hud.groundspeed, batt.current_battery / 100.0, e)
+        m.close()
+        v.stop()
+    calm, windy = results[0.0], results[8.0]
+    assert abs(calm[0] - calm[1]) < 0.5, calm
+    assert abs(windy[0] - (windy[1] + 8.0)) < 1.0, windy   # headwind adds to the airspeed
+    assert windy[2] > calm[2] + 1.0, (calm, windy)          # and to the current drawn
+    assert abs(windy[3]) < 2.0 and abs(calm[3]) < 2.0       # the track stays on the line

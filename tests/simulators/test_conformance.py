@@ -6,7 +6,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from mavtest_helpers import command, connect, home_item, item, set_mode, wait_ready, wp
+from mavtest_helpers import (
+    command,
+    connect,
+    download,
+    home_item,
+    item,
+    set_mode,
+    wait_ready,
+    wp,
+)
 from pymavlink.dialects.v20 import ardupilotmega as M
 
 from simulators.builtin.flight import LocalFrame
@@ -36,6 +45,9 @@ class Recorder:
     def of(self, t):
         return [x for x in self.log if x.get_type() == t]
 
+    def types(self) -> list[str]:
+        return [x.get_type() for x in self.log]
+
 
 def test_upload_arm_and_auto_flight_answer_like_arducopter(vehicle_factory):
     v = vehicle_factory(speedup=10.0)
@@ -44,6 +56,17 @@ def test_upload_arm_and_auto_flight_answer_like_arducopter(vehicle_factory):
     hb = rec.next("HEARTBEAT")
     assert (hb.autopilot, hb.type) == (M.MAV_AUTOPILOT_ARDUPILOTMEGA, M.MAV_TYPE_QUADROTOR)
     assert hb.base_mode & M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
+    # a fresh link: heartbeats, but no telemetry stream until one is asked for
+    rec.next("HEARTBEAT")
+    assert not {"GLOBAL_POSITION_INT", "ATTITUDE", "VFR_HUD"} & set(rec.types()), rec.types()
+    # REQUEST_MESSAGE(AUTOPILOT_VERSION): COMMAND_ACK first, then the message
+    m.mav.command_long_send(m.target_system, m.target_component, M.MAV_CMD_REQUEST_MESSAGE, 0,
+                            M.MAVLINK_MSG_ID_AUTOPILOT_VERSION, 0, 0, 0, 0, 0, 0)
+    ver = rec.next("AUTOPILOT_VERSION")
+    assert ver is not None and ver.capabilities & M.MAV_PROTOCOL_CAPABILITY_MISSION_INT
+    acks = [i for i, x in enumerate(rec.log) if x.get_type() == "COMMAND_ACK"
+            and x.command == M.MAV_CMD_REQUEST_MESSAGE]
+    assert acks and acks[0] < rec.log.index(ver), rec.types()
     wait_ready(m, timeout=120)
     h = v.home
     f = LocalFrame(h[0], h[1])
@@ -65,6 +88,14 @@ def test_upload_arm_and_auto_flight_answer_like_arducopter(vehicle_factory):
                                     p1, p2, p3, p4, int(lat * 1e7), int(lon * 1e7), alt, 0)
     assert seqs == list(range(len(items)))
     assert msg.type == M.MAV_MISSION_ACCEPTED and msg.mission_type == 0
+
+    # read back: seq 0 is home (frame 0, absolute altitude); _INT frames come back non-INT
+    back = download(m)
+    assert len(back) == len(items)
+    assert (back[0].command, back[0].frame) == (M.MAV_CMD_NAV_WAYPOINT, M.MAV_FRAME_GLOBAL)
+    assert abs(back[0].z - h[2]) < 1.0
+    assert back[2].frame == M.MAV_FRAME_GLOBAL_RELATIVE_ALT, back[2].frame  # sent as 6
+    assert [b.command for b in back] == [it[1] for it in items]
 
     # arm in GUIDED, take off, AUTO
     assert set_mode(m, 4).result == M.MAV_RESULT_ACCEPTED

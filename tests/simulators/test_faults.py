@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from mavtest_helpers import command, connect, download, home_item, upload, wait_ready, wp
 from pymavlink.dialects.v20 import ardupilotmega as M
@@ -45,6 +47,10 @@ def test_dropping_every_command_gets_no_answer_and_is_counted(vehicle):
         assert link.counters["to_vehicle"]["dropped"] >= 1
         assert link.counters["to_vehicle"]["dropped"] == link.counters["to_vehicle"]["frames"]
         assert link.counters["to_gcs"]["dropped"] == 0
+    # stopped: the proxy's port no longer answers
+    with socket.socket() as s, pytest.raises(OSError):
+        s.settimeout(1.0)
+        s.connect(("127.0.0.1", link.port))
 
 
 @pytest.mark.slow

@@ -83,6 +83,9 @@ def common_options(f):
         click.option("--name", default=None, help="Plan name shown in QGroundControl and Google Earth."),
         click.option("--max-items", type=click.IntRange(3, None), default=650, show_default=True,
                      help="Vehicle mission storage; longer sorties are cut (ArduPilot SITL: 650)."),
+        click.option("--max-fence-points", type=click.IntRange(3, None), default=60, show_default=True,
+                     help="Vehicle fence storage in points (ArduCopter on-board storage: about 60; "
+                          "more when the fence is kept on the SD card, BRD_SD_FENCE)."),
         click.option("--rally", "rally", multiple=True, metavar="LAT,LON[,ALT]",
                      help="Rally (safe landing) point; repeat for several."),
         click.option("--fence-buffer", type=click.FloatRange(0, None), default=50.0, show_default=True,
@@ -200,7 +203,7 @@ def summary_lines(plan) -> list[str]:
         lines.append(f"  GSD             {f['gsd_m'] * 100:.2f} cm/px"
                      + (f" ({f['camera']})" if f["camera"] else ""))
     if f["line_spacing_m"]:
-        angle = f", bearing {f['grid_angle_deg']:.0f}\u00b0" if f["grid_angle_deg"] is not None else ""
+        angle = f", bearing {f['grid_angle_deg']:.0f}\u00b0 true" if f["grid_angle_deg"] is not None else ""
         lines.append(f"  lines           {f['transect_count']} at {f['line_spacing_m']:.1f} m spacing{angle}")
     if f["trigger_distance_m"]:
         lines.append(f"  photo every     {f['trigger_distance_m']:.1f} m")
@@ -294,7 +297,7 @@ def plan():
 @click.option("--gsd", type=float, default=None, help="Target ground sample distance in cm/px.")
 @click.option("--front-overlap", default="75", show_default=True, help="Along-track overlap, 75 or 0.75.")
 @click.option("--side-overlap", default="65", show_default=True, help="Between-lines overlap, 65 or 0.65.")
-@click.option("--angle", default="auto", show_default=True, help="Line bearing in degrees, or auto.")
+@click.option("--angle", default="auto", show_default=True, help="Line bearing, degrees clockwise from true north, or auto (fewest turns).")
 @click.option("--crosshatch", is_flag=True, help="Fly a second grid at right angles.")
 @click.option("--trigger", type=click.Choice(["distance", "hover"]), default="distance", show_default=True,
               help="Camera by distance while flying, or hover-and-capture.")
@@ -305,7 +308,7 @@ def plan():
 @common_options
 def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap, side_overlap, angle,
            crosshatch, trigger, turnaround, drones, aircraft, profiles, home, alt_mode, dem,
-           terrain_follow, speed, fence_buffer, rally, max_items, name, output):
+           terrain_follow, speed, fence_buffer, rally, max_items, max_fence_points, name, output):
     """Photo survey (lawnmower grid) over SECTOR (GeoJSON, KML, KMZ, Shapefile, GeoPackage)."""
     from missions.sectors import read_sector
     from missions.survey import plan_survey
@@ -329,7 +332,7 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
         side_overlap=parse_fraction(side_overlap, "--side-overlap"), angle_deg=parse_angle(angle),
         crosshatch=crosshatch, altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
         terrain_follow=terrain_follow, trigger=trigger, speed_ms=speed, turnaround_m=turnaround,
-        fence_buffer_m=fence_buffer, rally_points=_rally(rally), max_items=max_items, drones=drones,
+        fence_buffer_m=fence_buffer, rally_points=_rally(rally), max_items=max_items, max_fence_points=max_fence_points, drones=drones,
         homes=[(h[0], h[1]) for h in homes] if len(homes) > 1 else None, name=label, **home_kw)
     _emit(result, output)
 
@@ -349,7 +352,7 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
               show_default=True, help="Camera by distance, hover-and-capture, or none (video).")
 @common_options
 def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap, side_overlap, trigger, aircraft,
-             profiles, home, alt_mode, dem, terrain_follow, speed, fence_buffer, rally, max_items, name,
+             profiles, home, alt_mode, dem, terrain_follow, speed, fence_buffer, rally, max_items, max_fence_points, name,
              output):
     """Corridor along ROUTE (a road polyline), WIDTH metres wide."""
     from missions.corridor import plan_corridor
@@ -369,7 +372,7 @@ def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap,
         side_overlap=parse_fraction(side_overlap, "--side-overlap"), trigger=trigger,
         altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
         terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
-        rally_points=_rally(rally), max_items=max_items, name=name or route_name or Path(route).stem,
+        rally_points=_rally(rally), max_items=max_items, max_fence_points=max_fence_points, name=name or route_name or Path(route).stem,
         **home_kw)
     _emit(result, output)
 
@@ -389,7 +392,7 @@ def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap,
 @click.option("--camera", default=None, help="Camera profile (optional, for the record).")
 @common_options
 def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, aircraft, profiles, home,
-            alt_mode, dem, terrain_follow, speed, fence_buffer, rally, max_items, name, output):
+            alt_mode, dem, terrain_follow, speed, fence_buffer, rally, max_items, max_fence_points, name, output):
     """Orbit each of POINTS (salt licks, watch points) for --time seconds at --radius."""
     from missions.lookout import plan_lookout
     from missions.sectors import read_points, read_sector
@@ -405,7 +408,7 @@ def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, ai
         sector=read_sector(sector_file) if sector_file else None,
         altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
         terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
-        rally_points=_rally(rally), max_items=max_items, name=name or Path(points).stem, **home_kw)
+        rally_points=_rally(rally), max_items=max_items, max_fence_points=max_fence_points, name=name or Path(points).stem, **home_kw)
     _emit(result, output)
 
 
@@ -422,7 +425,7 @@ def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, ai
 @click.option("--camera", default=None, help="Camera profile (optional, for the record).")
 @common_options
 def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, aircraft, profiles, home, alt_mode,
-              dem, terrain_follow, speed, fence_buffer, rally, max_items, name, output):
+              dem, terrain_follow, speed, fence_buffer, rally, max_items, max_fence_points, name, output):
     """Patrol along SECTOR's boundary, --inset metres inside it."""
     from missions.lookout import plan_perimeter
     from missions.sectors import read_sector
@@ -436,27 +439,35 @@ def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, air
         plan_perimeter, sector=area, inset_m=inset, laps=laps, altitude_m=alt, aircraft=plane, camera=cam,
         exclusions=_exclusions(exclude), altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem),
         dem_path=dem, terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
-        rally_points=_rally(rally), max_items=max_items,
+        rally_points=_rally(rally), max_items=max_items, max_fence_points=max_fence_points,
         name=name or sector_name or Path(sector).stem, **home_kw)
     _emit(result, output)
 
 
 @plan.command("show")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
-@click.option("--max-items", type=click.IntRange(3, None), default=650, show_default=True,
-              help="Vehicle mission storage to validate against.")
+@click.option("--max-items", type=click.IntRange(3, None), default=None,
+              help="Vehicle mission storage to validate against [default: what the plan was made "
+                   "for, else 650].")
+@click.option("--max-fence-points", type=click.IntRange(3, None), default=None,
+              help="Vehicle fence storage in points [default: what the plan was made for, else 60].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures and problems as JSON.")
-def show(plan_file, max_items, as_json):
+def show(plan_file, max_items, max_fence_points, as_json):
     """Statistics and validation of PLAN (.plan or .waypoints).
 
     Exits with status 2 when the plan breaks a rule (fence, altitude, item count, endurance,
     camera interval); every problem is listed with its item.
     """
     from missions.formats import read_any_plan
-    from missions.validate import validate_plan
+    from missions.validate import DEFAULT_MAX_FENCE_POINTS, validate_plan
 
     p = read_any_plan(plan_file)
-    problems = validate_plan(p, max_items=max_items, raise_on_error=False)
+    if max_items is None:
+        max_items = int((p.settings or {}).get("max_items") or 650)
+    if max_fence_points is None:
+        max_fence_points = int((p.settings or {}).get("max_fence_points") or DEFAULT_MAX_FENCE_POINTS)
+    problems = validate_plan(p, max_items=max_items, max_fence_points=max_fence_points,
+                             raise_on_error=False)
     if as_json:
         from missions.formats.qgc_plan import _clean
 
@@ -466,7 +477,7 @@ def show(plan_file, max_items, as_json):
         for line in summary_lines(p):
             click.echo(line)
         if not problems:
-            click.echo("validation: OK (fence, altitude, item count, endurance, camera interval)")
+            click.echo("validation: OK (fence, altitude, item count, fence size, endurance, camera interval)")
     if problems:
         raise PlanValidationError(f"{plan_file}: the plan breaks {len(problems)} rule(s)", problems)
 

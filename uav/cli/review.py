@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 
@@ -32,12 +30,21 @@ def review(gpkg, host, port, reviewer, verbose):
     if not srv.loopback_only:
         click.secho(f"Warning: listening on {host}: anyone on this network can open the page and decide.",
                     fg="yellow", err=True)
+    # Stop on Ctrl-C or SIGTERM alike; installing the handlers ourselves also works where the
+    # shell started us with SIGINT ignored (background jobs, CI runners).
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
+        while not stop.wait(3600):
+            pass
         click.echo("Stopped.")
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         srv.close()
 
 

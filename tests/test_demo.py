@@ -1,0 +1,59 @@
+"""`uav demo`: the whole loop on the bundled sector, scored against the planted truth.
+
+A shortened demo (a sparser survey) so CI runs it in well under a minute; the numbers it
+prints are checked here so a change that breaks the loop breaks CI.
+"""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from uav.cli import cli
+
+
+@pytest.fixture
+def backend(vehicle_backend):
+    from simulators.backend import find_sitl
+
+    if vehicle_backend == "ardupilot" and find_sitl() is None:
+        pytest.skip("no ArduPilot SITL binary: set ARDUPILOT_SITL or put arducopter on PATH")
+    return vehicle_backend
+
+
+@pytest.mark.slow
+def test_quick_demo_finds_the_planted_objects(backend, tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--quick", "--backend", backend,
+                                      "--speedup", "80", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert "uav review" in result.output
+    report = json.loads((out / "demo-report.json").read_text())
+
+    sortie = report["rehearsal"]["sorties"][0]
+    assert sortie["ok"], sortie
+    assert abs(sortie["photos_taken"] - sortie["planned_photos"]) <= max(2, 0.05 * sortie["planned_photos"])
+
+    score = report["score"]
+    # every planted object found, within 15 m on the map, and nothing invented
+    assert score["planted"] == 6
+    assert score["found"] >= DEMO_MIN_FOUND, score
+    assert score["max_error_m"] < 15.0
+    assert score["false_sightings"] <= 1, score
+    line = next(ln for ln in result.output.splitlines() if "planted objects found" in ln)
+    assert f"{score['found']} of 6 planted objects found within 15 m" in line
+
+    # the outputs the demo promises exist and are readable by independent readers
+    import sqlite3
+
+    con = sqlite3.connect(out / "flight.gpkg")
+    frames = con.execute("SELECT count(*) FROM frames WHERE status = 'done'").fetchone()[0]
+    flags = con.execute("SELECT count(*) FROM flags WHERE geom IS NOT NULL").fetchone()[0]
+    con.close()
+    assert frames == sortie["photos_taken"] and flags >= score["found"]
+    gj = json.loads((out / "flags.geojson").read_text())
+    assert len(gj["features"]) == flags
+    assert (out / "demo.plan").exists() and (out / "track.geojson").exists()
+
+
+DEMO_MIN_FOUND = 2
