@@ -17,9 +17,12 @@ import traceback
 BENCHMARKS = [
     ("planning", "benchmarks.planning", "park-sized survey planning"),
     ("upload", "benchmarks.upload", "verified mission upload vs MAVProxy"),
+    ("simulator", "benchmarks.simulator", "built-in copter + camera speed vs real time"),
+    ("sim_camera", "benchmarks.sim_camera", "simulated camera frames vs JPEG-encode floor"),
     ("processing", "benchmarks.processing", "pipeline frames/s vs decode-only floor"),
     ("detection", "benchmarks.detection", "detector precision/recall/AP50, false alarms"),
     ("georef", "benchmarks.georef_accuracy", "georeferencing error on real photos"),
+    ("review", "benchmarks.review_api", "review API on 3,000 frames / 12,000 flags"),
 ]
 
 

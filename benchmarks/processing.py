@@ -93,7 +93,7 @@ def run(copies: int = 10, workers: int | None = None, detectors=(), reduces=(1, 
     out = {"workers": workers, "frames": len(src) * copies, "frame_size": "4000x2250",
            "detectors": list(detectors), "repeats": repeats, "results": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in sets:
+        for name in sets if repeats > 0 else ():  # --repeats 0: the long run only
             paths = _link(SETS[name](src), Path(tmp) / name, len(src) * copies)
             for reduce in reduces:
                 rounds = []
@@ -132,6 +132,16 @@ def long_run(src, n: int, workers: int, tmp, detectors=(), reduce: int = 8) -> d
 
     paths = _link(src, Path(tmp) / "long", n)
     gpkg = Path(tmp) / "long.gpkg"
+    # what the pose pre-pass holds for the whole flight (freed frame by frame as it is processed)
+    import tracemalloc
+
+    from processing.pipeline import _plan
+
+    tracemalloc.start()
+    plan = _plan(paths)
+    plan_mb = tracemalloc.get_traced_memory()[0] / 2**20
+    tracemalloc.stop()
+    del plan
     me = psutil.Process()
     samples, stop = [], threading.Event()
 
@@ -166,7 +176,11 @@ def long_run(src, n: int, workers: int, tmp, detectors=(), reduce: int = 8) -> d
     warm = [x for x in samples if x["frames_done"] >= 0.2 * n]
     growth = (warm[-1]["parent_rss_mb"] - warm[0]["parent_rss_mb"]) if len(warm) >= 2 else None
     wgrowth = (warm[-1]["max_worker_rss_mb"] - warm[0]["max_worker_rss_mb"]) if len(warm) >= 2 else None
+    half = [x for x in samples if x["frames_done"] >= 0.5 * n]
     return {"frames": n, "reduce": reduce, "elapsed_s": round(elapsed, 1),
+            "pose_plan_mb": round(plan_mb, 2), "pose_plan_bytes_per_frame": round(plan_mb * 2**20 / n),
+            "parent_growth_mb_last_half": round(half[-1]["parent_rss_mb"] - half[0]["parent_rss_mb"], 2)
+            if len(half) >= 2 else None,
             "frames_per_s": round(n / elapsed, 1),
             "parent_rss_mb_before": round(rss0 / 2**20, 1), "parent_rss_mb_after": round(rss1 / 2**20, 1),
             "parent_growth_mb_20_to_100pct": growth, "worker_growth_mb_20_to_100pct": wgrowth,

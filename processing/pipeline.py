@@ -1,17 +1,21 @@
 """Frames in, georeferenced flags out: the flight-processing pipeline.
 
-The parent process reads every frame's metadata (milliseconds each, no decoding), works out
-poses (frame tags or telemetry), checks yaws against the flight and the pixels, then hands
-*paths and poses* to workers (local processes, or a Dask cluster).  Each worker reads, hashes,
-decodes, searches and georeferences one frame; results stream back and the parent writes each
-frame with its flags in one transaction.  At most ``2 x workers`` frames are in flight, so
-memory stays flat however long the flight.
+The parent process reads every frame's metadata (a fraction of a millisecond each, no
+decoding), works out poses (frame tags or telemetry) and checks yaws against the flight
+direction, keeping one small entry per frame (about 0.6 kB; freed as frames are handed out).
+It then hands *paths and poses* to workers (local processes, or a Dask cluster), one task at a
+time.  Each worker reads a frame's bytes once, hashes and decodes that same buffer, checks
+the pixels of a frame re-saved by a photo editor against an untouched overlapping frame,
+searches and georeferences it; results stream back and the parent writes each frame with its
+flags in one transaction.  At most ``2 x workers`` frames are in flight, so memory stays flat
+however long the flight.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import traceback
 from collections import Counter, OrderedDict
@@ -30,6 +34,7 @@ __all__ = ["FrameTask", "FrameOutcome", "Summary", "process_frames", "process_fr
            "prepare_tasks", "watch_folder"]
 
 DEFAULT_DETECTORS = ("fire", "smoke", "vehicle")
+MAX_LISTED = 100   # failures / yaw fixes a Summary lists by name (all are counted)
 
 
 @dataclass
@@ -71,8 +76,9 @@ class Summary:
     no_pose: int = 0
     failed: int = 0
     flags_by_class: dict = field(default_factory=dict)
-    failures: list = field(default_factory=list)    # (path, error)
-    yaw_fixes: list = field(default_factory=list)   # (path, reason)
+    failures: list = field(default_factory=list)    # (path, error), the first MAX_LISTED
+    yaw_fixes: list = field(default_factory=list)   # (path, reason), the first MAX_LISTED
+    yaw_fixed: int = 0                               # all of them
     elapsed_s: float = 0.0
     worker_cpu_s: float = 0.0             # CPU seconds spent in process_frame, all workers
     parent_cpu_s: float = 0.0             # CPU seconds of this process (pre-pass, writing)
@@ -96,9 +102,25 @@ class Summary:
             lines.append("  flags: none")
         for path, why in self.yaw_fixes:
             lines.append(f"  yaw corrected: {os.path.basename(path)}: {why}")
+        if self.yaw_fixed > len(self.yaw_fixes):
+            lines.append(f"  ... and {self.yaw_fixed - len(self.yaw_fixes)} more yaw corrections "
+                         f"(frames layer, column yaw_corrected)")
         for path, err in self.failures:
             lines.append(f"  FAILED {path}: {err}")
+        if self.failed > len(self.failures):
+            lines.append(f"  ... and {self.failed - len(self.failures)} more failed frames "
+                         f"(frames layer, status 'failed')")
         return "\n".join(lines)
+
+    def note_fix(self, path: str, why: str) -> None:
+        self.yaw_fixed += 1
+        if len(self.yaw_fixes) < MAX_LISTED:  # a long flight must not grow the summary per frame
+            self.yaw_fixes.append((path, why))
+
+    def note_failure(self, path: str, error: str) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_LISTED:
+            self.failures.append((path, error))
 
 
 # --- worker side ------------------------------------------------------------------------------
@@ -146,22 +168,27 @@ def _iso(t):
     return t.isoformat()
 
 
-_REF_FEATURES: OrderedDict = OrderedDict()   # path -> ORB features of a reference frame
+# path -> ORB features + LSH index of a reference frame, per thread (Dask runs tasks in
+# threads; an OpenCV matcher is not to be shared between them)
+_REF_LOCAL = threading.local()
 _REF_CACHE_SIZE = 8
 
 
 def _ref_features(path: str):
-    feat = _REF_FEATURES.get(path)
+    cache = getattr(_REF_LOCAL, "cache", None)
+    if cache is None:
+        cache = _REF_LOCAL.cache = OrderedDict()
+    feat = cache.get(path)
     if feat is None:
         from .yaw_check import lsh_index, orb_features
 
         pts, desc = orb_features(decode_frame(read_frame_bytes(path), path, reduce=8))
         feat = (pts, desc, None if desc is None else lsh_index(desc))
-        _REF_FEATURES[path] = feat
-        while len(_REF_FEATURES) > _REF_CACHE_SIZE:
-            _REF_FEATURES.popitem(last=False)
+        cache[path] = feat
+        while len(cache) > _REF_CACHE_SIZE:
+            cache.popitem(last=False)
     else:
-        _REF_FEATURES.move_to_end(path)
+        cache.move_to_end(path)
     return feat
 
 
@@ -245,7 +272,10 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
     notes = [task.pose_note] if task.pose_note else []
     yaw_fix = None
     if pose is not None and pose.yaw is not None and task.rotation_refs:
-        pose, yaw_fix = _check_pixels(task, pose, image, full_w)
+        try:
+            pose, yaw_fix = _check_pixels(task, pose, image, full_w)
+        except Exception as exc:  # the check is a safeguard: its failure must not lose the frame
+            notes.append(f"pixel rotation not checked ({type(exc).__name__}: {exc})")
     if pose is not None:
         rec.lat, rec.lon, rec.alt_amsl, rec.alt_rel = pose.lat, pose.lon, pose.alt_amsl, pose.alt_rel
         rec.yaw, rec.pitch, rec.roll = pose.yaw, pose.pitch, pose.roll
@@ -354,7 +384,7 @@ def _plan(paths: Sequence[str], telemetry=None, check_pixels: bool = True,
         times[p] = meta.time
         soft = " / ".join(dict.fromkeys(x for x in (meta.software, meta.xmp.get("xmp:CreatorTool")) if x))
         if is_edited(soft):
-            softwares[p] = soft
+            softwares[p] = sys.intern(soft)
         try:
             poses_by[p] = pose_from_metadata(meta)
         except PoseError as exc:
@@ -409,10 +439,11 @@ def _pixel_check_refs(ordered, poses, softwares, max_refs: int = 3) -> dict:
 
 def _tasks(plan: _Plan, wanted, **common):
     """FrameTasks made one at a time (a 10,000-frame flight never holds 10,000 of them)."""
-    for p, pose in zip(plan.ordered, plan.poses, strict=True):
+    for k, (p, pose) in enumerate(zip(plan.ordered, plan.poses, strict=True)):
+        plan.poses[k] = None  # handed on: the plan shrinks as the flight is processed
         if p not in wanted:
             continue
-        software, refs = plan.checks.get(p, (None, ()))
+        software, refs = plan.checks.pop(p, (None, ()))
         yield FrameTask(path=p, pose=pose, pose_error=plan.pose_errors.get(p) if pose is None else None,
                         pose_note=plan.notes.get(p), software=software, rotation_refs=refs, **common)
 
@@ -565,7 +596,9 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         context = [p for p in sorted(done) if os.path.exists(p)][-4:] if todo else []
         plan = _plan(todo, telemetry, check_pixels, context)
         wanted = set(todo)
-        summary.yaw_fixes = [f for f in plan.fixes if f[0] in wanted]
+        for f in plan.fixes:
+            if f[0] in wanted:
+                summary.note_fix(*f)
         tasks = _tasks(plan, wanted, dem=dem, ground_elevation=ground_elevation, camera=camera,
                        detectors=tuple(detectors), reduce=reduce, geotiff_dir=geotiff_dir)
         if todo:
@@ -588,15 +621,14 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
                 store.add_frame_result(outcome.frame, outcome.flags)
                 summary.worker_cpu_s += outcome.cpu_s
                 if outcome.yaw_fix:
-                    summary.yaw_fixes.append((outcome.frame.path, outcome.yaw_fix))
+                    summary.note_fix(outcome.frame.path, outcome.yaw_fix)
                 st = outcome.frame.status
                 if st == "done":
                     summary.done += 1
                 elif st == "no_pose":
                     summary.no_pose += 1
                 else:
-                    summary.failed += 1
-                    summary.failures.append((outcome.frame.path, outcome.frame.error))
+                    summary.note_failure(outcome.frame.path, outcome.frame.error)
                 for f in outcome.flags:
                     counts[f.cls] += 1
                     if on_flag is not None:
@@ -655,7 +687,9 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
                 total.done += s.done
                 total.no_pose += s.no_pose
                 total.failed += s.failed
-                total.failures += s.failures
+                total.failures += s.failures[:max(0, MAX_LISTED - len(total.failures))]
+                total.yaw_fixed += s.yaw_fixed
+                total.yaw_fixes += s.yaw_fixes[:max(0, MAX_LISTED - len(total.yaw_fixes))]
                 for k, v in s.flags_by_class.items():
                     total.flags_by_class[k] = total.flags_by_class.get(k, 0) + v
                 for p in ready:

@@ -23,7 +23,7 @@ __all__ = ["Pose", "Intrinsics", "pose_from_metadata", "intrinsics_from_metadata
            "profile_for_model"]
 
 
-@dataclass
+@dataclass(slots=True)  # one per frame of a flight: kept small
 class Pose:
     """Where the camera was and where it looked when the frame was taken.
 

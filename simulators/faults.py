@@ -23,6 +23,9 @@ from dataclasses import dataclass, field
 from uav.errors import SimulatorError
 
 V1, V2 = 0xFE, 0xFD
+# A frame held back to be reordered goes out after the next frame on its stream, or after this
+# long if none comes (a lone command must still arrive, late, as over a real radio).
+REORDER_HOLD_S = 0.25
 
 
 @dataclass
@@ -77,16 +80,29 @@ class _Direction:
     rng: random.Random
     counters: dict = field(default_factory=lambda: dict(frames=0, dropped=0, duplicated=0,
                                                         reordered=0, delayed=0, bytes=0))
-    held: bytes | None = None
+    held: tuple | None = None  # (bytes, socket, release time): a frame being reordered
+
+
+class _Datagrams:
+    """``sendall`` for a UDP peer, so the fault logic treats both transports alike."""
+
+    def __init__(self, sock: socket.socket, addr):
+        self.sock = sock
+        self.addr = addr
+
+    def sendall(self, data: bytes) -> None:
+        if self.addr is not None:
+            self.sock.sendto(data, self.addr)
 
 
 class FaultyLink:
-    """A TCP proxy that injects faults into MAVLink traffic.
+    """A TCP or UDP proxy that injects faults into MAVLink traffic.
 
     Parameters
     ----------
     target : str
-        The vehicle, ``tcp:HOST:PORT``.
+        The vehicle: ``tcp:HOST:PORT``, or ``udp:HOST:PORT`` where it listens for UDP (the
+        built-in copter's ``udp_port``); the GCS then sends to ``connection_string``.
     drop, duplicate, reorder : float
         Probability per frame, both directions (override with ``to_vehicle``/``to_gcs``).
     delay_s : float
@@ -110,8 +126,10 @@ class FaultyLink:
                  to_vehicle: dict | None = None, to_gcs: dict | None = None):
         kind, _, rest = target.partition(":")
         host, _, port = rest.rpartition(":")
-        if kind != "tcp" or not host or not port.isdigit():
-            raise SimulatorError(f"fault proxy target must be tcp:HOST:PORT, got {target!r}")
+        if kind not in ("tcp", "udp") or not host or not port.isdigit():
+            raise SimulatorError(f"fault proxy target must be tcp:HOST:PORT or udp:HOST:PORT "
+                                 f"(where the vehicle listens), got {target!r}")
+        self.kind = kind
         self.target = (host, int(port))
         base = dict(drop=drop, duplicate=duplicate, reorder=reorder, delay_s=delay_s)
         self._dirs = {}
@@ -124,14 +142,31 @@ class FaultyLink:
             f.check(name)
             self._dirs[name] = _Direction(name, f, random.Random(seed * 1000 + i))
         self.counters = {name: d.counters for name, d in self._dirs.items()}
-        self._listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listen.bind(("127.0.0.1", 0))
-        self._listen.listen(4)
-        self._listen.setblocking(False)
-        self.port = self._listen.getsockname()[1]
         self._sel = selectors.DefaultSelector()
-        self._sel.register(self._listen, selectors.EVENT_READ, ("listen", None))
+        self._udp_gcs = self._udp_vehicle = None
+        if kind == "tcp":
+            self._listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._listen.bind(("127.0.0.1", 0))
+            self._listen.listen(4)
+            self._listen.setblocking(False)
+            self.port = self._listen.getsockname()[1]
+            self._sel.register(self._listen, selectors.EVENT_READ, ("listen", None))
+        else:
+            # one socket the GCS sends to, one that talks to the vehicle; frames are
+            # re-sent one per datagram, as a radio modem's packets
+            self._listen = None
+            self._udp_gcs = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._udp_gcs.bind(("127.0.0.1", 0))
+            self._udp_vehicle = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._udp_vehicle.bind(("127.0.0.1", 0))
+            for u in (self._udp_gcs, self._udp_vehicle):
+                u.setblocking(False)
+            self.port = self._udp_gcs.getsockname()[1]
+            self._sel.register(self._udp_gcs, selectors.EVENT_READ, ("udp_gcs", None))
+            self._sel.register(self._udp_vehicle, selectors.EVENT_READ, ("udp_vehicle", None))
+            self._to_vehicle_out = _Datagrams(self._udp_vehicle, self.target)
+            self._to_gcs_out = _Datagrams(self._udp_gcs, None)
         self._pairs: list[dict] = []
         self._queue: list = []  # (due, seq, sock, bytes)
         self._seq = 0
@@ -140,6 +175,9 @@ class FaultyLink:
 
     @property
     def connection_string(self) -> str:
+        """Where the GCS connects (TCP) or sends its datagrams (UDP: ``udpout:``)."""
+        if self.kind == "udp":
+            return f"udpout:127.0.0.1:{self.port}"
         return f"tcp:127.0.0.1:{self.port}"
 
     def start(self) -> FaultyLink:
@@ -159,7 +197,9 @@ class FaultyLink:
                 s.close()
         self._pairs.clear()
         self._sel.close()
-        self._listen.close()
+        for s in (self._listen, self._udp_gcs, self._udp_vehicle):
+            if s is not None:
+                s.close()
 
     def __enter__(self) -> FaultyLink:
         return self.start()
@@ -171,15 +211,22 @@ class FaultyLink:
     def _run(self) -> None:
         while self._running:
             timeout = 0.01
+            if any(d.held is not None for d in self._dirs.values()):
+                timeout = 0.005
             if self._queue:
                 timeout = max(0.0, min(timeout, self._queue[0][0] - time.monotonic()))
             for key, _ in self._sel.select(timeout=timeout):
                 kind, pair = key.data
                 if kind == "listen":
                     self._accept()
+                elif kind in ("udp_gcs", "udp_vehicle"):
+                    self._read_udp(kind)
                 else:
                     self._read(pair, kind)
             now = time.monotonic()
+            for d in self._dirs.values():
+                if d.held is not None and d.held[2] <= now:
+                    self._release(d)
             while self._queue and self._queue[0][0] <= now:
                 _, _, sock, data = heapq.heappop(self._queue)
                 try:
@@ -206,6 +253,9 @@ class FaultyLink:
         self._sel.register(veh, selectors.EVENT_READ, ("vehicle", pair))
 
     def _close_pair(self, pair) -> None:
+        for d in self._dirs.values():
+            if d.held is not None and d.held[1] in (pair["gcs"], pair["vehicle"]):
+                d.held = None
         for s in (pair["gcs"], pair["vehicle"]):
             try:
                 self._sel.unregister(s)
@@ -233,6 +283,23 @@ class FaultyLink:
         for frame in split_frames(buf):
             self._forward(d, out, frame)
 
+    def _read_udp(self, kind: str) -> None:
+        sock = self._udp_gcs if kind == "udp_gcs" else self._udp_vehicle
+        while True:
+            try:
+                data, addr = sock.recvfrom(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ICMP port unreachable from a vehicle not (yet) there
+                return
+            if kind == "udp_gcs":
+                self._to_gcs_out.addr = addr  # answers go to whoever spoke last
+                d, out = self._dirs["to_vehicle"], self._to_vehicle_out
+            else:
+                d, out = self._dirs["to_gcs"], self._to_gcs_out
+            for frame in split_frames(bytearray(data)):
+                self._forward(d, out, frame)
+
     def _forward(self, d: _Direction, out: socket.socket, frame: bytes) -> None:
         c, f, rng = d.counters, d.faults, d.rng
         is_frame = frame[0] in (V1, V2)
@@ -247,14 +314,20 @@ class FaultyLink:
         if rng.random() < f.duplicate:
             c["duplicated"] += 1
             copies = 2
+        if d.held is not None and d.held[1] is not out:
+            self._release(d)  # another connection's frame: nothing to swap it with
         if d.held is None and rng.random() < f.reorder:
             c["reordered"] += 1
-            d.held = frame * copies  # goes out after the next frame
+            d.held = (frame * copies, out, time.monotonic() + REORDER_HOLD_S)
             return
         self._emit(d, out, frame * copies)
+        self._release(d)
+
+    def _release(self, d: _Direction) -> None:
         if d.held is not None:
-            held, d.held = d.held, None
-            self._emit(d, out, held)
+            data, out, _ = d.held
+            d.held = None
+            self._emit(d, out, data)
 
     def _emit(self, d: _Direction, out: socket.socket, data: bytes) -> None:
         d.counters["bytes"] += len(data)

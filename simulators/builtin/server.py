@@ -56,6 +56,13 @@ CAPABILITIES = (M.MAV_PROTOCOL_CAPABILITY_MISSION_FLOAT | M.MAV_PROTOCOL_CAPABIL
 FIRMWARE_VERSION = (4 << 24) | (7 << 16) | (0 << 8) | M.FIRMWARE_VERSION_TYPE_DEV
 
 
+# MAVLink FTP (https://mavlink.io/en/services/ftp.html): opcodes and error codes used here
+FTP_TERMINATE_SESSION, FTP_RESET_SESSIONS = 1, 2
+FTP_OPENS = {4, 6, 11}  # OpenFileRO, CreateFile, OpenFileWO
+FTP_ACK, FTP_NAK = 128, 129
+FTP_ERR_UNKNOWN_COMMAND, FTP_ERR_FILE_NOT_FOUND = 7, 10
+
+
 def signing_timestamp_now() -> int:
     return int((time.time() - SIGNING_EPOCH) * 100_000)
 
@@ -555,12 +562,37 @@ class BuiltinVehicleServer:
         elif t == "SETUP_SIGNING":
             key = bytes(msg.secret_key)
             self.set_signing_key(key if any(key) else None, msg.initial_timestamp)
+        elif t == "FILE_TRANSFER_PROTOCOL":
+            ch.send(self._ftp_refusal(msg))
         elif t == "SET_POSITION_TARGET_GLOBAL_INT":
             if not msg.type_mask & 0b111:
                 alt = msg.alt
                 if msg.coordinate_frame in (M.MAV_FRAME_GLOBAL, M.MAV_FRAME_GLOBAL_INT):
                     alt -= v.home_alt
                 v.guided_goto(msg.lat_int / 1e7, msg.lon_int / 1e7, alt)
+
+    def _ftp_refusal(self, msg):
+        """Answer a MAVLink FTP request: this vehicle has no files.
+
+        MAVProxy (and QGC with FTP parameter download on) first ask for ``@PARAM/param.pck`` by
+        FTP; a NAK makes them fall back to PARAM_REQUEST_LIST at once instead of timing out.
+        Session resets are ACKed, everything else NAKed (FileNotFound for opens).
+        """
+        req = bytes(msg.payload)
+        seq = int.from_bytes(req[0:2], "little")
+        session, opcode = req[2], req[3]
+        out = bytearray(251)
+        out[0:2] = ((seq + 1) & 0xFFFF).to_bytes(2, "little")
+        out[2] = session
+        out[5] = opcode
+        if opcode in (FTP_TERMINATE_SESSION, FTP_RESET_SESSIONS):
+            out[3] = FTP_ACK
+        else:
+            out[3] = FTP_NAK
+            out[4] = 1
+            out[12] = FTP_ERR_FILE_NOT_FOUND if opcode in FTP_OPENS else FTP_ERR_UNKNOWN_COMMAND
+        return M.MAVLink_file_transfer_protocol_message(0, msg.get_srcSystem(),
+                                                        msg.get_srcComponent(), list(out))
 
     def _param_value(self, p) -> object:
         return M.MAVLink_param_value_message(p.name.encode(), p.value, p.type, len(self.params),

@@ -32,7 +32,7 @@ MODES = {
     "STABILIZE": 0, "ACRO": 1, "ALT_HOLD": 2, "AUTO": 3, "GUIDED": 4, "LOITER": 5, "RTL": 6,
     "CIRCLE": 7, "LAND": 9, "DRIFT": 11, "SPORT": 13, "FLIP": 14, "AUTOTUNE": 15,
     "POSHOLD": 16, "BRAKE": 17, "THROW": 18, "AVOID_ADSB": 19, "GUIDED_NOGPS": 20,
-    "SMART_RTL": 21, "FLOWHOLD": 22, "FOLLOW": 23, "ZIGZAG": 24, "SYSTEMID": 25,
+    "SMARTRTL": 21, "FLOWHOLD": 22, "FOLLOW": 23, "ZIGZAG": 24, "SYSTEMID": 25,
     "AUTOROTATE": 26, "AUTO_RTL": 27,
 }
 MODE_NAMES = {v: k for k, v in MODES.items()}
@@ -167,23 +167,25 @@ class Vehicle:
             self.send_text(M.MAV_SEVERITY_WARNING, msg)
             return msg
         name = MODE_NAMES[mode]
-        if mode in POSITION_MODES and not self.ready:
-            msg = f"Mode change failed: {name} requires position"
-            self.send_text(M.MAV_SEVERITY_WARNING, msg)
-            return msg
-        if mode == MODES["AUTO"]:
+        # Copter::set_mode: a disarmed copter may enter any mode (arming checks guard it);
+        # armed, a mode needing GPS needs a position and AUTO's init needs a mission
+        if self.armed and mode in POSITION_MODES and not self.ready:
+            return self._mode_change_failed(name, "requires position")
+        if self.armed and mode == MODES["AUTO"]:
             if self.mission.count() <= 1:
-                msg = "Mode change failed: AUTO requires a mission"
-                self.send_text(M.MAV_SEVERITY_WARNING, msg)
-                return msg
-            if self.armed and self.landed and not self._mission_starts_with_takeoff():
-                msg = "Auto: Missing Takeoff Cmd"
-                self.send_text(M.MAV_SEVERITY_CRITICAL, msg)
-                return msg
+                return self._mode_change_failed(name, "init failed")
+            if self.landed and not self._mission_starts_with_takeoff():
+                self.send_text(M.MAV_SEVERITY_CRITICAL, "Auto: Missing Takeoff Cmd")
+                return self._mode_change_failed(name, "init failed")
         prev = self.mode
         self.mode = mode
         self._enter_mode(prev)
         return None
+
+    def _mode_change_failed(self, name: str, reason: str) -> str:
+        msg = f"Mode change to {name} failed: {reason}"  # Copter::mode_change_failed
+        self.send_text(M.MAV_SEVERITY_WARNING, msg)
+        return msg
 
     def _enter_mode(self, prev: int) -> None:
         self.rtl = None
@@ -196,7 +198,7 @@ class Vehicle:
                 self.auto_armed = True
             if self.armed and self.auto_armed:
                 self._start_or_resume()
-        elif self.mode in (MODES["RTL"], MODES["SMART_RTL"]):
+        elif self.mode in (MODES["RTL"], MODES["SMARTRTL"]):
             self._start_rtl()
         elif self.mode == MODES["LAND"]:
             self.rtl = {"phase": "land"}

@@ -154,28 +154,38 @@ def test_dask_local_cluster(tmp_path):
 
 
 def test_watch_folder_processes_new_frames_and_prints_flags(tmp_path):
+    """Frames arrive one by one while the watch runs; each one's flag is printed before the
+    next arrives (alerts during the flight, not after it), then the watch is stopped."""
     folder = tmp_path / "card"
     folder.mkdir()
     frame(folder / "f00.jpg", LAT, LON)
     lines = []
-    stop_after = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # the watch stops by itself even if something is wrong
+    arrived = []
 
-    def drop_second():
-        time.sleep(0.5)
-        frame(folder / "f01.jpg", LAT + 1e-4, LON)
+    def flags_seen():
+        return sum(line.startswith("FLAG vehicle") for line in lines)
 
-    t = threading.Thread(target=drop_second)
+    def card_reader():
+        for k in range(1, 4):
+            while flags_seen() < k and time.monotonic() < deadline:
+                time.sleep(0.05)  # the previous frame's alert must come first
+            arrived.append(flags_seen())
+            frame(folder / f"f{k:02d}.jpg", LAT + k * 1e-4, LON)
+
+    t = threading.Thread(target=card_reader)
     t.start()
-
-    def stop():
-        return sum("FLAG" in line for line in lines) >= 2 or time.monotonic() > stop_after
-
-    s = watch_folder(folder, tmp_path / "w.gpkg", poll_s=0.2, settle_s=0.2, stop=stop,
+    s = watch_folder(folder, tmp_path / "w.gpkg", poll_s=0.1, settle_s=0.2,
+                     stop=lambda: flags_seen() >= 4 or time.monotonic() > deadline,
                      echo=lines.append, detectors=[RedBox()], workers=0)
     t.join()
     flags = [line for line in lines if line.startswith("FLAG vehicle")]
-    assert len(flags) == 2 and "f01.jpg" in flags[1] and f"{LAT + 1e-4:.3f}" in flags[1]
-    assert s.done == 2
+    assert arrived == [1, 2, 3]  # each frame arrived only after the one before had its alert
+    assert [f.split(" in ")[-1] for f in flags] == ["f00.jpg", "f01.jpg", "f02.jpg", "f03.jpg"]
+    assert f"{LAT + 3e-4:.3f}" in flags[3]
+    assert s.done == 4 and s.failed == 0
+    with FlightStore.open(tmp_path / "w.gpkg") as st:
+        assert len(st.flags()) == 4
 
 
 def test_unreadable_telemetry_falls_back_to_frame_tags(tmp_path):

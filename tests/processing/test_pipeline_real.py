@@ -83,3 +83,22 @@ def test_brighton_rotated_frames_are_fixed_in_the_workers(tmp_path):
         assert (abs(f.yaw - 45) < 10) if not fixed else (abs(f.yaw - 45) < 10 and "pixels rotated" in f.error)
     # beach photos with no fire: the colour baseline raises (almost) none
     assert s.flags_by_class.get("fire", 0) <= 1, str(s)
+
+
+def test_edited_frame_whose_only_reference_is_damaged_keeps_its_yaw(tmp_path):
+    import piexif
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    edited = _fire_frame(folder, "f00.jpg", 46.8, 8.2)
+    ex = piexif.load(edited)
+    ex["0th"][piexif.ImageIFD.Software] = b"Microsoft Windows Photo Viewer 6.1.7600.16385"
+    piexif.insert(piexif.dump(ex), edited)
+    ref = Path(_fire_frame(folder, "f01.jpg", 46.8 + 1e-4, 8.2))
+    ref.write_bytes(ref.read_bytes()[:-600])  # cut short on the card
+    s = process_frames([folder], tmp_path / "e.gpkg", detectors=(), workers=0, progress=False)
+    assert (s.done, s.failed) == (1, 1) and s.yaw_fixes == [], str(s)
+    with FlightStore.open(tmp_path / "e.gpkg") as st:
+        f = {x.name: x for x in st.frames()}["f00.jpg"]
+    assert f.yaw == 0 and not f.yaw_corrected
+    assert "Windows Photo Viewer" in f.error and "no overlapping untouched frame" in f.error

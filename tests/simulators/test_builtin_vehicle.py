@@ -339,3 +339,46 @@ def test_wind_changes_airspeed_and_drain_not_track(vehicle_factory, vehicle_back
     assert abs(windy[0] - (windy[1] + 8.0)) < 1.0, windy   # headwind adds to the airspeed
     assert windy[2] > calm[2] + 1.0, (calm, windy)          # and to the current drawn
     assert abs(windy[3]) < 2.0 and abs(calm[3]) < 2.0       # the track stays on the line
+
+
+def test_mavlink_ftp_is_refused_so_gcs_falls_back_to_param_list(vehicle_factory, vehicle_backend):
+    if vehicle_backend != "builtin":
+        pytest.skip("ArduPilot serves @PARAM/param.pck over FTP; the built-in copter refuses")
+    v = vehicle_factory(speedup=5.0)
+    m = connect(v.connection_string)
+    req = bytearray(251)
+    req[0:2] = (41).to_bytes(2, "little")
+    req[3], req[4] = 4, 16  # OpenFileRO, path length
+    req[12:28] = b"@PARAM/param.pck"
+    m.mav.file_transfer_protocol_send(0, m.target_system, m.target_component, list(req))
+    got = wait(m, "FILE_TRANSFER_PROTOCOL", 5)
+    assert got is not None, "no answer to a MAVLink FTP request"
+    p = bytes(got.payload)
+    assert int.from_bytes(p[0:2], "little") == 42   # seq + 1
+    assert (p[3], p[4], p[5], p[12]) == (129, 1, 4, 10)  # NAK, size 1, OpenFileRO, FileNotFound
+    m.close()
+
+
+def test_auto_without_takeoff_on_the_ground_is_refused_like_copter(vehicle_factory):
+    v = vehicle_factory(speedup=2.0)
+    m = connect(v.connection_string)
+    wait_ready(m)
+    h = v.home
+    f = LocalFrame(h[0], h[1])
+    assert upload(m, [home_item(h), wp(*f.to_latlon(50, 0), 20)]).type == 0
+    assert set_mode(m, GUIDED).result == 0
+    arm(m)
+    m.mav.command_long_send(m.target_system, m.target_component, M.MAV_CMD_DO_SET_MODE, 0,
+                            M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, AUTO, 0, 0, 0, 0, 0)
+    texts, ack = [], None
+    while ack is None:
+        msg = wait(m, ["STATUSTEXT", "COMMAND_ACK"], 5)
+        assert msg is not None, "no answer to the mode change"
+        if msg.get_type() == "STATUSTEXT":
+            texts.append(msg.text)
+        elif msg.command == M.MAV_CMD_DO_SET_MODE:
+            ack = msg
+    assert ack.result == M.MAV_RESULT_FAILED
+    # ModeAuto::init's warning, then Copter::mode_change_failed's
+    assert texts[-2:] == ["Auto: Missing Takeoff Cmd", "Mode change to AUTO failed: init failed"]
+    m.close()

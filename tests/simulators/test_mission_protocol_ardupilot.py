@@ -23,7 +23,8 @@ def test_upload_requests_plain_mission_request_from_seq_0_and_reads_back_rounded
              wp(h[0] + 0.001, h[1], 30.006, hold=2.7) [:3] + (9.0, 2.0, 7.0) + wp(
                  h[0] + 0.001, h[1], 30.006)[6:],
              item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 25.0, 0, 1),
-             wp(h[0] + 0.001, h[1] + 0.001, 40.0, frame=M.MAV_FRAME_GLOBAL_INT)]
+             wp(h[0] + 0.001, h[1] + 0.001, 40.0, frame=M.MAV_FRAME_GLOBAL_INT),
+             item(M.MAV_CMD_DO_CHANGE_SPEED, 1, 7.5, -1)]
     m.mav.mission_count_send(m.target_system, m.target_component, len(items), 0)
     first = wait(m, ["MISSION_REQUEST", "MISSION_REQUEST_INT"], 5)
     assert first is not None and first.get_type() == "MISSION_REQUEST" and first.seq == 0
@@ -46,6 +47,8 @@ def test_upload_requests_plain_mission_request_from_seq_0_and_reads_back_rounded
     cam = got[3]
     assert (cam.param1, cam.param3, cam.frame) == (25.0, 1.0, 0)
     assert got[4].frame == M.MAV_FRAME_GLOBAL                 # 5 -> 0
+    speed = got[5]  # AP_Mission keeps throttle_pct as a float: -1 (no change) comes back
+    assert (speed.param1, speed.param2, speed.param3) == (1.0, 7.5, -1.0)
     m.close()
 
 

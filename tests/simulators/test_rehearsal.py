@@ -72,7 +72,7 @@ def test_rehearsal_flies_every_leg_and_takes_the_planned_photos(small_plan, back
             img = cv2.imread(str(frames / fr["file"]))
             x0, y0, x1, y1 = (int(round(v)) for v in vis["box"])
             patch = img[max(y0, 0):y1 + 1, max(x0, 0):x1 + 1].reshape(-1, 3).astype(int)
-            b, g, r = patch[:, 0], patch[:, 1], patch[:, 2]
+            b, r = patch[:, 0], patch[:, 2]
             # flame colours: red well above blue, bright
             assert np.mean((r > 150) & (r > b + 60)) > 0.2, fr["file"]
             seen_fire += 1

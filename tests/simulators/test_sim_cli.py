@@ -28,3 +28,42 @@ def test_sim_start_rejects_an_unknown_parameter():
                                  "--param", "NOT_A_PARAM=1", "--duration", "0.1"])
     assert r.exit_code == 2
     assert "no parameter 'NOT_A_PARAM'" in r.output
+
+
+def test_sim_start_process_serves_a_gcs_and_sigterm_closes_its_port():
+    """The real command in its own process: a GCS connects, SIGTERM stops it cleanly."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from mavtest_helpers import command, connect
+    from pymavlink.dialects.v20 import ardupilotmega as M
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from uav.cli import main; main()", "sim", "start",
+         "--backend", "builtin", "--port", "0", "--speedup", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        conn = None
+        for line in proc.stdout:
+            if line.startswith("connect: "):
+                conn = line.split()[1]
+                break
+        assert conn is not None, "uav sim start printed no connection string"
+        m = connect(conn, timeout=10)
+        ack = command(m, M.MAV_CMD_REQUEST_MESSAGE, M.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
+        assert ack is not None and ack.result == M.MAV_RESULT_ACCEPTED
+        m.close()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+        assert proc.returncode == 0, out
+        assert "stopping" in out
+        host, port = conn.split(":")[1], int(conn.split(":")[2])
+        with socket.socket() as s:
+            s.settimeout(1.0)
+            assert s.connect_ex((host, port)) != 0, f"{conn} still open after SIGTERM"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -106,11 +106,13 @@ def test_fly_runs_the_mission_and_records(sim, tmp_path):
     assert {"HEARTBEAT", "GLOBAL_POSITION_INT", "MISSION_ITEM_REACHED", "COMMAND_LONG"} <= types
 
 
-def test_fly_refuses_without_mission(sim):
+def test_fly_refuses_without_mission(sim, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default log goes to the current directory
     with connect(sim.connection_string) as link:
         MissionTransfer(link).clear(MissionType.MISSION)
     res = run("fly", "--connect", sim.connection_string)
     assert res.exit_code == 2 and "holds no mission" in res.output
+    assert list(tmp_path.iterdir()) == []  # a refused flight leaves no empty log behind
 
 
 @pytest.mark.slow

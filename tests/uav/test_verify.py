@@ -90,12 +90,11 @@ def test_corrupting_vehicle_is_caught_and_state_reported():
     assert isinstance(exc.value, MissionUploadError)
 
 
-def test_change_speed_no_change_throttle_survives_ardupilot_byte_storage():
-    # ArduPilot keeps DO_CHANGE_SPEED's throttle in one unsigned byte: -1 ("no change", as
-    # QGroundControl writes it) reads back as 255, and that is not a difference.
+def test_change_speed_keeps_no_change_throttle_and_byte_speed_type():
+    # AP_Mission keeps DO_CHANGE_SPEED's speed type in one unsigned byte and the throttle as a
+    # float, so -1 ("no change", as QGroundControl writes it) must come back as -1.
     sent = [MissionItem(Cmd.NAV_WAYPOINT), MissionItem(Cmd.DO_CHANGE_SPEED, param1=1, param2=8, param3=-1)]
-    stored = [sent[0], MissionItem(Cmd.DO_CHANGE_SPEED, param1=1, param2=8, param3=255)]
-    verify_items(sent, stored, MissionType.MISSION)
-    wrong = [sent[0], MissionItem(Cmd.DO_CHANGE_SPEED, param1=1, param2=8, param3=50)]
+    verify_items(sent, list(sent), MissionType.MISSION)
+    wrong = [sent[0], MissionItem(Cmd.DO_CHANGE_SPEED, param1=1, param2=8, param3=255)]
     with pytest.raises(MissionVerifyError, match="param3"):
         verify_items(sent, wrong, MissionType.MISSION)

@@ -22,9 +22,14 @@ timeout_option = click.option("--timeout", type=float, default=10.0, show_defaul
 
 
 class StageBars:
-    """One progress bar per transfer stage; transfers shorter than a moment get none."""
+    """One progress bar per transfer stage; transfers shorter than a moment get none.
+
+    A bar appears only once a stage has run for ``delay_s`` and redraws at most ten times a
+    second, so a fast link is not slowed down by drawing one bar step per item.
+    """
 
     min_items = 20
+    delay_s = 0.5
 
     def __init__(self):
         self.stage = None
@@ -40,10 +45,10 @@ class StageBars:
             elif total >= self.min_items:
                 from tqdm import tqdm
 
-                self.bar = tqdm(total=total, desc=stage, unit="item", leave=False)
-        if self.bar is not None:
-            self.bar.n = done
-            self.bar.refresh()
+                self.bar = tqdm(total=total, desc=stage, unit="item", leave=False,
+                                delay=self.delay_s, mininterval=0.1)
+        if self.bar is not None and done > self.bar.n:
+            self.bar.update(done - self.bar.n)  # tqdm redraws only every mininterval
 
     def close(self) -> None:
         if self.bar is not None:
@@ -98,7 +103,7 @@ def upload(plan_path, url, no_fence, no_rally, signing_key, sortie, timeout):
                                  progress=bars)
     for mtype in report.lists:
         click.echo(report.lists[mtype].describe())
-    click.secho(f"Verified on the aircraft in {report.seconds:.1f} s: sortie {sortie} of "
+    click.secho(f"Verified on the aircraft in {report.seconds:.2f} s: sortie {sortie} of "
                 f"{plan_path.name}", fg="green")
 
 
@@ -148,32 +153,39 @@ def fly(url, takeoff_alt, tlog, track, signing_key, timeout, max_time):
     """Arm, take off, fly the mission on the aircraft and follow it. Ctrl-C sends it home (RTL)."""
     from uav.errors import CommandError
     from uav.items import MissionType
-    from uav.link import control
     from uav.link.mission_transfer import MissionTransfer
     from uav.link.telemetry import Recorder
 
     tlog = tlog or Path(time.strftime("flight-%Y%m%d-%H%M%S.tlog"))
     track = track or tlog.with_suffix(".geojson")
-    with _connect(url, signing_key, timeout) as link, Recorder(link, tlog=tlog) as rec:
+    with _connect(url, signing_key, timeout) as link:
+        # No log file is created for a flight that is refused before it starts.
         count = MissionTransfer(link).count(MissionType.MISSION)
         if count <= 1:
             raise CommandError("the aircraft holds no mission (only home): run `uav upload` "
                                "first")
-        last = count - 1
-        click.echo(f"Mission on the aircraft: {last} items. Taking off to {takeoff_alt:g} m...")
-        try:
-            control.takeoff(link, takeoff_alt)
-            control.start_mission(link)
-            click.echo("Mission started (AUTO). Ctrl-C returns the aircraft home.")
-            _follow(link, rec, last, max_time)
-        except KeyboardInterrupt:
-            click.secho("\nCtrl-C: returning to launch (RTL)", fg="yellow", err=True)
-            control.rtl(link)
-            click.echo("RTL engaged; the aircraft is flying home.")
-        finally:
-            rec.write_track(track)
-            click.echo(f"Telemetry: {tlog} ({rec.tlog.count if rec.tlog else 0} messages); "
-                       f"track: {track} ({len(rec.track)} points, {len(rec.camera)} photos)")
+        with Recorder(link, tlog=tlog) as rec:
+            _fly(link, rec, count - 1, takeoff_alt, tlog, track, max_time)
+
+
+def _fly(link, rec, last: int, takeoff_alt: float, tlog: Path, track: Path,
+         max_time: float) -> None:
+    from uav.link import control
+
+    click.echo(f"Mission on the aircraft: {last} items. Taking off to {takeoff_alt:g} m...")
+    try:
+        control.takeoff(link, takeoff_alt)
+        control.start_mission(link)
+        click.echo("Mission started (AUTO). Ctrl-C returns the aircraft home.")
+        _follow(link, rec, last, max_time)
+    except KeyboardInterrupt:
+        click.secho("\nCtrl-C: returning to launch (RTL)", fg="yellow", err=True)
+        control.rtl(link)
+        click.echo("RTL engaged; the aircraft is flying home.")
+    finally:
+        rec.write_track(track)
+        click.echo(f"Telemetry: {tlog} ({rec.tlog.count if rec.tlog else 0} messages); "
+                   f"track: {track} ({len(rec.track)} points, {len(rec.camera)} photos)")
 
 
 def _follow(link, rec, last: int, max_time: float) -> None:
@@ -187,7 +199,9 @@ def _follow(link, rec, last: int, max_time: float) -> None:
             continue
         mtype = msg.get_type()
         if mtype == "STATUSTEXT":
-            click.echo(f"  vehicle: {link.statustexts[-1][2]}")
+            text = link.statustexts[-1][2]
+            if not text.startswith("Reached command #"):  # shown below as "reached item"
+                click.echo(f"  vehicle: {text}")
         elif mtype == "MISSION_ITEM_REACHED" and msg.seq != shown:
             shown = msg.seq
             click.echo(f"  reached item {msg.seq}/{last}")

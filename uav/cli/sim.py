@@ -75,11 +75,16 @@ def start(backend, home_text, speedup, port, udp_out, sitl_bin, params, duration
             raise SimulatorError("--udp works with the built-in copter only; point MAVProxy "
                                  "at the SITL TCP port to fan out to UDP")
         kw["udp_out"] = list(udp_out)
+    previous = _stop_on_sigterm()
     try:
         vehicle = start_vehicle(backend, home=home, speedup=speedup, port=port, params=values,
                                 sitl_bin=sitl_bin, **kw)
     except OSError as exc:
+        _restore_sigterm(previous)
         raise SimulatorError(f"could not start the simulator: {exc}") from exc
+    except BaseException:
+        _restore_sigterm(previous)
+        raise
     try:
         kind = getattr(vehicle, "backend", backend)
         click.echo(f"{kind} copter at {home[0]:.6f},{home[1]:.6f} (alt {home[2]:g} m), "
@@ -95,6 +100,29 @@ def start(backend, home_text, speedup, port, udp_out, sitl_bin, params, duration
         click.echo("stopping")
     finally:
         vehicle.stop()
+        _restore_sigterm(previous)
+
+
+def _stop_on_sigterm():
+    """Treat SIGTERM (kill, systemd, a terminal closing) like Ctrl-C, so the vehicle is stopped
+    and its ports closed; returns the previous handler (None off the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
+def _restore_sigterm(previous) -> None:
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command("rehearse")

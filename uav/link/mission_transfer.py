@@ -85,6 +85,9 @@ class TransferResult:
     resends: int = 0
     nonfatal_acks: int = 0
     items: list[MissionItem] = field(default_factory=list)
+    # An error ack that ended the upload after our last item (the read-back decides whether
+    # the vehicle kept the list), with the vehicle's STATUSTEXT lines, for the report.
+    final_error: str = ""
 
 
 def encode_item(link: Link, item: MissionItem, seq: int, mission_type: int):
@@ -250,8 +253,12 @@ class MissionTransfer:
                     result.nonfatal_acks += 1  # ArduPilot: wrong/duplicate seq, goes on
                     continue
                 if code == mavlink.MAV_MISSION_ERROR and sent_last_item and count:
-                    # No transfer running any more after our last item: the vehicle took it
-                    # and its ACCEPTED was lost.  The read-back decides.
+                    # No transfer running any more after our last item: either the vehicle
+                    # took it and its ACCEPTED was lost, or it refused the finished list
+                    # (ArduPilot: an invalid fence).  The read-back decides.
+                    texts = "; ".join(link.recent_statustext(started))
+                    result.final_error = result_name(code) + (
+                        f" (vehicle says: {texts})" if texts else "")
                     break
                 if code == mavlink.MAV_MISSION_ERROR and highest < 0 and not stale_error_seen:
                     # Likely the vehicle's answer to a duplicated last item of an earlier

@@ -95,7 +95,15 @@ def upload_list(transfer: MissionTransfer, items: list[MissionItem], mission_typ
             retried_after.append(str(exc))
             if progress is not None:
                 progress(f"{label} retry {attempt + 1}/{attempts}", 0, 0)
-    verify_items(items, back.items, mtype)
+    try:
+        verify_items(items, back.items, mtype)
+    except MissionVerifyError as exc:
+        exc.held = len(back.items)
+        if items and up.final_error:
+            # the vehicle's own answer explains the difference better than the difference
+            exc.args = (f"the vehicle answered the last {label} item with {up.final_error} "
+                        f"and does not hold the list sent: {exc.args[0]}",)
+        raise
     return ListReport(mtype, "verified" if items else "cleared", len(items), up, back,
                       attempts=attempt, retried_after=retried_after)
 
@@ -170,8 +178,14 @@ def _inspect_broken(transfer: MissionTransfer, mtype: MissionType, wanted_count:
                     exc: Exception) -> ListReport:
     """Read a failed list back (best effort) so the user learns what the vehicle holds."""
     if isinstance(exc, MissionVerifyError):
-        return ListReport(mtype, "broken", wanted_count,
-                          detail=f"uploaded but differs from the plan ({wanted_count} items)")
+        held = getattr(exc, "held", wanted_count)
+        if held == wanted_count:
+            detail = f"uploaded but differs from the plan ({wanted_count} items)"
+        else:
+            extra = " plus home" if mtype == MissionType.MISSION else ""
+            n = held - 1 if mtype == MissionType.MISSION and held else held
+            detail = f"holds {n} items{extra}, not the {wanted_count} sent"
+        return ListReport(mtype, "broken", held, detail=detail)
     try:
         back = transfer.download(mtype)
     except MissionTransferError:

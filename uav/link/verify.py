@@ -26,7 +26,7 @@ RALLY_ALT_TOL_M = 1.0 + 1e-4  # rally altitude is whole metres
 
 # How ArduPilot keeps params 1-4 of each command the project uses (AP_Mission's packed record):
 #   f: float32   int: whole number (cut)   int?: whole number or not kept   drop: not kept
-#   u8: whole number kept in one unsigned byte (-1, "no change", comes back as 255)
+#   u8: whole number kept in one unsigned byte
 #   sign: only its sign (+-1)   bool: 1 if > 0 else 0   radius: whole metres, tens above 255
 _C = Cmd
 PARAM_RULES: dict[int, tuple[str, str, str, str]] = {
@@ -38,7 +38,7 @@ PARAM_RULES: dict[int, tuple[str, str, str, str]] = {
     _C.NAV_RETURN_TO_LAUNCH: ("drop", "drop", "drop", "drop"),
     _C.NAV_LAND: ("int", "drop", "drop", "sign"),
     _C.DO_JUMP: ("int", "int", "drop", "drop"),
-    _C.DO_CHANGE_SPEED: ("u8", "f", "u8", "drop"),
+    _C.DO_CHANGE_SPEED: ("u8", "f", "f", "drop"),
     _C.DO_SET_CAM_TRIGG_DIST: ("f", "drop", "int", "drop"),
     _C.DO_DIGICAM_CONTROL: ("int", "int", "int", "int"),
     _C.IMAGE_START_CAPTURE: ("drop", "f", "int", "int"),
