@@ -20,7 +20,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from processing.detect.evaluate import data_root, evaluate, format_table
+from processing.detect.evaluate import (
+    SYNTHETIC_VALID_SCENES,
+    SYNTHETIC_VALID_SEED,
+    data_root,
+    evaluate,
+    format_table,
+)
 from processing.detect.learned import FIRE_SMOKE_MODEL, VEHICLE_MODEL, LearnedDetector
 from processing.detect.onnx_runner import OnnxModel
 
@@ -78,7 +84,8 @@ def run(quality: bool = True, verbose: bool = False) -> dict:
             from processing.detect.synthetic import render_set
 
             syn = Path(tmp) / "syn-valid"
-            render_set(syn, scenes=8, frames_per_scene=8, seed=5000)
+            render_set(syn, scenes=SYNTHETIC_VALID_SCENES, frames_per_scene=8,
+                       seed=SYNTHETIC_VALID_SEED)
         except ImportError as exc:   # simulator not installed with this checkout
             figures["synthetic"] = f"skipped: {exc}"
         res = evaluate(root, ("fire-smoke", "aerial-cars", "brighton", "synthetic"), syn)

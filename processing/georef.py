@@ -14,6 +14,7 @@ import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -167,6 +168,13 @@ class CameraModel:
         self.dem = None
         if isinstance(self.ground, DemGround):
             self.dem = _Dem(self.ground.path, self.epsg)
+            if not np.isfinite(self.dem.height(np.array([x]), np.array([y]))[0]):
+                # Marching rays over a DEM that is not under the camera gives footprints and
+                # flags in the wrong place; say so instead.
+                raise GeoreferenceError(
+                    f"the frame at {pose.lat:.5f},{pose.lon:.5f} is outside the DEM "
+                    f"{Path(self.ground.path).name} (or over its nodata): give a DEM that covers "
+                    "the flight, or none for flat ground at the take-off height")
             if pose.alt_amsl is not None:
                 z = pose.alt_amsl
             elif pose.alt_rel is not None:

@@ -81,7 +81,8 @@ class Summary:
     yaw_fixed: int = 0                               # all of them
     elapsed_s: float = 0.0
     worker_cpu_s: float = 0.0             # CPU seconds spent in process_frame, all workers
-    parent_cpu_s: float = 0.0             # CPU seconds of this process (pre-pass, writing)
+    parent_cpu_s: float = 0.0             # CPU seconds of this process (pre-pass, writing;
+                                          # the frames too when workers=0)
     out: str = ""
 
     @property

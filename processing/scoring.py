@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from uav.errors import InvalidInputError
-from uav.geo import LocalFrame
+from uav.geo import LocalFrame, offset_lonlat
 
 # Truth kinds and flag classes that answer them.
 CLASS_OF_KIND = {"fire": "fire", "smoke": "smoke", "vehicle": "vehicle"}
@@ -93,6 +93,26 @@ def load_truth_objects(truth_path) -> list[dict]:
     return objects
 
 
+def _object_shape(obj: dict, frame: LocalFrame):
+    """Where an object is on the ground, metric: a point, or for smoke the plume's axis.
+
+    A smoke plume is planted at its source and drifts ``size_m`` downwind (``heading_deg``);
+    a detector's box centre lands mid-plume, so distances are measured to the plume's axis.
+    """
+    import shapely
+
+    ox, oy = frame.to_metric(obj["lon"], obj["lat"])
+    if obj["kind"] == "smoke" and obj.get("size_m") and obj.get("heading_deg") is not None:
+        # heading is a compass (true) bearing: find the plume's end on the ellipsoid, not along
+        # UTM grid north, which differs by the grid convergence (1.5 degrees in the park)
+        h = np.radians(float(obj["heading_deg"]))
+        length = float(obj["size_m"])
+        end_lon, end_lat = offset_lonlat(obj["lon"], obj["lat"], length * np.sin(h), length * np.cos(h))
+        ex, ey = frame.to_metric(end_lon, end_lat)
+        return shapely.LineString([(ox, oy), (ex, ey)])
+    return shapely.Point(ox, oy)
+
+
 def group_sightings(flags, radius_m: float, frame: LocalFrame) -> list[Sighting]:
     """Group georeferenced flags (dicts with cls/class, lon, lat, score) into sightings."""
     out: list[Sighting] = []
@@ -139,15 +159,17 @@ def score_flags(flags, truth_objects, radius_m: float = 15.0) -> Score:
     sightings = group_sightings(flags, radius_m, frame)
     score = Score(radius_m=radius_m, sightings=sightings)
     used: set[int] = set()
-    for obj in truth_objects:
+    import shapely
+
+    shapes = [_object_shape(obj, frame) for obj in truth_objects]
+    for obj, where in zip(truth_objects, shapes):
         cls = CLASS_OF_KIND.get(obj["kind"], obj["kind"])
-        ox, oy = frame.to_metric(obj["lon"], obj["lat"])
         best, best_i = None, None
         for i, s in enumerate(sightings):
             if s.cls != cls:
                 continue
             sx, sy = frame.to_metric(s.lon, s.lat)
-            d = float(np.hypot(sx - ox, sy - oy))
+            d = float(where.distance(shapely.Point(sx, sy)))
             if best is None or d < best:
                 best, best_i = d, i
         found = best is not None and best <= radius_m
@@ -161,15 +183,10 @@ def score_flags(flags, truth_objects, radius_m: float = 15.0) -> Score:
         if i in used:
             continue
         sx, sy = frame.to_metric(s.lon, s.lat)
-        near_any = False
-        for obj in truth_objects:
-            if CLASS_OF_KIND.get(obj["kind"], obj["kind"]) != s.cls:
-                continue
-            ox, oy = frame.to_metric(obj["lon"], obj["lat"])
-            reach = radius_m + float(obj.get("size_m") or 0)
-            if np.hypot(sx - ox, sy - oy) <= reach:
-                near_any = True
-                break
+        near_any = any(
+            CLASS_OF_KIND.get(obj["kind"], obj["kind"]) == s.cls
+            and where.distance(shapely.Point(sx, sy)) <= radius_m + float(obj.get("size_m") or 0)
+            for obj, where in zip(truth_objects, shapes))
         if not near_any:
             score.false_sightings.append(s)
     return score

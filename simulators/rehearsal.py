@@ -192,7 +192,8 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
         for index, sortie in enumerate(plan.sorties, start=1):
             # A fresh vehicle per sortie: a fresh battery, as after a swap in the field.
             with start_vehicle(backend, home=(home.lat, home.lon, home.alt_amsl, 0.0),
-                               speedup=speedup, sitl_bin=sitl_bin) as vehicle:
+                               speedup=speedup, sitl_bin=sitl_bin,
+                               params=vehicle_params(plan)) as vehicle:
                 report.backend = getattr(vehicle, "backend", backend)
                 tlog = None
                 if tlog_out is not None:
@@ -220,6 +221,25 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
         report.track_path = str(track_out)
     report.wall_time_s = time.monotonic() - t_wall
     return report
+
+
+def vehicle_params(plan) -> dict:
+    """Parameters that make the simulated aircraft the one the plan was made for.
+
+    The battery matters most: a rehearsal on the simulator's default pack would say nothing
+    about whether each sortie fits the aircraft's battery.
+    """
+    from .backend import SIM_DEFAULT_PARAMS
+
+    params = dict(SIM_DEFAULT_PARAMS)
+    aircraft = plan.aircraft
+    if aircraft is not None:
+        params["BATT_CAPACITY"] = int(round(aircraft.battery_capacity_mah))
+        params["SIM_BATT_CAP_AH"] = aircraft.battery_capacity_mah / 1000.0  # SITL's pack
+        params["WPNAV_SPEED"] = int(round(aircraft.cruise_speed_ms * 100))
+        params["WPNAV_SPEED_UP"] = int(round(aircraft.climb_rate_ms * 100))
+        params["WPNAV_SPEED_DN"] = int(round(aircraft.descent_rate_ms * 100))
+    return params
 
 
 def _make_collector(plan, frames_out, scene, camera_scale, home):

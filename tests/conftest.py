@@ -126,3 +126,13 @@ def vehicle_factory(vehicle_backend):
 def vehicle(vehicle_factory):
     """A running vehicle at real-time speed; ``vehicle.connection_string`` to connect."""
     return vehicle_factory()
+
+
+@pytest.fixture
+def sim_backend(vehicle_backend) -> str:
+    """The backend name for tests that start their own vehicles (rehearsal, demo)."""
+    from simulators.backend import find_sitl
+
+    if vehicle_backend == "ardupilot" and find_sitl() is None:
+        pytest.skip(_sitl_missing_reason())
+    return vehicle_backend

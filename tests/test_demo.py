@@ -11,20 +11,15 @@ from click.testing import CliRunner
 
 from uav.cli import cli
 
-
-@pytest.fixture
-def backend(vehicle_backend):
-    from simulators.backend import find_sitl
-
-    if vehicle_backend == "ardupilot" and find_sitl() is None:
-        pytest.skip("no ArduPilot SITL binary: set ARDUPILOT_SITL or put arducopter on PATH")
-    return vehicle_backend
+# Six objects are planted; the quick demo finds all six on this machine.  One may be missed when
+# camera triggers shift with the simulation's timing, and that is all the slack allowed.
+DEMO_MIN_FOUND = 5
 
 
 @pytest.mark.slow
-def test_quick_demo_finds_the_planted_objects(backend, tmp_path):
+def test_quick_demo_finds_the_planted_objects(sim_backend, tmp_path):
     out = tmp_path / "demo"
-    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--quick", "--backend", backend,
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--quick", "--backend", sim_backend,
                                       "--speedup", "80", "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert "uav review" in result.output
@@ -55,5 +50,3 @@ def test_quick_demo_finds_the_planted_objects(backend, tmp_path):
     assert len(gj["features"]) == flags
     assert (out / "demo.plan").exists() and (out / "track.geojson").exists()
 
-
-DEMO_MIN_FOUND = 2

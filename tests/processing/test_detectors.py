@@ -161,3 +161,39 @@ def test_matching_and_average_precision():
     assert average_precision(scores, np.array(hits), 2) == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
     assert average_precision(scores[[0, 2]], np.array([True, True]), 2) == 1.0
     assert average_precision(np.array([]), np.array([], bool), 3) == 0.0
+
+
+# --------------------------------------------------------------------------- simulator frames
+def test_learned_detectors_find_objects_planted_in_simulator_frames(tmp_path):
+    from processing.detect.registry import get_detectors
+    from processing.detect.synthetic import load_truth
+    from simulators.frames import FrameCollector
+    from simulators.scene import Scene
+    from uav.profiles import get_camera
+
+    scene = Scene.generate((131.20, 43.10, 131.206, 43.1045), seed=42, n_fire=2, n_smoke=1,
+                           n_vehicle=3)
+    with FrameCollector(tmp_path, scene, get_camera("mavic3e-wide"), scale=0.25) as fc:
+        for i, o in enumerate(scene.objects):   # one nadir frame over each object, 100 m up
+            fc.on_trigger(o.lat, o.lon, scene.ground_alt_amsl + 100, 100, yaw=37 * i, pitch=0,
+                          roll=0, time_s=i, index=i)
+    dets = get_detectors("fire,smoke,vehicle")
+    found, missed, false = [], [], []
+    for fr in load_truth(tmp_path):
+        img = cv2.imread(str(tmp_path / fr["file"]))
+        flags = [d for det in dets for d in det.detect(img, FrameInfo(gsd_m=fr["gsd_m"]))]
+        for o in fr["objects"]:
+            x0, y0, x1, y1 = o["box"]
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            hit = any(d.cls == o["cls"] and d.x0 <= cx <= d.x1 and d.y0 <= cy <= d.y1
+                      for d in flags)
+            (found if hit else missed).append((fr["file"], o["id"]))
+        for d in flags:
+            if not any(o["cls"] == d.cls and iou_matrix(np.array([[d.x0, d.y0, d.x1, d.y1]]),
+                                                        np.array([o["box"]]))[0, 0] > 0.1
+                       for o in fr["objects"]):
+                false.append((fr["file"], d.cls, round(d.score, 2)))
+    planted = {i for _, i in found + missed}
+    assert {i for _, i in found if not i.startswith("smoke")} == \
+        {i for i in planted if not i.startswith("smoke")}, f"missed {missed}"
+    assert len(false) <= 1, f"flags on nothing: {false}"

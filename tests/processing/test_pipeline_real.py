@@ -12,7 +12,8 @@ from processing.pipeline import process_frames
 from processing.store import FlightStore
 from uav.geo import distance_m
 
-BRIGHTON = Path(__file__).resolve().parents[3] / "shared" / "data" / "brighton"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+BRIGHTON = DATA / "brighton"
 
 
 def _fire_frame(folder: Path, name: str, lat: float, lon: float) -> str:
@@ -102,3 +103,20 @@ def test_edited_frame_whose_only_reference_is_damaged_keeps_its_yaw(tmp_path):
         f = {x.name: x for x in st.frames()}["f00.jpg"]
     assert f.yaw == 0 and not f.yaw_corrected
     assert "Windows Photo Viewer" in f.error and "no overlapping untouched frame" in f.error
+
+
+@pytest.mark.skipif(not (DATA / "dem" / "rome-30m.tif").exists() or not (DATA / "brighton").is_dir(),
+                    reason="../shared/data dem/ and brighton/ absent")
+def test_a_dem_that_does_not_cover_the_frames_is_refused_per_frame(tmp_path):
+    # Brighton (Minnesota) frames with a DEM of Rome: every frame says why it has no footprint,
+    # instead of rays marched over nothing giving flags in the wrong place.
+    frames = sorted(str(p) for p in (DATA / "brighton").glob("DJI_001*.JPG"))[:2]
+    out = tmp_path / "f.gpkg"
+    summary = process_frames(frames, out, dem=str(DATA / "dem" / "rome-30m.tif"), detectors=(),
+                             workers=0, progress=False)
+    with FlightStore.open(out) as store:
+        rows = store.frames()
+    assert len(rows) == 2 and summary.processed == 2
+    for r in rows:
+        assert r.status != "done" and r.footprint is None
+        assert "outside the DEM rome-30m.tif" in r.error

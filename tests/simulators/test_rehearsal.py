@@ -30,19 +30,11 @@ def small_plan():
                        home=HOME, home_alt_amsl=HOME_ALT, name="rehearsal test")
 
 
-@pytest.fixture
-def backend(vehicle_backend):
-    from simulators.backend import find_sitl
-
-    if vehicle_backend == "ardupilot" and find_sitl() is None:
-        pytest.skip("no ArduPilot SITL binary: set ARDUPILOT_SITL or put arducopter on PATH")
-    return vehicle_backend
-
 
 @pytest.mark.slow
-def test_rehearsal_flies_every_leg_and_takes_the_planned_photos(small_plan, backend, tmp_path):
+def test_rehearsal_flies_every_leg_and_takes_the_planned_photos(small_plan, sim_backend, tmp_path):
     frames = tmp_path / "frames"
-    report = rehearse(small_plan, backend=backend, speedup=80, frames_out=frames,
+    report = rehearse(small_plan, backend=sim_backend, speedup=80, frames_out=frames,
                       track_out=tmp_path / "track.geojson")
     assert report.sorties, "no sortie flown"
     s = report.sorties[0]
@@ -80,11 +72,11 @@ def test_rehearsal_flies_every_leg_and_takes_the_planned_photos(small_plan, back
 
 
 @pytest.mark.slow
-def test_rehearse_cli_writes_report_and_track(small_plan, backend, tmp_path):
+def test_rehearse_cli_writes_report_and_track(small_plan, sim_backend, tmp_path):
     plan_path = tmp_path / "small.plan"
     write_plan(small_plan, plan_path)
     out = tmp_path / "report.json"
-    result = CliRunner().invoke(cli, ["rehearse", str(plan_path), "--backend", backend,
+    result = CliRunner().invoke(cli, ["rehearse", str(plan_path), "--backend", sim_backend,
                                       "--speedup", "80", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "sortie 1" in result.output and "OK" in result.output

@@ -109,3 +109,13 @@ def test_udpout_and_udpin_to_the_simulator(vehicle_factory, vehicle_backend):
     vehicle_factory(home=(43.1, 131.5, 120.0, 0.0), speedup=10, udp_out=[f"127.0.0.1:{port}"])
     with connect(f"udp:127.0.0.1:{port}", timeout=5) as link:
         assert link.vehicle.is_copter and link.answered
+
+
+def test_missing_serial_device_says_to_plug_it_in():
+    url = "/dev/ttyUSB-amur-not-there:57600"
+    with pytest.raises(LinkError) as info:
+        connect(url, timeout=0.5)
+    msg = str(info.value)
+    assert f"cannot open {url}" in msg
+    assert "no serial device /dev/ttyUSB-amur-not-there" in msg
+    assert "plugged in" in msg

@@ -15,9 +15,8 @@ import click
 
 from ..errors import UavError
 
-# The demo's planted objects, as offsets in metres (east, north) from the demo sector's centre,
-# placed on open ground inside the sector: a ranger would expect fires near the road and a
-# vehicle parked on it.
+# The demo's planted objects, as offsets in metres (east, north) from the demo sector's centre;
+# _plant moves each into the photographed area and vehicles onto the road.
 DEMO_OBJECTS = [
     ("fire-1", "fire", -90.0, 60.0, 4.0, 0.0),
     ("fire-2", "fire", 110.0, -70.0, 5.0, 0.0),
@@ -52,17 +51,29 @@ class DemoResult:
         }
 
 
-def _plant(scene, sector, frame):
+def _plant(scene, sector, exclusions, road, frame):
+    """Plant the demo's objects where the survey photographs: inside the sector, clear of the
+    exclusion zones (which are never flown over), vehicles on the forest road."""
     import shapely
+    from shapely.ops import nearest_points, unary_union
 
     from simulators.scene import PlantedObject
 
+    margin = 30.0  # metres clear of the allowed area's edge, so several photos see each object
+    allowed = frame.geom_to_metric(sector)
+    if exclusions:
+        allowed = allowed.difference(unary_union([frame.geom_to_metric(e) for e in exclusions]))
+    inner = allowed.buffer(-margin)
+    road_m = frame.geom_to_metric(road).intersection(inner) if road is not None else None
     c = sector.centroid
     cx, cy = frame.to_metric(c.x, c.y)
     for oid, kind, de, dn, size, heading in DEMO_OBJECTS:
-        lon, lat = frame.to_lonlat(cx + de, cy + dn)
-        if not sector.contains(shapely.Point(lon, lat)):
-            continue
+        p = shapely.Point(cx + de, cy + dn)
+        if kind == "vehicle" and road_m is not None and not road_m.is_empty:
+            p = nearest_points(road_m, p)[0]
+        elif not inner.contains(p):
+            p = nearest_points(inner, p)[0]
+        lon, lat = frame.to_lonlat(p.x, p.y)
         scene.add(PlantedObject(oid, kind, float(lon), float(lat), size, heading))
 
 
@@ -127,7 +138,7 @@ def run_demo(out_dir, *, backend: str = "auto", speedup: float = 60.0, quick: bo
     frame = LocalFrame.for_geometry(sector)
     scene = Scene(shape(plan.sector).buffer(0.0015).bounds, seed=7, ground_alt_amsl=launch_alt,
                   road=road)
-    _plant(scene, sector, frame)
+    _plant(scene, sector, exclusions, road, frame)
     echo(f"2/5 flying it on the simulator ({backend}, {speedup:g}x) with the simulated camera; "
          f"{len(scene.objects)} objects planted")
     last = [0.0]
@@ -180,8 +191,10 @@ def run_demo(out_dir, *, backend: str = "auto", speedup: float = 60.0, quick: bo
     parts = [f"{by.get('fire', 0)} fire(s)", f"{by.get('smoke', 0)} smoke plume(s)",
              f"{by.get('vehicle', 0)} vehicle(s)"]
     err = f", mean error {score.mean_error_m:.1f} m" if score.mean_error_m is not None else ""
-    echo(f"5/5 {', '.join(parts)} flagged; {score.found} of {score.planted} planted objects "
-         f"found within {score.radius_m:.0f} m{err}; {len(score.false_sightings)} false sighting(s)")
+    # The same object shows in several photos: the flags are grouped into sightings first.
+    echo(f"5/5 {', '.join(parts)} flagged ({len(flags)} flags, one per photo that shows an "
+         f"object); {score.found} of {score.planted} planted objects found within "
+         f"{score.radius_m:.0f} m{err}; {len(score.false_sightings)} false sighting(s)")
     result.seconds["total"] = time.perf_counter() - t0
     result.report_path.write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return result
@@ -213,6 +226,6 @@ def demo(out_dir, backend, speedup, quick, workers):
     click.echo(f"Frames + truth:          {result.frames_dir}")
     click.echo(f"Flight GeoPackage:       {result.gpkg_path}")
     for fmt, path in result.exports.items():
-        click.echo(f"Export ({fmt}):{' ' * (17 - len(fmt))}{path}")
+        click.echo(f"Export ({fmt}):{' ' * (15 - len(fmt))}{path}")
     click.echo(f"Report:                  {result.report_path}")
     click.echo(f"\nReview the flags:  uav review {result.gpkg_path}")

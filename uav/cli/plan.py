@@ -98,7 +98,7 @@ def common_options(f):
         click.option("--alt-mode", type=click.Choice(["relative", "amsl", "terrain"]), default="relative",
                      show_default=True, help="Altitude frame of the waypoints."),
         click.option("--home", "home", multiple=True, metavar="LAT,LON[,ALT]",
-                     help="Launch point (latitude first; ALT = ground AMSL); with --drones, one per drone."),
+                     help="Launch point (latitude first; ALT = ground AMSL); survey --drones N takes one per drone."),
         click.option("--profiles", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="TOML/JSON file with your own camera and aircraft profiles."),
         click.option("--aircraft", default=None, help="Aircraft profile (default arducopter-quad)."),
@@ -196,7 +196,9 @@ def summary_lines(plan) -> list[str]:
     title = f"{f['kind']} plan" + (f" \u201c{f['name']}\u201d" if f["name"] else "")
     lines = [title]
     if f["area_m2"]:
-        lines.append(f"  area to image   {f['area_m2'] / 1e6:,.3f} km\u00b2")
+        # A perimeter or lookout flight images no area: its figure is the sector's size.
+        label = "area to image" if f["kind"] in ("survey", "corridor") else "sector area  "
+        lines.append(f"  {label}   {f['area_m2'] / 1e6:,.3f} km\u00b2")
     if f["altitude_m"] is not None:
         lines.append(f"  altitude        {f['altitude_m']:.1f} m ({f['altitude_mode']})")
     if f["gsd_m"]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, LinkError
 
 
 def _detector_names(text: str) -> tuple[str, ...]:
@@ -12,6 +12,24 @@ def _detector_names(text: str) -> tuple[str, ...]:
     if text.strip().lower() in ("", "none"):
         return ()
     return names
+
+
+DASK_CONNECT_TIMEOUT_S = 10.0
+
+
+def connect_dask(address: str, timeout_s: float | None = None):
+    """A Dask client for ``address``, or a clear error when no scheduler answers there."""
+    timeout_s = DASK_CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is a runtime dependency
+        raise InvalidInputError("--dask needs the 'distributed' package: pip install distributed") from None
+    try:
+        return Client(address, timeout=timeout_s)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise LinkError(f"no Dask scheduler answered at {address} within {timeout_s:g} s ({exc}); start "
+                        "one there with `dask scheduler` and `dask worker ADDRESS`, or leave out --dask "
+                        "to use this computer's cores") from None
 
 
 @click.command("process")
@@ -54,11 +72,21 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
     kwargs = dict(telemetry=telemetry, dem=dem, ground_elevation=ground_elevation, detectors=names,
                   camera=profile, workers=workers, dask_address=dask_address, geotiff=geotiff,
                   reduce=int(reduce))
+    if watch and (len(frames) != 1 or not os.path.isdir(frames[0])):
+        raise InvalidInputError("--watch needs exactly one folder to watch")
+    client = None
+    if dask_address:
+        # Checked before any frame is touched, so an unreachable scheduler is one clear line.
+        client = connect_dask(dask_address)
+        kwargs["dask_address"] = client
     if watch:
-        if len(frames) != 1 or not os.path.isdir(frames[0]):
-            raise InvalidInputError("--watch needs exactly one folder to watch")
         click.echo(f"watching {frames[0]} (Ctrl-C to stop) -> {out}")
-        summary = watch_folder(frames[0], out, echo=click.echo, **kwargs)
-    else:
-        summary = process_frames(frames, out, progress=not quiet, **kwargs)
+    try:
+        if watch:
+            summary = watch_folder(frames[0], out, echo=click.echo, **kwargs)
+        else:
+            summary = process_frames(frames, out, progress=not quiet, **kwargs)
+    finally:
+        if client is not None:
+            client.close()
     click.echo(str(summary))

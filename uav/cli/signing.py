@@ -31,7 +31,8 @@ def keygen(key_file, overwrite):
               help="The link to send the key over: use USB (e.g. /dev/ttyACM0), never a radio.")
 @click.option("--key", "key_file", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="The aircraft's key file.")
-@click.option("--timeout", type=float, default=10.0, show_default=True)
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for the vehicle's heartbeat.")
 def setup(url, key_file, timeout):
     """Give the aircraft its key (SETUP_SIGNING) and check that it now answers signed."""
     from uav.link import connect
@@ -49,7 +50,8 @@ def setup(url, key_file, timeout):
               type=click.Path(dir_okay=False, path_type=Path), help="The aircraft's key file.")
 @click.option("--connect", "url", default=None, metavar="URL",
               help="Also check that the aircraft answers signed with this key.")
-@click.option("--timeout", type=float, default=10.0, show_default=True)
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait for the vehicle's heartbeat.")
 def status(key_file, url, timeout):
     """Show a key's fingerprint and last timestamp; with --connect, check the aircraft."""
     from uav.link import connect

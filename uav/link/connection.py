@@ -396,6 +396,25 @@ def _is_vehicle_heartbeat(msg) -> bool:
             and msg.autopilot != mavlink.MAV_AUTOPILOT_INVALID)
 
 
+def _open_error(url: str, ep: Endpoint, exc: Exception) -> LinkError:
+    """Why ``url`` could not be opened, with what to do about it for the usual serial mishaps."""
+    import errno
+    import glob
+
+    code = getattr(exc, "errno", None)
+    if ep.scheme == "serial":
+        if code == errno.ENOENT or (ep.address.startswith("/dev/") and not os.path.exists(ep.address)):
+            ports = sorted(glob.glob("/dev/ttyUSB*") + glob.glob("/dev/ttyACM*"))
+            here = (f"serial ports on this computer: {', '.join(ports)}" if ports
+                    else "no USB serial port is present on this computer")
+            return LinkError(f"cannot open {url}: there is no serial device {ep.address}; is the aircraft "
+                             f"(USB) or the telemetry radio plugged in? ({here})")
+        if code == errno.EACCES:
+            return LinkError(f"cannot open {url}: permission denied on {ep.address}; add your user to "
+                             "the 'dialout' group (sudo usermod -aG dialout $USER) and log in again")
+    return LinkError(f"cannot open {url}: {getattr(exc, 'strerror', None) or exc}")
+
+
 def open_master(url: str, *, source_system: int = GCS_SYSTEM_ID,
                 source_component: int = GCS_COMPONENT_ID):
     """Open the pymavlink connection for ``url`` (nothing is waited for)."""
@@ -405,9 +424,9 @@ def open_master(url: str, *, source_system: int = GCS_SYSTEM_ID,
             ep.device, baud=ep.baud, source_system=source_system,
             source_component=source_component, autoreconnect=False, retries=0)
     except OSError as exc:
-        raise LinkError(f"cannot open {url}: {exc.strerror or exc}") from exc
+        raise _open_error(url, ep, exc) from exc
     except Exception as exc:  # pymavlink raises bare Exceptions for serial/tcp failures
-        raise LinkError(f"cannot open {url}: {exc}") from exc
+        raise _open_error(url, ep, exc) from exc
     # Speak MAVLink2 from the first byte: signing and the mission_type/opaque_id extensions
     # need it, whatever dialect mavutil was first imported with.
     if not isinstance(master.mav, mavlink.MAVLink):
