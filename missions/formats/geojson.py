@@ -10,13 +10,11 @@ lon, lat[, z] in WGS84 as RFC 7946 requires.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import shapely
 
-from uav.errors import PlanFileError
-
+from .atomic import write_file_atomic
 from .layers import plan_shapes
 from .qgc_plan import _clean
 
@@ -61,11 +59,5 @@ def write_geojson(plan, path, *, photos: bool = False) -> Path:
     path = Path(path)
     text = json.dumps(plan_feature_collection(plan, photos=photos), ensure_ascii=False,
                       allow_nan=False)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise PlanFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_file_atomic(path, (text + "\n").encode("utf-8"))
     return path

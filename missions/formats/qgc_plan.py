@@ -33,6 +33,7 @@ from uav.items import INT_FRAME_TO_FLOAT, Cmd, Frame, Mission, MissionItem, Miss
 from uav.profiles import AircraftProfile, CameraProfile
 
 from ..model import AltitudeMode, Plan, PlanKind, PlanStats
+from .atomic import write_file_atomic
 
 FILE_VERSION = 1
 MISSION_VERSION = 2
@@ -328,13 +329,7 @@ def _dump(doc: dict, path: Path) -> None:
         text = json.dumps(doc, indent=4, sort_keys=False, allow_nan=False, ensure_ascii=False)
     except ValueError as exc:  # pragma: no cover - _clean removes NaN
         raise PlanFileError(f"cannot write {path}: {exc}") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise PlanFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_file_atomic(path, (text + "\n").encode("utf-8"))
 
 
 def single_sortie_plan(plan: Plan, index: int) -> Plan:

@@ -13,11 +13,12 @@ exactly.  The format holds the mission only: no fence, no rally points (those go
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 from uav.errors import PlanFileError
 from uav.items import Mission, MissionItem
+
+from .atomic import write_file_atomic
 
 HEADER = "QGC WPL 110"
 LATLON_DECIMALS = 8
@@ -56,13 +57,7 @@ def write_waypoints(mission: Mission, path) -> Path:
     """Write ``mission`` as a ``QGC WPL 110`` file; returns the path."""
     path = Path(path)
     text = waypoints_text(mission)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        tmp.write_bytes(text.encode("ascii"))
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise PlanFileError(f"cannot write {path}: {exc.strerror or exc}") from None
+    write_file_atomic(path, text.encode("ascii"))
     return path
 
 

@@ -14,10 +14,14 @@ from shapely.geometry import LineString, Point, Polygon
 
 from uav.geo import LocalFrame
 from uav.items import Cmd, Frame
+from uav.profiles import AIRCRAFT, CAMERAS
 
 LON0, LAT0 = 131.2, 43.1
 FRAME = LocalFrame.around(LON0, LAT0)
 X0, Y0 = FRAME.to_metric(LON0, LAT0)
+# The camera and aircraft the planning tests fly unless a test needs another.
+CAM = CAMERAS["mavic3e-wide"]
+QUAD = AIRCRAFT["arducopter-quad"]  # 25 min, 25 % reserve: 18.75 min usable
 
 
 def ll(coords):

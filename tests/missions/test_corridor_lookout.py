@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import shapely
 from plangeo_helpers import (
+    CAM,
+    QUAD,
     coverage,
     exclusion,
     flight_path,
@@ -25,10 +27,7 @@ from missions.lookout import plan_lookout, plan_perimeter
 from missions.model import PlanKind
 from uav.errors import InvalidInputError, PlanningError
 from uav.items import Cmd
-from uav.profiles import AIRCRAFT, CAMERAS
 
-CAM = CAMERAS["mavic3e-wide"]
-QUAD = AIRCRAFT["arducopter-quad"]
 ROAD = [(0, 0), (1500, 300), (3000, 200)]
 
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import shapely
 from plangeo_helpers import (
+    CAM,
     FRAME,
+    QUAD,
     coverage,
     exclusion,
     flight_path,
@@ -25,12 +27,10 @@ from missions.model import AltitudeMode, PlanKind
 from missions.survey import best_angle, grid_spacing, plan_survey
 from uav.errors import InvalidSectorError, PlanningError
 from uav.items import Cmd, Frame
-from uav.profiles import AIRCRAFT, CAMERAS, AircraftProfile, CameraProfile
+from uav.profiles import AircraftProfile, CameraProfile
 
-CAM = CAMERAS["mavic3e-wide"]
 # Plenty of battery so the plan stays one sortie unless a test wants more.
 LONG = AircraftProfile("long-endurance", endurance_s=4 * 3600, reserve_fraction=0.25)
-QUAD = AIRCRAFT["arducopter-quad"]
 
 
 @pytest.fixture(scope="module")

@@ -181,8 +181,10 @@ class Link:
 
     def _wrap_send(self) -> None:
         # Everything we send passes through here so a .tlog can record both directions.
+        # The unwrapped send is kept so a link riding on someone else's connection
+        # (DronekitLink) can put it back when it closes.
         mav = self.master.mav
-        original = mav.send
+        original = self._original_send = mav.send
 
         def send(msg, force_mavlink1=False, _original=original):
             _original(msg, force_mavlink1=force_mavlink1)

@@ -109,20 +109,6 @@ class DronekitLink(Link):
             _enum_name("MAV_AUTOPILOT", getattr(last, "autopilot", 3), "MAV_AUTOPILOT_"),
             _enum_name("MAV_TYPE", getattr(last, "type", 2), "MAV_TYPE_"))
 
-    def _wrap_send(self) -> None:
-        mav = self.master.mav
-        self._original_send = mav.send
-        original = mav.send
-
-        def send(msg, force_mavlink1=False, _original=original):
-            _original(msg, force_mavlink1=force_mavlink1)
-            if self._send_listeners:
-                buf = bytes(msg.get_msgbuf())
-                for fn in list(self._send_listeners):
-                    fn(buf)
-
-        mav.send = send
-
     def _enqueue(self, _vehicle, _name, msg) -> None:
         self._queue.put(msg)
 
