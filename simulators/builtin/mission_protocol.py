@@ -117,6 +117,9 @@ class MissionItemProtocol:
         self.can_clear = can_clear
         self.upload: _Upload | None = None
         self.max_items = MAX_ITEMS[self.mission_type]
+        self._store = {M.MAV_MISSION_TYPE_MISSION: store_mission_item,
+                       M.MAV_MISSION_TYPE_FENCE: store_fence_item,
+                       M.MAV_MISSION_TYPE_RALLY: store_rally_item}[self.mission_type]
         self._request_warning_sent = False
         self.on_complete: Callable[[], None] | None = None
 
@@ -183,11 +186,7 @@ class MissionItemProtocol:
             up.item_warning_sent = True
             self.send_text(M.MAV_SEVERITY_WARNING,
                            "got MISSION_ITEM; GCS should send MISSION_ITEM_INT")
-        incoming = Incoming.from_message(msg)
-        store = {M.MAV_MISSION_TYPE_MISSION: store_mission_item,
-                 M.MAV_MISSION_TYPE_FENCE: store_fence_item,
-                 M.MAV_MISSION_TYPE_RALLY: store_rally_item}[self.mission_type]
-        result, stored = store(incoming)
+        result, stored = self._store(Incoming.from_message(msg))
         if result == M.MAV_MISSION_ACCEPTED:
             if self.mission_type == M.MAV_MISSION_TYPE_FENCE:
                 up.new_items.append(stored)

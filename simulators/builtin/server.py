@@ -53,6 +53,13 @@ CAPABILITIES = (M.MAV_PROTOCOL_CAPABILITY_MISSION_FLOAT | M.MAV_PROTOCOL_CAPABIL
                 | M.MAV_PROTOCOL_CAPABILITY_SET_POSITION_TARGET_GLOBAL_INT
                 | M.MAV_PROTOCOL_CAPABILITY_MAVLINK2 | M.MAV_PROTOCOL_CAPABILITY_MISSION_FENCE
                 | M.MAV_PROTOCOL_CAPABILITY_MISSION_RALLY)
+# mission protocol messages -> the MissionItemProtocol method that answers them
+MISSION_HANDLERS = {
+    "MISSION_COUNT": "handle_count", "MISSION_ITEM": "handle_item",
+    "MISSION_ITEM_INT": "handle_item", "MISSION_REQUEST_LIST": "handle_request_list",
+    "MISSION_REQUEST": "handle_request", "MISSION_REQUEST_INT": "handle_request",
+    "MISSION_CLEAR_ALL": "handle_clear_all",
+}
 FIRMWARE_VERSION = (4 << 24) | (7 << 16) | (0 << 8) | M.FIRMWARE_VERSION_TYPE_DEV
 
 
@@ -102,7 +109,7 @@ class Channel:
             return
         if len(self.outbuf) > 1_000_000:  # a GCS that stopped reading: drop like a radio
             return
-        self.mav.srcSystem = self.server.sysid
+        self.mav.srcSystem = int(self.server._sysid_param.value)
         try:
             self.mav.send(msg)
         except (struct.error, TypeError, ValueError) as exc:
@@ -192,6 +199,8 @@ class BuiltinVehicleServer:
         merged = dict(params or {})
         merged.setdefault("SIM_SPEEDUP", speedup)
         self.params = ParamTable(merged)
+        # held, not looked up by name: every message in and out needs the system id
+        self._sysid_param = self.params.get("MAV_SYSID")
         self.clock = SimClock(self.params["SIM_SPEEDUP"])
         self.sim_time = 0.0
         self._signing_key = bytes(signing_key) if signing_key else None
@@ -260,7 +269,7 @@ class BuiltinVehicleServer:
     # --- public ----------------------------------------------------------------------------------
     @property
     def sysid(self) -> int:
-        return int(self.params["MAV_SYSID"])
+        return int(self._sysid_param.value)
 
     @property
     def connection_string(self) -> str:
@@ -434,6 +443,9 @@ class BuiltinVehicleServer:
                 self._close_channel(ch)
                 return
             self._feed(ch, data)
+            # answer now, not after the physics step and telemetry: a GCS waiting on a reply
+            # (the next MISSION_REQUEST, an item) should not wait for the rest of the loop
+            ch.flush()
 
     def _new_link_id(self) -> int:
         self._next_link_id += 1
@@ -478,36 +490,28 @@ class BuiltinVehicleServer:
     # --- requests --------------------------------------------------------------------------------
     def _for_us(self, msg) -> bool:
         ts = getattr(msg, "target_system", None)
-        return ts is None or ts == 0 or ts == self.sysid
+        return ts is None or ts == 0 or ts == self._sysid_param.value
 
     def _handle(self, ch: Channel, msg) -> None:
         t = msg.get_type()
         if not self._for_us(msg):
             return
-        v = self.vehicle
-        if t in ("MISSION_COUNT", "MISSION_ITEM", "MISSION_ITEM_INT", "MISSION_REQUEST_LIST",
-                 "MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_CLEAR_ALL"):
+        handler = MISSION_HANDLERS.get(t)
+        if handler is not None:  # the mission protocol first: uploads are message-bound
             mtype = getattr(msg, "mission_type", 0)
-            targets = list(self.protocols) if (t == "MISSION_CLEAR_ALL"
-                                               and mtype == M.MAV_MISSION_TYPE_ALL) else [mtype]
-            for mt in targets:
-                proto = self.protocols.get(mt)
-                if proto is None:
-                    ch.send(M.MAVLink_mission_ack_message(
-                        msg.get_srcSystem(), msg.get_srcComponent(), M.MAV_MISSION_UNSUPPORTED,
-                        mtype))
-                    return
-                if t == "MISSION_COUNT":
-                    proto.handle_count(ch, msg)
-                elif t in ("MISSION_ITEM", "MISSION_ITEM_INT"):
-                    proto.handle_item(ch, msg)
-                elif t == "MISSION_REQUEST_LIST":
-                    proto.handle_request_list(ch, msg)
-                elif t in ("MISSION_REQUEST", "MISSION_REQUEST_INT"):
-                    proto.handle_request(ch, msg)
-                else:
+            proto = self.protocols.get(mtype)
+            if proto is not None:
+                getattr(proto, handler)(ch, msg)
+                return
+            if t == "MISSION_CLEAR_ALL" and mtype == M.MAV_MISSION_TYPE_ALL:
+                for proto in self.protocols.values():
                     proto.handle_clear_all(ch, msg)
-        elif t == "MISSION_SET_CURRENT":
+                return
+            ch.send(M.MAVLink_mission_ack_message(
+                msg.get_srcSystem(), msg.get_srcComponent(), M.MAV_MISSION_UNSUPPORTED, mtype))
+            return
+        v = self.vehicle
+        if t == "MISSION_SET_CURRENT":
             if v.set_mission_current(msg.seq):
                 self.broadcast(v.mission_current_message())
         elif t == "PARAM_REQUEST_LIST":

@@ -58,8 +58,11 @@ FENCE_COMMANDS = frozenset({
 })
 
 
+_F32 = struct.Struct("<f")
+
+
 def _f32(x: float) -> float:
-    return struct.unpack("<f", struct.pack("<f", float(x)))[0]
+    return _F32.unpack(_F32.pack(float(x)))[0]
 
 
 def _u(x: float, bits: int) -> int:
@@ -238,8 +241,9 @@ def store_mission_item(it: Incoming) -> tuple[int, StoredItem | None]:
         frame = stored
         x, y = it.x, it.y
         z = _f32(_alt_cm(it.z) * 0.01)
-    return M.MAV_MISSION_ACCEPTED, StoredItem(cmd, frame, x=x, y=y, z=z,
-                                              autocontinue=1, **q)
+    # positional: this runs once per uploaded item
+    return M.MAV_MISSION_ACCEPTED, StoredItem(cmd, frame, q["param1"], q["param2"], q["param3"],
+                                              q["param4"], x, y, z, 1)
 
 
 def store_fence_item(it: Incoming) -> tuple[int, StoredItem | None]:
