@@ -34,7 +34,13 @@ from .fence import build_fence_geometry
 from .geometry import polygonal
 from .items_builder import Leg
 from .model import Plan, PlanKind, PlanStats
-from .survey import DEFAULT_FENCE_MARGIN_M, add_turnarounds, grid_spacing, split_long_legs
+from .survey import (
+    DEFAULT_FENCE_MARGIN_M,
+    add_turnarounds,
+    grid_spacing,
+    imaging_speed,
+    split_long_legs,
+)
 from .validate import DEFAULT_MAX_FENCE_POINTS
 
 
@@ -96,11 +102,7 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
     speed = resolve_speed(aircraft, speed_ms)
     cruise = speed  # transits are flown at this speed whatever the camera needs
     spacing, trig = grid_spacing(camera, altitude, front_overlap, side_overlap)
-    if trigger == "distance" and trig / speed < camera.min_trigger_interval_s:
-        speed = math.floor(trig / camera.min_trigger_interval_s * 100) / 100.0
-        if speed < 1.0:
-            raise PlanningError(f"camera {camera.name!r} cannot take photos every {trig:.1f} m at a "
-                                "flyable speed; lower the front overlap or fly higher")
+    speed, speed_note = imaging_speed(camera, trig, speed, trigger)
     mode, dem = resolve_mode(altitude_mode, dem_path, terrain_follow)
     frame0 = LocalFrame.for_geometry(route)
     route0 = frame0.geom_to_metric(route)
@@ -159,6 +161,8 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
                     fence_margin_m=margin, max_items=max_items, max_fence_points=max_fence_points, line_spacing_m=spacing,
                     trigger_distance_m=trig, camera=camera.name, aircraft=aircraft.name,
                     route=shapely.geometry.mapping(route))
+    if speed_note:
+        settings["speed_note"] = speed_note
     return finish_plan(PlanKind.CORRIDOR, planner, built, name=name, area=area, legs=legs,
                        altitude_m=altitude, settings=settings, stats=stats, validate=validate,
                        margin_m=margin)

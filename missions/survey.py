@@ -62,6 +62,7 @@ from .sorties import split_among_drones
 from .validate import DEFAULT_MAX_FENCE_POINTS
 
 DEFAULT_FENCE_MARGIN_M = 10.0
+MIN_SURVEY_SPEED_MS = 1.0  # m/s: the slowest imaging speed planned; below it change overlap, altitude or trigger
 
 
 def true_north_grid_bearing(frame, xy) -> float:
@@ -100,6 +101,25 @@ def grid_spacing(camera: CameraProfile, altitude_m: float, front_overlap: float,
                                 "(write 0.75 for 75 %)")
     across, along = camera.footprint_m(altitude_m)
     return across * (1.0 - side_overlap), along * (1.0 - front_overlap)
+
+
+def imaging_speed(camera: CameraProfile, trigger_distance_m: float, speed_ms: float,
+                  trigger: str) -> tuple[float, str | None]:
+    """Imaging speed that keeps distance-triggered photos ``camera.min_trigger_interval_s`` apart.
+
+    Returns the speed and a note for the plan settings when it had to be lowered (else ``None``).
+    """
+    if trigger != "distance" or trigger_distance_m / speed_ms >= camera.min_trigger_interval_s:
+        return speed_ms, None
+    new = trigger_distance_m / camera.min_trigger_interval_s
+    if new < MIN_SURVEY_SPEED_MS:
+        raise PlanningError(
+            f"camera {camera.name!r} needs {camera.min_trigger_interval_s} s between photos but "
+            f"photos are due every {trigger_distance_m:.1f} m: that means flying at {new:.2f} m/s; "
+            "lower the front overlap, fly higher, or use hover-and-capture")
+    note = (f"imaging speed lowered from {speed_ms:g} to {new:.2f} m/s so photos are at least "
+            f"{camera.min_trigger_interval_s} s apart (transits at {speed_ms:g} m/s)")
+    return math.floor(new * 100) / 100.0, note
 
 
 def crossing_measure(area: BaseGeometry, bearings_deg: np.ndarray) -> np.ndarray:
@@ -398,17 +418,7 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
     speed = resolve_speed(aircraft, speed_ms)
     cruise = speed  # transits between lines are flown at this speed whatever the camera needs
     spacing, trig = grid_spacing(camera, altitude, front_overlap, side_overlap)
-    speed_note = None
-    if trigger == "distance" and trig / speed < camera.min_trigger_interval_s:
-        new = trig / camera.min_trigger_interval_s
-        if new < MIN_SURVEY_SPEED_MS:
-            raise PlanningError(
-                f"camera {camera.name!r} needs {camera.min_trigger_interval_s} s between photos but "
-                f"photos are due every {trig:.1f} m: that means flying at {new:.2f} m/s; lower the "
-                "front overlap, fly higher, or use hover-and-capture")
-        speed_note = f"imaging speed lowered from {speed:g} to {new:.2f} m/s so photos are at least " \
-                     f"{camera.min_trigger_interval_s} s apart (transits at {speed:g} m/s)"
-        speed = math.floor(new * 100) / 100.0
+    speed, speed_note = imaging_speed(camera, trig, speed, trigger)
     mode, dem = resolve_mode(altitude_mode, dem_path, terrain_follow)
     area = prepare_area(sector, exclusions)
     true_bearing = _parse_bearing(angle_deg)
@@ -487,6 +497,3 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
         p.settings["angle_deg"] = (bearing - north) % 180.0
         plans.append(p)
     return plans
-
-
-MIN_SURVEY_SPEED_MS = 1.0

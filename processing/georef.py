@@ -21,7 +21,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from uav.errors import GeoreferenceError
-from uav.geo import utm_epsg
+from uav.geo import LocalFrame, utm_epsg
 
 from .poses import Intrinsics, Pose
 
@@ -104,6 +104,12 @@ class _Dem:
         return np.where(ok, z, np.nan)
 
 
+@lru_cache(maxsize=4)
+def _dem(path: str, epsg: int) -> _Dem:
+    """A prepared DEM, shared by every frame of a flight: building one scans the whole raster."""
+    return _Dem(path, epsg)
+
+
 def _rx(a):
     c, s = math.cos(a), math.sin(a)
     return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
@@ -137,9 +143,8 @@ def camera_rotation(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.nda
 
 def _true_north_grid_bearing(lon: float, lat: float, epsg: int) -> float:
     """Grid bearing of true north (degrees clockwise from grid north; minus the convergence)."""
-    t = Transformer.from_crs(4326, epsg, always_xy=True)
-    x0, y0 = t.transform(lon, lat)
-    x1, y1 = t.transform(lon, lat + 1e-4)
+    x, y = LocalFrame(epsg).to_metric([lon, lon], [lat, lat + 1e-4])
+    x0, x1, y0, y1 = x[0], x[1], y[0], y[1]
     return math.degrees(math.atan2(x1 - x0, y1 - y0))
 
 
@@ -162,12 +167,11 @@ class CameraModel:
         self.pose, self.intr = pose, intrinsics
         self.ground = ground if ground is not None else FlatGround()
         self.epsg = epsg or utm_epsg(pose.lon, pose.lat)
-        self._fwd = Transformer.from_crs(4326, self.epsg, always_xy=True)
-        self._inv = Transformer.from_crs(self.epsg, 4326, always_xy=True)
-        x, y = self._fwd.transform(pose.lon, pose.lat)
+        self._frame = LocalFrame(self.epsg)
+        x, y = self._frame.to_metric(pose.lon, pose.lat)
         self.dem = None
         if isinstance(self.ground, DemGround):
-            self.dem = _Dem(self.ground.path, self.epsg)
+            self.dem = _dem(os.path.abspath(self.ground.path), self.epsg)
             if not np.isfinite(self.dem.height(np.array([x]), np.array([y]))[0]):
                 # Marching rays over a DEM that is not under the camera gives footprints and
                 # flags in the wrong place; say so instead.
@@ -331,10 +335,10 @@ class CameraModel:
 
     # -- lon/lat ---------------------------------------------------------------------------
     def to_lonlat(self, x, y):
-        return self._inv.transform(np.asarray(x, float), np.asarray(y, float))
+        return self._frame.to_lonlat(np.asarray(x, float), np.asarray(y, float))
 
     def to_utm(self, lon, lat):
-        return self._fwd.transform(np.asarray(lon, float), np.asarray(lat, float))
+        return self._frame.to_metric(np.asarray(lon, float), np.asarray(lat, float))
 
     def pixel_to_lonlat(self, u, v):
         """``lon, lat, z`` arrays for pixels (NaN where the ray misses the ground)."""

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from uav.errors import FlightStoreError
-from uav.geo import utm_epsg
+from uav.geo import LocalFrame, utm_epsg
 
 from .store import FlightStore
 
@@ -45,7 +45,6 @@ def quicklook(gpkg, out_png, out_tif: str | None = None, max_px: int = 2048, n_p
         ``frames`` drawn, ``epsg``, ``res_m``, ``size``.
     """
     import cv2
-    from pyproj import Transformer
 
     from .frames import decode_frame, read_frame_bytes
 
@@ -56,11 +55,11 @@ def quicklook(gpkg, out_png, out_tif: str | None = None, max_px: int = 2048, n_p
         raise FlightStoreError(f"{gpkg} has no georeferenced frames to draw")
     c = frames[0].footprint.centroid
     epsg = utm_epsg(c.x, c.y)
-    fwd = Transformer.from_crs(4326, epsg, always_xy=True)
+    frame = LocalFrame(epsg)
     polys = []
     for f in frames:
         lon, lat = np.asarray(f.footprint.exterior.coords).T
-        x, y = fwd.transform(lon, lat)
+        x, y = frame.to_metric(lon, lat)
         polys.append(np.stack([x, y], -1))
     allxy = np.concatenate(polys)
     x0, y0 = allxy.min(0)
@@ -108,7 +107,7 @@ def quicklook(gpkg, out_png, out_tif: str | None = None, max_px: int = 2048, n_p
     for fl in flags:
         if fl.lat is None:
             continue
-        x, y = fwd.transform(fl.lon, fl.lat)
+        x, y = frame.to_metric(fl.lon, fl.lat)
         p = to_px(np.array([[x, y]]))[0]
         cv2.circle(png, (int(p[0]), int(p[1])), 6, _FLAG_COLOURS.get(fl.cls, (255, 0, 255)), 2, cv2.LINE_AA)
     os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)

@@ -349,9 +349,8 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
 # --- parent side ------------------------------------------------------------------------------
 def _sort_key(path_meta):
     path, meta = path_meta
-    t = meta.time.timestamp() if meta is not None and meta.time is not None and meta.time.tzinfo else None
-    naive = meta.time if meta is not None and meta.time is not None and meta.time.tzinfo is None else None
-    return (t if t is not None else (naive.timestamp() if naive else float("inf")), path)
+    t = meta.time if meta is not None else None
+    return (t.timestamp() if t is not None else float("inf"), path)
 
 
 @dataclass
@@ -418,7 +417,7 @@ def _plan(paths: Sequence[str], telemetry=None, check_pixels: bool = True,
     checks: dict = {}
     if check_pixels and softwares:
         checks = _pixel_check_refs(ordered, poses, softwares)
-    return _Plan(ordered, poses, {p: e for p, e in errors.items()}, notes, checks, fix_list)
+    return _Plan(ordered, poses, errors, notes, checks, fix_list)
 
 
 def _pixel_check_refs(ordered, poses, softwares, max_refs: int = 3) -> dict:

@@ -162,14 +162,15 @@ def score_flags(flags, truth_objects, radius_m: float = 15.0) -> Score:
     import shapely
 
     shapes = [_object_shape(obj, frame) for obj in truth_objects]
+    sx, sy = frame.to_metric(np.array([s.lon for s in sightings]), np.array([s.lat for s in sightings]))
+    at = shapely.points(sx, sy) if sightings else []
     for obj, where in zip(truth_objects, shapes):
         cls = CLASS_OF_KIND.get(obj["kind"], obj["kind"])
         best, best_i = None, None
         for i, s in enumerate(sightings):
             if s.cls != cls:
                 continue
-            sx, sy = frame.to_metric(s.lon, s.lat)
-            d = float(where.distance(shapely.Point(sx, sy)))
+            d = float(where.distance(at[i]))
             if best is None or d < best:
                 best, best_i = d, i
         found = best is not None and best <= radius_m
@@ -182,10 +183,9 @@ def score_flags(flags, truth_objects, radius_m: float = 15.0) -> Score:
     for i, s in enumerate(sightings):
         if i in used:
             continue
-        sx, sy = frame.to_metric(s.lon, s.lat)
         near_any = any(
             CLASS_OF_KIND.get(obj["kind"], obj["kind"]) == s.cls
-            and where.distance(shapely.Point(sx, sy)) <= radius_m + float(obj.get("size_m") or 0)
+            and where.distance(at[i]) <= radius_m + float(obj.get("size_m") or 0)
             for obj, where in zip(truth_objects, shapes))
         if not near_any:
             score.false_sightings.append(s)

@@ -12,12 +12,12 @@ Time here is the vehicle's (``time_boot_ms``), so figures do not depend on the s
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import shapely
 
 from uav.errors import SimulatorError, UavError
@@ -272,7 +272,7 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
                       battery_remaining_pct=None, max_cross_track_m=None,
                       items_total=sum(1 for it in sortie.items[1:] if it.command in NAV_COMMANDS))
     track: list[list[float]] = []
-    xy: list[tuple[float, float]] = []
+    airborne: list[bool] = []  # per track point: high enough to compare with the plan
     try:
         say = progress or (lambda text: None)
         say(f"sortie {index}: uploading {len(sortie.items)} items, {len(sortie.fence)} fence, "
@@ -308,8 +308,7 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
                     t_start = t_now
                 lat, lon = msg.lat / 1e7, msg.lon / 1e7
                 track.append([lon, lat, round(msg.alt / 1000.0, 2)])
-                if msg.relative_alt > 2000:  # airborne: compare with the plan
-                    xy.append(frame.to_metric(lon, lat))
+                airborne.append(msg.relative_alt > 2000)
             elif mtype == "CAMERA_FEEDBACK":
                 if msg.img_idx in photo_seen:
                     continue
@@ -331,7 +330,7 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
             elif mtype == "STATUSTEXT":
                 text = msg.text if isinstance(msg.text, str) else msg.text.decode(errors="replace")
                 low = text.lower()
-                if "fence" in low and ("breach" in low or "breached" in low):
+                if "fence" in low and "breach" in low:
                     sr.fence_breaches.append(text)
                 if "battery" in low and "failsafe" in low:
                     sr.problems.append(f"battery failsafe: {text}")
@@ -357,9 +356,11 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
     finally:
         if writer is not None:
             writer.close()
-    if xy:
-        path = _planned_path(sortie, frame)
-        d = shapely.distance(path, shapely.points(xy))
+    if any(airborne):
+        # projected once here, not per message: the loop must keep up with the telemetry
+        lonlat = np.array(track)[np.array(airborne), :2]
+        x, y = frame.to_metric(lonlat[:, 0], lonlat[:, 1])
+        d = shapely.distance(_planned_path(sortie, frame), shapely.points(x, y))
         sr.max_cross_track_m = float(d.max())
     nav = [i for i, it in enumerate(sortie.items) if i > 0 and it.command in NAV_COMMANDS]
     # ArduPilot reports the final RTL/LAND as reached only as it lands, if at all: landing and
@@ -374,6 +375,4 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
     if sr.battery_capacity_mah and sr.battery_used_mah is not None and \
             sr.battery_used_mah > sr.battery_capacity_mah * 0.9:
         sr.problems.append(f"used {sr.battery_used_mah:.0f} of {sr.battery_capacity_mah:.0f} mAh")
-    if math.isnan(sr.flown_time_s):
-        sr.flown_time_s = 0.0
     return sr, track

@@ -50,6 +50,11 @@ INT_FRAME_TO_FLOAT = {
 }
 
 
+def float_frame(frame: int) -> int:
+    """The frame number ArduPilot stores and answers with: 6 -> 3, 5 -> 0, 11 -> 10, others as is."""
+    return int(INT_FRAME_TO_FLOAT.get(int(frame), frame))
+
+
 class Cmd(IntEnum):
     """The MAV_CMD values the project plans and flies."""
 

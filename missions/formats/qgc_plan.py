@@ -29,7 +29,7 @@ from enum import Enum
 from pathlib import Path
 
 from uav.errors import PlanFileError
-from uav.items import INT_FRAME_TO_FLOAT, Cmd, Frame, Mission, MissionItem, MissionType
+from uav.items import Cmd, Frame, Mission, MissionItem, MissionType, float_frame
 from uav.profiles import AircraftProfile, CameraProfile
 
 from ..model import AltitudeMode, Plan, PlanKind, PlanStats
@@ -87,21 +87,13 @@ def _clean(obj):
     return str(obj)
 
 
-def _file_frame(frame: int) -> int:
-    """The frame QGroundControl writes in files for a planner frame."""
-    try:
-        return int(INT_FRAME_TO_FLOAT.get(Frame(frame), frame))
-    except ValueError:
-        return int(frame)
-
-
 def simple_item_json(item: MissionItem, jump_id: int) -> dict:
     """One QGroundControl ``SimpleItem`` (keys and types as QGroundControl saves them)."""
     return {
         "autoContinue": bool(item.autocontinue),
         "command": int(item.command),
         "doJumpId": int(jump_id),
-        "frame": _file_frame(item.frame),
+        "frame": float_frame(item.frame),  # QGC writes the non-INT frame
         "params": [_num(p) for p in item.params],
         "type": "SimpleItem",
     }
@@ -425,19 +417,12 @@ def _stats(data) -> PlanStats:
 
 
 def _altitude_mode_from_frames(items: list[MissionItem]) -> AltitudeMode:
-    frames = {int(INT_FRAME_TO_FLOAT.get(_frame_or_raw(i.frame), i.frame)) for i in items[1:] if i.is_position}
+    frames = {float_frame(i.frame) for i in items[1:] if i.is_position}
     if frames and frames <= {Frame.GLOBAL_TERRAIN_ALT}:
         return AltitudeMode.TERRAIN
     if frames and frames <= {Frame.GLOBAL}:
         return AltitudeMode.AMSL
     return AltitudeMode.RELATIVE
-
-
-def _frame_or_raw(frame: int):
-    try:
-        return Frame(frame)
-    except ValueError:
-        return frame
 
 
 def plan_from_json(doc: dict, where: str = "plan") -> Plan:

@@ -11,6 +11,7 @@ faster than 50 Hz of wall time so a high speed-up does not flood a GCS.
 
 from __future__ import annotations
 
+import functools
 import math
 import selectors
 import socket
@@ -371,7 +372,6 @@ class BuiltinVehicleServer:
     # --- the loop --------------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            wall_last = time.monotonic()
             while self._running:
                 for key, _ in self._sel.select(timeout=0.004):
                     self._readable(key)
@@ -385,8 +385,6 @@ class BuiltinVehicleServer:
                 self._telemetry()
                 for ch in list(self.channels):
                     ch.flush()
-                wall_last = time.monotonic()
-            del wall_last
         except BaseException as exc:  # keep the reason for the test/CLI that owns us
             self.error = exc
             raise
@@ -740,6 +738,11 @@ class BuiltinVehicleServer:
                     ch.send(built[mid])
 
     def _builder(self, mid: int):
+        return self._builders.get(mid)
+
+    @functools.cached_property
+    def _builders(self) -> dict:
+        # built once: the telemetry loop looks a builder up for every message it sends
         return {
             M.MAVLINK_MSG_ID_HEARTBEAT: self._heartbeat,
             M.MAVLINK_MSG_ID_SYS_STATUS: self._sys_status,
@@ -755,7 +758,7 @@ class BuiltinVehicleServer:
             M.MAVLINK_MSG_ID_EKF_STATUS_REPORT: self._ekf_status,
             M.MAVLINK_MSG_ID_SYSTEM_TIME: self._system_time,
             M.MAVLINK_MSG_ID_PARAM_VALUE: lambda: None,
-        }.get(mid)
+        }
 
     def _boot_ms(self) -> int:
         return int(self.sim_time * 1000) & 0xFFFFFFFF

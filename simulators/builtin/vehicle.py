@@ -754,9 +754,7 @@ class Vehicle:
     def _auto_disarm(self) -> None:
         delay = self.params["DISARM_DELAY"]
         if not self.armed or not self.landed:
-            self.armed_on_ground_since = None if not self.armed else self.armed_on_ground_since
-            if self.armed and not self.landed:
-                self.armed_on_ground_since = None
+            self.armed_on_ground_since = None
             return
         if self.armed_on_ground_since is None:
             self.armed_on_ground_since = self.now()

@@ -88,7 +88,7 @@ def run_demo(out_dir, *, backend: str = "auto", speedup: float = 60.0, quick: bo
 
     from missions.data import sample_path
     from missions.formats.qgc_plan import write_plan
-    from missions.sectors import read_areas, read_points, read_route, read_sector
+    from missions.sectors import read_areas, read_features, read_route, read_sector
     from missions.survey import plan_survey
     from processing.export import export_flight
     from processing.pipeline import process_frames
@@ -116,15 +116,16 @@ def run_demo(out_dir, *, backend: str = "auto", speedup: float = 60.0, quick: bo
     sector = read_sector(sample_path("demo_sector.geojson"))
     exclusions = read_areas(sample_path("demo_exclusion.geojson"))
     road = read_route(sample_path("demo_road.geojson"))
-    launch = read_points(sample_path("demo_launch.geojson"))[0]
-    launch_alt = _launch_alt(sample_path("demo_launch.geojson"))
+    launch = read_features(sample_path("demo_launch.geojson"))[0]
+    launch_lon, launch_lat = launch.geometry.x, launch.geometry.y
+    launch_alt = float(launch.properties.get("alt_amsl_m") or 0.0)
     camera = get_camera("mavic3e-wide")
     aircraft = get_aircraft("arducopter-quad")
     plan = plan_survey(sector, camera=camera, aircraft=aircraft, exclusions=exclusions,
                        altitude_m=90.0 if quick else 60.0,
                        front_overlap=0.6 if quick else 0.75,
                        side_overlap=0.3 if quick else 0.65,
-                       home=(launch[1], launch[0]), home_alt_amsl=launch_alt,
+                       home=(launch_lat, launch_lon), home_alt_amsl=launch_alt,
                        name="uav demo survey")
     write_plan(plan, result.plan_path)
     s = plan.stats
@@ -198,15 +199,6 @@ def run_demo(out_dir, *, backend: str = "auto", speedup: float = 60.0, quick: bo
     result.seconds["total"] = time.perf_counter() - t0
     result.report_path.write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return result
-
-
-def _launch_alt(path) -> float:
-    data = json.loads(Path(path).read_text())
-    for feat in data.get("features", []):
-        alt = (feat.get("properties") or {}).get("alt_amsl_m")
-        if alt is not None:
-            return float(alt)
-    return 0.0
 
 
 @click.command()

@@ -108,7 +108,7 @@ def common_options(f):
     return f
 
 
-def _home_kwargs(home, dem):
+def _home_kwargs(home):
     homes = parse_home(home)
     kw = {}
     if homes:
@@ -323,7 +323,7 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
         raise click.UsageError("--gsd must be positive (centimetres per pixel)")
     cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
     area = read_sector(sector, name=sector_name, where=where)
-    home_kw, homes = _home_kwargs(home, dem)
+    home_kw, homes = _home_kwargs(home)
     if len(homes) > 1 and len(homes) != drones:
         raise click.UsageError(f"give one --home, or one per drone ({drones}); got {len(homes)}")
     label = name or sector_name or Path(sector).stem
@@ -366,7 +366,7 @@ def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap,
         raise click.UsageError("give exactly one of --alt M or --gsd CM")
     cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
     line = read_route(route, name=route_name)
-    home_kw, _homes = _home_kwargs(home, dem)
+    home_kw, _homes = _home_kwargs(home)
     result = _call(
         plan_corridor, route=line, width_m=width, camera=cam, aircraft=plane,
         exclusions=_exclusions(exclude), altitude_m=alt, gsd_m=gsd / 100.0 if gsd is not None else None,
@@ -403,7 +403,7 @@ def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, ai
 
     cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
     pts = read_points(points)
-    home_kw, _homes = _home_kwargs(home, dem)
+    home_kw, _homes = _home_kwargs(home)
     result = _call(
         plan_lookout, points=pts, radius_m=radius, time_s=time_s, altitude_m=alt, aircraft=plane,
         camera=cam, exclusions=_exclusions(exclude), order=order,
@@ -436,7 +436,7 @@ def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, air
 
     cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
     area = read_sector(sector, name=sector_name, where=where)
-    home_kw, _homes = _home_kwargs(home, dem)
+    home_kw, _homes = _home_kwargs(home)
     result = _call(
         plan_perimeter, sector=area, inset_m=inset, laps=laps, altitude_m=alt, aircraft=plane, camera=cam,
         exclusions=_exclusions(exclude), altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem),

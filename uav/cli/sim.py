@@ -75,6 +75,7 @@ def start(backend, home_text, speedup, port, udp_out, sitl_bin, params, duration
             raise SimulatorError("--udp works with the built-in copter only; point MAVProxy "
                                  "at the SITL TCP port to fan out to UDP")
         kw["udp_out"] = list(udp_out)
+        backend = "builtin"  # auto would pick SITL when installed, which cannot fan out to UDP
     previous = _stop_on_sigterm()
     try:
         vehicle = start_vehicle(backend, home=home, speedup=speedup, port=port, params=values,

@@ -425,9 +425,7 @@ def open_master(url: str, *, source_system: int = GCS_SYSTEM_ID,
         master = mavutil.mavlink_connection(
             ep.device, baud=ep.baud, source_system=source_system,
             source_component=source_component, autoreconnect=False, retries=0)
-    except OSError as exc:
-        raise _open_error(url, ep, exc) from exc
-    except Exception as exc:  # pymavlink raises bare Exceptions for serial/tcp failures
+    except Exception as exc:  # OSError, or the bare Exception pymavlink raises for serial/tcp
         raise _open_error(url, ep, exc) from exc
     # Speak MAVLink2 from the first byte: signing and the mission_type/opaque_id extensions
     # need it, whatever dialect mavutil was first imported with.

@@ -13,6 +13,7 @@ from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from ..errors import ArmingError, CommandError, InvalidInputError, LinkTimeoutError
+from ..items import command_name
 from .connection import Link
 
 _MODE_NAMES: dict[int, str] = dict(mavutil.mode_mapping_acm)  # number -> name
@@ -25,9 +26,8 @@ def result_name(code: int) -> str:
     return entry.name if entry is not None else f"MAV_RESULT {int(code)}"
 
 
-def command_name(command: int) -> str:
-    entry = mavlink.enums["MAV_CMD"].get(int(command))
-    return entry.name.removeprefix("MAV_CMD_") if entry is not None else str(command)
+def _command_label(command: int) -> str:
+    return command_name(command).removeprefix("MAV_CMD_")
 
 
 def mode_name(custom_mode: int) -> str:
@@ -70,9 +70,9 @@ def command(link: Link, cmd: int, *params: float, timeout: float = 1.5, retries:
             if ack.result == mavlink.MAV_RESULT_ACCEPTED:
                 return ack.result
             texts = _texts(link, started)
-            raise error(f"the vehicle refused {command_name(cmd)}: {result_name(ack.result)}"
+            raise error(f"the vehicle refused {_command_label(cmd)}: {result_name(ack.result)}"
                         + (f" - {texts}" if texts else ""))
-    raise error(f"no answer to {command_name(cmd)}: waited {timeout:.1f} s x {retries + 1} "
+    raise error(f"no answer to {_command_label(cmd)}: waited {timeout:.1f} s x {retries + 1} "
                 "for the vehicle's COMMAND_ACK")
 
 

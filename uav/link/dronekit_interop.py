@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from ..errors import InvalidInputError, LinkError
-from ..items import Frame, Mission, MissionItem, MissionType
+from ..items import Frame, Mission, MissionItem, MissionType, float_frame
 from .connection import Link, VehicleInfo, _enum_name
-from .mission_transfer import GLOBAL_FRAMES
+from .mission_transfer import GLOBAL_FRAMES, decode_item
 from .upload import UploadReport, upload_verified
 
 
@@ -62,7 +62,7 @@ def mission_to_commands(mission: Mission | Sequence[MissionItem], include_home: 
             cls = dk.CommandInt
         else:
             # float MISSION_ITEM has no _INT frames: use the float twin
-            frame = int({5: 0, 6: 3, 11: 10}.get(frame, frame))
+            frame = float_frame(frame)
             x, y, cls = float(it.lat), float(it.lon), dk.Command
         out.append(cls(0, 0, seq, frame, int(it.command), 0, int(bool(it.autocontinue)),
                        float(it.param1), float(it.param2), float(it.param3), float(it.param4),
@@ -72,16 +72,7 @@ def mission_to_commands(mission: Mission | Sequence[MissionItem], include_home: 
 
 def commands_to_items(commands, mission_type: int = MissionType.MISSION) -> list[MissionItem]:
     """MissionItems from dronekit ``Command``/``CommandInt`` objects (or any MISSION_ITEM*)."""
-    items = []
-    for c in commands:
-        is_int = c.get_type() == "MISSION_ITEM_INT"
-        glob = int(c.frame) in GLOBAL_FRAMES
-        lat = c.x / 1e7 if is_int and glob else float(c.x)
-        lon = c.y / 1e7 if is_int and glob else float(c.y)
-        items.append(MissionItem(int(c.command), int(c.frame), float(c.param1), float(c.param2),
-                                 float(c.param3), float(c.param4), lat, lon, float(c.z),
-                                 bool(c.autocontinue), int(mission_type)))
-    return items
+    return [decode_item(c).with_(mission_type=int(mission_type)) for c in commands]
 
 
 def commands_to_mission(commands, home: MissionItem | None = None, name: str = "") -> Mission:

@@ -145,10 +145,7 @@ def upload_verified(link: Link, mission: Mission, *, fence: bool = True, rally: 
     started = time.monotonic()
     wanted = {MissionType.FENCE: fence, MissionType.RALLY: rally, MissionType.MISSION: True}
     for mtype in ORDER:
-        if not wanted[mtype]:
-            report.lists[mtype] = ListReport(mtype, "skipped")
-            continue
-        report.lists[mtype] = ListReport(mtype, "untouched")
+        report.lists[mtype] = ListReport(mtype, "untouched" if wanted[mtype] else "skipped")
     for i, mtype in enumerate(ORDER):
         if not wanted[mtype]:
             continue

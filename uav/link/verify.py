@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import MissionVerifyError
-from ..items import INT_FRAME_TO_FLOAT, Cmd, Home, MissionItem, MissionType, command_name
+from ..items import Cmd, Home, MissionItem, MissionType, command_name, float_frame
 from .mission_transfer import GLOBAL_FRAMES
 
 LATLON_TOL_DEG = 1.0e-7 + 1e-12
@@ -96,15 +96,6 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _float_frame(frame: int) -> int:
-    try:
-        from ..items import Frame
-
-        return int(INT_FRAME_TO_FLOAT.get(Frame(frame), frame))
-    except ValueError:
-        return int(frame)
-
-
 def _close(a: float, b: float, abs_tol: float = 1e-6) -> bool:
     # float32 keeps ~7 significant digits
     if math.isnan(a) and math.isnan(b):
@@ -139,7 +130,7 @@ def compare_item(sent: MissionItem, stored: MissionItem, seq: int,
                 diff(name, a, b)
         return out
     if mtype != MissionType.FENCE and \
-            _float_frame(sent.frame) not in (_float_frame(stored.frame), 2):
+            float_frame(sent.frame) not in (float_frame(stored.frame), 2):
         diff("frame", int(sent.frame), int(stored.frame))
     if abs(sent.lat - stored.lat) > LATLON_TOL_DEG:
         diff("latitude", sent.lat, stored.lat)
