@@ -22,3 +22,31 @@ def test_help_lists_every_built_command_and_each_has_help():
 def test_version():
     result = CliRunner().invoke(cli, ["--version"])
     assert result.exit_code == 0 and "0.1.0" in result.output
+
+
+def test_every_listed_command_is_built():
+    # A command listed in COMMANDS whose module is missing would vanish from the menu.
+    assert sorted(_built()) == sorted(COMMANDS)
+
+
+def test_a_broken_command_module_is_an_error_not_a_missing_command(monkeypatch):
+    import pytest
+
+    import uav.cli as cli_pkg
+
+    monkeypatch.setitem(cli_pkg.COMMANDS, "broken", "no_such_module:cmd")
+    with pytest.raises(ModuleNotFoundError, match="no_such_module"):
+        cli_pkg.cli.get_command(None, "broken")
+    monkeypatch.setitem(cli_pkg.COMMANDS, "broken", "plan:no_such_command")
+    with pytest.raises(RuntimeError, match="no_such_command"):
+        cli_pkg.cli.get_command(None, "broken")
+
+
+def test_python_dash_m_uav_runs_the_command_line():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "uav", "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "plan" in out.stdout and "process" in out.stdout

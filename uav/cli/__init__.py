@@ -11,7 +11,8 @@ from .. import __version__
 from ..errors import UavError
 
 # command name -> "module:attribute" (relative to uav.cli); loaded only when used, so
-# `uav --help` stays fast and one broken optional dependency breaks one command, not all.
+# `uav --help` stays fast.  A command whose module fails to import is an error, never a
+# silently missing command: a newcomer must see the broken import, not a shorter menu.
 COMMANDS = {
     "plan": "plan:plan",
     "upload": "link:upload",
@@ -37,13 +38,11 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
-        try:
-            module = importlib.import_module(f"{__name__}.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(__name__):
-                return None  # command not built yet
-            raise
-        return getattr(module, attr, None)
+        module = importlib.import_module(f"{__name__}.{module_name}")
+        command = getattr(module, attr, None)
+        if command is None:
+            raise RuntimeError(f"uav.cli.{module_name} has no command {attr!r} (listed in COMMANDS)")
+        return command
 
 
 class UavGroup(LazyGroup):
