@@ -31,7 +31,7 @@ from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as M
 
 from simulators.backend import start_vehicle
-from simulators.builtin.flight import LocalFrame
+from uav.geo import TangentPlane
 
 HOME = (43.1056, 131.8735, 40.0, 0.0)
 ALT = 60.0
@@ -43,7 +43,7 @@ TRIGGER_M = 25.0
 
 def survey_items(home=HOME) -> list[tuple]:
     """MISSION_ITEM_INT tuples (frame, command, p1..p4, lat, lon, alt) of the survey."""
-    f = LocalFrame(home[0], home[1])
+    f = TangentPlane(home[1], home[0])
     rel = M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
     items = [(M.MAV_FRAME_GLOBAL_INT, M.MAV_CMD_NAV_WAYPOINT, 0, 0, 0, 0, home[0], home[1],
               home[2]),
@@ -51,9 +51,9 @@ def survey_items(home=HOME) -> list[tuple]:
     for k in range(LEGS):
         e = 100.0 + k * SPACING_M
         n0, n1 = (100.0, 100.0 + LEG_M) if k % 2 == 0 else (100.0 + LEG_M, 100.0)
-        items.append((rel, M.MAV_CMD_NAV_WAYPOINT, 0, 0, 0, 0, *f.to_latlon(n0, e), ALT))
+        items.append((rel, M.MAV_CMD_NAV_WAYPOINT, 0, 0, 0, 0, *f.latlon_at(n0, e), ALT))
         items.append((rel, M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, TRIGGER_M, 0, 1, 0, 0, 0, 0))
-        items.append((rel, M.MAV_CMD_NAV_WAYPOINT, 0, 0, 0, 0, *f.to_latlon(n1, e), ALT))
+        items.append((rel, M.MAV_CMD_NAV_WAYPOINT, 0, 0, 0, 0, *f.latlon_at(n1, e), ALT))
         items.append((rel, M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0, 0, 0, 0, 0, 0, 0))
     items.append((rel, M.MAV_CMD_NAV_RETURN_TO_LAUNCH, 0, 0, 0, 0, 0, 0, 0))
     return items
@@ -193,9 +193,9 @@ def run(speedup: float = 100.0, scale: float = 0.25, verbose: bool = False) -> d
         f"= {nr['x']:.1f}x, {nr['photos']} photos")
 
     cam = get_camera("mavic3e-wide")
-    f = LocalFrame(HOME[0], HOME[1])
-    lat0, lon0 = f.to_latlon(0.0, 0.0)
-    lat1, lon1 = f.to_latlon(100.0 + LEG_M + 150.0, 100.0 + LEGS * SPACING_M + 100.0)
+    f = TangentPlane(HOME[1], HOME[0])
+    lat0, lon0 = f.latlon_at(0.0, 0.0)
+    lat1, lon1 = f.latlon_at(100.0 + LEG_M + 150.0, 100.0 + LEGS * SPACING_M + 100.0)
     t0 = time.perf_counter()
     scene = Scene.generate((lon0, lat0, lon1, lat1), seed=1, ground_alt_amsl=HOME[2])
     _ = scene.texture

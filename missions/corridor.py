@@ -21,7 +21,11 @@ from uav.geo import LocalFrame
 from uav.profiles import AircraftProfile, CameraProfile
 
 from .assemble import (
+    DEFAULT_FENCE_MARGIN_M,
+    add_turnarounds,
     finish_plan,
+    grid_spacing,
+    imaging_speed,
     make_planner,
     photo_count,
     prepare_area,
@@ -29,18 +33,12 @@ from .assemble import (
     resolve_home,
     resolve_mode,
     resolve_speed,
+    split_long_legs,
 )
 from .fence import build_fence_geometry
 from .geometry import polygonal
 from .items_builder import Leg
 from .model import Plan, PlanKind, PlanStats
-from .survey import (
-    DEFAULT_FENCE_MARGIN_M,
-    add_turnarounds,
-    grid_spacing,
-    imaging_speed,
-    split_long_legs,
-)
 from .validate import DEFAULT_MAX_FENCE_POINTS
 
 

@@ -24,6 +24,7 @@ from uav.geo import LocalFrame
 from uav.profiles import AircraftProfile, CameraProfile
 
 from .assemble import (
+    DEFAULT_FENCE_MARGIN_M,
     finish_plan,
     make_planner,
     prepare_area,
@@ -37,7 +38,6 @@ from .geometry import polygonal, polygons_of
 from .items_builder import Leg, Vertex, build_sortie
 from .model import Plan, PlanKind, PlanStats
 from .sorties import split_sorties
-from .survey import DEFAULT_FENCE_MARGIN_M
 from .validate import DEFAULT_MAX_FENCE_POINTS
 
 

@@ -27,23 +27,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, box
+from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import substring
 
 from uav.errors import PlanningError
 from uav.profiles import AircraftProfile, CameraProfile
 
 from .assemble import (
+    DEFAULT_FENCE_MARGIN_M,
     Area,
+    add_turnarounds,
     finish_plan,
+    grid_spacing,
+    imaging_speed,
     make_planner,
+    parse_bearing,
     photo_count,
     prepare_area,
     resolve_altitude,
     resolve_home,
     resolve_mode,
     resolve_speed,
+    split_long_legs,
+    true_north_grid_bearing,
 )
 from .fence import build_fence_geometry
 from .geometry import (
@@ -60,66 +66,6 @@ from .items_builder import Leg
 from .model import Plan, PlanKind, PlanStats
 from .sorties import split_among_drones
 from .validate import DEFAULT_MAX_FENCE_POINTS
-
-DEFAULT_FENCE_MARGIN_M = 10.0
-MIN_SURVEY_SPEED_MS = 1.0  # m/s: the slowest imaging speed planned; below it change overlap, altitude or trigger
-
-
-def true_north_grid_bearing(frame, xy) -> float:
-    """Grid bearing of true north at metric point ``xy`` of ``frame`` (degrees clockwise from
-    grid north; the meridian convergence with its sign).
-
-    A line of true bearing ``b`` there has grid bearing ``b + true_north_grid_bearing``.
-    """
-    x, y = float(xy[0]), float(xy[1])
-    lon, lat = frame.to_lonlat(x, y)
-    x2, y2 = frame.to_metric(lon, min(lat + 1e-3, 89.999))
-    return math.degrees(math.atan2(x2 - x, y2 - y))
-
-
-def _parse_bearing(angle_deg):
-    if angle_deg in ("auto", None):
-        return "auto"
-    try:
-        value = float(angle_deg)
-    except (TypeError, ValueError):
-        raise PlanningError(f"grid angle must be degrees or 'auto', got {angle_deg!r}") from None
-    if not math.isfinite(value):
-        raise PlanningError(f"grid angle must be a finite number of degrees, got {angle_deg!r}")
-    return value
-
-
-def grid_spacing(camera: CameraProfile, altitude_m: float, front_overlap: float,
-                 side_overlap: float) -> tuple[float, float]:
-    """(line spacing, trigger distance) in metres for a camera at ``altitude_m``.
-
-    The image's long side (sensor width) lies across track.
-    """
-    for label, v in (("front overlap", front_overlap), ("side overlap", side_overlap)):
-        if not 0.0 <= v < 0.95:
-            raise PlanningError(f"{label} must be a fraction in [0, 0.95), got {v} "
-                                "(write 0.75 for 75 %)")
-    across, along = camera.footprint_m(altitude_m)
-    return across * (1.0 - side_overlap), along * (1.0 - front_overlap)
-
-
-def imaging_speed(camera: CameraProfile, trigger_distance_m: float, speed_ms: float,
-                  trigger: str) -> tuple[float, str | None]:
-    """Imaging speed that keeps distance-triggered photos ``camera.min_trigger_interval_s`` apart.
-
-    Returns the speed and a note for the plan settings when it had to be lowered (else ``None``).
-    """
-    if trigger != "distance" or trigger_distance_m / speed_ms >= camera.min_trigger_interval_s:
-        return speed_ms, None
-    new = trigger_distance_m / camera.min_trigger_interval_s
-    if new < MIN_SURVEY_SPEED_MS:
-        raise PlanningError(
-            f"camera {camera.name!r} needs {camera.min_trigger_interval_s} s between photos but "
-            f"photos are due every {trigger_distance_m:.1f} m: that means flying at {new:.2f} m/s; "
-            "lower the front overlap, fly higher, or use hover-and-capture")
-    note = (f"imaging speed lowered from {speed_ms:g} to {new:.2f} m/s so photos are at least "
-            f"{camera.min_trigger_interval_s} s apart (transits at {speed_ms:g} m/s)")
-    return math.floor(new * 100) / 100.0, note
 
 
 def crossing_measure(area: BaseGeometry, bearings_deg: np.ndarray) -> np.ndarray:
@@ -234,51 +180,6 @@ def grid_legs(area: BaseGeometry, *, spacing_m: float, bearing_deg: float, start
             seg = seg[::-1]
         legs.append(Leg(rotate_xy(seg, -rot_deg, origin), line=line_base + int(k[s])))
     return legs, len(np.unique(k))
-
-
-def add_turnarounds(legs: list[Leg], router: Router, turnaround_m: float) -> None:
-    """Extend each leg by up to ``turnaround_m`` at both ends, only where the extension stays
-    inside the flight area (halving it up to three times, else none)."""
-    if turnaround_m <= 0 or not legs:
-        return
-    starts = np.array([leg.xy[0] for leg in legs])
-    ends = np.array([leg.xy[-1] for leg in legs])
-    u_in = np.array([leg.xy[1] - leg.xy[0] for leg in legs])
-    u_out = np.array([leg.xy[-1] - leg.xy[-2] for leg in legs])
-    u_in /= np.linalg.norm(u_in, axis=1)[:, None]
-    u_out /= np.linalg.norm(u_out, axis=1)[:, None]
-    for which, base, u, sign in (("lead_in", starts, u_in, -1.0), ("lead_out", ends, u_out, 1.0)):
-        todo = np.arange(len(legs))
-        length = turnaround_m
-        for _ in range(4):
-            if len(todo) == 0:
-                break
-            tip = base[todo] + sign * length * u[todo]
-            ok = router.covers(base[todo], tip)
-            for i, t in zip(todo[ok], tip[ok]):
-                setattr(legs[i], which, t)
-            todo = todo[~ok]
-            length /= 2.0
-
-
-def split_long_legs(legs: list[Leg], max_len_m: float) -> list[Leg]:
-    """Cut legs longer than ``max_len_m`` into consecutive pieces (so sorties can be cut
-    inside a line no battery can fly in one go)."""
-    out = []
-    for leg in legs:
-        L = leg.length_m
-        if L <= max_len_m:
-            out.append(leg)
-            continue
-        n = int(math.ceil(L / max_len_m))
-        line = LineString(leg.xy)
-        for i in range(n):
-            piece = substring(line, L * i / n, L * (i + 1) / n)
-            out.append(Leg(np.asarray(piece.coords)[:, :2], line=leg.line,
-                           lead_in=leg.lead_in if i == 0 else None,
-                           lead_out=leg.lead_out if i == n - 1 else None,
-                           continues=leg.continues or i > 0))
-    return out
 
 
 def survey_grid(area: BaseGeometry, router: Router, *, spacing_m: float, angle_deg="auto",
@@ -421,7 +322,7 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
     speed, speed_note = imaging_speed(camera, trig, speed, trigger)
     mode, dem = resolve_mode(altitude_mode, dem_path, terrain_follow)
     area = prepare_area(sector, exclusions)
-    true_bearing = _parse_bearing(angle_deg)
+    true_bearing = parse_bearing(angle_deg)
     mid = area.allowed_m.centroid
     north = true_north_grid_bearing(area.frame, (mid.x, mid.y))
     grid_angle = "auto" if true_bearing == "auto" else (true_bearing + north) % 180.0

@@ -29,6 +29,7 @@ from shapely.geometry import LineString, Point
 from uav.errors import PlanValidationError
 from uav.geo import LocalFrame, distance_m
 from uav.items import Cmd, Frame, MissionType
+from uav.limits import ARDUPILOT_MAX_FENCE_POINTS, ARDUPILOT_MAX_ITEMS
 
 from .estimate import estimate_mission
 from .fence import fence_polygons
@@ -36,12 +37,7 @@ from .model import Plan
 
 _ABS_FRAMES = (Frame.GLOBAL, Frame.GLOBAL_INT)
 _TERRAIN_FRAMES = (Frame.GLOBAL_TERRAIN_ALT, Frame.GLOBAL_TERRAIN_ALT_INT)
-# ArduCopter keeps fences in a storage area of its own, apart from the mission: 560 bytes on
-# boards with 16 KB or more of parameter storage (48 + 256 + 256 in StorageManager's copter
-# layout), at 8 bytes a polygon point plus 2 a polygon and 5 of header and end marker.  60
-# points leave room for ten polygons' headers.  Boards that keep the fence on the SD card
-# (BRD_SD_FENCE) take far more: raise the limit for them.
-DEFAULT_MAX_FENCE_POINTS = 60
+DEFAULT_MAX_FENCE_POINTS = ARDUPILOT_MAX_FENCE_POINTS  # the reason is given in uav/limits.py
 _FENCE_POINT_CMDS = (Cmd.NAV_FENCE_POLYGON_VERTEX_INCLUSION, Cmd.NAV_FENCE_POLYGON_VERTEX_EXCLUSION,
                      Cmd.NAV_FENCE_CIRCLE_INCLUSION, Cmd.NAV_FENCE_CIRCLE_EXCLUSION,
                      Cmd.NAV_FENCE_RETURN_POINT)
@@ -128,7 +124,7 @@ def _check_fence_size(label: str, fence: list, max_points: int, problems: list[s
             "card (BRD_SD_FENCE)")
 
 
-def validate_plan(plan: Plan, *, max_items: int = 650, fence_margin_m: float = 5.0,
+def validate_plan(plan: Plan, *, max_items: int = ARDUPILOT_MAX_ITEMS, fence_margin_m: float = 5.0,
                   max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS,
                   raise_on_error: bool = True) -> list[str]:
     """Check a plan against the vehicle's and the law's limits.

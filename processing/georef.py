@@ -141,13 +141,6 @@ def camera_rotation(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.nda
     return _NED_TO_ENU @ r_ned @ _CAM_TO_BODY
 
 
-def _true_north_grid_bearing(lon: float, lat: float, epsg: int) -> float:
-    """Grid bearing of true north (degrees clockwise from grid north; minus the convergence)."""
-    x, y = LocalFrame(epsg).to_metric([lon, lon], [lat, lat + 1e-4])
-    x0, x1, y0, y1 = x[0], x[1], y[0], y[1]
-    return math.degrees(math.atan2(x1 - x0, y1 - y0))
-
-
 class CameraModel:
     """A posed pinhole camera over the ground.
 
@@ -207,7 +200,7 @@ class CameraModel:
             self.ground_z = float(elev)
         self.C = np.array([x, y, z], dtype=float)
         # a true heading becomes a grid bearing by adding the grid bearing of true north
-        self.north_bearing_deg = _true_north_grid_bearing(pose.lon, pose.lat, self.epsg)
+        self.north_bearing_deg = float(LocalFrame(self.epsg).true_north_deg(pose.lon, pose.lat))
         self.R = camera_rotation(pose.yaw + self.north_bearing_deg, pose.pitch, pose.roll)
         if self.ground_z is not None:
             self.height_agl = self.C[2] - self.ground_z

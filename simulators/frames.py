@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -30,6 +29,7 @@ import numpy as np
 import piexif
 
 from uav.errors import InvalidInputError, SimulatorError
+from uav.files import write_atomic
 from uav.profiles import CameraProfile
 
 from .camera import SimCamera
@@ -264,14 +264,7 @@ def write_frame(path, image: np.ndarray, pose: FramePose, camera_profile: Camera
     """
     path = Path(path)
     data = encode_jpeg(image, pose, camera_profile, time, scale, quality)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise SimulatorError(f"cannot write frame {path}: {exc.strerror}") from None
-    return path
+    return write_atomic(path, data, error=SimulatorError, what="frame")
 
 
 class FrameCollector:
@@ -384,13 +377,8 @@ class FrameCollector:
 
     def finish(self) -> Path:
         """Write ``truth.json`` (atomically) and return its path."""
-        tmp = self.truth_path.with_name(self.truth_path.name + ".part")
-        try:
-            tmp.write_text(json.dumps(self.truth(), indent=1))
-            os.replace(tmp, self.truth_path)
-        except OSError as exc:
-            raise SimulatorError(f"cannot write the truth file {self.truth_path}: {exc.strerror}") from None
-        return self.truth_path
+        return write_atomic(self.truth_path, json.dumps(self.truth(), indent=1), error=SimulatorError,
+                            what="the truth file")
 
 
 __all__ = ["FrameCollector", "FramePose", "encode_jpeg", "exif_bytes", "rendered_size", "write_frame",

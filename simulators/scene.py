@@ -340,16 +340,12 @@ class Scene:
 
     def _convergence_deg(self, x: float, y: float) -> float:
         """Grid bearing of true north at a UTM point (meridian convergence), degrees."""
-        lon, lat = self.frame.to_lonlat(x, y)
-        xn, yn = self.frame.to_metric(lon, lat + 1e-4)
-        return math.degrees(math.atan2(xn - x, yn - y))
+        return float(self.frame.true_north_deg(*self.frame.to_lonlat(x, y)))
 
     def local_axes(self, lon: float, lat: float) -> tuple[float, float]:
         """(convergence_deg, scale) at a point: true north's grid bearing and UTM scale factor."""
-        x, y = self.frame.to_metric(lon, lat)
-        xn, yn = self.frame.to_metric(lon, lat + 1e-4)
-        dist = 1e-4 * math.pi / 180.0 * _meridian_radius(lat)
-        return math.degrees(math.atan2(xn - x, yn - y)), math.hypot(xn - x, yn - y) / dist
+        north, scale = self.frame.north_and_scale(lon, lat)
+        return float(north), float(scale)
 
     @property
     def texture_to_ground(self) -> np.ndarray:
@@ -745,12 +741,6 @@ def _noise(shape: tuple[int, int], cell_px: float, rng: np.random.Generator, oct
     out /= total
     lo, hi = float(out.min()), float(out.max())
     return (out - lo) / (hi - lo) if hi > lo else np.full_like(out, 0.5)
-
-
-def _meridian_radius(lat_deg: float) -> float:
-    a, e2 = 6378137.0, 0.00669437999014
-    s = math.sin(math.radians(lat_deg))
-    return a * (1 - e2) / (1 - e2 * s * s) ** 1.5
 
 
 def _parse_bounds(bounds) -> tuple[float, float, float, float]:

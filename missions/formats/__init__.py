@@ -26,6 +26,53 @@ def format_for(path, to: str | None = None) -> str:
     return fmt
 
 
+def write_any_plan(plan, path, to: str | None = None, *, photos: bool = False) -> list[Path]:
+    """Write ``plan`` in the format ``to`` names, or the one ``path``'s suffix names.
+
+    Parameters
+    ----------
+    plan : missions.model.Plan
+    path : str or Path
+        Output file; with no suffix (and no ``to``) a QGroundControl ``.plan`` is written.
+    to : {"plan", "waypoints", "kml", "kmz", "geojson"}, optional
+        Format; default from the suffix (``.json`` = GeoJSON, ``.txt`` = waypoints).
+    photos : bool
+        KML/KMZ/GeoJSON: also mark every planned photo position.
+
+    Returns
+    -------
+    list of Path
+        Every file written: a ``.plan`` of several sorties also gets ``OUT-sortieN.plan`` files
+        (each with the fence and rally points), ``.waypoints`` one file per sortie.
+
+    Raises
+    ------
+    PlanFileError
+        An unknown format, or a file that cannot be written.
+    """
+    path = Path(path)
+    if not path.suffix and not to:
+        path = path.with_suffix(".plan")
+    fmt = format_for(path, to)
+    if fmt == "plan":
+        from .qgc_plan import write_plan
+
+        return write_plan(plan, path, split_sorties=True)
+    if fmt == "waypoints":
+        from .waypoints import write_plan_waypoints
+
+        return write_plan_waypoints(plan, path)
+    if fmt in ("kml", "kmz"):
+        from .kml import write_kml
+
+        if fmt == "kmz" and path.suffix.lower() != ".kmz":  # the writer zips by suffix
+            path = path.with_suffix(".kmz")
+        return [write_kml(plan, path, photos=photos)]
+    from .geojson import write_geojson
+
+    return [write_geojson(plan, path, photos=photos)]
+
+
 def read_any_plan(path):
     """A :class:`~missions.model.Plan` from a ``.plan`` or ``.waypoints`` file."""
     suffix = Path(path).suffix.lower()
@@ -36,3 +83,15 @@ def read_any_plan(path):
     from .qgc_plan import read_plan
 
     return read_plan(path)
+
+
+def __getattr__(name):
+    # The writers load only when used; json_safe is the one helper the command line needs.
+    if name == "json_safe":
+        from .qgc_plan import json_safe
+
+        return json_safe
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["EXPORT_FORMATS", "format_for", "json_safe", "read_any_plan", "write_any_plan"]

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import shapely
 
-from .atomic import write_file_atomic
+from uav.errors import PlanFileError
+from uav.files import write_atomic
+
 from .layers import plan_shapes
-from .qgc_plan import _clean
+from .qgc_plan import json_safe
 
 
 def _round(obj, nd=8):
@@ -39,12 +41,12 @@ def plan_feature_collection(plan, *, photos: bool = False) -> dict:
         if shapely.has_z(s.geometry):
             props["altitude_mode"] = s.altitude_mode
         props.update(s.properties)
-        features.append({"type": "Feature", "properties": _clean(props), "geometry": geom})
+        features.append({"type": "Feature", "properties": json_safe(props), "geometry": geom})
     stats = plan.stats
     return {
         "type": "FeatureCollection",
         "name": plan.name or f"{plan.kind.value} plan",
-        "amur_plan": _clean({
+        "amur_plan": json_safe({
             "kind": plan.kind, "altitude_mode": plan.altitude_mode, "sorties": len(plan.sorties),
             "area_m2": stats.area_m2, "distance_m": stats.distance_m,
             "flight_time_s": stats.flight_time_s, "photo_count": stats.photo_count,
@@ -59,5 +61,5 @@ def write_geojson(plan, path, *, photos: bool = False) -> Path:
     path = Path(path)
     text = json.dumps(plan_feature_collection(plan, photos=photos), ensure_ascii=False,
                       allow_nan=False)
-    write_file_atomic(path, (text + "\n").encode("utf-8"))
+    write_atomic(path, text + "\n", error=PlanFileError)
     return path

@@ -8,7 +8,6 @@ A ``.kmz`` is the same document zipped as ``doc.kml``.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -16,6 +15,7 @@ from xml.etree import ElementTree as ET
 import shapely
 
 from uav.errors import PlanFileError
+from uav.files import write_atomic
 
 from .layers import CLAMP, plan_shapes
 
@@ -139,15 +139,10 @@ def write_kml(plan, path, *, photos: bool = False) -> Path:
     """Write ``plan`` as KML, or as KMZ when ``path`` ends in ``.kmz``; returns the path."""
     path = Path(path)
     data = kml_bytes(plan, photos=photos)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        if path.suffix.lower() == ".kmz":
+    if path.suffix.lower() == ".kmz":
+        def kmz(tmp):
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr("doc.kml", data)
-        else:
-            tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise PlanFileError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
+
+        return write_atomic(path, kmz, error=PlanFileError)
+    return write_atomic(path, data, error=PlanFileError)

@@ -29,11 +29,11 @@ from enum import Enum
 from pathlib import Path
 
 from uav.errors import PlanFileError
+from uav.files import write_atomic
 from uav.items import Cmd, Frame, Mission, MissionItem, MissionType, float_frame
 from uav.profiles import AircraftProfile, CameraProfile
 
 from ..model import AltitudeMode, Plan, PlanKind, PlanStats
-from .atomic import write_file_atomic
 
 FILE_VERSION = 1
 MISSION_VERSION = 2
@@ -66,24 +66,24 @@ def _float(x) -> float:
     return math.nan if x is None else float(x)
 
 
-def _clean(obj):
+def json_safe(obj):
     """JSON-safe copy: NaN/inf -> None, tuples -> lists, enums/paths -> str."""
     if isinstance(obj, Enum):
-        return _clean(obj.value)
+        return json_safe(obj.value)
     if isinstance(obj, float):
         return None if (math.isnan(obj) or math.isinf(obj)) else obj
     if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
+        return [json_safe(v) for v in obj]
     if isinstance(obj, str | int | bool) or obj is None:
         return obj
     if hasattr(obj, "item"):  # numpy scalar
-        return _clean(obj.item())
+        return json_safe(obj.item())
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     if hasattr(obj, "__geo_interface__"):
-        return _clean(obj.__geo_interface__)
+        return json_safe(obj.__geo_interface__)
     return str(obj)
 
 
@@ -273,7 +273,7 @@ def _sortie_record(m: Mission) -> dict:
 
 def amur_json(plan: Plan) -> dict:
     """Everything about ``plan`` that QGroundControl's sections cannot hold."""
-    return _clean({
+    return json_safe({
         "version": AMUR_VERSION,
         "name": plan.name,
         "kind": plan.kind,
@@ -319,9 +319,9 @@ def sortie_paths(path, count: int) -> list[Path]:
 def _dump(doc: dict, path: Path) -> None:
     try:
         text = json.dumps(doc, indent=4, sort_keys=False, allow_nan=False, ensure_ascii=False)
-    except ValueError as exc:  # pragma: no cover - _clean removes NaN
+    except ValueError as exc:  # pragma: no cover - json_safe removes NaN
         raise PlanFileError(f"cannot write {path}: {exc}") from None
-    write_file_atomic(path, (text + "\n").encode("utf-8"))
+    write_atomic(path, text + "\n", error=PlanFileError)
 
 
 def single_sortie_plan(plan: Plan, index: int) -> Plan:

@@ -16,9 +16,8 @@ import math
 from pathlib import Path
 
 from uav.errors import PlanFileError
+from uav.files import write_atomic
 from uav.items import Mission, MissionItem
-
-from .atomic import write_file_atomic
 
 HEADER = "QGC WPL 110"
 LATLON_DECIMALS = 8
@@ -57,7 +56,7 @@ def write_waypoints(mission: Mission, path) -> Path:
     """Write ``mission`` as a ``QGC WPL 110`` file; returns the path."""
     path = Path(path)
     text = waypoints_text(mission)
-    write_file_atomic(path, text.encode("ascii"))
+    write_atomic(path, text.encode("ascii"), error=PlanFileError)
     return path
 
 

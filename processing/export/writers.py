@@ -13,8 +13,6 @@ import hashlib
 import html
 import io
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,9 +20,10 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from uav.errors import ExportError, FrameError, InvalidInputError
+from uav.files import write_atomic
 
 from ..review.flightdb import FlightDB
-from ..review.images import FILE_MODE, ImageCache
+from ..review.images import ImageCache
 
 FORMATS = ("geojson", "kml", "kmz", "csv", "smart")
 STATUS_CHOICES = ("confirmed", "all")
@@ -94,16 +93,7 @@ def _select(db: FlightDB, status: str) -> list[dict]:
 
 def _write_atomic(out: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, so a failed export leaves no half file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes files private (0600); an export is for sharing
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(out, write, error=ExportError)
 
 
 def _round(v, digits: int):

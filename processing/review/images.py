@@ -9,14 +9,13 @@ never serve half a JPEG.  The original frames are only ever opened for reading.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from uav.errors import FrameError
+from uav.files import write_atomic
 
 THUMB_PX = 256          # longest side of a frame thumbnail
 VIEW_PX = 2048          # longest side of the viewer copy of frames a browser cannot show as is
@@ -24,11 +23,6 @@ CROP_MIN_PX = 96        # a crop shows at least this many source pixels around t
 CROP_OUT_PX = 320       # longest side of a stored crop
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp"}
 MAX_DIRECT_BYTES = 40 * 1024 * 1024
-# Files we write get the usual permissions (0666 less the umask), read once at import because
-# os.umask can only be read by setting it, which is not safe while other threads make files.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
 
 
 def _tag(path: Path, sha256: str | None) -> str:
@@ -73,16 +67,7 @@ def _write_atomic(target: Path, img: np.ndarray, quality: int = 85) -> None:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise FrameError(f"could not encode {target.name}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".jpg")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.tobytes())
-        os.chmod(tmp, FILE_MODE)  # mkstemp's 0600 would hide the cache from other accounts
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, buf.tobytes(), error=FrameError, what="cached picture")
 
 
 class ImageCache:

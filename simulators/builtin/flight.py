@@ -15,28 +15,7 @@ import math
 from dataclasses import dataclass
 
 GRAVITY = 9.80665
-_A = 6378137.0
-_E2 = 6.69437999014e-3
 DRAG_PER_S = 0.2  # tilt needed per m/s of airspeed, as a/g: 10 m/s -> ~11 degrees
-
-
-class LocalFrame:
-    """Metres north/east of a reference point, and back, on the local tangent plane."""
-
-    def __init__(self, lat: float, lon: float):
-        self.lat0, self.lon0 = lat, lon
-        s = math.sin(math.radians(lat))
-        w = math.sqrt(1 - _E2 * s * s)
-        self._m_per_rad_lat = _A * (1 - _E2) / w**3
-        self._m_per_rad_lon = _A / w * math.cos(math.radians(lat))
-
-    def to_ne(self, lat: float, lon: float) -> tuple[float, float]:
-        return (math.radians(lat - self.lat0) * self._m_per_rad_lat,
-                math.radians(lon - self.lon0) * self._m_per_rad_lon)
-
-    def to_latlon(self, north: float, east: float) -> tuple[float, float]:
-        return (self.lat0 + math.degrees(north / self._m_per_rad_lat),
-                self.lon0 + math.degrees(east / self._m_per_rad_lon))
 
 
 @dataclass

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from uav.limits import ARDUPILOT_MAX_ITEMS
+
 from .storage import (
     Incoming,
     StoredItem,
@@ -43,7 +45,7 @@ RETRY_S = 1.0
 UPLOAD_TIMEOUT_S = 8.0
 
 # capacity as on SITL (mission from the notes; fence and rally from storage sizes, approximate)
-MAX_ITEMS = {M.MAV_MISSION_TYPE_MISSION: 650, M.MAV_MISSION_TYPE_FENCE: 200,
+MAX_ITEMS = {M.MAV_MISSION_TYPE_MISSION: ARDUPILOT_MAX_ITEMS, M.MAV_MISSION_TYPE_FENCE: 200,
              M.MAV_MISSION_TYPE_RALLY: 100}
 
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from .flight import Battery, FenceShapes, Kinematics, LocalFrame, Target, wind_vector
+from uav.geo import TangentPlane
+
+from .flight import Battery, FenceShapes, Kinematics, Target, wind_vector
 from .mission_protocol import ItemList
 from .params import ParamTable
 from .storage import NAV_COMMANDS, StoredItem
@@ -81,7 +83,7 @@ class Vehicle:
         self.send_text = send_text
         self.broadcast = broadcast
         self.boot_time_s = boot_time_s
-        self.frame = LocalFrame(self.home_lat, self.home_lon)
+        self.frame = TangentPlane(self.home_lon, self.home_lat)  # lon, lat in; east, north out
         self.k = Kinematics()
         self.k.yaw = float(hdg) % 360
         self.battery = Battery(params["BATT_CAPACITY"], params["SIM_BATT_VOLTAGE"])
@@ -127,7 +129,7 @@ class Vehicle:
 
     @property
     def lat_lon(self) -> tuple[float, float]:
-        return self.frame.to_latlon(self.k.n, self.k.e)
+        return self.frame.latlon_at(self.k.n, self.k.e)
 
     @property
     def alt_rel(self) -> float:
@@ -145,7 +147,8 @@ class Vehicle:
     def _item_ne(self, item: StoredItem) -> tuple[float, float]:
         if item.x == 0 and item.y == 0:
             return self.k.n, self.k.e
-        return self.frame.to_ne(item.lat, item.lon)
+        e, n = self.frame.to_metric(item.lon, item.lat)
+        return n, e
 
     # --- speeds ---------------------------------------------------------------------------------
     def wp_speed(self) -> float:
@@ -325,7 +328,7 @@ class Vehicle:
     def guided_goto(self, lat: float, lon: float, alt_rel: float) -> bool:
         if self.mode != MODES["GUIDED"] or not self.armed or self.landed:
             return False
-        n, e = self.frame.to_ne(lat, lon)
+        e, n = self.frame.to_metric(lon, lat)
         self.guided_target = self._target(n, e, alt_rel)
         return True
 
@@ -381,7 +384,7 @@ class Vehicle:
             return
         self.cam_last_time = t
         n, e, u = at if at is not None else (self.k.n, self.k.e, self.k.u)
-        lat, lon = self.frame.to_latlon(n, e)
+        lon, lat = self.frame.to_lonlat(e, n)
         self.image_count += 1
         trig = CameraTrigger(self.image_count, int(t * 1e6), lat, lon, self.home_alt + u, u,
                              self.k.roll, self.k.pitch, self.k.yaw)
@@ -529,7 +532,7 @@ class Vehicle:
             return 0.0
         if nxt.command != M.MAV_CMD_NAV_WAYPOINT:
             return 0.0
-        n2, e2 = self.frame.to_ne(nxt.lat, nxt.lon) if (nxt.x or nxt.y) else (n, e)
+        n2, e2 = self._item_ne(nxt) if (nxt.x or nxt.y) else (n, e)
         a1 = math.atan2(e - self.k.e, n - self.k.n)
         a2 = math.atan2(e2 - e, n2 - n)
         turn = abs((a2 - a1 + math.pi) % (2 * math.pi) - math.pi)
@@ -620,7 +623,7 @@ class Vehicle:
             if c in (M.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION,
                      M.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION):
                 nv = int(it.param1)
-                poly = [self.frame.to_ne(v.lat, v.lon) for v in items[i:i + nv]]
+                poly = [self.frame.to_metric(v.lon, v.lat)[::-1] for v in items[i:i + nv]]  # (n, e)
                 if nv < 3 or len(poly) < nv:
                     ok = False
                     break
@@ -628,7 +631,7 @@ class Vehicle:
                  else shapes.exclusion_polygons).append(poly)
                 i += nv
                 continue
-            n, e = self.frame.to_ne(it.lat, it.lon)
+            e, n = self.frame.to_metric(it.lon, it.lat)
             if c == M.MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION:
                 shapes.inclusion_circles.append((n, e, it.param1))
             elif c == M.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION:

@@ -20,7 +20,7 @@ from mavtest_helpers import (
 )
 from pymavlink.dialects.v20 import ardupilotmega as M
 
-from simulators.builtin.flight import LocalFrame
+from uav.geo import TangentPlane
 
 pytestmark = pytest.mark.sitl
 FAST = 60.0
@@ -80,11 +80,11 @@ def test_survey_leg_photos_match_leg_length_over_trigger_distance(vehicle_factor
     m = connect(v.connection_string)
     wait_ready(m)
     h = v.home
-    f = LocalFrame(h[0], h[1])
+    f = TangentPlane(h[1], h[0])
     leg, dist = 400.0, 25.0
     items = [home_item(h), item(M.MAV_CMD_NAV_TAKEOFF, alt=30, frame=3),
-             wp(*f.to_latlon(0, 0), 30), item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, dist, 0, 1),
-             wp(*f.to_latlon(leg, 0), 30), item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0),
+             wp(*f.latlon_at(0, 0), 30), item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, dist, 0, 1),
+             wp(*f.latlon_at(leg, 0), 30), item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0),
              item(M.MAV_CMD_NAV_RETURN_TO_LAUNCH)]
     assert upload(m, items).type == M.MAV_MISSION_ACCEPTED
     _takeoff_and_auto(m)
@@ -93,7 +93,7 @@ def test_survey_leg_photos_match_leg_length_over_trigger_distance(vehicle_factor
     expected = leg / dist + 1  # one at the start (param3=1), then every 25 m
     assert abs(len(fb) - expected) <= 1, f"{len(fb)} photos, expected ~{expected:.0f}"
     # each photo lies on the leg, about 25 m after the previous one
-    norths = [f.to_ne(c.lat / 1e7, c.lng / 1e7)[0] for c in fb]
+    norths = [f.to_metric(c.lng / 1e7, c.lat / 1e7)[1] for c in fb]
     gaps = [b - a for a, b in zip(norths, norths[1:], strict=False)]
     assert all(dist - 1.0 <= g <= dist + 1.0 for g in gaps), gaps
     assert all(abs(c.alt_rel - 30) < 1.0 for c in fb)
@@ -111,11 +111,11 @@ def test_do_jump_repeats_and_loiter_turns_circle(vehicle_factory):
     m = connect(v.connection_string)
     wait_ready(m)
     h = v.home
-    f = LocalFrame(h[0], h[1])
+    f = TangentPlane(h[1], h[0])
     items = [home_item(h), item(M.MAV_CMD_NAV_TAKEOFF, alt=15, frame=3),
-             wp(*f.to_latlon(30, 0), 15), wp(*f.to_latlon(30, 30), 15),
+             wp(*f.latlon_at(30, 0), 15), wp(*f.latlon_at(30, 30), 15),
              item(M.MAV_CMD_DO_JUMP, 2, 2),  # two more times round the square's corners
-             (3, M.MAV_CMD_NAV_LOITER_TURNS, 2, 0, 20, 0, *f.to_latlon(0, 60), 15),
+             (3, M.MAV_CMD_NAV_LOITER_TURNS, 2, 0, 20, 0, *f.latlon_at(0, 60), 15),
              item(M.MAV_CMD_NAV_LAND, frame=3)]
     assert upload(m, items).type == M.MAV_MISSION_ACCEPTED
     _takeoff_and_auto(m, 15)
@@ -175,9 +175,9 @@ def test_fence_breach_triggers_rtl(vehicle_factory):
     m = connect(v.connection_string)
     wait_ready(m)
     h = v.home
-    f = LocalFrame(h[0], h[1])
+    f = TangentPlane(h[1], h[0])
     items = [home_item(h), item(M.MAV_CMD_NAV_TAKEOFF, alt=20, frame=3),
-             wp(*f.to_latlon(300, 0), 20)]
+             wp(*f.latlon_at(300, 0), 20)]
     assert upload(m, items).type == 0
     _takeoff_and_auto(m)
     got = _fly(m, 40)
@@ -185,7 +185,7 @@ def test_fence_breach_triggers_rtl(vehicle_factory):
     assert "Circle fence breached" in texts, texts  # AC_Fence::print_fence_message
     hb_modes = [hb.custom_mode for hb in got["HEARTBEAT"]]
     assert RTL in hb_modes
-    far = max(f.to_ne(g.lat / 1e7, g.lon / 1e7)[0] for g in got.get("GLOBAL_POSITION_INT", [])
+    far = max(f.to_metric(g.lon / 1e7, g.lat / 1e7)[1] for g in got.get("GLOBAL_POSITION_INT", [])
               ) if got.get("GLOBAL_POSITION_INT") else None
     assert far is None or far < 160
     m.close()
@@ -197,9 +197,9 @@ def test_low_battery_failsafe_returns_home(vehicle_factory):
     m = connect(v.connection_string)
     wait_ready(m)
     h = v.home
-    f = LocalFrame(h[0], h[1])
+    f = TangentPlane(h[1], h[0])
     items = [home_item(h), item(M.MAV_CMD_NAV_TAKEOFF, alt=20, frame=3),
-             wp(*f.to_latlon(2000, 0), 20)]
+             wp(*f.latlon_at(2000, 0), 20)]
     assert upload(m, items).type == 0
     _takeoff_and_auto(m)
     got = _fly(m, 40)
@@ -277,7 +277,7 @@ def _guided_airborne(m, alt=20.0):
 
 def _near(f, target_ne, alt_mm, tol_m=3.0):
     def ok(g):
-        n, e = f.to_ne(g.lat / 1e7, g.lon / 1e7)
+        e, n = f.to_metric(g.lon / 1e7, g.lat / 1e7)
         return (abs(n - target_ne[0]) < tol_m and abs(e - target_ne[1]) < tol_m
                 and abs(g.relative_alt - alt_mm) < 1500)
     return ok
@@ -288,16 +288,16 @@ def test_guided_goto_by_position_target_and_reposition(vehicle_factory):
     m = connect(v.connection_string)
     _guided_airborne(m)
     h = v.home
-    f = LocalFrame(h[0], h[1])
+    f = TangentPlane(h[1], h[0])
     # SET_POSITION_TARGET_GLOBAL_INT, position only, relative altitude
-    lat, lon = f.to_latlon(120, 0)
+    lat, lon = f.latlon_at(120, 0)
     m.mav.set_position_target_global_int_send(
         0, m.target_system, m.target_component, M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
         0b110111111000, int(lat * 1e7), int(lon * 1e7), 30, 0, 0, 0, 0, 0, 0, 0, 0)
     got = wait(m, "GLOBAL_POSITION_INT", 30, _near(f, (120, 0), 30000))
     assert got is not None, "never reached the SET_POSITION_TARGET_GLOBAL_INT target"
     # DO_REPOSITION as COMMAND_INT with an absolute (AMSL) altitude
-    lat, lon = f.to_latlon(120, -80)
+    lat, lon = f.latlon_at(120, -80)
     m.mav.command_int_send(m.target_system, m.target_component, M.MAV_FRAME_GLOBAL_INT,
                            M.MAV_CMD_DO_REPOSITION, 0, 0, -1, 0, 0, 0,
                            int(lat * 1e7), int(lon * 1e7), h[2] + 15.0)
@@ -321,8 +321,8 @@ def test_wind_changes_airspeed_and_drain_not_track(vehicle_factory, vehicle_back
         m = connect(v.connection_string)
         _guided_airborne(m, 20)
         h = v.home
-        f = LocalFrame(h[0], h[1])
-        lat, lon = f.to_latlon(400, 0)
+        f = TangentPlane(h[1], h[0])
+        lat, lon = f.latlon_at(400, 0)
         m.mav.set_position_target_global_int_send(
             0, m.target_system, m.target_component, M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
             0b110111111000, int(lat * 1e7), int(lon * 1e7), 20, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -330,7 +330,7 @@ def test_wind_changes_airspeed_and_drain_not_track(vehicle_factory, vehicle_back
         assert hud is not None, "never reached cruise speed"
         batt = wait(m, "BATTERY_STATUS", 5)
         pos = wait(m, "GLOBAL_POSITION_INT", 5)
-        n, e = f.to_ne(pos.lat / 1e7, pos.lon / 1e7)
+        e, n = f.to_metric(pos.lon / 1e7, pos.lat / 1e7)
         results[wind] = (hud.airspeed, hud.groundspeed, batt.current_battery / 100.0, e)
         m.close()
         v.stop()
@@ -364,8 +364,8 @@ def test_auto_without_takeoff_on_the_ground_is_refused_like_copter(vehicle_facto
     m = connect(v.connection_string)
     wait_ready(m)
     h = v.home
-    f = LocalFrame(h[0], h[1])
-    assert upload(m, [home_item(h), wp(*f.to_latlon(50, 0), 20)]).type == 0
+    f = TangentPlane(h[1], h[0])
+    assert upload(m, [home_item(h), wp(*f.latlon_at(50, 0), 20)]).type == 0
     assert set_mode(m, GUIDED).result == 0
     arm(m)
     m.mav.command_long_send(m.target_system, m.target_component, M.MAV_CMD_DO_SET_MODE, 0,

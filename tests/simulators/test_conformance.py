@@ -18,7 +18,7 @@ from mavtest_helpers import (
 )
 from pymavlink.dialects.v20 import ardupilotmega as M
 
-from simulators.builtin.flight import LocalFrame
+from uav.geo import TangentPlane
 
 pytestmark = [pytest.mark.sitl, pytest.mark.slow]
 
@@ -69,9 +69,9 @@ def test_upload_arm_and_auto_flight_answer_like_arducopter(vehicle_factory):
     assert acks and acks[0] < rec.log.index(ver), rec.types()
     wait_ready(m, timeout=120)
     h = v.home
-    f = LocalFrame(h[0], h[1])
+    f = TangentPlane(h[1], h[0])
     items = [home_item(h), item(M.MAV_CMD_NAV_TAKEOFF, alt=10, frame=3),
-             wp(*f.to_latlon(40, 0), 10), item(M.MAV_CMD_NAV_LAND, frame=3)]
+             wp(*f.latlon_at(40, 0), 10), item(M.MAV_CMD_NAV_LAND, frame=3)]
 
     # upload: plain MISSION_REQUEST, seq 0 first, in order, then ACCEPTED
     m.mav.mission_count_send(m.target_system, m.target_component, len(items), 0)

@@ -132,66 +132,13 @@ def _altitude_mode(alt_mode, terrain_follow, dem):
 # --------------------------------------------------------------------------------------------
 # output and summary
 # --------------------------------------------------------------------------------------------
-def write_outputs(plan, output) -> list[Path]:
-    """Write ``plan`` in the format ``output``'s suffix names (``.plan`` when none)."""
-    from missions.formats import format_for
-
-    path = Path(output)
-    if not path.suffix:
-        path = path.with_suffix(".plan")
-    fmt = format_for(path)
-    if fmt == "plan":
-        from missions.formats.qgc_plan import write_plan
-
-        return write_plan(plan, path, split_sorties=True)
-    if fmt == "waypoints":
-        from missions.formats.waypoints import write_plan_waypoints
-
-        return write_plan_waypoints(plan, path)
-    if fmt in ("kml", "kmz"):
-        from missions.formats.kml import write_kml
-
-        return [write_kml(plan, path)]
-    from missions.formats.geojson import write_geojson
-
-    return [write_geojson(plan, path)]
-
-
 def _minutes(s: float) -> str:
     return f"{s / 60:.1f} min"
 
 
-def plan_figures(plan) -> dict:
-    """The figures ``show`` prints, filled in from the items when the file had no statistics."""
-    st = plan.stats
-    fig = {
-        "name": plan.name, "kind": plan.kind.value, "altitude_mode": plan.altitude_mode.value,
-        "sorties": len(plan.sorties), "area_m2": st.area_m2, "distance_m": st.distance_m,
-        "flight_time_s": st.flight_time_s, "photo_count": st.photo_count, "gsd_m": st.gsd_m,
-        "altitude_m": st.altitude_m, "line_spacing_m": st.line_spacing_m,
-        "trigger_distance_m": st.trigger_distance_m, "grid_angle_deg": st.grid_angle_deg,
-        "transect_count": st.transect_count, "sortie_times_s": list(st.sortie_times_s),
-        "sortie_distances_m": list(st.sortie_distances_m),
-        "items": [len(m.items) for m in plan.sorties],
-        "camera": plan.camera.name if plan.camera else None,
-        "aircraft": plan.aircraft.name if plan.aircraft else None,
-    }
-    if not st.distance_m and plan.sorties:
-        from missions.estimate import estimate_mission
-
-        from ..profiles import DEFAULT_AIRCRAFT, get_aircraft
-
-        aircraft = plan.aircraft or get_aircraft(DEFAULT_AIRCRAFT)
-        est = [estimate_mission(m, aircraft) for m in plan.sorties]
-        fig["distance_m"] = sum(e.distance_m for e in est)
-        fig["flight_time_s"] = sum(e.time_s for e in est)
-        fig["sortie_times_s"] = [e.time_s for e in est]
-        fig["sortie_distances_m"] = [e.distance_m for e in est]
-        fig["estimated_with"] = aircraft.name
-    return fig
-
-
 def summary_lines(plan) -> list[str]:
+    from missions.figures import plan_figures
+
     f = plan_figures(plan)
     title = f"{f['kind']} plan" + (f" \u201c{f['name']}\u201d" if f["name"] else "")
     lines = [title]
@@ -254,12 +201,14 @@ def _report(plans, written):
 def _emit(result, output):
     plans = result if isinstance(result, list) else [result]
     written: list[Path] = []
+    from missions.formats import write_any_plan
+
     if len(plans) == 1:
-        written += write_outputs(plans[0], output)
+        written += write_any_plan(plans[0], output)
     else:
         out = Path(output)
         for k, p in enumerate(plans, start=1):
-            written += write_outputs(p, out.with_name(f"{out.stem}-drone{k}{out.suffix or '.plan'}"))
+            written += write_any_plan(p, out.with_name(f"{out.stem}-drone{k}{out.suffix or '.plan'}"))
     _report(plans, written)
 
 
@@ -471,10 +420,11 @@ def show(plan_file, max_items, max_fence_points, as_json):
     problems = validate_plan(p, max_items=max_items, max_fence_points=max_fence_points,
                              raise_on_error=False)
     if as_json:
-        from missions.formats.qgc_plan import _clean
+        from missions.figures import plan_figures
+        from missions.formats import json_safe
 
-        click.echo(json.dumps(_clean({**plan_figures(p), "file": plan_file, "valid": not problems,
-                                      "problems": problems}), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(json_safe({**plan_figures(p), "file": plan_file, "valid": not problems,
+                                         "problems": problems}), indent=2, ensure_ascii=False))
     else:
         for line in summary_lines(p):
             click.echo(line)
@@ -492,29 +442,10 @@ def show(plan_file, max_items, max_fence_points, as_json):
 @click.option("--photos", is_flag=True, help="KML/GeoJSON: also mark every planned photo position.")
 def export(plan_file, to, output, photos):
     """Convert PLAN to Mission Planner waypoints, KML/KMZ (Google Earth) or GeoJSON (QGIS)."""
-    from missions.formats import format_for, read_any_plan
+    from missions.formats import format_for, read_any_plan, write_any_plan
 
     p = read_any_plan(plan_file)
-    fmt = format_for(output, to)
-    out = Path(output)
-    if fmt == "waypoints":
-        from missions.formats.waypoints import write_plan_waypoints
-
-        written = write_plan_waypoints(p, out)
-    elif fmt in ("kml", "kmz"):
-        from missions.formats.kml import write_kml
-
-        if fmt == "kmz" and out.suffix.lower() != ".kmz":
-            out = out.with_suffix(".kmz")
-        written = [write_kml(p, out, photos=photos)]
-    elif fmt == "geojson":
-        from missions.formats.geojson import write_geojson
-
-        written = [write_geojson(p, out, photos=photos)]
-    else:
-        from missions.formats.qgc_plan import write_plan
-
-        written = write_plan(p, out, split_sorties=True)
+    written = write_any_plan(p, output, format_for(output, to), photos=photos)
     text = f"wrote {', '.join(str(w) for w in written)}" if len(written) <= 3 else \
         f"wrote {len(written)} files ({written[0].name} \u2026 {written[-1].name})"
     click.echo(f"{text}; {len(p.sorties)} sortie(s)")

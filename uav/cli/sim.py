@@ -6,27 +6,20 @@ import time
 
 import click
 
-from ..errors import SimulatorError
+from ..errors import InvalidInputError, SimulatorError
 
 
 def _parse_home(text: str | None):
+    """``LAT,LON[,ALT_AMSL[,HEADING]]`` -> (lat, lon, alt, heading), missing ones 0."""
     if text is None:
         return None
-    parts = [p.strip() for p in text.split(",")]
+    from ..geo import parse_latlon
+
     try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (2, 3, 4):
-        raise click.BadParameter(f"{text!r}: expected LAT,LON[,ALT_AMSL[,HEADING]] in degrees "
-                                 "and metres, e.g. 43.1056,131.8735,40,0")
-    lat, lon = values[0], values[1]
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise click.BadParameter(f"{text!r}: latitude must be -90..90 and longitude -180..180 "
-                                 "(latitude first)")
-    alt = values[2] if len(values) > 2 else 0.0
-    hdg = values[3] if len(values) > 3 else 0.0
-    return (lat, lon, alt, hdg)
+        values = parse_latlon(text)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="--home") from None
+    return tuple(values) + (0.0,) * (4 - len(values))
 
 
 @click.group(name="sim")

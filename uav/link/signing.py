@@ -22,6 +22,7 @@ from pathlib import Path
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from ..errors import SigningError
+from ..files import write_atomic
 from .connection import Link
 
 KEY_BYTES = 32
@@ -129,9 +130,8 @@ def save_timestamp(key: SigningKey, timestamp: int) -> None:
         old = int(key.timestamp_path.read_text().strip() or 0)
     except (OSError, ValueError):
         old = 0
-    tmp = key.timestamp_path.with_name(key.timestamp_path.name + ".tmp")
-    tmp.write_text(str(max(int(timestamp), old)))
-    os.replace(tmp, key.timestamp_path)
+    write_atomic(key.timestamp_path, str(max(int(timestamp), old)), error=SigningError,
+                 what="signing timestamp")
 
 
 def _only_radio_status(_mav, msg_id: int) -> bool:
