@@ -20,6 +20,7 @@ from shapely.ops import substring
 from uav.errors import InvalidSectorError, PlanningError
 from uav.geo import LocalFrame, geodesic_area_m2
 from uav.items import Mission
+from uav.limits import ARDUPILOT, VehicleLimits
 from uav.profiles import AircraftProfile, CameraProfile
 
 from .estimate import turn_penalty_s
@@ -37,7 +38,6 @@ from .items_builder import (
 from .model import AltitudeMode, Plan, PlanKind, PlanStats
 from .sorties import split_sorties
 from .terrain import Dem
-from .validate import DEFAULT_MAX_FENCE_POINTS
 
 DEFAULT_FENCE_MARGIN_M = 10.0
 MIN_SURVEY_SPEED_MS = 1.0  # m/s: the slowest imaging speed planned; below it change overlap, altitude or trigger
@@ -193,9 +193,28 @@ def home_position(home, area_frame: LocalFrame) -> tuple[tuple[float, float], np
     return (lat, lon), np.array([float(x), float(y)])
 
 
+@dataclass(frozen=True)
+class Shutter:
+    """When the camera takes photos along the imaging legs.
+
+    Parameters
+    ----------
+    trigger : {"distance", "hover", "none"}
+        DO_SET_CAM_TRIGG_DIST per leg, stop-and-shoot at each photo point, or no photos.
+    distance_m : float or None
+        Distance between photos (``None`` with ``"none"``).
+    hover_s : float
+        Seconds held at each photo point with ``"hover"``.
+    """
+
+    trigger: str = "none"
+    distance_m: float | None = None
+    hover_s: float = 0.0
+
+
 @dataclass
 class Planner:
-    """The sortie machinery shared by every plan kind (metric frame)."""
+    """The sortie machinery shared by every plan kind (metric frame); made by :func:`make_planner`."""
 
     frame: LocalFrame
     aircraft: AircraftProfile
@@ -206,10 +225,17 @@ class Planner:
     trigger: str = "distance"
     trigger_distance_m: float | None = None
     hover_s: float = 0.0
-    max_items: int = 650
     rally: list = field(default_factory=list)
-    max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS
+    limits: VehicleLimits = ARDUPILOT
     _home_routes: dict = field(default_factory=dict)
+
+    @property
+    def max_items(self) -> int:
+        return self.limits.max_items
+
+    @property
+    def max_fence_points(self) -> int | None:
+        return self.limits.max_fence_points
 
     # --- paths ---------------------------------------------------------------------
     def link(self, a, b) -> np.ndarray:
@@ -365,14 +391,39 @@ class Planner:
         return out
 
 
-def make_planner(area_frame: LocalFrame, *, fence: FenceGeometry, margin_m: float,
-                 aircraft: AircraftProfile, camera: CameraProfile | None, home_latlon, home_xy,
-                 home_alt_amsl: float, altitude_m: float, speed_ms: float,
-                 altitude_mode: AltitudeMode, dem: Dem | None, trigger: str,
-                 trigger_distance_m: float | None, hover_s: float, max_items: int,
-                 rally_points, terrain_tolerance_m: float = 5.0,
-                 max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS,
-                 transit_speed_ms: float | None = None) -> Planner:
+def make_planner(settings: FlightSettings, *, fence: FenceGeometry, margin_m: float,
+                 camera: CameraProfile | None = None, shutter: Shutter = Shutter(),
+                 limits: VehicleLimits = ARDUPILOT, rally_points=None) -> Planner:
+    """The sortie machinery for one flight: routing inside the fence, sorties, items.
+
+    Parameters
+    ----------
+    settings : FlightSettings
+        The metric frame, aircraft, home (lat/lon and metric), home elevation, height, speeds,
+        altitude mode and DEM: everything that turns a path into mission items.
+    fence : FenceGeometry
+        The inclusion and exclusion fences (metric) the flight must keep inside/outside.
+    margin_m : float
+        How far every path keeps from every fence.
+    camera : CameraProfile, optional
+        Recorded in the plan (and used for GSD figures).
+    shutter : Shutter
+        When photos are taken along the imaging legs.
+    limits : VehicleLimits
+        Mission and fence storage of the vehicle; sorties are cut to fit.
+    rally_points : sequence of (lat, lon[, alt]), optional
+        Rally (safe landing) points, carried by every sortie.
+
+    Returns
+    -------
+    Planner
+
+    Raises
+    ------
+    PlanningError
+        The fence leaves no room to fly, or home is outside it (or in an exclusion zone).
+    """
+    home_latlon, home_xy = settings.home_latlon, settings.home_xy
     flight_area = fence.flight_area(margin_m)
     if flight_area.is_empty:
         raise PlanningError("the fence leaves no room to fly: lower the fence margin or buffer")
@@ -382,12 +433,10 @@ def make_planner(area_frame: LocalFrame, *, fence: FenceGeometry, margin_m: floa
             e.buffer(margin_m).covers(Point(home_xy)) for e in fence.exclusions) else "outside the fenced area"
         raise PlanningError(f"home {home_latlon[0]:.6f},{home_latlon[1]:.6f} is {where} "
                             f"(or closer than {margin_m:g} m to a fence)")
-    settings = FlightSettings(area_frame, aircraft, home_latlon, home_xy, home_alt_amsl, altitude_m,
-                              speed_ms, altitude_mode, dem, terrain_tolerance_m,
-                              transit_speed_ms=transit_speed_ms)
-    rally = rally_items(rally_points, default_alt_m=altitude_m if altitude_mode == AltitudeMode.RELATIVE else 30.0)
-    return Planner(area_frame, aircraft, camera, fence, router, settings, trigger, trigger_distance_m,
-                   hover_s, max_items, rally, max_fence_points=max_fence_points)
+    rally = rally_items(rally_points, default_alt_m=settings.altitude_m
+                        if settings.altitude_mode == AltitudeMode.RELATIVE else 30.0)
+    return Planner(settings.frame, settings.aircraft, camera, fence, router, settings, shutter.trigger,
+                   shutter.distance_m, shutter.hover_s, rally, limits)
 
 
 def resolve_mode(altitude_mode, dem_path, terrain_follow) -> tuple[AltitudeMode, Dem | None]:
@@ -419,6 +468,42 @@ def resolve_home(home, area: Area, margin_m: float, fence_buffer_m: float, dem: 
 def finish_plan(kind: PlanKind, planner: Planner, built: list[BuiltSortie], *, name: str,
                 area: Area | None, legs: list[Leg], altitude_m: float, settings: dict,
                 stats: PlanStats | None = None, validate: bool = True, margin_m: float = 0.0) -> Plan:
+    """The :class:`Plan` every planner returns: sorties with fence and rally, statistics, checks.
+
+    Parameters
+    ----------
+    kind : PlanKind
+    planner : Planner
+        The planner that built the sorties (frame, fence, rally, limits).
+    built : list of BuiltSortie
+        The sorties, in flying order.
+    name : str
+        Plan name; sorties are named "NAME sortie i/n".
+    area : Area or None
+        The area imaged (for the area figure and the sector drawn in exports); ``None`` for
+        flights that image no area (lookouts).
+    legs : list of Leg
+        The imaging legs (metric), stored as lon/lat for display and checks.
+    altitude_m : float
+        Flight height, for the statistics.
+    settings : dict
+        The planner inputs, recorded so the plan can be explained and reproduced.
+    stats : PlanStats, optional
+        Figures the planner already knows (GSD, spacing, photos); distances and times are added.
+    validate : bool
+        Check the plan (:func:`missions.validate.validate_plan`) and raise on any problem.
+    margin_m : float
+        The fence margin the paths kept, checked (less 0.5 m of rounding) by the validation.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    PlanValidationError
+        With ``validate``, when the plan breaks a rule; every problem names its item.
+    """
     frame = planner.frame
     stats = stats or PlanStats()
     stats.sortie_count = len(built)
@@ -442,7 +527,7 @@ def finish_plan(kind: PlanKind, planner: Planner, built: list[BuiltSortie], *, n
     if validate:
         from .validate import validate_plan
 
-        validate_plan(plan, max_items=planner.max_items, max_fence_points=planner.max_fence_points,
+        validate_plan(plan, max_items=planner.limits.max_items, max_fence_points=planner.limits.max_fence_points,
                       fence_margin_m=max(margin_m - 0.5, 0.0), raise_on_error=True)
     return plan
 

@@ -18,10 +18,12 @@ from shapely.ops import linemerge
 
 from uav.errors import InvalidInputError, PlanningError
 from uav.geo import LocalFrame
+from uav.limits import ARDUPILOT_MAX_FENCE_POINTS, ARDUPILOT_MAX_ITEMS, VehicleLimits
 from uav.profiles import AircraftProfile, CameraProfile
 
 from .assemble import (
     DEFAULT_FENCE_MARGIN_M,
+    Shutter,
     add_turnarounds,
     finish_plan,
     grid_spacing,
@@ -37,9 +39,8 @@ from .assemble import (
 )
 from .fence import build_fence_geometry
 from .geometry import polygonal
-from .items_builder import Leg
+from .items_builder import FlightSettings, Leg
 from .model import Plan, PlanKind, PlanStats
-from .validate import DEFAULT_MAX_FENCE_POINTS
 
 
 def _route_line(route) -> LineString:
@@ -75,7 +76,8 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
                   terrain_follow: bool = False, trigger: str = "distance",
                   speed_ms: float | None = None, turnaround_m: float | None = None,
                   fence_buffer_m: float = 50.0, fence_margin_m: float = DEFAULT_FENCE_MARGIN_M,
-                  rally_points=None, max_items: int = 650, max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS, name: str = "",
+                  rally_points=None, max_items: int = ARDUPILOT_MAX_ITEMS,
+                  max_fence_points: int | None = ARDUPILOT_MAX_FENCE_POINTS, name: str = "",
                   terrain_tolerance_m: float = 5.0, validate: bool = True) -> Plan:
     """Plan an imaging corridor along a route.
 
@@ -111,12 +113,11 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
     home_latlon, home_xy, home_alt = resolve_home(home, area, margin, fence_buffer_m, dem, home_alt_amsl)
     fence = build_fence_geometry(area.sector_m, area.exclusions_m, buffer_m=fence_buffer_m, home_xy=home_xy)
     hover_s = float(max(1, math.ceil(camera.min_trigger_interval_s))) if trigger == "hover" else 0.0
-    planner = make_planner(area.frame, fence=fence, margin_m=margin, aircraft=aircraft, camera=camera,
-                           home_latlon=home_latlon, home_xy=home_xy, home_alt_amsl=home_alt,
-                           altitude_m=altitude, speed_ms=speed, altitude_mode=mode, dem=dem,
-                           trigger=trigger, trigger_distance_m=trig if trigger != "none" else None,
-                           hover_s=hover_s, max_items=max_items, max_fence_points=max_fence_points, rally_points=rally_points,
-                           terrain_tolerance_m=terrain_tolerance_m, transit_speed_ms=cruise)
+    flight = FlightSettings(area.frame, aircraft, home_latlon, home_xy, home_alt, altitude, speed, mode,
+                            dem, terrain_tolerance_m, transit_speed_ms=cruise)
+    planner = make_planner(flight, fence=fence, margin_m=margin, camera=camera,
+                           shutter=Shutter(trigger, trig if trigger != "none" else None, hover_s),
+                           limits=VehicleLimits(max_items, max_fence_points), rally_points=rally_points)
     imaging = polygonal(area.allowed_m.intersection(planner.router.area))
     if imaging.is_empty:
         raise PlanningError("nothing left to image in the corridor once exclusions and fence margins are kept")

@@ -21,6 +21,7 @@ from shapely.geometry import MultiPoint, Point
 
 from uav.errors import InvalidInputError, PlanningError
 from uav.geo import LocalFrame
+from uav.limits import ARDUPILOT_MAX_FENCE_POINTS, ARDUPILOT_MAX_ITEMS, VehicleLimits
 from uav.profiles import AircraftProfile, CameraProfile
 
 from .assemble import (
@@ -35,10 +36,9 @@ from .assemble import (
 from .estimate import orbit_speed_ms
 from .fence import build_fence_geometry
 from .geometry import polygonal, polygons_of
-from .items_builder import Leg, Vertex, build_sortie
+from .items_builder import FlightSettings, Leg, Vertex, build_sortie
 from .model import Plan, PlanKind, PlanStats
 from .sorties import split_sorties
-from .validate import DEFAULT_MAX_FENCE_POINTS
 
 
 def _check_altitude(altitude_m, aircraft):
@@ -70,7 +70,8 @@ def plan_lookout(points, *, aircraft: AircraftProfile, radius_m: float = 0.0, ti
                  altitude_mode: str = "relative", dem_path=None, terrain_follow: bool = False,
                  speed_ms: float | None = None, fence_buffer_m: float = 50.0,
                  fence_margin_m: float = DEFAULT_FENCE_MARGIN_M, rally_points=None,
-                 max_items: int = 650, max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS, order: str = "nearest", name: str = "",
+                 max_items: int = ARDUPILOT_MAX_ITEMS,
+                 max_fence_points: int | None = ARDUPILOT_MAX_FENCE_POINTS, order: str = "nearest", name: str = "",
                  validate: bool = True) -> Plan:
     """Plan a flight that watches each of ``points`` for ``time_s``.
 
@@ -122,11 +123,9 @@ def plan_lookout(points, *, aircraft: AircraftProfile, radius_m: float = 0.0, ti
         home = (pts[0][1], pts[0][0])
     home_latlon, home_xy, home_alt = resolve_home(home, area, margin, fence_buffer_m, dem, home_alt_amsl)
     fence = build_fence_geometry(area.sector_m, area.exclusions_m, buffer_m=fence_buffer_m, home_xy=home_xy)
-    planner = make_planner(frame, fence=fence, margin_m=margin, aircraft=aircraft, camera=camera,
-                           home_latlon=home_latlon, home_xy=home_xy, home_alt_amsl=home_alt,
-                           altitude_m=altitude_m, speed_ms=speed, altitude_mode=mode, dem=dem,
-                           trigger="none", trigger_distance_m=None, hover_s=0.0, max_items=max_items, max_fence_points=max_fence_points,
-                           rally_points=rally_points)
+    flight = FlightSettings(frame, aircraft, home_latlon, home_xy, home_alt, altitude_m, speed, mode, dem)
+    planner = make_planner(flight, fence=fence, margin_m=margin, camera=camera,
+                           limits=VehicleLimits(max_items, max_fence_points), rally_points=rally_points)
     # Visit order.
     idx = list(range(len(pts)))
     if order == "nearest":
@@ -187,7 +186,8 @@ def plan_perimeter(sector, *, inset_m: float, altitude_m: float, aircraft: Aircr
                    home_alt_amsl: float = 0.0, altitude_mode: str = "relative", dem_path=None,
                    terrain_follow: bool = False, speed_ms: float | None = None, laps: int = 1,
                    fence_buffer_m: float = 50.0, fence_margin_m: float = DEFAULT_FENCE_MARGIN_M,
-                   rally_points=None, max_items: int = 650, max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS, name: str = "",
+                   rally_points=None, max_items: int = ARDUPILOT_MAX_ITEMS,
+                   max_fence_points: int | None = ARDUPILOT_MAX_FENCE_POINTS, name: str = "",
                    validate: bool = True) -> Plan:
     """Plan a patrol along the sector boundary, ``inset_m`` inside it.
 
@@ -215,11 +215,9 @@ def plan_perimeter(sector, *, inset_m: float, altitude_m: float, aircraft: Aircr
     margin = float(fence_margin_m)
     home_latlon, home_xy, home_alt = resolve_home(home, area, margin, fence_buffer_m, dem, home_alt_amsl)
     fence = build_fence_geometry(area.sector_m, area.exclusions_m, buffer_m=fence_buffer_m, home_xy=home_xy)
-    planner = make_planner(area.frame, fence=fence, margin_m=margin, aircraft=aircraft, camera=camera,
-                           home_latlon=home_latlon, home_xy=home_xy, home_alt_amsl=home_alt,
-                           altitude_m=altitude_m, speed_ms=speed, altitude_mode=mode, dem=dem,
-                           trigger="none", trigger_distance_m=None, hover_s=0.0, max_items=max_items, max_fence_points=max_fence_points,
-                           rally_points=rally_points)
+    flight = FlightSettings(area.frame, aircraft, home_latlon, home_xy, home_alt, altitude_m, speed, mode, dem)
+    planner = make_planner(flight, fence=fence, margin_m=margin, camera=camera,
+                           limits=VehicleLimits(max_items, max_fence_points), rally_points=rally_points)
     inner = polygons_of(area.sector_m.buffer(-inset_m))
     if not inner:
         raise PlanningError(f"an inset of {inset_m:g} m leaves nothing of the sector")

@@ -31,11 +31,13 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from uav.errors import PlanningError
+from uav.limits import ARDUPILOT_MAX_FENCE_POINTS, ARDUPILOT_MAX_ITEMS, VehicleLimits
 from uav.profiles import AircraftProfile, CameraProfile
 
 from .assemble import (
     DEFAULT_FENCE_MARGIN_M,
     Area,
+    Shutter,
     add_turnarounds,
     finish_plan,
     grid_spacing,
@@ -62,10 +64,9 @@ from .geometry import (
     rotate_xy,
     scanline_segments,
 )
-from .items_builder import Leg
+from .items_builder import FlightSettings, Leg
 from .model import Plan, PlanKind, PlanStats
 from .sorties import split_among_drones
-from .validate import DEFAULT_MAX_FENCE_POINTS
 
 
 def crossing_measure(area: BaseGeometry, bearings_deg: np.ndarray) -> np.ndarray:
@@ -256,7 +257,8 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
                 trigger: str = "distance", speed_ms: float | None = None,
                 turnaround_m: float | None = None, fence_buffer_m: float = 50.0,
                 fence_margin_m: float = DEFAULT_FENCE_MARGIN_M, rally_points=None,
-                max_items: int = 650, max_fence_points: int | None = DEFAULT_MAX_FENCE_POINTS, drones: int = 1, homes=None, name: str = "",
+                max_items: int = ARDUPILOT_MAX_ITEMS,
+                max_fence_points: int | None = ARDUPILOT_MAX_FENCE_POINTS, drones: int = 1, homes=None, name: str = "",
                 terrain_tolerance_m: float = 5.0, validate: bool = True) -> Plan | list[Plan]:
     """Plan a photo survey over a sector.
 
@@ -336,6 +338,8 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
                                  extra_m=shapely.multipoints([h[1] for h in drone_homes]) if len(drone_homes) > 1 else None)
     turn = aircraft.cruise_speed_ms ** 2 / (2 * aircraft.acceleration_ms2) if turnaround_m is None else float(turnaround_m)
     hover_s = float(max(1, math.ceil(camera.min_trigger_interval_s))) if trigger == "hover" else 0.0
+    shutter = Shutter(trigger, trig if trigger != "none" else None, hover_s)
+    limits = VehicleLimits(max_items, max_fence_points)
     settings = dict(altitude_m=altitude, gsd_m=gsd_m, front_overlap=front_overlap,
                     side_overlap=side_overlap, angle_deg=angle_deg, crosshatch=crosshatch,
                     transit_speed_ms=cruise,
@@ -348,12 +352,10 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
         settings["speed_note"] = speed_note
 
     def one(sub_area, hl, hx, label, origin, anchor, angle):
-        planner = make_planner(area.frame, fence=fence, margin_m=margin, aircraft=aircraft, camera=camera,
-                               home_latlon=hl, home_xy=hx, home_alt_amsl=home_alt, altitude_m=altitude,
-                               speed_ms=speed, altitude_mode=mode, dem=dem, trigger=trigger,
-                               trigger_distance_m=trig if trigger != "none" else None, hover_s=hover_s,
-                               max_items=max_items, max_fence_points=max_fence_points, rally_points=rally_points,
-                               terrain_tolerance_m=terrain_tolerance_m, transit_speed_ms=cruise)
+        flight = FlightSettings(area.frame, aircraft, hl, hx, home_alt, altitude, speed, mode, dem,
+                                terrain_tolerance_m, transit_speed_ms=cruise)
+        planner = make_planner(flight, fence=fence, margin_m=margin, camera=camera, shutter=shutter,
+                               limits=limits, rally_points=rally_points)
         imaging = polygonal(sub_area.intersection(planner.router.area))
         if imaging.is_empty:
             raise PlanningError("nothing left to image once the fence margins are kept "

@@ -41,4 +41,7 @@ class VehicleLimits:
                    None if points is None else int(points))
 
 
-__all__ = ["ARDUPILOT_MAX_FENCE_POINTS", "ARDUPILOT_MAX_ITEMS", "VehicleLimits"]
+ARDUPILOT = VehicleLimits()  # ArduPilot 4.7 (SITL) with the fence in on-board storage
+
+
+__all__ = ["ARDUPILOT", "ARDUPILOT_MAX_FENCE_POINTS", "ARDUPILOT_MAX_ITEMS", "VehicleLimits"]

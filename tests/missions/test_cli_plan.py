@@ -246,3 +246,48 @@ def test_corridor_lookout_and_perimeter(tmp_path):
     assert res.exit_code == 0, res.output
     edge = read_plan(tmp_path / "edge.plan")
     assert edge.kind.value == "perimeter"
+
+
+def test_a_plan_takes_the_sectors_own_name_and_says_what_rally_points_it_has(tmp_path):
+    # The sector file names its sector: the plan is called that, not after the file.
+    out = tmp_path / "x.plan"
+    res = run("survey", sample_path("demo_sector"), "--camera", "mavic3e-wide", "--alt", 80,
+              "--home", HOME, "-o", out)
+    assert res.exit_code == 0, res.output
+    assert read_plan(out).name == "Demo sector \u2014 Kedrovaya clearing"
+    assert "rally points    none: RTL returns to the launch point" in res.output
+    edge = tmp_path / "edge.plan"
+    res = run("perimeter", sample_path("demo_sector"), "--inset", 30, "--alt", 60, "--home", HOME,
+              "--rally", "43.1345,131.2680", "--rally", "43.1350,131.2690,40", "-o", edge)
+    assert res.exit_code == 0, res.output
+    assert read_plan(edge).name == "Demo sector \u2014 Kedrovaya clearing"
+    assert "rally points    2" in res.output
+    doc = json.loads(edge.read_text())
+    assert [p[:2] for p in doc["rallyPoints"]["points"]] == [[43.1345, 131.268], [43.135, 131.269]]
+    named = tmp_path / "named.plan"
+    res = run("survey", sample_path("demo_sector"), "--camera", "mavic3e-wide", "--alt", 80,
+              "--home", HOME, "--name", "Kedrovaya spring", "-o", named)
+    assert res.exit_code == 0 and read_plan(named).name == "Kedrovaya spring"
+
+
+def test_help_texts_speak_of_their_own_command():
+    for cmd in ("corridor", "lookout", "perimeter"):
+        res = run(cmd, "--help")
+        assert res.exit_code == 0
+        assert "--drones" not in res.output, cmd
+    assert "once per drone" in run("survey", "--help").output
+
+
+def test_the_command_line_builds_requests_not_signature_matching():
+    # The planners' contract is the request dataclasses; the CLI neither inspects signatures nor
+    # reaches into private helpers of the formats.
+    import ast
+    import inspect as _inspect
+
+    import uav.cli.plan as cli_plan
+
+    tree = ast.parse(_inspect.getsource(cli_plan))
+    imported = {(n.module or "", a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    imported |= {("", a.name) for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(name == "inspect" for _, name in imported)
+    assert not [f"{m}.{name}" for m, name in imported if name.startswith("_")]

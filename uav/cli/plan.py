@@ -8,13 +8,13 @@ Heavy imports happen inside the commands so ``uav --help`` stays fast.
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
 import click
 
 from ..errors import InvalidInputError, PlanValidationError
+from ..limits import ARDUPILOT
 
 OUTPUT_HELP = ("Output file: .plan (QGroundControl; default), or .waypoints/.kml/.kmz/.geojson. "
                "Several sorties also get OUT-sortieN files; several drones OUT-droneN files.")
@@ -53,26 +53,10 @@ def parse_home(values) -> list[tuple[float, ...]]:
     return [parse_latlon(v) for v in values or ()]
 
 
-def _profiles(camera: str | None, aircraft: str, profiles_file):
-    from ..profiles import get_aircraft, get_camera
+def _camera(camera: str | None, profiles_file):
+    from ..profiles import get_camera
 
-    cam = get_camera(camera, profiles_file) if camera else None
-    plane = get_aircraft(aircraft, profiles_file)
-    return cam, plane
-
-
-def _call(fn, **kwargs):
-    """Call a planner with the options the user set; one it does not take is a usage error."""
-    params = inspect.signature(fn).parameters
-    takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    use = {}
-    for key, value in kwargs.items():
-        if key in params or takes_any:
-            use[key] = value
-        elif value not in (None, False, (), []):
-            raise click.UsageError(f"option {key.replace('_', '-')!r} does not apply to "
-                                   f"{fn.__name__.removeprefix('plan_')} planning")
-    return fn(**use)
+    return get_camera(camera, profiles_file) if camera else None
 
 
 def common_options(f):
@@ -81,9 +65,10 @@ def common_options(f):
         click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
                      help=OUTPUT_HELP),
         click.option("--name", default=None, help="Plan name shown in QGroundControl and Google Earth."),
-        click.option("--max-items", type=click.IntRange(3, None), default=650, show_default=True,
+        click.option("--max-items", type=click.IntRange(3, None), default=ARDUPILOT.max_items, show_default=True,
                      help="Vehicle mission storage; longer sorties are cut (ArduPilot SITL: 650)."),
-        click.option("--max-fence-points", type=click.IntRange(3, None), default=60, show_default=True,
+        click.option("--max-fence-points", type=click.IntRange(3, None), default=ARDUPILOT.max_fence_points,
+                     show_default=True,
                      help="Vehicle fence storage in points (ArduCopter on-board storage: about 60; "
                           "more when the fence is kept on the SD card, BRD_SD_FENCE)."),
         click.option("--rally", "rally", multiple=True, metavar="LAT,LON[,ALT]",
@@ -98,7 +83,7 @@ def common_options(f):
         click.option("--alt-mode", type=click.Choice(["relative", "amsl", "terrain"]), default="relative",
                      show_default=True, help="Altitude frame of the waypoints."),
         click.option("--home", "home", multiple=True, metavar="LAT,LON[,ALT]",
-                     help="Launch point (latitude first; ALT = ground AMSL); survey --drones N takes one per drone."),
+                     help="Launch point (latitude first; ALT = ground elevation AMSL). Default: inside the area near its centre."),
         click.option("--profiles", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="TOML/JSON file with your own camera and aircraft profiles."),
         click.option("--aircraft", default=None, help="Aircraft profile (default arducopter-quad)."),
@@ -108,25 +93,29 @@ def common_options(f):
     return f
 
 
-def _home_kwargs(home):
-    homes = parse_home(home)
-    kw = {}
-    if homes:
-        kw["home"] = (homes[0][0], homes[0][1])
-        if len(homes[0]) >= 3:
-            kw["home_alt_amsl"] = float(homes[0][2])
-    return kw, homes
+def _flight(common: dict, *, default_name: str):
+    """The options every planning command shares, as :class:`missions.request.FlightOptions`."""
+    from missions.request import FlightOptions
 
+    from ..limits import VehicleLimits
+    from ..profiles import DEFAULT_AIRCRAFT, get_aircraft
 
-def _rally(rally):
-    pts = parse_home(rally)
-    return [tuple(p[:3]) for p in pts] or None
-
-
-def _altitude_mode(alt_mode, terrain_follow, dem):
-    if terrain_follow and not dem:
+    if common["terrain_follow"] and not common["dem"]:
         raise click.UsageError("--terrain-follow needs --dem FILE (a DEM GeoTIFF)")
-    return "terrain" if terrain_follow else alt_mode
+    homes = parse_home(common["home"])
+    flight = FlightOptions(
+        aircraft=get_aircraft(common["aircraft"] or DEFAULT_AIRCRAFT, common["profiles"]),
+        altitude_mode="terrain" if common["terrain_follow"] else common["alt_mode"],
+        dem_path=common["dem"], terrain_follow=common["terrain_follow"], speed_ms=common["speed"],
+        fence_buffer_m=common["fence_buffer"],
+        rally_points=[tuple(p[:3]) for p in parse_home(common["rally"])] or None,
+        limits=VehicleLimits(common["max_items"], common["max_fence_points"]),
+        name=common["name"] or default_name)
+    if homes:
+        flight.home = (homes[0][0], homes[0][1])
+        if len(homes[0]) >= 3:
+            flight.home_alt_amsl = float(homes[0][2])
+    return flight, homes
 
 
 # --------------------------------------------------------------------------------------------
@@ -171,6 +160,11 @@ def summary_lines(plan) -> list[str]:
     if plan.aircraft is not None:
         lines.append(f"  aircraft        {plan.aircraft.name}: usable endurance "
                      f"{_minutes(plan.aircraft.usable_endurance_s)} per battery")
+    if f["rally_points"]:
+        lines.append(f"  rally points    {f['rally_points']} (RTL lands at the nearest of these or home)")
+    else:
+        lines.append("  rally points    none: RTL returns to the launch point (add safe landing spots "
+                     "with --rally LAT,LON)")
     counts = f["items"]
     shown = ", ".join(str(n) for n in counts) if len(counts) <= 6 else f"{min(counts)} to {max(counts)} per sortie"
     lines.append(f"  mission items   {shown} (home included)")
@@ -255,37 +249,32 @@ def plan():
 @click.option("--turnaround", type=click.FloatRange(0, None), default=None,
               help="Lead-in/out beyond each line, metres (default: what the aircraft needs to reach speed).")
 @click.option("--drones", type=click.IntRange(1, 32), default=1, show_default=True,
-              help="Split the sector among N drones/teams, balanced by flight time.")
+              help="Split the sector among N drones/teams, balanced by flight time; give --home once, "
+                   "or once per drone.")
 @common_options
 def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap, side_overlap, angle,
-           crosshatch, trigger, turnaround, drones, aircraft, profiles, home, alt_mode, dem,
-           terrain_follow, speed, fence_buffer, rally, max_items, max_fence_points, name, output):
+           crosshatch, trigger, turnaround, drones, **common):
     """Photo survey (lawnmower grid) over SECTOR (GeoJSON, KML, KMZ, Shapefile, GeoPackage)."""
-    from missions.sectors import read_sector
-    from missions.survey import plan_survey
-
-    from ..profiles import DEFAULT_AIRCRAFT
+    from missions.request import SurveyRequest
+    from missions.sectors import read_named_sector
 
     if (alt is None) == (gsd is None):
         raise click.UsageError("give exactly one of --alt M or --gsd CM")
     if gsd is not None and gsd <= 0:
         raise click.UsageError("--gsd must be positive (centimetres per pixel)")
-    cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
-    area = read_sector(sector, name=sector_name, where=where)
-    home_kw, homes = _home_kwargs(home)
+    cam = _camera(camera, common["profiles"])
+    area, own_name = read_named_sector(sector, name=sector_name, where=where)
+    flight, homes = _flight(common, default_name=sector_name or own_name or Path(sector).stem)
     if len(homes) > 1 and len(homes) != drones:
         raise click.UsageError(f"give one --home, or one per drone ({drones}); got {len(homes)}")
-    label = name or sector_name or Path(sector).stem
-    result = _call(
-        plan_survey, sector=area, camera=cam, aircraft=plane, exclusions=_exclusions(exclude),
-        altitude_m=alt, gsd_m=gsd / 100.0 if gsd is not None else None,
+    request = SurveyRequest(
+        area, cam, exclusions=_exclusions(exclude), altitude_m=alt,
+        gsd_m=gsd / 100.0 if gsd is not None else None,
         front_overlap=parse_fraction(front_overlap, "--front-overlap"),
         side_overlap=parse_fraction(side_overlap, "--side-overlap"), angle_deg=parse_angle(angle),
-        crosshatch=crosshatch, altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
-        terrain_follow=terrain_follow, trigger=trigger, speed_ms=speed, turnaround_m=turnaround,
-        fence_buffer_m=fence_buffer, rally_points=_rally(rally), max_items=max_items, max_fence_points=max_fence_points, drones=drones,
-        homes=[(h[0], h[1]) for h in homes] if len(homes) > 1 else None, name=label, **home_kw)
-    _emit(result, output)
+        crosshatch=crosshatch, trigger=trigger, turnaround_m=turnaround, drones=drones,
+        homes=[(h[0], h[1]) for h in homes] if len(homes) > 1 else None)
+    _emit(request.plan(flight), common["output"])
 
 
 @plan.command("corridor")
@@ -302,30 +291,22 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
 @click.option("--trigger", type=click.Choice(["distance", "hover", "none"]), default="distance",
               show_default=True, help="Camera by distance, hover-and-capture, or none (video).")
 @common_options
-def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap, side_overlap, trigger, aircraft,
-             profiles, home, alt_mode, dem, terrain_follow, speed, fence_buffer, rally, max_items, max_fence_points, name,
-             output):
+def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap, side_overlap, trigger, **common):
     """Corridor along ROUTE (a road polyline), WIDTH metres wide."""
-    from missions.corridor import plan_corridor
+    from missions.request import CorridorRequest
     from missions.sectors import read_route
-
-    from ..profiles import DEFAULT_AIRCRAFT
 
     if (alt is None) == (gsd is None):
         raise click.UsageError("give exactly one of --alt M or --gsd CM")
-    cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
+    cam = _camera(camera, common["profiles"])
     line = read_route(route, name=route_name)
-    home_kw, _homes = _home_kwargs(home)
-    result = _call(
-        plan_corridor, route=line, width_m=width, camera=cam, aircraft=plane,
-        exclusions=_exclusions(exclude), altitude_m=alt, gsd_m=gsd / 100.0 if gsd is not None else None,
+    flight, _homes = _flight(common, default_name=route_name or Path(route).stem)
+    request = CorridorRequest(
+        line, width, cam, exclusions=_exclusions(exclude), altitude_m=alt,
+        gsd_m=gsd / 100.0 if gsd is not None else None,
         front_overlap=parse_fraction(front_overlap, "--front-overlap"),
-        side_overlap=parse_fraction(side_overlap, "--side-overlap"), trigger=trigger,
-        altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
-        terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
-        rally_points=_rally(rally), max_items=max_items, max_fence_points=max_fence_points, name=name or route_name or Path(route).stem,
-        **home_kw)
-    _emit(result, output)
+        side_overlap=parse_fraction(side_overlap, "--side-overlap"), trigger=trigger)
+    _emit(request.plan(flight), common["output"])
 
 
 @plan.command("lookout")
@@ -342,25 +323,18 @@ def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap,
               help="Sector the flight must stay in (the fence is built around it).")
 @click.option("--camera", default=None, help="Camera profile (optional, for the record).")
 @common_options
-def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, aircraft, profiles, home,
-            alt_mode, dem, terrain_follow, speed, fence_buffer, rally, max_items, max_fence_points, name, output):
+def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, **common):
     """Orbit each of POINTS (salt licks, watch points) for --time seconds at --radius."""
-    from missions.lookout import plan_lookout
+    from missions.request import LookoutRequest
     from missions.sectors import read_points, read_sector
 
-    from ..profiles import DEFAULT_AIRCRAFT
-
-    cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
+    cam = _camera(camera, common["profiles"])
     pts = read_points(points)
-    home_kw, _homes = _home_kwargs(home)
-    result = _call(
-        plan_lookout, points=pts, radius_m=radius, time_s=time_s, altitude_m=alt, aircraft=plane,
-        camera=cam, exclusions=_exclusions(exclude), order=order,
-        sector=read_sector(sector_file) if sector_file else None,
-        altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem), dem_path=dem,
-        terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
-        rally_points=_rally(rally), max_items=max_items, max_fence_points=max_fence_points, name=name or Path(points).stem, **home_kw)
-    _emit(result, output)
+    flight, _homes = _flight(common, default_name=Path(points).stem)
+    request = LookoutRequest(
+        pts, alt, radius_m=radius, time_s=time_s, camera=cam, exclusions=_exclusions(exclude),
+        sector=read_sector(sector_file) if sector_file else None, order=order)
+    _emit(request.plan(flight), common["output"])
 
 
 @plan.command("perimeter")
@@ -375,24 +349,16 @@ def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, ai
               help="File of exclusion zones; repeat for several.")
 @click.option("--camera", default=None, help="Camera profile (optional, for the record).")
 @common_options
-def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, aircraft, profiles, home, alt_mode,
-              dem, terrain_follow, speed, fence_buffer, rally, max_items, max_fence_points, name, output):
+def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, **common):
     """Patrol along SECTOR's boundary, --inset metres inside it."""
-    from missions.lookout import plan_perimeter
-    from missions.sectors import read_sector
+    from missions.request import PerimeterRequest
+    from missions.sectors import read_named_sector
 
-    from ..profiles import DEFAULT_AIRCRAFT
-
-    cam, plane = _profiles(camera, aircraft or DEFAULT_AIRCRAFT, profiles)
-    area = read_sector(sector, name=sector_name, where=where)
-    home_kw, _homes = _home_kwargs(home)
-    result = _call(
-        plan_perimeter, sector=area, inset_m=inset, laps=laps, altitude_m=alt, aircraft=plane, camera=cam,
-        exclusions=_exclusions(exclude), altitude_mode=_altitude_mode(alt_mode, terrain_follow, dem),
-        dem_path=dem, terrain_follow=terrain_follow, speed_ms=speed, fence_buffer_m=fence_buffer,
-        rally_points=_rally(rally), max_items=max_items, max_fence_points=max_fence_points,
-        name=name or sector_name or Path(sector).stem, **home_kw)
-    _emit(result, output)
+    cam = _camera(camera, common["profiles"])
+    area, own_name = read_named_sector(sector, name=sector_name, where=where)
+    flight, _homes = _flight(common, default_name=sector_name or own_name or Path(sector).stem)
+    request = PerimeterRequest(area, inset, alt, laps=laps, camera=cam, exclusions=_exclusions(exclude))
+    _emit(request.plan(flight), common["output"])
 
 
 @plan.command("show")
@@ -410,13 +376,16 @@ def show(plan_file, max_items, max_fence_points, as_json):
     camera interval); every problem is listed with its item.
     """
     from missions.formats import read_any_plan
-    from missions.validate import DEFAULT_MAX_FENCE_POINTS, validate_plan
+    from missions.validate import validate_plan
+
+    from ..limits import VehicleLimits
 
     p = read_any_plan(plan_file)
+    made_for = VehicleLimits.of_settings(p.settings)
     if max_items is None:
-        max_items = int((p.settings or {}).get("max_items") or 650)
+        max_items = made_for.max_items
     if max_fence_points is None:
-        max_fence_points = int((p.settings or {}).get("max_fence_points") or DEFAULT_MAX_FENCE_POINTS)
+        max_fence_points = made_for.max_fence_points
     problems = validate_plan(p, max_items=max_items, max_fence_points=max_fence_points,
                              raise_on_error=False)
     if as_json:
