@@ -21,14 +21,14 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from pyproj import CRS, Transformer
 
+from uav.dem import ElevationModel
 from uav.errors import PlanningError
-from uav.geo import WGS84, LocalFrame
+from uav.geo import LocalFrame
 
 
-class Dem:
-    """An elevation model in memory.
+class Dem(ElevationModel):
+    """A DEM for planning: :class:`uav.dem.ElevationModel` whose sampling refuses gaps.
 
     Parameters
     ----------
@@ -37,28 +37,7 @@ class Dem:
     """
 
     def __init__(self, path: str | os.PathLike):
-        import rasterio
-
-        self.path = str(path)
-        try:
-            with rasterio.open(self.path) as src:
-                if src.crs is None:
-                    raise PlanningError(f"DEM {self.path} has no coordinate reference system")
-                self.heights = src.read(1, masked=True).astype("float64").filled(np.nan)
-                self.transform = src.transform
-                self.crs = CRS.from_user_input(src.crs.to_wkt())
-                self.res_m = self._resolution_m(src)
-        except rasterio.errors.RasterioIOError as exc:
-            raise PlanningError(f"cannot read DEM {self.path}: {exc}") from None
-        self._inv = ~self.transform
-        self._to_dem = Transformer.from_crs(WGS84, self.crs, always_xy=True)
-
-    def _resolution_m(self, src) -> float:
-        rx, ry = abs(src.transform.a), abs(src.transform.e)
-        if self.crs.is_geographic:
-            lat = (src.bounds.top + src.bounds.bottom) / 2
-            return min(rx * 111320 * math.cos(math.radians(lat)), ry * 110540)
-        return min(rx, ry)
+        super().__init__(path, error=PlanningError)
 
     def sample(self, lon, lat) -> np.ndarray:
         """Ground height (m AMSL) at lon/lat points, bilinear between cell centres.
@@ -70,19 +49,8 @@ class Dem:
         """
         lon = np.atleast_1d(np.asarray(lon, dtype=float))
         lat = np.atleast_1d(np.asarray(lat, dtype=float))
-        x, y = self._to_dem.transform(lon, lat)
-        a = self._inv
-        col = a.a * np.asarray(x) + a.b * np.asarray(y) + a.c - 0.5
-        row = a.d * np.asarray(x) + a.e * np.asarray(y) + a.f - 0.5
-        h, w = self.heights.shape
-        c0 = np.floor(col).astype(int)
-        r0 = np.floor(row).astype(int)
-        fc, fr = col - c0, row - r0
-        c0c, c1c = np.clip(c0, 0, w - 1), np.clip(c0 + 1, 0, w - 1)
-        r0c, r1c = np.clip(r0, 0, h - 1), np.clip(r0 + 1, 0, h - 1)
-        z = (self.heights[r0c, c0c] * (1 - fc) * (1 - fr) + self.heights[r0c, c1c] * fc * (1 - fr)
-             + self.heights[r1c, c0c] * (1 - fc) * fr + self.heights[r1c, c1c] * fc * fr)
-        outside = (col < -0.5) | (row < -0.5) | (col > w - 0.5) | (row > h - 0.5) | ~np.isfinite(z)
+        z = self.heights_at(lon, lat)
+        outside = ~np.isfinite(z)
         if outside.any():
             i = int(np.flatnonzero(outside)[0])
             raise PlanningError(

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
 
+from uav.dem import load_dem
 from uav.errors import GeoreferenceError
 from uav.geo import LocalFrame, utm_epsg
 
@@ -55,58 +55,23 @@ class DemGround:
             raise GeoreferenceError(f"DEM {self.path} does not exist")
 
 
-@lru_cache(maxsize=4)
-def _load_dem(path: str):
-    import rasterio
-
-    try:
-        with rasterio.open(path) as ds:
-            if ds.width * ds.height > 64_000_000:
-                raise GeoreferenceError(f"DEM {path} is too large to load ({ds.width}x{ds.height}); "
-                                        f"clip it to the flight area first")
-            arr = ds.read(1, masked=True).astype("float64").filled(np.nan)
-            return arr, ds.transform, ds.crs
-    except rasterio.errors.RasterioIOError as exc:
-        raise GeoreferenceError(f"DEM {path} cannot be read: {exc}") from None
-
-
 class _Dem:
+    """A flight's DEM seen from its UTM zone (heights NaN outside it or on no-data)."""
+
     def __init__(self, path: str, epsg: int):
-        self.arr, self.transform, crs = _load_dem(os.path.abspath(path))
-        if crs is None:
-            raise GeoreferenceError(f"DEM {path} has no coordinate reference system")
-        self.inv = ~self.transform
-        self.to_dem = Transformer.from_crs(CRS.from_epsg(epsg), crs, always_xy=True)
-        res_x = abs(self.transform.a)
-        if crs.is_geographic:
-            res_x *= 111_320.0 * 0.7  # degrees to metres, roughly: only sets the marching step
-        self.res_m = max(res_x, 0.05)
-        finite = self.arr[np.isfinite(self.arr)]
-        if finite.size == 0:
-            raise GeoreferenceError(f"DEM {path} has no valid heights")
-        self.zmin, self.zmax = float(finite.min()), float(finite.max())
+        self.model = load_dem(path, error=GeoreferenceError)
+        self.epsg = epsg
+        self.res_m = max(self.model.res_m, 0.05)  # sets the ray-marching step
+        self.zmin, self.zmax = self.model.zmin, self.model.zmax
 
     def height(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Bilinear height at UTM points; NaN outside the DEM or on nodata."""
-        dx, dy = self.to_dem.transform(np.asarray(x, float), np.asarray(y, float))
-        col, row = self.inv @ (np.asarray(dx), np.asarray(dy))
-        col = np.asarray(col) - 0.5
-        row = np.asarray(row) - 0.5
-        h, w = self.arr.shape
-        c0 = np.floor(col).astype(int)
-        r0 = np.floor(row).astype(int)
-        fc, fr = col - c0, row - r0
-        ok = (c0 >= 0) & (r0 >= 0) & (c0 < w - 1) & (r0 < h - 1)
-        c0c, r0c = np.clip(c0, 0, w - 2), np.clip(r0, 0, h - 2)
-        a = self.arr
-        z = (a[r0c, c0c] * (1 - fc) * (1 - fr) + a[r0c, c0c + 1] * fc * (1 - fr)
-             + a[r0c + 1, c0c] * (1 - fc) * fr + a[r0c + 1, c0c + 1] * fc * fr)
-        return np.where(ok, z, np.nan)
+        return self.model.heights_at(x, y, crs=self.epsg)
 
 
 @lru_cache(maxsize=4)
 def _dem(path: str, epsg: int) -> _Dem:
-    """A prepared DEM, shared by every frame of a flight: building one scans the whole raster."""
+    """A prepared DEM, shared by every frame of a flight."""
     return _Dem(path, epsg)
 
 

@@ -135,3 +135,65 @@ def test_errors_inherit_matching_builtins():
     assert issubclass(errors.MissionUploadError, RuntimeError)
     assert issubclass(errors.LinkTimeoutError, TimeoutError)
     assert issubclass(errors.SitlNotFoundError, FileNotFoundError)
+
+
+def test_meridian_convergence_is_vectorised_and_matches_a_step_north():
+    import numpy as np
+
+    f = LocalFrame.around(131.2, 43.1)  # zone 52N, central meridian 129 E
+    lon = np.array([129.0, 131.2, 133.5])
+    lat = np.array([43.1, 43.1, 43.1])
+    north, scale = f.north_and_scale(lon, lat)
+    for k in range(3):  # the bearing of a 10 m step north, measured in the grid
+        x, y = f.to_metric([lon[k], lon[k]], [lat[k], lat[k] + 1e-4])
+        assert north[k] == pytest.approx(math.degrees(math.atan2(x[1] - x[0], y[1] - y[0])), abs=1e-4)
+    assert north[0] == pytest.approx(0.0, abs=1e-9) and north[1] < -1.0  # east of the meridian
+    assert scale[0] == pytest.approx(0.9996, abs=1e-6) and scale[2] > 1.0
+
+
+def test_tangent_plane_round_trips_and_measures_true_metres():
+    from uav.geo import TangentPlane
+
+    p = TangentPlane(131.2, 43.1)
+    e, n = p.to_metric(131.21, 43.11)
+    assert math.hypot(e, n) == pytest.approx(float(distance_m(131.2, 43.1, 131.21, 43.11)), rel=2e-4)
+    lon, lat = p.to_lonlat(e, n)
+    assert (lon, lat) == (pytest.approx(131.21, abs=1e-12), pytest.approx(43.11, abs=1e-12))
+    assert p.latlon_at(n, e) == (pytest.approx(43.11, abs=1e-12), pytest.approx(131.21, abs=1e-12))
+
+
+def test_one_dem_reader_for_planning_and_georeferencing(tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from uav.dem import ElevationModel, load_dem
+
+    path = tmp_path / "dem.tif"
+    z = np.arange(12, dtype="float32").reshape(3, 4) * 10.0
+    z[2, 3] = -9999
+    with rasterio.open(path, "w", driver="GTiff", width=4, height=3, count=1, dtype="float32",
+                       crs="EPSG:32652", transform=from_origin(500000, 4770000, 30, 30),
+                       nodata=-9999) as ds:
+        ds.write(z, 1)
+    dem = ElevationModel(path, error=errors.PlanningError)
+    assert dem.res_m == 30.0 and (dem.zmin, dem.zmax) == (0.0, 100.0)
+    # cell centres, a midpoint (bilinear), beyond the edge and the no-data corner
+    h = dem.heights_at([500015, 500030, 500200, 500105], [4769985, 4769985, 4769985, 4769925],
+                       crs=32652)
+    assert h[:2].tolist() == [0.0, 5.0] and np.isnan(h[2]) and np.isnan(h[3])
+    assert load_dem(path) is load_dem(str(path))  # loaded once, shared
+    with pytest.raises(errors.GeoreferenceError, match="cannot read DEM .*does not exist"):
+        ElevationModel(tmp_path / "none.tif", error=errors.GeoreferenceError)
+
+
+def test_vehicle_limits_are_defined_once():
+    from uav.limits import ARDUPILOT, VehicleLimits
+
+    assert (ARDUPILOT.max_items, ARDUPILOT.max_fence_points) == (650, 60)
+    assert VehicleLimits.of_settings({"max_items": 5000}) == VehicleLimits(5000, 60)
+    assert VehicleLimits.of_settings(None) == ARDUPILOT
+    offenders = [p.relative_to(ROOT).as_posix() for pkg in ("uav", "missions", "simulators")
+                 for p in (ROOT / pkg).rglob("*.py")
+                 if p.name != "limits.py" and "= 650" in p.read_text(encoding="utf-8")]
+    assert offenders == []
