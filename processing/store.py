@@ -142,6 +142,7 @@ class FlagRecord:
     version: int = 0
     frame_fid: int | None = None
     frame_path: str | None = None
+    sighting_id: int | None = None      # the sighting it is evidence of (processing.sightings)
     fid: int | None = None
 
 
@@ -187,8 +188,9 @@ CREATE TABLE IF NOT EXISTS flags (
   frame_path TEXT, class TEXT NOT NULL, score REAL NOT NULL, detector TEXT,
   px_x0 REAL, px_y0 REAL, px_x1 REAL, px_y1 REAL, lat REAL, lon REAL, position_note TEXT,
   ground_size_m REAL, size_ok INTEGER, status TEXT NOT NULL DEFAULT 'new', note TEXT,
-  reviewer TEXT, reviewed_at TEXT, version INTEGER NOT NULL DEFAULT 0);
+  reviewer TEXT, reviewed_at TEXT, version INTEGER NOT NULL DEFAULT 0, sighting_id INTEGER);
 CREATE INDEX IF NOT EXISTS flags_frame_fid ON flags(frame_fid);
+CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id);
 CREATE INDEX IF NOT EXISTS flags_status ON flags(status);
 CREATE TABLE IF NOT EXISTS decisions (
   id INTEGER PRIMARY KEY AUTOINCREMENT, flag_fid INTEGER, status TEXT, note TEXT,
@@ -212,6 +214,17 @@ _CONTENTS = [
     ("decisions", "attributes", "decisions", "History of review decisions", None),
     ("flight_meta", "attributes", "flight_meta", "Flight metadata", None),
 ]
+
+
+def _register(con, contents):
+    """List layers in gpkg_contents (and their geometry column) so GIS programs see them."""
+    for table, dtype, ident, desc, gtype in contents:
+        con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier,"
+                    " description, last_change, srs_id) VALUES (?,?,?,?,?,?)",
+                    (table, dtype, ident, desc, _now(), SRS_ID if gtype else None))
+        if gtype:
+            con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES (?,?,?,?,0,0)",
+                        (table, "geom", gtype, SRS_ID))
 
 
 def _bool_or_none(v):
@@ -254,6 +267,7 @@ class FlightStore:
             self._con.execute("PRAGMA foreign_keys = ON")
             if existed:
                 self._check()
+                self._add_sighting_column()
             else:
                 self._init_schema()
             self._con.execute("PRAGMA journal_mode = WAL")
@@ -281,13 +295,7 @@ class FlightStore:
         con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
         with self._tx():
             con.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS)
-            for table, dtype, ident, desc, gtype in _CONTENTS:
-                con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier,"
-                            " description, last_change, srs_id) VALUES (?,?,?,?,?,?)",
-                            (table, dtype, ident, desc, _now(), SRS_ID if gtype else None))
-                if gtype:
-                    con.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES (?,?,?,?,0,0)",
-                                (table, "geom", gtype, SRS_ID))
+            _register(con, _CONTENTS)
             con.execute("INSERT OR IGNORE INTO flight_meta VALUES ('created_at', ?)", (_now(),))
             con.execute("INSERT OR IGNORE INTO flight_meta VALUES ('created_by', 'amur-uav')")
 
@@ -298,6 +306,24 @@ class FlightStore:
         if app_id != APPLICATION_ID or missing:
             why = "not a GeoPackage" if app_id != APPLICATION_ID else f"missing table(s) {', '.join(sorted(missing))}"
             raise FlightStoreError(f"{self.path} is not a flight GeoPackage made by amur-uav ({why})")
+
+    def _add_sighting_column(self):
+        """A file made before sightings existed gets ``flags.sighting_id`` (idempotent)."""
+        if "sighting_id" in {r[1] for r in self._con.execute("PRAGMA table_info(flags)")}:
+            return
+        try:
+            with self._tx() as con:
+                con.execute("ALTER TABLE flags ADD COLUMN sighting_id INTEGER")
+                con.execute("CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id)")
+        except sqlite3.OperationalError as exc:
+            raise FlightStoreError(f"{self.path} predates sightings and cannot be updated: {exc}") from None
+
+    def add_layer(self, schema_sql: str, contents) -> None:
+        """Create more tables (idempotent SQL) and list them in gpkg_contents, as
+        ``(table, data_type, identifier, description, geometry type or None)`` rows."""
+        self._con.executescript("BEGIN;" + schema_sql + "COMMIT;")
+        with self._tx() as con:
+            _register(con, contents)
 
     # -- plumbing --------------------------------------------------------------------------
     class _Tx:
@@ -351,7 +377,8 @@ class FlightStore:
     def _update_extents(self):
         # Frames have footprints wider than their centre; the flags' points lie inside them.
         ext = {}
-        for table in ("frames", "flags"):
+        tables = {r[0] for r in self._con.execute("SELECT table_name FROM gpkg_contents")}
+        for table in ("frames", "flags", "sightings")[:3 if "sightings" in tables else 2]:
             row = self._con.execute(f"SELECT min(lon), min(lat), max(lon), max(lat) FROM {table}"
                                     " WHERE lon IS NOT NULL").fetchone()
             ext[table] = row
