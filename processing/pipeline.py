@@ -84,6 +84,7 @@ class Summary:
     parent_cpu_s: float = 0.0             # CPU seconds of this process (pre-pass, writing;
                                           # the frames too when workers=0)
     out: str = ""
+    sightings: object = None              # processing.sightings_store.SightingsUpdate
 
     @property
     def processed(self) -> int:
@@ -106,6 +107,8 @@ class Summary:
         if self.yaw_fixed > len(self.yaw_fixes):
             lines.append(f"  ... and {self.yaw_fixed - len(self.yaw_fixes)} more yaw corrections "
                          f"(frames layer, column yaw_corrected)")
+        if self.sightings is not None:
+            lines.append(f"  {self.sightings}")
         for path, err in self.failures:
             lines.append(f"  FAILED {path}: {err}")
         if self.failed > len(self.failures):
@@ -339,8 +342,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
             from .geotiff import write_frame_geotiff
 
             write_frame_geotiff(image, geo, os.path.join(
-                task.geotiff_dir, os.path.splitext(rec.name)[0] + ".tif"), reduce=task.reduce,
-                dem=task.dem)
+                task.geotiff_dir, os.path.splitext(rec.name)[0] + ".tif"), reduce=task.reduce)
         except Exception as exc:
             rec.error = "; ".join(x for x in (rec.error, f"GeoTIFF not written: {exc}") if x)
     return FrameOutcome(rec, flags, time.perf_counter() - t0, yaw_fix)
@@ -639,6 +641,11 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
             if bar is not None:
                 bar.close()
         summary.flags_by_class = dict(counts)
+        if todo or not store.meta.get("sightings_at"):
+            from .sightings_store import update_sightings
+
+            summary.sightings = update_sightings(store)  # the objects, not the photos
+            store.set_meta("sightings_at", summary.sightings.total)
     summary.elapsed_s = time.perf_counter() - t_start
     summary.parent_cpu_s = time.process_time() - c_start
     return summary
@@ -646,12 +653,14 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
 
 def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0,
                  stop: Callable[[], bool] | None = None, echo: Callable[[str], None] = print,
-                 **kwargs) -> Summary:
+                 flag_lines: bool = True, **kwargs) -> Summary:
     """Keep processing frames as they arrive in ``folder`` (a card reader, a live downlink).
 
     A file is taken once its size has not changed for ``settle_s`` seconds (still being
     copied otherwise).  Each new flag is printed at once through ``echo``.  Runs until
     ``stop()`` returns True (or Ctrl-C).  Keyword arguments go to :func:`process_frames`.
+    After each batch a sighting is announced once when it first appears and again only when its
+    confidence changes materially; ``flag_lines=False`` drops the line per flag.
     """
     from .frames import is_frame_file
 
@@ -661,7 +670,8 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
     def on_flag(flag, frame):
         where = (f"{flag.lat:.6f}, {flag.lon:.6f}" if flag.lat is not None
                  else f"no position ({flag.position_note})")
-        echo(f"FLAG {flag.cls} {flag.score:.2f} at {where} in {frame.name}")
+        if flag_lines:
+            echo(f"FLAG {flag.cls} {flag.score:.2f} at {where} in {frame.name}")
         if user_on_flag:
             user_on_flag(flag, frame)
 
@@ -683,6 +693,9 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
                     ready.append(entry.path)
             if ready:
                 s = process_frames(ready, out_gpkg, on_flag=on_flag, **kwargs)
+                for alert in (s.sightings.alerts if s.sightings is not None else ()):
+                    echo(str(alert))
+                total.sightings = s.sightings
                 total.frames += s.frames - s.skipped
                 total.done += s.done
                 total.no_pose += s.no_pose

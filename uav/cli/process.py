@@ -51,13 +51,16 @@ def connect_dask(address: str, timeout_s: float | None = None):
 @click.option("--reduce", type=click.Choice(["1", "2", "4", "8"]), default="1",
               help="Decode and search at 1/N resolution (faster; small objects may be missed).")
 @click.option("--watch", is_flag=True, help="Keep running on a folder, processing frames as they arrive.")
+@click.option("--per-flag", is_flag=True,
+              help="With --watch: also print every flag, not only each sighting (object) once.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, dask_address,
-            geotiff, camera, reduce, watch, quiet):
+            geotiff, camera, reduce, watch, per_flag, quiet):
     """Georeference FRAMES (files or folders) and flag smoke, fire and vehicles in them.
 
     Writes OUT, a GeoPackage with a 'frames' layer (footprints, poses, SHA-256, status) and a
-    'flags' layer (points, class, score, pixel box) that opens in QGIS.
+    'flags' layer (points, class, score, pixel box) and a 'sightings' layer (the flags of one
+    object grouped, with how many of the frames over it flagged it) that open in QGIS.
     """
     import os
 
@@ -83,7 +86,7 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
         click.echo(f"watching {frames[0]} (Ctrl-C to stop) -> {out}")
     try:
         if watch:
-            summary = watch_folder(frames[0], out, echo=click.echo, **kwargs)
+            summary = watch_folder(frames[0], out, echo=click.echo, flag_lines=per_flag, **kwargs)
         else:
             summary = process_frames(frames, out, progress=not quiet, **kwargs)
     finally:
