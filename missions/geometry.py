@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from uav.errors import PlanningError
@@ -64,12 +64,6 @@ def bearing_rotation(bearing_deg: float) -> float:
     """The counter-clockwise rotation that turns lines of grid bearing ``bearing_deg``
     (clockwise from grid north) into lines along +x."""
     return bearing_deg - 90.0
-
-
-def direction_of(bearing_deg: float) -> np.ndarray:
-    """Unit vector (east, north) of a grid bearing."""
-    b = math.radians(bearing_deg)
-    return np.array([math.sin(b), math.cos(b)])
 
 
 def ring_coords(geom: BaseGeometry) -> list[np.ndarray]:
@@ -219,12 +213,6 @@ class Router:
             return np.zeros(0, bool)
         lines = shapely.linestrings(np.stack([a, b], axis=1))
         return shapely.covers(self.check, lines)
-
-    def covers_path(self, xy: np.ndarray) -> bool:
-        xy = np.asarray(xy, dtype=float)
-        if len(xy) < 2:
-            return self.contains_point(xy[0])
-        return bool(self.check.covers(LineString(xy)))
 
     def route(self, a, b) -> np.ndarray:
         """Shortest path from ``a`` to ``b`` inside the area, as an ``(n, 2)`` array.

@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from uav.errors import GeoreferenceError
+from uav.files import write_atomic
 
 from .georef import FrameGeoref
 
@@ -78,11 +79,11 @@ def orthorectify(image: np.ndarray, geo: FrameGeoref, *, reduce: int = 1, res_m:
 
 
 def write_frame_geotiff(image: np.ndarray, geo: FrameGeoref, out_path: str | os.PathLike, *,
-                        reduce: int = 1, dem: str | None = None, max_px: int = 4096) -> str:
+                        reduce: int = 1, max_px: int = 4096) -> str:
     """Write a frame as a GeoTIFF in its UTM zone (nodata 0 outside the frame); returns the path.
 
-    ``dem`` is accepted for symmetry with the pipeline; the DEM used is the one ``geo`` was
-    made with.
+    The ground (flat or a DEM) is the one ``geo`` was made with.  The file appears whole (written
+    aside, then renamed), so a GIS watching the folder never opens half a GeoTIFF.
     """
     import rasterio
 
@@ -92,7 +93,6 @@ def write_frame_geotiff(image: np.ndarray, geo: FrameGeoref, out_path: str | os.
     else:
         arr = np.where(valid[..., None] if arr.ndim == 3 else valid, arr, 0)
     bands = [arr] if arr.ndim == 2 else [arr[:, :, i] for i in ((2, 1, 0) if arr.shape[2] == 3 else range(arr.shape[2]))]
-    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     profile = dict(driver="GTiff", width=arr.shape[1], height=arr.shape[0], count=len(bands),
                    dtype=arr.dtype, crs=f"EPSG:{geo.epsg}", transform=transform, nodata=0,
                    compress="deflate", tiled=True, blockxsize=256, blockysize=256)
@@ -102,7 +102,11 @@ def write_frame_geotiff(image: np.ndarray, geo: FrameGeoref, out_path: str | os.
         profile.pop("blockysize")
     if len(bands) == 3:
         profile["photometric"] = "RGB"
-    with rasterio.open(out_path, "w", **profile) as ds:
-        for i, b in enumerate(bands, 1):
-            ds.write(b, i)
+
+    def write(tmp):
+        with rasterio.open(tmp, "w", **profile) as ds:
+            for i, b in enumerate(bands, 1):
+                ds.write(b, i)
+
+    write_atomic(out_path, write, error=GeoreferenceError, what="GeoTIFF")
     return os.fspath(out_path)

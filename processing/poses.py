@@ -79,13 +79,6 @@ class Intrinsics:
     def K(self) -> np.ndarray:
         return np.array([[self.focal_px, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
 
-    def scaled(self, factor: float) -> Intrinsics:
-        """The same camera for a frame resampled by ``factor`` (0.5 = half size)."""
-        return replace(self, focal_px=self.focal_px * factor,
-                       focal_py=None if self.focal_py is None else self.focal_py * factor,
-                       cx=(self.cx + 0.5) * factor - 0.5, cy=(self.cy + 0.5) * factor - 0.5,
-                       width=int(round(self.width * factor)), height=int(round(self.height * factor)))
-
     @property
     def hfov_deg(self) -> float:
         return math.degrees(2 * math.atan(self.width / (2 * self.focal_px)))
