@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import click
 
-from ..errors import InvalidInputError, LinkError
+from ..errors import DetectorError, FrameError, InvalidInputError, LinkError
 
 
 def _detector_names(text: str) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    """The detectors asked for, each checked against the known ones before any frame is read."""
     if text.strip().lower() in ("", "none"):
         return ()
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    from processing.detect import available_detectors
+
+    known = available_detectors()
+    for name in names:
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise DetectorError(f"unknown detector {name!r}; {hint}known detectors: {', '.join(known)}")
     return names
+
+
+def _no_pose_lines(out, paths: list[str], count: int) -> list[str]:
+    """Name the frames of this run that got no pose, with why (a count alone hides them)."""
+    from processing import FlightStore
+
+    wanted = set(paths)
+    with FlightStore(out) as store:
+        rows = [f for f in store.frames("no_pose") if f.path in wanted]
+    rows.sort(key=lambda f: f.processed_at or "")
+    return [f"  NO POSE {f.name or f.path}: {f.error or 'no position in the frame or the log'}"
+            for f in rows[-count:][:20]]
 
 
 DASK_CONNECT_TIMEOUT_S = 10.0
@@ -77,6 +100,14 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
                   reduce=int(reduce))
     if watch and (len(frames) != 1 or not os.path.isdir(frames[0])):
         raise InvalidInputError("--watch needs exactly one folder to watch")
+    found = []
+    if not watch:
+        from processing.frames import find_frames
+
+        found = find_frames(frames)
+        if not found:  # refused before OUT is created: an empty card is a mistake, not a flight
+            raise FrameError(f"no frames (JPEG, TIFF or PNG photos) in {', '.join(frames)}; "
+                             f"nothing processed, {out} not written")
     client = None
     if dask_address:
         # Checked before any frame is touched, so an unreachable scheduler is one clear line.
@@ -93,3 +124,8 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
         if client is not None:
             client.close()
     click.echo(str(summary))
+    if not watch and summary.no_pose:
+        for line in _no_pose_lines(out, found, summary.no_pose):
+            click.echo(line)
+    if summary.processed and summary.failed == summary.processed:
+        raise FrameError(f"every frame of this batch failed ({summary.failed}); see the reasons above")
