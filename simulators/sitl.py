@@ -347,7 +347,7 @@ class ArduPilotSITL:
                 raise SimulatorError(
                     f"TCP port {self.ports[name]} ({name.upper()} of SITL instance {self.instance}) is "
                     "already in use: another simulator is running there; stop it or pick another "
-                    "instance number (each adds 10 to the ports)")
+                    "instance number (uav sim start --instance N; each adds 10 to the ports)")
         self.binary = find_sitl_binary(self._binary_arg)
         if self._workdir_arg is None:
             self.workdir = Path(tempfile.mkdtemp(prefix=f"amur-uav-sitl-{self.instance}-"))

@@ -50,3 +50,17 @@ def test_python_dash_m_uav_runs_the_command_line():
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert "plan" in out.stdout and "process" in out.stdout
+
+
+def test_help_texts_name_what_the_commands_take():
+    # --connect lists every scheme the link understands, udpin: included
+    up = CliRunner().invoke(cli, ["upload", "--help"]).output
+    for scheme in ("udp:", "udpin:", "udpout:", "tcp:", "tcpin:"):
+        assert scheme in up, scheme
+    # the SITL "port in use" message points at an option `uav sim start` really has
+    import inspect
+
+    from simulators import sitl
+
+    assert "uav sim start --instance N" in inspect.getsource(sitl.ArduPilotSITL.start)
+    assert "--instance" in CliRunner().invoke(cli, ["sim", "start", "--help"]).output

@@ -12,8 +12,8 @@ import click
 
 connect_option = click.option(
     "--connect", "url", required=True, metavar="URL",
-    help="udp:HOST:PORT, udpout:HOST:PORT, tcp:HOST:PORT or a serial device such as "
-         "/dev/ttyUSB0:57600")
+    help="udp:HOST:PORT or udpin:HOST:PORT (listen), udpout:HOST:PORT (send), tcp:HOST:PORT, "
+         "tcpin:HOST:PORT or a serial device such as /dev/ttyUSB0:57600")
 key_option = click.option(
     "--signing-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="This aircraft's MAVLink2 signing key file: sign everything, refuse unsigned answers.")

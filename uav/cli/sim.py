@@ -36,6 +36,8 @@ def sim():
               help="Simulated seconds per real second.")
 @click.option("--port", type=int, default=5760, show_default=True,
               help="TCP port for the built-in copter (0: any free port).")
+@click.option("--instance", type=click.IntRange(0, 99), default=0, show_default=True,
+              help="ArduPilot SITL instance: its ports are 5760 + 10 x N (run several at once).")
 @click.option("--udp", "udp_out", multiple=True, metavar="HOST:PORT",
               help="Also send MAVLink to this UDP address (e.g. QGroundControl's "
                    "127.0.0.1:14550); repeatable. Built-in only.")
@@ -45,7 +47,7 @@ def sim():
               help="Start with this parameter value; repeatable.")
 @click.option("--duration", type=float, default=None, hidden=True,
               help="Stop after this many seconds (for tests).")
-def start(backend, home_text, speedup, port, udp_out, sitl_bin, params, duration):
+def start(backend, home_text, speedup, port, instance, udp_out, sitl_bin, params, duration):
     """Serve a simulated copter until Ctrl-C; print where to connect."""
     from simulators.backend import DEFAULT_HOME, start_vehicle
 
@@ -71,8 +73,8 @@ def start(backend, home_text, speedup, port, udp_out, sitl_bin, params, duration
         backend = "builtin"  # auto would pick SITL when installed, which cannot fan out to UDP
     previous = _stop_on_sigterm()
     try:
-        vehicle = start_vehicle(backend, home=home, speedup=speedup, port=port, params=values,
-                                sitl_bin=sitl_bin, **kw)
+        vehicle = start_vehicle(backend, home=home, speedup=speedup, port=port, instance=instance,
+                                params=values, sitl_bin=sitl_bin, **kw)
     except OSError as exc:
         _restore_sigterm(previous)
         raise SimulatorError(f"could not start the simulator: {exc}") from exc
