@@ -72,8 +72,46 @@ _FLAG_COLUMNS = (
     "f.fid, f.frame_fid, f.class, f.score, f.detector, f.px_x0, f.px_y0, f.px_x1, f.px_y1, "
     "f.lat, f.lon, f.position_note, f.ground_size_m, f.size_ok, f.status, f.note, f.reviewer, "
     "f.reviewed_at, f.version, f.frame_path, fr.name AS frame_name, fr.time AS time, "
-    "fr.sha256 AS frame_sha256, fr.width AS frame_width, fr.height AS frame_height"
+    "fr.sha256 AS frame_sha256, fr.width AS frame_width, fr.height AS frame_height, f.sighting_id"
 )
+
+
+@dataclass(frozen=True)
+class SightingQuery:
+    """Filter, sort and page of a sighting list (all optional)."""
+
+    cls: str | None = None
+    status: str | None = None
+    min_score: float | None = None
+    sort: str = "score"
+    order: str = "desc"
+    offset: int = 0
+    limit: int = 100
+
+    def validated(self) -> SightingQuery:
+        if self.sort not in _SIGHTING_SORTS:
+            raise InvalidInputError(f"cannot sort sightings by {self.sort!r}; use one of {', '.join(_SIGHTING_SORTS)}")
+        FlagQuery(status=self.status, order=self.order, offset=self.offset, limit=self.limit).validated()
+        return self
+
+
+_SIGHTING_SORTS = {"score": "s.score", "class": "s.class", "status": "s.status", "time": "s.first_time",
+                   "fid": "s.fid", "frames": "s.frames_flagged"}
+_SIGHTING_COLUMNS = (
+    "s.fid, s.uid, s.class, s.score, s.best_score, s.frames_flagged, s.frames_covering, s.consensus, "
+    "s.n_flags, s.first_time, s.last_time, s.lat, s.lon, s.positioned, s.position_note, s.moving, "
+    "s.spread_m, s.best_flag_fid, s.status, s.note, s.reviewer, s.reviewed_at, s.version, "
+    "s.unreviewed_flags"
+)
+STRIP_MAX = 12   # crops per sighting in the list (the detail has them all)
+
+
+def _sighting_dict(row: sqlite3.Row) -> dict:
+    d = dict(row)
+    d["cls"] = d.pop("class")
+    d["positioned"] = bool(d["positioned"])
+    d["moving"] = bool(d["moving"])
+    return d
 
 
 def _flag_dict(row: sqlite3.Row) -> dict:
@@ -105,11 +143,23 @@ class FlightDB:
             raise FlightStoreError(
                 f"{self.path} is not a flight GeoPackage: it has no {', '.join(sorted(missing))} table "
                 "(make one with `uav process`)")
+        if "sightings" not in tables or "sighting_id" not in self._flag_columns():
+            self._group()  # a flight processed before sightings existed: group it now
         self.has_track = "track" in tables
         self.has_decisions = "decisions" in tables
         self.has_meta = "flight_meta" in tables
         self._store: FlightStore | None = None
         self._store_lock = threading.Lock()
+
+    def _flag_columns(self) -> set[str]:
+        with self._reading() as con:
+            return {r[1] for r in con.execute("PRAGMA table_info(flags)")}
+
+    def _group(self) -> None:
+        from ..sightings_store import update_sightings
+
+        with FlightStore.open(self.path) as store:
+            update_sightings(store)
 
     @property
     def cache_dir(self) -> Path:
@@ -155,6 +205,7 @@ class FlightDB:
             "time": {"start": t0, "end": t1},
             "bbox": list(ext) if ext[0] is not None else None,
             "has_track": self.has_track,
+            "sightings": self.sighting_counts(),
             "meta": meta,
         }
 
@@ -249,6 +300,95 @@ class FlightDB:
                 d["history"] = [dict(r) for r in con.execute(
                     "SELECT status, note, reviewer, at FROM decisions WHERE flag_fid = ? ORDER BY id", (fid,))]
         return d
+
+    # -- sightings ----------------------------------------------------------------------
+    def _sighting_flags(self, con, fids: list[int], limit: int | None = None) -> dict[int, list[dict]]:
+        """Each sighting's flags, best first (the strip of views)."""
+        out: dict[int, list[dict]] = {f: [] for f in fids}
+        if not fids:
+            return out
+        marks = ",".join("?" * len(fids))
+        for r in con.execute(f"SELECT {_FLAG_COLUMNS} FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
+                             f"WHERE f.sighting_id IN ({marks}) ORDER BY f.score DESC, f.fid", fids):
+            lst = out[r["sighting_id"]]
+            if limit is None or len(lst) < limit:
+                lst.append(_flag_dict(r))
+        return out
+
+    def list_sightings(self, q: SightingQuery = SightingQuery()) -> dict:
+        """A page of sightings, each with its best flags: ``{"total", "offset", "limit", "items"}``."""
+        q = q.validated()
+        where, args = [], []
+        for sql, val in (("s.class = ?", q.cls), ("s.status = ?", q.status), ("s.score >= ?", q.min_score)):
+            if val is not None:
+                where.append(sql)
+                args.append(val)
+        sql_where = (" WHERE " + " AND ".join(where)) if where else ""
+        order = f" ORDER BY {_SIGHTING_SORTS[q.sort]} {q.order.upper()}, s.fid ASC"
+        with self._reading() as con:
+            total = con.execute("SELECT count(*) FROM sightings s" + sql_where, args).fetchone()[0]
+            rows = con.execute(f"SELECT {_SIGHTING_COLUMNS} FROM sightings s{sql_where}{order} LIMIT ? OFFSET ?",
+                               [*args, q.limit, q.offset]).fetchall()
+            items = [_sighting_dict(r) for r in rows]
+            flags = self._sighting_flags(con, [s["fid"] for s in items], STRIP_MAX)
+        for s in items:
+            s["flags"] = flags[s["fid"]]
+        return {"total": total, "offset": q.offset, "limit": q.limit, "items": items}
+
+    def all_sightings(self, status: str | None = None) -> list[dict]:
+        """Every sighting (optionally of one status), best first, each with all its flags."""
+        sql = f"SELECT {_SIGHTING_COLUMNS} FROM sightings s"
+        args: list = []
+        if status is not None:
+            sql += " WHERE s.status = ?"
+            args.append(status)
+        with self._reading() as con:
+            items = [_sighting_dict(r) for r in con.execute(sql + " ORDER BY s.score DESC, s.fid", args)]
+            flags = self._sighting_flags(con, [s["fid"] for s in items])
+        for s in items:
+            s["flags"] = flags[s["fid"]]
+        return items
+
+    def sighting(self, fid: int) -> dict:
+        """One sighting with all its flags (best first) and its decision history."""
+        with self._reading() as con:
+            row = con.execute(f"SELECT {_SIGHTING_COLUMNS} FROM sightings s WHERE s.fid = ?", (fid,)).fetchone()
+            if row is None:
+                raise FlagNotFoundError(f"this flight has no sighting {fid}")
+            d = _sighting_dict(row)
+            d["flags"] = self._sighting_flags(con, [fid])[fid]
+            d["history"] = [dict(r) for r in con.execute(
+                "SELECT status, note, reviewer, at FROM sighting_decisions WHERE sighting_fid = ? ORDER BY id", (fid,))]
+        return d
+
+    def sighting_markers(self) -> list[list]:
+        """Every positioned sighting as ``[fid, lon, lat, class, status, score, frames_flagged]``."""
+        with self._reading() as con:
+            return [list(r) for r in con.execute(
+                "SELECT fid, lon, lat, class, status, score, frames_flagged FROM sightings "
+                "WHERE lat IS NOT NULL AND lon IS NOT NULL ORDER BY fid")]
+
+    def sighting_counts(self) -> dict:
+        with self._reading() as con:
+            by_status = {s: 0 for s in STATUSES}
+            by_status.update({r[0]: r[1] for r in con.execute("SELECT status, count(*) FROM sightings GROUP BY status")})
+        return {"total": sum(by_status.values()), "by_status": by_status}
+
+    def decide_sighting(self, fid: int, status: str, note: str | None, reviewer: str | None,
+                        expected_version: int) -> dict:
+        """Decide sighting ``fid`` and all its flags at once (see :func:`decide_sighting`)."""
+        from ..sightings_store import decide_sighting
+
+        if status not in DECISIONS:
+            raise InvalidInputError(f"unknown decision {status!r}; use one of {', '.join(DECISIONS)}")
+        if note is not None and len(note) > NOTE_MAX_CHARS:
+            raise InvalidInputError(f"note is {len(note)} characters long; keep it under {NOTE_MAX_CHARS}")
+        self.sighting(fid)
+        with self._store_lock:
+            if self._store is None:
+                self._store = FlightStore.open(self.path)
+            decide_sighting(self._store, fid, status, note, reviewer, expected_version)
+        return self.sighting(fid)
 
     # -- frames --------------------------------------------------------------------------
     def frame(self, fid: int) -> dict:

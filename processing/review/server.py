@@ -1,9 +1,9 @@
 """The review page's local web server (standard library only).
 
-It serves the page (three static files bundled with the package), a small JSON API over one
+It serves the page (four static files bundled with the package), a small JSON API over one
 flight GeoPackage, and images of that flight's frames.  Safety rules it keeps:
 
-* Files: only the three bundled page files, and frame images looked up **by frame id** in the
+* Files: only the four bundled page files, and frame images looked up **by frame id** in the
   GeoPackage (never by a path taken from the request), plus thumbnails/crops it made itself.
 * State changes (decisions) are POST with a JSON body only; GET on them answers 405.  A JSON
   content type is required, so a plain HTML form on another site cannot post a decision.
@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from uav.errors import FrameError, InvalidInputError, ReviewConflictError, UavError
 
 from .coords import radio_position
-from .flightdb import DECISIONS, FlagNotFoundError, FlagQuery, FlightDB
+from .flightdb import DECISIONS, FlagNotFoundError, FlagQuery, FlightDB, SightingQuery
 from .images import ImageCache
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ STATIC_FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/sightings.js": ("sightings.js", "text/javascript; charset=utf-8"),
     "/app.css": ("app.css", "text/css; charset=utf-8"),
 }
 MAX_BODY = 64 * 1024
@@ -78,6 +79,10 @@ ROUTES = [
     _r(r"/api/track", GET="api_track"),
     _r(r"/api/markers", GET="api_markers"),
     _r(r"/api/flags", GET="api_flags"),
+    _r(r"/api/sightings", GET="api_sightings"),
+    _r(r"/api/sightings/markers", GET="api_sighting_markers"),
+    _r(r"/api/sightings/(\d+)", GET="api_sighting"),
+    _r(r"/api/sightings/(\d+)/decision", POST="api_decide_sighting"),
     _r(r"/api/flags/(\d+)", GET="api_flag"),
     _r(r"/api/flags/(\d+)/decision", POST="api_decide"),
     _r(r"/api/flags/(\d+)/crop", GET="img_crop"),
@@ -310,7 +315,48 @@ class ReviewHandler(BaseHTTPRequestHandler):
         fr["flags"] = [_public(f) for f in fr["flags"]]
         self._json(200, fr)
 
-    def api_decide(self, fid: int):
+    def api_sightings(self):
+        qs = self._query()
+        unknown = set(qs) - {"class", "status", "min_score", "sort", "order", "offset", "limit"}
+        if unknown:
+            raise ApiError(400, f"unknown query parameter(s): {', '.join(sorted(unknown))}")
+        q = SightingQuery(
+            cls=qs["class"][0] if qs.get("class", [""])[0] else None,
+            status=qs["status"][0] if qs.get("status", [""])[0] else None,
+            min_score=_float_param(qs, "min_score"),
+            sort=qs.get("sort", ["score"])[0] or "score",
+            order=qs.get("order", ["desc"])[0] or "desc",
+            offset=_int_param(qs, "offset", 0),
+            limit=_int_param(qs, "limit", 100),
+        )
+        page = self.db.list_sightings(q)
+        for s in page["items"]:
+            s["flags"] = [_public(f) for f in s["flags"]]
+        self._json(200, page)
+
+    def api_sighting_markers(self):
+        self._json(200, {"columns": ["fid", "lon", "lat", "class", "status", "score", "frames_flagged"],
+                         "rows": self.db.sighting_markers()})
+
+    def _sighting_out(self, fid: int) -> dict:
+        s = self.db.sighting(fid)
+        s["flags"] = [_public(f) for f in s["flags"]]
+        s["position"] = (radio_position(s["lat"], s["lon"]).as_dict()
+                         if s["lat"] is not None and s["lon"] is not None else None)
+        return s
+
+    def api_sighting(self, fid: int):
+        self._json(200, self._sighting_out(fid))
+
+    def api_decide_sighting(self, fid: int):
+        status, note, version, reviewer = self._decision_body("sighting")
+        try:
+            self.db.decide_sighting(fid, status, note, reviewer, version)
+        except ReviewConflictError as e:
+            raise ApiError(409, str(e), extra={"current": self._sighting_out(fid)}) from None
+        self._json(200, self._sighting_out(fid))
+
+    def _decision_body(self, what: str = "flag"):
         body = self._read_json()
         unknown = set(body) - {"status", "note", "expected_version", "reviewer"}
         if unknown:
@@ -320,7 +366,7 @@ class ReviewHandler(BaseHTTPRequestHandler):
             raise ApiError(400, f"'status' must be one of {', '.join(DECISIONS)}, got {status!r}")
         version = body.get("expected_version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-            raise ApiError(400, "'expected_version' must be the flag's version (a whole number >= 0) "
+            raise ApiError(400, f"'expected_version' must be the {what}'s version (a whole number >= 0) "
                                 "as the page last saw it")
         note = body.get("note")
         if note is not None and not isinstance(note, str):
@@ -332,6 +378,10 @@ class ReviewHandler(BaseHTTPRequestHandler):
         reviewer = (reviewer or "").strip() or self.server.reviewer
         if reviewer and len(reviewer) > REVIEWER_MAX:
             raise ApiError(400, f"'reviewer' is longer than {REVIEWER_MAX} characters")
+        return status, note, version, reviewer
+
+    def api_decide(self, fid: int):
+        status, note, version, reviewer = self._decision_body()
         try:
             flag = self.db.decide(fid, status, note, reviewer, version)
         except ReviewConflictError as e:

@@ -38,7 +38,9 @@ def flight_server(tmp_path):
         srv.close()
 
 
-def _open(browser, url):
+def _open(browser, url, per_flag=True):
+    """Open the page; ``per_flag`` switches from the sightings list (the default) to the
+    per-flag list with one click, as an analyst deciding photo by photo would."""
     ctx = browser.new_context(viewport={"width": 1500, "height": 950})
     page = ctx.new_page()
     errors = []
@@ -46,6 +48,10 @@ def _open(browser, url):
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.goto(url)
     page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    if per_flag:
+        page.click("#mode-flags")
+        page.wait_for_selector("body[data-mode='flags'] li.flag-row", timeout=15000)
+        expect(page.locator("#detail")).to_have_attribute("data-loaded", re.compile(r"^\d+$"))
     return ctx, page, errors
 
 

@@ -21,6 +21,9 @@ const state = {
   proj: null,
   view: { s: 1, x: 0, y: 0 },
   pendingOverride: null,
+  mode: "sightings",  // the list: "sightings" (one entry per object) or "flags" (one per photo)
+  sighting: null,     // the selected sighting (sightings mode)
+  smarkers: new Map(), // sighting fid -> svg circle
 };
 
 /* ---------- small helpers ---------- */
@@ -80,8 +83,9 @@ function renderCounts() {
   const c = $("counts");
   c.replaceChildren();
   const item = (label, n) => el("span", null, el("span", { class: "n" }, String(n)), " " + label);
-  c.append(item("frames", f.frames.total), item("flags", f.flags.total));
-  for (const s of ["new", "confirmed", "rejected", "uncertain"]) c.append(item(s, f.flags.by_status[s] || 0));
+  c.append(item("frames", f.frames.total), item("sightings", f.sightings.total), item("flags", f.flags.total));
+  const by = state.mode === "sightings" ? f.sightings.by_status : f.flags.by_status;
+  for (const s of ["new", "confirmed", "rejected", "uncertain"]) c.append(item(s, by[s] || 0));
   if (f.flags.no_position) c.append(item("without map position", f.flags.no_position));
 }
 
@@ -96,7 +100,7 @@ function listQuery() {
 }
 
 async function loadPage(selectIndex) {
-  const data = await api("/api/flags?" + listQuery());
+  const data = await api((state.mode === "sightings" ? "/api/sightings?" : "/api/flags?") + listQuery());
   state.page = data;
   renderList();
   const n = data.items.length;
@@ -111,7 +115,8 @@ function renderList() {
   const { items, offset, total } = state.page;
   const ol = $("flag-list");
   ol.replaceChildren();
-  items.forEach((f, i) => {
+  if (state.mode === "sightings") ol.append(...items.map(sightingRow));
+  else items.forEach((f, i) => {
     const img = el("img", { loading: "lazy", decoding: "async", alt: "", src: `/api/flags/${f.fid}/crop` });
     img.addEventListener("error", () => img.classList.add("missing"));  // frame file gone
     const li = el("li", { class: "flag-row", dataset: { fid: String(f.fid), index: String(i) } },
@@ -124,7 +129,7 @@ function renderList() {
     ol.append(li);
   });
   const last = Math.min(offset + items.length, total);
-  $("page-info").textContent = total ? `${offset + 1}–${last} of ${total}` : "no flags match";
+  $("page-info").textContent = total ? `${offset + 1}–${last} of ${total}` : `no ${state.mode} match`;
   $("page-prev").disabled = offset <= 0;
   $("page-next").disabled = offset + items.length >= total;
 }
@@ -135,7 +140,7 @@ function swatch(cls) {
 }
 function rowOf(i) { return $("flag-list").querySelector(`li[data-index="${i}"]`); }
 
-async function select(i) {
+async function select(i, flagFid) {
   const items = state.page.items;
   if (i < 0 || i >= items.length) return;
   const prev = rowOf(state.sel);
@@ -144,6 +149,11 @@ async function select(i) {
   const row = rowOf(i);
   row.classList.add("selected");
   row.scrollIntoView({ block: "nearest" });
+  if (state.mode === "sightings") {
+    state.pendingOverride = null;
+    if ($("message").className !== "ok") message("");
+    return showSighting(items[i], flagFid);
+  }
   // Decide on what is shown: the list row already carries status, version and note, so a key
   // pressed before the details arrive applies to this flag, never to the previous one.
   state.flag = Object.assign({ history: [], position: null, partial: true }, items[i]);
@@ -201,6 +211,7 @@ async function showFlag(fid) {
 }
 
 function renderDetail() {
+  if (state.mode === "sightings" && state.sighting) return renderSightingDetail();
   const f = state.flag;
   $("flag-title").replaceChildren(swatch(f.cls), `${f.cls} ${fmtScore(f.score)} `, statusBadge(f.status),
     el("span", { class: "sub" }, `  flag #${f.fid}`));
@@ -236,6 +247,15 @@ function renderDetail() {
 
 /* ---------- decisions ---------- */
 async function decide(status) {
+  if (state.mode === "sightings") {
+    const s = state.sighting;
+    if (!s || state.deciding) return;
+    state.deciding = true;
+    let ok = false;
+    try { ok = await decideSightingOn(s, status); } finally { state.deciding = false; }
+    if (ok && $("auto-advance").checked && state.sighting === s) await move(1);
+    return;
+  }
   const f = state.flag;
   if (!f || state.deciding) return;
   state.deciding = true;
@@ -343,6 +363,12 @@ function drawBoxes() {
 }
 
 async function jumpToFlag(fid) {
+  if (state.mode === "sightings") {
+    const f = state.frame && state.frame.flags.find((x) => x.fid === fid);
+    if (f && state.sighting && f.sighting_id !== state.sighting.fid && f.sighting_id !== null) return jumpToSighting(f.sighting_id);
+    await showFlag(fid);
+    return renderSightingDetail();
+  }
   const i = state.page.items.findIndex((x) => x.fid === fid);
   if (i >= 0) return select(i);
   const prev = rowOf(state.sel);
@@ -447,9 +473,11 @@ async function buildMap() {
   const root = svg("svg", { preserveAspectRatio: "xMidYMid meet" });
   const gPics = svg("g", { id: "map-pictures" }), gFoot = svg("g", { id: "map-footprints" });
   const gTrack = svg("g", { id: "map-track" }), gMarks = svg("g", { id: "map-markers" });
-  root.append(gPics, gFoot, gTrack, gMarks);
+  const gSight = svg("g", { id: "map-sightings" });
+  root.append(gPics, gFoot, gTrack, gMarks, gSight);
   box.prepend(root);
-  const [frames, track, markers] = await Promise.all([api("/api/frames"), api("/api/track"), api("/api/markers")]);
+  const [frames, track, markers, smarkers] = await Promise.all([api("/api/frames"), api("/api/track"),
+    api("/api/markers"), api("/api/sightings/markers")]);
   const pts = [];
   state.frameFeatures = frames.features;
   for (const ft of frames.features) {
@@ -496,6 +524,7 @@ async function buildMap() {
     state.markers.set(fid, c);
     gMarks.append(c);
   }
+  drawSightingMarkers(gSight, smarkers.rows, pts);
   state.mapRoot = root;
   state.mapExtent = extentOf(pts);
   fitMap();
@@ -505,6 +534,7 @@ async function buildMap() {
   const legend = $("legend");
   legend.replaceChildren(...Object.keys(f.flags.by_class).map((c) => el("span", null, swatch(c), c)));
   markSelectedMarker();
+  markSelectedSighting();
 }
 
 function extentOf(pts) {
@@ -688,6 +718,15 @@ async function main() {
     document.getElementById("map-footprints").style.display = $("show-footprints").checked ? "" : "none";
   });
   $("map-fit").addEventListener("click", fitMap);
+  $("mode-sightings").addEventListener("click", () => { if (state.mode !== "sightings") setMode("sightings").then(renderCounts).catch(showError); });
+  $("mode-flags").addEventListener("click", () => { if (state.mode !== "flags") setMode("flags").then(renderCounts).catch(showError); });
+  if (location.hash === "#flags") {
+    state.mode = "flags";
+    $("mode-flags").classList.add("current");
+    $("mode-sightings").classList.remove("current");
+  }
+  document.body.dataset.mode = state.mode;
+  renderCounts();
   document.addEventListener("keydown", (ev) => { Promise.resolve(onKey(ev)).catch(showError); });
   window.addEventListener("resize", () => { if (state.frame) applyView(); });
   clearDetail();
