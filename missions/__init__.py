@@ -2,10 +2,11 @@
 
 Start here::
 
-    from missions import read_named_sector, FlightOptions, SurveyRequest, write_any_plan
+    from missions import FlightOptions, ImagingOptions, SurveyRequest, read_named_sector, write_any_plan
 
     sector, name = read_named_sector("park_sectors.geojson", name="Sector 7")
-    plan = SurveyRequest(sector, camera, altitude_m=100).plan(FlightOptions(aircraft, name=name))
+    request = SurveyRequest(sector, ImagingOptions(camera, altitude_m=100))
+    plan = request.plan(FlightOptions(aircraft, name=name))
     write_any_plan(plan, "sector7.plan")
 
 Concern modules: ``sectors`` (reading GIS files) and ``sector_checks``; ``request`` (what a
@@ -22,13 +23,14 @@ _WHERE = {
     "read_route": ".sectors", "read_points": ".sectors", "read_features": ".sectors",
     "validate_sector": ".sector_checks",
     # asking for a plan
-    "FlightOptions": ".request", "SurveyRequest": ".request", "CorridorRequest": ".request",
+    "FlightOptions": ".request", "ImagingOptions": ".request", "SurveyRequest": ".request",
+    "CorridorRequest": ".request",
     "LookoutRequest": ".request", "PerimeterRequest": ".request",
     "plan_survey": ".survey", "plan_corridor": ".corridor", "plan_lookout": ".lookout",
     "plan_perimeter": ".lookout",
     # the steps every planner shares
     "make_planner": ".assemble", "finish_plan": ".assemble", "prepare_area": ".assemble",
-    "Planner": ".assemble", "Shutter": ".assemble",
+    "Planner": ".assemble", "Shutter": ".assemble", "resolve_imaging": ".assemble",
     # the plan, its checks and figures
     "Plan": ".model", "PlanKind": ".model", "PlanStats": ".model", "AltitudeMode": ".model",
     "validate_plan": ".validate", "estimate_mission": ".estimate", "plan_figures": ".figures",

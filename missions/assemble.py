@@ -136,6 +136,44 @@ def resolve_speed(aircraft: AircraftProfile, speed_ms: float | None) -> float:
     return speed
 
 
+@dataclass(frozen=True)
+class CameraRun:
+    """How an imaging flight (survey, corridor) flies its camera, resolved from the request."""
+
+    altitude_m: float
+    speed_ms: float              # along imaging legs (lowered when the camera needs it)
+    transit_ms: float            # between legs: the speed asked, whatever the camera needs
+    spacing_m: float             # between lines
+    trigger_distance_m: float    # between photos
+    turnaround_m: float          # lead-in/out beyond each leg
+    shutter: Shutter
+    speed_note: str | None = None
+
+
+def resolve_imaging(camera: CameraProfile, aircraft: AircraftProfile, *, altitude_m: float | None,
+                    gsd_m: float | None, speed_ms: float | None, front_overlap: float,
+                    side_overlap: float, trigger: str, turnaround_m: float | None) -> CameraRun:
+    """Height, speeds, line spacing, photo distance and shutter of an imaging flight.
+
+    Raises
+    ------
+    PlanningError
+        Unknown trigger, altitude or speed beyond the aircraft, overlaps out of range, or a
+        camera too slow for the photo distance even at the slowest imaging speed.
+    """
+    if trigger not in ("distance", "hover", "none"):
+        raise PlanningError(f"camera trigger must be 'distance', 'hover' or 'none', got {trigger!r}")
+    altitude = resolve_altitude(camera, aircraft, altitude_m, gsd_m)
+    cruise = resolve_speed(aircraft, speed_ms)
+    spacing, trig = grid_spacing(camera, altitude, front_overlap, side_overlap)
+    speed, note = imaging_speed(camera, trig, cruise, trigger)
+    turn = (aircraft.cruise_speed_ms ** 2 / (2 * aircraft.acceleration_ms2) if turnaround_m is None
+            else float(turnaround_m))
+    hover_s = float(max(1, math.ceil(camera.min_trigger_interval_s))) if trigger == "hover" else 0.0
+    shutter = Shutter(trigger, trig if trigger != "none" else None, hover_s)
+    return CameraRun(altitude, speed, cruise, spacing, trig, turn, shutter, note)
+
+
 def _union(geoms) -> BaseGeometry | None:
     geoms = [g for g in (geoms or ()) if g is not None and not g.is_empty]
     return shapely.union_all(geoms) if geoms else None

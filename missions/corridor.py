@@ -23,18 +23,14 @@ from uav.profiles import AircraftProfile, CameraProfile
 
 from .assemble import (
     DEFAULT_FENCE_MARGIN_M,
-    Shutter,
     add_turnarounds,
     finish_plan,
-    grid_spacing,
-    imaging_speed,
     make_planner,
     photo_count,
     prepare_area,
-    resolve_altitude,
     resolve_home,
+    resolve_imaging,
     resolve_mode,
-    resolve_speed,
     split_long_legs,
 )
 from .fence import build_fence_geometry
@@ -96,13 +92,12 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
     route = _route_line(route)
     if not width_m or width_m <= 0:
         raise PlanningError(f"corridor width must be positive, got {width_m} m")
-    if trigger not in ("distance", "hover", "none"):
-        raise PlanningError(f"camera trigger must be 'distance', 'hover' or 'none', got {trigger!r}")
-    altitude = resolve_altitude(camera, aircraft, altitude_m, gsd_m)
-    speed = resolve_speed(aircraft, speed_ms)
-    cruise = speed  # transits are flown at this speed whatever the camera needs
-    spacing, trig = grid_spacing(camera, altitude, front_overlap, side_overlap)
-    speed, speed_note = imaging_speed(camera, trig, speed, trigger)
+    run = resolve_imaging(camera, aircraft, altitude_m=altitude_m, gsd_m=gsd_m, speed_ms=speed_ms,
+                          front_overlap=front_overlap, side_overlap=side_overlap, trigger=trigger,
+                          turnaround_m=turnaround_m)
+    altitude, speed, cruise, spacing, trig = (run.altitude_m, run.speed_ms, run.transit_ms,
+                                              run.spacing_m, run.trigger_distance_m)
+    turn, speed_note = run.turnaround_m, run.speed_note
     mode, dem = resolve_mode(altitude_mode, dem_path, terrain_follow)
     frame0 = LocalFrame.for_geometry(route)
     route0 = frame0.geom_to_metric(route)
@@ -112,11 +107,10 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
     margin = float(fence_margin_m)
     home_latlon, home_xy, home_alt = resolve_home(home, area, margin, fence_buffer_m, dem, home_alt_amsl)
     fence = build_fence_geometry(area.sector_m, area.exclusions_m, buffer_m=fence_buffer_m, home_xy=home_xy)
-    hover_s = float(max(1, math.ceil(camera.min_trigger_interval_s))) if trigger == "hover" else 0.0
     flight = FlightSettings(area.frame, aircraft, home_latlon, home_xy, home_alt, altitude, speed, mode,
                             dem, terrain_tolerance_m, transit_speed_ms=cruise)
     planner = make_planner(flight, fence=fence, margin_m=margin, camera=camera,
-                           shutter=Shutter(trigger, trig if trigger != "none" else None, hover_s),
+                           shutter=run.shutter,
                            limits=VehicleLimits(max_items, max_fence_points), rally_points=rally_points)
     imaging = polygonal(area.allowed_m.intersection(planner.router.area))
     if imaging.is_empty:
@@ -143,7 +137,6 @@ def plan_corridor(route, *, width_m: float, camera: CameraProfile, aircraft: Air
     # Start from the end nearer home.
     if np.hypot(*(legs[-1].xy[-1] - home_xy)) < np.hypot(*(legs[0].xy[0] - home_xy)):
         legs = [Leg(leg.xy[::-1].copy(), line=leg.line) for leg in legs[::-1]]
-    turn = aircraft.cruise_speed_ms ** 2 / (2 * aircraft.acceleration_ms2) if turnaround_m is None else float(turnaround_m)
     add_turnarounds(legs, planner.router, turn)
     legs = split_long_legs(legs, 0.3 * aircraft.usable_endurance_s * speed)
     legs = planner.fit_legs(legs)

@@ -4,7 +4,9 @@ The planners (:func:`~missions.survey.plan_survey`, :func:`~missions.corridor.pl
 :func:`~missions.lookout.plan_lookout`, :func:`~missions.lookout.plan_perimeter`) take keyword
 arguments; these dataclasses are the same contract written down once, with defaults and
 meaning, so a caller (the command line, the demo, a script) fills in fields instead of matching
-names against a signature.  ``request.plan(flight)`` runs the planner.
+names against a signature.  ``request.plan(flight)`` runs the planner::
+
+    plan = SurveyRequest(sector, ImagingOptions(camera, altitude_m=100)).plan(FlightOptions(aircraft))
 
 >>> from uav.profiles import get_aircraft
 >>> flight = FlightOptions(aircraft=get_aircraft("arducopter-quad"), name="Sector 7")
@@ -14,8 +16,9 @@ names against a signature.  ``request.plan(flight)`` runs the planner.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from uav.limits import ARDUPILOT, VehicleLimits
 from uav.profiles import AircraftProfile, CameraProfile
@@ -78,69 +81,82 @@ class FlightOptions:
         return kw
 
 
-def _own_kwargs(request) -> dict:
-    return {f.name: getattr(request, f.name) for f in fields(request)}
+class _Request:
+    """``plan(flight)`` for the request dataclasses: fields, flattened, become the planner's
+    keyword arguments (the first field its positional argument)."""
+
+    _PLANNER: ClassVar[tuple[str, str]]
+
+    def plan(self, flight: FlightOptions):
+        """Run the planner: a :class:`~missions.model.Plan` (a list of them for several drones)."""
+        module, name = self._PLANNER
+        planner = getattr(importlib.import_module(module, __package__), name)
+        kw = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kw.update(_fields(value) if isinstance(value, ImagingOptions) else {f.name: value})
+        first = kw.pop(fields(self)[0].name)
+        return planner(first, **kw, **flight.planner_kwargs())
+
+
+def _fields(obj) -> dict:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 @dataclass
-class SurveyRequest:
-    """A photo survey (lawnmower grid) over a sector; see :func:`missions.survey.plan_survey`.
+class ImagingOptions:
+    """The camera and how it images, for flights that photograph an area (survey, corridor).
 
-    Exactly one of ``altitude_m`` and ``gsd_m`` (metres per pixel) is given.  ``angle_deg`` is
-    the line bearing from true north, or ``"auto"`` (fewest turns).  With ``drones`` > 1 the
-    plan is one per drone; ``homes`` gives each its launch point.
+    Exactly one of ``altitude_m`` and ``gsd_m`` (metres per pixel) is given; overlaps are
+    fractions (0.75 = 75 %); ``trigger`` is ``"distance"``, ``"hover"`` or ``"none"``;
+    ``turnaround_m`` defaults to the distance the aircraft needs to reach speed.
     """
 
-    sector: Any
     camera: CameraProfile
-    exclusions: list = field(default_factory=list)
     altitude_m: float | None = None
     gsd_m: float | None = None
     front_overlap: float = 0.75
     side_overlap: float = 0.65
+    trigger: str = "distance"
+    turnaround_m: float | None = None
+    terrain_tolerance_m: float = 5.0
+
+
+@dataclass
+class SurveyRequest(_Request):
+    """A photo survey (lawnmower grid) over a sector; see :func:`missions.survey.plan_survey`.
+
+    ``angle_deg`` is the line bearing from true north, or ``"auto"`` (fewest turns).  With
+    ``drones`` > 1 the plan is one per drone; ``homes`` gives each its launch point.
+    """
+
+    _PLANNER = (".survey", "plan_survey")
+    sector: Any
+    imaging: ImagingOptions
+    exclusions: list = field(default_factory=list)
     angle_deg: Any = "auto"
     crosshatch: bool = False
-    trigger: str = "distance"
-    turnaround_m: float | None = None
     drones: int = 1
     homes: list | None = None
-    terrain_tolerance_m: float = 5.0
-
-    def plan(self, flight: FlightOptions):
-        from .survey import plan_survey
-
-        kw = _own_kwargs(self)
-        return plan_survey(kw.pop("sector"), **kw, **flight.planner_kwargs())
 
 
 @dataclass
-class CorridorRequest:
+class CorridorRequest(_Request):
     """An imaging corridor ``width_m`` wide along a route; see :func:`missions.corridor.plan_corridor`."""
 
+    _PLANNER = (".corridor", "plan_corridor")
     route: Any
     width_m: float
-    camera: CameraProfile
+    imaging: ImagingOptions
     exclusions: list = field(default_factory=list)
-    altitude_m: float | None = None
-    gsd_m: float | None = None
-    front_overlap: float = 0.75
-    side_overlap: float = 0.65
-    trigger: str = "distance"
-    turnaround_m: float | None = None
-    terrain_tolerance_m: float = 5.0
-
-    def plan(self, flight: FlightOptions):
-        from .corridor import plan_corridor
-
-        kw = _own_kwargs(self)
-        return plan_corridor(kw.pop("route"), **kw, **flight.planner_kwargs())
 
 
 @dataclass
-class LookoutRequest:
+class LookoutRequest(_Request):
     """Watch each point (lon, lat[, name]) for ``time_s``, orbiting at ``radius_m`` (0 = hover);
     see :func:`missions.lookout.plan_lookout`."""
 
+    _PLANNER = (".lookout", "plan_lookout")
     points: list
     altitude_m: float
     radius_m: float = 0.0
@@ -150,18 +166,13 @@ class LookoutRequest:
     sector: Any = None
     order: str = "nearest"
 
-    def plan(self, flight: FlightOptions):
-        from .lookout import plan_lookout
-
-        kw = _own_kwargs(self)
-        return plan_lookout(kw.pop("points"), **kw, **flight.planner_kwargs())
-
 
 @dataclass
-class PerimeterRequest:
+class PerimeterRequest(_Request):
     """Patrol a sector's boundary ``inset_m`` inside it, ``laps`` times; see
     :func:`missions.lookout.plan_perimeter`."""
 
+    _PLANNER = (".lookout", "plan_perimeter")
     sector: Any
     inset_m: float
     altitude_m: float
@@ -169,11 +180,6 @@ class PerimeterRequest:
     camera: CameraProfile | None = None
     exclusions: list = field(default_factory=list)
 
-    def plan(self, flight: FlightOptions):
-        from .lookout import plan_perimeter
 
-        kw = _own_kwargs(self)
-        return plan_perimeter(kw.pop("sector"), **kw, **flight.planner_kwargs())
-
-
-__all__ = ["CorridorRequest", "FlightOptions", "LookoutRequest", "PerimeterRequest", "SurveyRequest"]
+__all__ = ["CorridorRequest", "FlightOptions", "ImagingOptions", "LookoutRequest", "PerimeterRequest",
+           "SurveyRequest"]

@@ -22,7 +22,6 @@ flight area (shortest path around obstacles), never across an exclusion zone.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,19 +36,15 @@ from uav.profiles import AircraftProfile, CameraProfile
 from .assemble import (
     DEFAULT_FENCE_MARGIN_M,
     Area,
-    Shutter,
     add_turnarounds,
     finish_plan,
-    grid_spacing,
-    imaging_speed,
     make_planner,
     parse_bearing,
     photo_count,
     prepare_area,
-    resolve_altitude,
     resolve_home,
+    resolve_imaging,
     resolve_mode,
-    resolve_speed,
     split_long_legs,
     true_north_grid_bearing,
 )
@@ -313,15 +308,14 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
         Altitude above the ceiling, unreachable GSD, nothing left after exclusions, a leg no
         battery can fly, a plan that fails validation.
     """
-    if trigger not in ("distance", "hover", "none"):
-        raise PlanningError(f"camera trigger must be 'distance', 'hover' or 'none', got {trigger!r}")
     if not isinstance(drones, int) or drones < 1:
         raise PlanningError(f"number of drones must be a whole number >= 1, got {drones!r}")
-    altitude = resolve_altitude(camera, aircraft, altitude_m, gsd_m)
-    speed = resolve_speed(aircraft, speed_ms)
-    cruise = speed  # transits between lines are flown at this speed whatever the camera needs
-    spacing, trig = grid_spacing(camera, altitude, front_overlap, side_overlap)
-    speed, speed_note = imaging_speed(camera, trig, speed, trigger)
+    run = resolve_imaging(camera, aircraft, altitude_m=altitude_m, gsd_m=gsd_m, speed_ms=speed_ms,
+                          front_overlap=front_overlap, side_overlap=side_overlap, trigger=trigger,
+                          turnaround_m=turnaround_m)
+    altitude, speed, cruise, spacing, trig = (run.altitude_m, run.speed_ms, run.transit_ms,
+                                              run.spacing_m, run.trigger_distance_m)
+    turn, shutter, speed_note = run.turnaround_m, run.shutter, run.speed_note
     mode, dem = resolve_mode(altitude_mode, dem_path, terrain_follow)
     area = prepare_area(sector, exclusions)
     true_bearing = parse_bearing(angle_deg)
@@ -336,9 +330,6 @@ def plan_survey(sector, *, camera: CameraProfile, aircraft: AircraftProfile, exc
     fence = build_fence_geometry(area.sector_m, area.exclusions_m, buffer_m=fence_buffer_m,
                                  home_xy=[h[1] for h in drone_homes][0] if len(drone_homes) == 1 else None,
                                  extra_m=shapely.multipoints([h[1] for h in drone_homes]) if len(drone_homes) > 1 else None)
-    turn = aircraft.cruise_speed_ms ** 2 / (2 * aircraft.acceleration_ms2) if turnaround_m is None else float(turnaround_m)
-    hover_s = float(max(1, math.ceil(camera.min_trigger_interval_s))) if trigger == "hover" else 0.0
-    shutter = Shutter(trigger, trig if trigger != "none" else None, hover_s)
     limits = VehicleLimits(max_items, max_fence_points)
     settings = dict(altitude_m=altitude, gsd_m=gsd_m, front_overlap=front_overlap,
                     side_overlap=side_overlap, angle_deg=angle_deg, crosshatch=crosshatch,

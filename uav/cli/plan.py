@@ -93,6 +93,20 @@ def common_options(f):
     return f
 
 
+def _imaging(camera: str, profiles_file, alt, gsd, front_overlap, side_overlap, trigger):
+    """The imaging options of a survey or corridor (exactly one of --alt and --gsd)."""
+    from missions.request import ImagingOptions
+
+    if (alt is None) == (gsd is None):
+        raise click.UsageError("give exactly one of --alt M or --gsd CM")
+    if gsd is not None and gsd <= 0:
+        raise click.UsageError("--gsd must be positive (centimetres per pixel)")
+    return ImagingOptions(
+        _camera(camera, profiles_file), altitude_m=alt, gsd_m=gsd / 100.0 if gsd is not None else None,
+        front_overlap=parse_fraction(front_overlap, "--front-overlap"),
+        side_overlap=parse_fraction(side_overlap, "--side-overlap"), trigger=trigger)
+
+
 def _flight(common: dict, *, default_name: str):
     """The options every planning command shares, as :class:`missions.request.FlightOptions`."""
     from missions.request import FlightOptions
@@ -258,21 +272,15 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
     from missions.request import SurveyRequest
     from missions.sectors import read_named_sector
 
-    if (alt is None) == (gsd is None):
-        raise click.UsageError("give exactly one of --alt M or --gsd CM")
-    if gsd is not None and gsd <= 0:
-        raise click.UsageError("--gsd must be positive (centimetres per pixel)")
-    cam = _camera(camera, common["profiles"])
+    imaging = _imaging(camera, common["profiles"], alt, gsd, front_overlap, side_overlap, trigger)
+    imaging.turnaround_m = turnaround
     area, own_name = read_named_sector(sector, name=sector_name, where=where)
     flight, homes = _flight(common, default_name=sector_name or own_name or Path(sector).stem)
     if len(homes) > 1 and len(homes) != drones:
         raise click.UsageError(f"give one --home, or one per drone ({drones}); got {len(homes)}")
     request = SurveyRequest(
-        area, cam, exclusions=_exclusions(exclude), altitude_m=alt,
-        gsd_m=gsd / 100.0 if gsd is not None else None,
-        front_overlap=parse_fraction(front_overlap, "--front-overlap"),
-        side_overlap=parse_fraction(side_overlap, "--side-overlap"), angle_deg=parse_angle(angle),
-        crosshatch=crosshatch, trigger=trigger, turnaround_m=turnaround, drones=drones,
+        area, imaging, exclusions=_exclusions(exclude), angle_deg=parse_angle(angle),
+        crosshatch=crosshatch, drones=drones,
         homes=[(h[0], h[1]) for h in homes] if len(homes) > 1 else None)
     _emit(request.plan(flight), common["output"])
 
@@ -296,16 +304,10 @@ def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap,
     from missions.request import CorridorRequest
     from missions.sectors import read_route
 
-    if (alt is None) == (gsd is None):
-        raise click.UsageError("give exactly one of --alt M or --gsd CM")
-    cam = _camera(camera, common["profiles"])
+    imaging = _imaging(camera, common["profiles"], alt, gsd, front_overlap, side_overlap, trigger)
     line = read_route(route, name=route_name)
     flight, _homes = _flight(common, default_name=route_name or Path(route).stem)
-    request = CorridorRequest(
-        line, width, cam, exclusions=_exclusions(exclude), altitude_m=alt,
-        gsd_m=gsd / 100.0 if gsd is not None else None,
-        front_overlap=parse_fraction(front_overlap, "--front-overlap"),
-        side_overlap=parse_fraction(side_overlap, "--side-overlap"), trigger=trigger)
+    request = CorridorRequest(line, width, imaging, exclusions=_exclusions(exclude))
     _emit(request.plan(flight), common["output"])
 
 
