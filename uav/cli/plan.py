@@ -59,6 +59,19 @@ def _camera(camera: str | None, profiles_file):
     return get_camera(camera, profiles_file) if camera else None
 
 
+def imaging_options(f):
+    """Height (or GSD) and overlaps, for the commands that photograph an area."""
+    opts = [
+        click.option("--alt", type=float, default=None, help="Flight height in metres (or give --gsd)."),
+        click.option("--gsd", type=float, default=None, help="Target ground sample distance in cm/px."),
+        click.option("--front-overlap", default="75", show_default=True, help="Along-track overlap, 75 or 0.75."),
+        click.option("--side-overlap", default="65", show_default=True, help="Between-lines overlap, 65 or 0.65."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
 def common_options(f):
     """Options every planning command shares (aircraft, home, fence, output)."""
     opts = [
@@ -252,10 +265,7 @@ def plan():
 @click.option("--exclude", multiple=True, type=click.Path(dir_okay=False),
               help="File of exclusion zones (villages, border zone); repeat for several.")
 @click.option("--camera", required=True, help="Camera profile, e.g. mavic3e-wide, phantom4pro, m3t-thermal.")
-@click.option("--alt", type=float, default=None, help="Flight height in metres (or give --gsd).")
-@click.option("--gsd", type=float, default=None, help="Target ground sample distance in cm/px.")
-@click.option("--front-overlap", default="75", show_default=True, help="Along-track overlap, 75 or 0.75.")
-@click.option("--side-overlap", default="65", show_default=True, help="Between-lines overlap, 65 or 0.65.")
+@imaging_options
 @click.option("--angle", default="auto", show_default=True, help="Line bearing, degrees clockwise from true north, or auto (fewest turns).")
 @click.option("--crosshatch", is_flag=True, help="Fly a second grid at right angles.")
 @click.option("--trigger", type=click.Choice(["distance", "hover"]), default="distance", show_default=True,
@@ -292,10 +302,7 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
 @click.option("--exclude", multiple=True, type=click.Path(dir_okay=False),
               help="File of exclusion zones; repeat for several.")
 @click.option("--camera", required=True, help="Camera profile (a thermal one at night: m3t-thermal).")
-@click.option("--alt", type=float, default=None, help="Flight height in metres (or give --gsd).")
-@click.option("--gsd", type=float, default=None, help="Target ground sample distance in cm/px.")
-@click.option("--front-overlap", default="75", show_default=True, help="Along-track overlap, 75 or 0.75.")
-@click.option("--side-overlap", default="65", show_default=True, help="Between-lines overlap, 65 or 0.65.")
+@imaging_options
 @click.option("--trigger", type=click.Choice(["distance", "hover", "none"]), default="distance",
               show_default=True, help="Camera by distance, hover-and-capture, or none (video).")
 @common_options
