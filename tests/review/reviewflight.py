@@ -153,3 +153,53 @@ def playwright_or_skip():
         pytest.skip("playwright (Python) is not installed: pip install -e '.[test]'")
     return sync_playwright
 
+
+
+# --- a survey: every object in several overlapping frames ----------------------------------------
+# Ground objects as (class, east m, north m) from the first frame's centre; the frames step 20 m
+# east, so each object is in the footprint (160 m x 120 m) of most of them.
+SURVEY_OBJECTS = [("fire", 40.0, 10.0), ("vehicle", 70.0, -20.0)]
+SURVEY_FALSE = ("smoke", 60.0, 30.0, 5)    # a one-frame false alarm, in frame 5 only
+
+
+def make_survey_flight(root: Path, n_frames: int = 7) -> Flight:
+    """Frames 20 m apart along a line; the fire is flagged in every frame that covers it, the
+    vehicle in three of them, and a false smoke in one frame among the several covering it."""
+    frames_dir = root / "frames"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    gpkg = root / "survey.gpkg"
+    frames, flag_fids, frame_fids, track = [], [], [], []
+    with FlightStore(gpkg) as store:
+        for i in range(n_frames):
+            lat, lon = _offset(LAT0, LON0, 20.0 * i, 0.0)
+            track.append((lon, lat))
+            boxes = []
+            for k, (cls, e, n) in enumerate(SURVEY_OBJECTS):
+                x, y = W / 2 + (e - 20.0 * i) / GSD, H / 2 - n / GSD
+                if not (12 <= x <= W - 12 and 12 <= y <= H - 12):
+                    continue
+                if cls == "vehicle" and i not in (1, 2, 3):
+                    continue  # the detector missed it in the other frames
+                boxes.append((cls, (x - 10, y - 8, x + 10, y + 8), 0.9 - 0.05 * k - 0.02 * i))
+            cls, e, n, only = SURVEY_FALSE
+            if i == only:
+                x, y = W / 2 + (e - 20.0 * i) / GSD, H / 2 - n / GSD
+                boxes.append((cls, (x - 12, y - 12, x + 12, y + 12), 0.95))
+            path = frames_dir / f"DJI_{i:04d}.JPG"
+            ok, buf = cv2.imencode(".jpg", _frame_image(i, [(c, b) for c, b, _ in boxes]),
+                                   [cv2.IMWRITE_JPEG_QUALITY, 90])
+            assert ok
+            path.write_bytes(buf.tobytes())
+            frames.append(path)
+            rec = FrameRecord(path=str(path), sha256=sha256_file(path), time=f"2024-04-18T03:10:{2 * i:02d}Z",
+                              lat=lat, lon=lon, alt_rel=80.0, yaw=0.0, pitch=-90.0, gsd_m=GSD, width=W,
+                              height=H, status="done", pose_source="exif", footprint=_footprint(lat, lon))
+            flags = []
+            for cls, (x0, y0, x1, y1), score in boxes:
+                fl_lat, fl_lon = _pixel_latlon(lat, lon, (x0 + x1) / 2, (y0 + y1) / 2)
+                flags.append(FlagRecord(cls=cls, score=round(score, 3), px_x0=x0, px_y0=y0, px_x1=x1, px_y1=y1,
+                                        detector="test", lat=fl_lat, lon=fl_lon, ground_size_m=(x1 - x0) * GSD))
+            frame_fids.append(store.add_frame_result(rec, flags))
+            flag_fids.extend(f.fid for f in flags)
+        store.add_track(track, source="telemetry")
+    return Flight(gpkg=gpkg, frames=frames, flag_fids=flag_fids, frame_fids=frame_fids)
