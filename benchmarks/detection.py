@@ -81,7 +81,7 @@ def run(quality: bool = True, verbose: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         syn = None
         try:
-            from processing.detect.synthetic import render_set
+            from simulators.training_frames import render_set
 
             syn = Path(tmp) / "syn-valid"
             render_set(syn, scenes=SYNTHETIC_VALID_SCENES, frames_per_scene=8,

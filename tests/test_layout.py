@@ -46,13 +46,8 @@ def crossings() -> list[str]:
     return found
 
 
-# TODO(issue 11): move the making of synthetic training frames to simulators/ (it renders with
-# the simulator's scene and camera); then this list is empty.
-KNOWN = {"processing/detect/synthetic.py imports simulators"}
-
-
 def test_no_import_crosses_the_intended_arrows():
-    assert sorted(set(crossings()) - KNOWN) == []
+    assert crossings() == []
 
 
 def test_the_command_line_loads_packages_through_their_front_doors_or_modules():

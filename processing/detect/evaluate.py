@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from .base import FIRE, SMOKE, VEHICLE, Detector, FrameInfo
 from .datasets import CANONICAL_GSD_M, aerial_cars_samples, fire_smoke_samples
 
 AP_FLOOR = 0.05
-# training renders scenes from seed 1000 up (python -m processing.detect.synthetic --seed 1000)
+# training renders scenes from seed 1000 up (python -m simulators.training_frames --seed 1000)
 SYNTHETIC_VALID_SEED = 5000
 SYNTHETIC_VALID_SCENES = 8
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -267,16 +266,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no data folder at {root}; pass --data or set AMUR_UAV_DATA")
         return 2
     splits = tuple(a.splits.split(","))
-    with tempfile.TemporaryDirectory() as tmp:
-        syn = a.synthetic
-        if syn is None and "synthetic" in splits:
-            # the held-back synthetic split: scene seeds the training set never used
-            from .synthetic import render_set
-
-            syn = Path(tmp) / "synthetic-valid"
-            render_set(syn, scenes=SYNTHETIC_VALID_SCENES, frames_per_scene=8,
-                       seed=SYNTHETIC_VALID_SEED)
-        res = evaluate(root, splits, syn)
+    syn = a.synthetic
+    if syn is None and "synthetic" in splits:
+        # The held-back synthetic split (scene seeds training never used) is rendered by the
+        # simulator, which processing does not import: render it first, or let
+        # benchmarks/detection.py do both.
+        print("synthetic split skipped: render it with `python -m simulators.training_frames "
+              f"--out DIR --scenes {SYNTHETIC_VALID_SCENES} --frames-per-scene 8 --seed "
+              f"{SYNTHETIC_VALID_SEED}` and pass --synthetic DIR")
+        splits = tuple(s for s in splits if s != "synthetic")
+    res = evaluate(root, splits, syn)
     print(format_table(res))
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))

@@ -1,9 +1,9 @@
 """Train the project's tiny anchor-free detectors and export them to ONNX.
 
 Run as (what made the shipped models; ``--synthetic`` mixes in simulator frames rendered by
-:mod:`processing.detect.synthetic`, 35 % of the training views)::
+:mod:`simulators.training_frames`, 35 % of the training views)::
 
-    python -m processing.detect.synthetic --out /tmp/syn-train --scenes 30 --seed 1000
+    python -m simulators.training_frames --out /tmp/syn-train --scenes 30 --seed 1000
     python -m processing.detect.training --data ../shared/data/fire-smoke --kind fire-smoke \
         --out processing/detect/models/fire_smoke.onnx --minutes 29 --threads 2 \
         --synthetic /tmp/syn-train
@@ -382,7 +382,7 @@ def train(kind: str, data: Path, out: Path, minutes: float, threads: int, batch:
 
 
 def add_synthetic(ds: TrainSet, folder: Path, seed: int = 0) -> int:
-    """Mix in frames rendered by the simulator camera (:mod:`processing.detect.synthetic`).
+    """Mix in frames rendered by the simulator camera (:mod:`simulators.training_frames`).
 
     Vehicles: whole frames resized to the canonical ground sampling distance.  Fire and smoke:
     640 px crops around the planted objects (and one random crop per frame), stored like the
