@@ -42,8 +42,8 @@ class ExportResult:
 
     path: Path
     fmt: str
-    count: int                                          # flags written
-    without_position: list[int] = field(default_factory=list)  # flag ids left out of map formats
+    count: int                                          # sightings (or flags) written
+    without_position: list[int] = field(default_factory=list)  # ids left out of map formats
     warnings: list[str] = field(default_factory=list)
     posted: int = 0                                     # SMART features accepted by the server
     uuids: list[str] = field(default_factory=list)      # SMART observation UUIDs, in file order
@@ -272,8 +272,8 @@ def export_flight(gpkg, fmt: str, out, status: str = "confirmed", *, verify_fram
                   smart_mapping=None, smart_url: str | None = None, smart_ca_uuid: str | None = None,
                   smart_auth: tuple[str, str] | None = None, smart_token: str | None = None,
                   smart_attachments: bool = True, smart_timeout: float = 30.0,
-                  allow_insecure: bool = False) -> ExportResult:
-    """Export the flags of one flight.
+                  allow_insecure: bool = False, per_flag: bool = False) -> ExportResult:
+    """Export the sightings (or, with ``per_flag``, the flags) of one flight.
 
     Parameters
     ----------
@@ -284,7 +284,7 @@ def export_flight(gpkg, fmt: str, out, status: str = "confirmed", *, verify_fram
     out : str or Path
         Output file (written atomically; its folder is created).
     status : {'confirmed', 'all'}
-        Export only the flags an analyst confirmed (default), or every flag.
+        Export only what an analyst confirmed (default), or everything.
     verify_frames : bool
         Re-hash every frame and warn when one changed since processing (slower).
     smart_mapping : str or Path, optional
@@ -292,6 +292,9 @@ def export_flight(gpkg, fmt: str, out, status: str = "confirmed", *, verify_fram
     smart_url, smart_ca_uuid, smart_auth, smart_token, smart_attachments, smart_timeout, allow_insecure
         SMART only: POST the incidents to a SMART Connect server (see
         :func:`processing.export.smart.post_incidents`).
+    per_flag : bool
+        One entry per flag (per photo) instead of one per sighting (object): SMART then gets
+        an incident per flag.
 
     Returns
     -------
@@ -306,9 +309,18 @@ def export_flight(gpkg, fmt: str, out, status: str = "confirmed", *, verify_fram
     if out.resolve() == db.path:
         raise InvalidInputError(f"the export would overwrite the flight GeoPackage itself ({out})")
     try:
-        flags = _select(db, status)
         result = ExportResult(path=out, fmt=fmt, count=0)
         ev = _Evidence(verify_frames, result.warnings)
+        if not per_flag:
+            from .sightings import export_sightings
+
+            if status not in STATUS_CHOICES:
+                raise InvalidInputError(f"--status must be one of {', '.join(STATUS_CHOICES)}, not {status!r}")
+            export_sightings(db, fmt, out, status, result, ev, _write_atomic, mapping_path=smart_mapping,
+                             url=smart_url, ca_uuid=smart_ca_uuid, auth=smart_auth, token=smart_token,
+                             attachments=smart_attachments, timeout=smart_timeout, allow_insecure=allow_insecure)
+            return result
+        flags = _select(db, status)
         if fmt == "smart":
             from .smart import export_smart
 

@@ -53,7 +53,7 @@ def _frames_untouched(fl):
 
 def test_geojson_for_qgis(flight, tmp_path):
     out = tmp_path / "flags.geojson"
-    res = export_flight(flight.gpkg, "geojson", out)
+    res = export_flight(flight.gpkg, "geojson", out, per_flag=True)
     assert res.count == 2 and res.without_position == [flight.no_position]
     assert any("no map position" in w for w in res.warnings)
     doc = json.loads(out.read_text(encoding="utf-8"))
@@ -77,7 +77,7 @@ def test_geojson_for_qgis(flight, tmp_path):
 
 def test_kml_for_google_earth(flight, tmp_path):
     out = tmp_path / "flags.kml"
-    res = export_flight(flight.gpkg, "kml", out, status="all")
+    res = export_flight(flight.gpkg, "kml", out, status="all", per_flag=True)
     assert res.count == 8  # nine flags, one without position
     root = ET.parse(out).getroot()
     pms = root.findall(f".//{KML}Placemark")
@@ -106,7 +106,7 @@ def test_kml_for_google_earth(flight, tmp_path):
 
 def test_kml_named_kmz_is_zipped(flight, tmp_path):
     out = tmp_path / "flags.kmz"
-    res = export_flight(flight.gpkg, "kml", out)
+    res = export_flight(flight.gpkg, "kml", out, per_flag=True)
     assert res.count == 2 and zipfile.is_zipfile(out)
     with zipfile.ZipFile(out) as z:
         assert z.namelist()[0] == "doc.kml" and len(z.namelist()) == 3
@@ -114,7 +114,7 @@ def test_kml_named_kmz_is_zipped(flight, tmp_path):
 
 def test_kmz_embeds_the_crops(flight, tmp_path):
     out = tmp_path / "flags.kmz"
-    res = export_flight(flight.gpkg, "kmz", out)
+    res = export_flight(flight.gpkg, "kmz", out, per_flag=True)
     assert res.count == 2
     with zipfile.ZipFile(out) as z:
         assert z.testzip() is None
@@ -134,7 +134,7 @@ def test_kmz_embeds_the_crops(flight, tmp_path):
 
 def test_csv_lists_every_confirmed_flag(flight, tmp_path):
     out = tmp_path / "flags.csv"
-    res = export_flight(flight.gpkg, "csv", out)
+    res = export_flight(flight.gpkg, "csv", out, per_flag=True)
     assert res.count == 3
     with open(out, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -150,7 +150,7 @@ def test_csv_lists_every_confirmed_flag(flight, tmp_path):
     no_pos = next(r for r in rows if int(r["flag_id"]) == flight.no_position)
     assert no_pos["lat"] == "" and no_pos["position_note"] == "frame has no GPS position"
     out_all = tmp_path / "all.csv"
-    assert export_flight(flight.gpkg, "csv", out_all, status="all").count == 9
+    assert export_flight(flight.gpkg, "csv", out_all, status="all", per_flag=True).count == 9
     _frames_untouched(flight)
 
 
@@ -161,7 +161,7 @@ def test_export_files_are_readable_by_others(flight, tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
     out = tmp_path / "share.geojson"
-    export_flight(flight.gpkg, "geojson", out)
+    export_flight(flight.gpkg, "geojson", out, per_flag=True)
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
 
 
@@ -176,7 +176,7 @@ def test_smart_keeps_camera_clock_times(tmp_path):
     con.execute("UPDATE frames SET time = '2024-04-18T13:10:00'")
     con.commit()
     con.close()
-    res = export_flight(fl.gpkg, "smart", tmp_path / "s.json", status="all", smart_attachments=False)
+    res = export_flight(fl.gpkg, "smart", tmp_path / "s.json", status="all", smart_attachments=False, per_flag=True)
     assert any("no time zone (camera clock)" in w and "Asia/Vladivostok" in w for w in res.warnings)
     doc = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
     assert {f["properties"]["dateTime"] for f in doc["features"]} == {"2024-04-18T13:10:00"}
@@ -187,7 +187,7 @@ def test_csv_defuses_spreadsheet_formulas(tmp_path):
     with FlightStore.open(fl.gpkg) as store:
         store.set_decision(fl.flag_fids[0], "confirmed", '=HYPERLINK("http://x","click")', "@admin", 0)
     out = tmp_path / "f.csv"
-    export_flight(fl.gpkg, "csv", out)
+    export_flight(fl.gpkg, "csv", out, per_flag=True)
     row = next(csv.DictReader(open(out, newline="", encoding="utf-8")))
     assert row["note"] == "'=HYPERLINK(\"http://x\",\"click\")" and row["reviewer"] == "'@admin"
 
@@ -210,7 +210,7 @@ def test_flight_geopackage_still_reads_in_gdal_and_sqlite(flight):
 # --- SMART -----------------------------------------------------------------------------------------
 def test_smart_incidents_file_and_stable_uuids(flight, tmp_path):
     out = tmp_path / "smart.json"
-    res = export_flight(flight.gpkg, "smart", out)
+    res = export_flight(flight.gpkg, "smart", out, per_flag=True)
     assert res.count == 2 and len(set(res.uuids)) == 2
     doc = json.loads(out.read_text(encoding="utf-8"))
     mapping = load_mapping()
@@ -230,7 +230,7 @@ def test_smart_incidents_file_and_stable_uuids(flight, tmp_path):
     fire = next(f for f in doc["features"] if "fire" in f["properties"]["smartAttributes"]["comment"])
     assert fire["properties"]["smartAttributes"]["observationGroups"][0]["observations"][0]["attributes"]["firetype"] == "forest"
     # A re-export names the same incidents and observations (no duplicates in SMART).
-    res2 = export_flight(flight.gpkg, "smart", tmp_path / "again.json")
+    res2 = export_flight(flight.gpkg, "smart", tmp_path / "again.json", per_flag=True)
     assert res2.uuids == res.uuids
     doc2 = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert [f["properties"]["smartAttributes"]["incidentUuid"] for f in doc2["features"]] == \
@@ -290,14 +290,14 @@ def test_smart_post_to_connect(flight, tmp_path):
     srv = FakeConnect()
     try:
         res = export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_url=srv.url, smart_ca_uuid=CA,
-                            smart_auth=("ranger", "s3cret"))
+                            smart_auth=("ranger", "s3cret"), per_flag=True)
         assert res.posted == 2 and not srv.problems, srv.problems
         sent = [f["properties"]["smartAttributes"]["observationGroups"][0]["observations"][0]["observationUuid"]
                 for f in srv.received]
         assert sent == res.uuids
         # Sending again sends the very same observation UUIDs: the server can recognise them.
         res2 = export_flight(flight.gpkg, "smart", tmp_path / "s2.json", smart_url=srv.url, smart_ca_uuid=CA,
-                             smart_auth=("ranger", "s3cret"))
+                             smart_auth=("ranger", "s3cret"), per_flag=True)
         assert res2.posted == 2
         again = [f["properties"]["smartAttributes"]["observationGroups"][0]["observations"][0]["observationUuid"]
                  for f in srv.received[2:]]
@@ -311,28 +311,28 @@ def test_smart_post_errors_are_clear(flight, tmp_path):
     try:
         with pytest.raises(ExportError, match=r"HTTP 401 .*check --smart-user.*0 of 2 sent.*Unauthorized user"):
             export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_url=srv.url, smart_ca_uuid=CA,
-                          smart_auth=("ranger", "s3cret"))
+                          smart_auth=("ranger", "s3cret"), per_flag=True)
         assert (tmp_path / "s.json").is_file()  # the file is written before sending
     finally:
         srv.close()
     port = srv.httpd.server_address[1]  # closed now: nothing listens there
     with pytest.raises(ExportError, match="cannot reach SMART Connect"):
         export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_url=f"http://127.0.0.1:{port}/server",
-                      smart_ca_uuid=CA, smart_timeout=5)
+                      smart_ca_uuid=CA, smart_timeout=5, per_flag=True)
     with pytest.raises(InvalidInputError, match="Conservation Area UUID"):
-        export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_url=srv.url)
+        export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_url=srv.url, per_flag=True)
     with pytest.raises(InvalidInputError, match="refusing to send SMART credentials over plain http"):
         export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_url="http://connect.example.org/server",
-                      smart_ca_uuid=CA, smart_auth=("a", "b"))
+                      smart_ca_uuid=CA, smart_auth=("a", "b"), per_flag=True)
     with pytest.raises(InvalidInputError, match="is not a UUID"):
-        export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_url=srv.url, smart_ca_uuid="park-7")
+        export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_url=srv.url, smart_ca_uuid="park-7", per_flag=True)
 
 
 def test_smart_mapping_errors(flight, tmp_path):
     partial = tmp_path / "partial.toml"
     partial.write_text('[park]\ntimezone = "Asia/Vladivostok"\n[classes.fire]\ncategory = "threats.fire"\n')
     with pytest.raises(InvalidInputError, match=r"has no category for flag class 'smoke' \(it maps fire\)"):
-        export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_mapping=partial)
+        export_flight(flight.gpkg, "smart", tmp_path / "s.json", smart_mapping=partial, per_flag=True)
     assert not (tmp_path / "s.json").exists()
     bad = tmp_path / "bad.toml"
     bad.write_text("[classes.fire\n")
@@ -350,26 +350,26 @@ def test_smart_mapping_errors(flight, tmp_path):
 
 def test_export_input_errors(flight, tmp_path):
     with pytest.raises(InvalidInputError, match="unknown export format 'shp'"):
-        export_flight(flight.gpkg, "shp", tmp_path / "x")
+        export_flight(flight.gpkg, "shp", tmp_path / "x", per_flag=True)
     with pytest.raises(InvalidInputError, match="--status must be one of confirmed, all"):
-        export_flight(flight.gpkg, "csv", tmp_path / "x.csv", status="new")
+        export_flight(flight.gpkg, "csv", tmp_path / "x.csv", status="new", per_flag=True)
     with pytest.raises(InvalidInputError, match="would overwrite the flight GeoPackage"):
-        export_flight(flight.gpkg, "geojson", flight.gpkg)
+        export_flight(flight.gpkg, "geojson", flight.gpkg, per_flag=True)
     with pytest.raises(InvalidInputError, match="only makes sense with --to smart"):
-        export_flight(flight.gpkg, "csv", tmp_path / "x.csv", smart_url="https://c.example.org")
+        export_flight(flight.gpkg, "csv", tmp_path / "x.csv", smart_url="https://c.example.org", per_flag=True)
 
 
 def test_cli_export(flight, tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli.geojson"
-    r = runner.invoke(cli, ["export", str(flight.gpkg), "--to", "geojson", "-o", str(out)])
+    r = runner.invoke(cli, ["export", str(flight.gpkg), "--per-flag", "--to", "geojson", "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert f"Wrote 2 confirmed flags to {out} (geojson)" in r.output
     assert "no map position" in r.output  # the warning about the pose-less flag
     assert len(json.loads(out.read_text())["features"]) == 2
-    r = runner.invoke(cli, ["export", str(flight.gpkg), "--to", "csv", "-o", str(tmp_path / "a.csv"),
+    r = runner.invoke(cli, ["export", str(flight.gpkg), "--per-flag", "--to", "csv", "-o", str(tmp_path / "a.csv"),
                             "--smart-url", "https://c.example.org"])
     assert r.exit_code == 2 and "only makes sense with --to smart" in r.output
-    r = runner.invoke(cli, ["export", str(flight.gpkg), "--to", "smart", "-o", str(tmp_path / "a.json"),
+    r = runner.invoke(cli, ["export", str(flight.gpkg), "--per-flag", "--to", "smart", "-o", str(tmp_path / "a.json"),
                             "--smart-url", "https://c.example.org", "--smart-user", "ranger"])
     assert r.exit_code == 2 and "needs a password" in r.output

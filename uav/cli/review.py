@@ -15,7 +15,7 @@ import click
 @click.option("--reviewer", default=None, help="Your name, recorded with every decision.")
 @click.option("--verbose", is_flag=True, help="Log every request.")
 def review(gpkg, host, port, reviewer, verbose):
-    """Review the flags of a flight in a local web page: accept, reject or mark uncertain.
+    """Review the sightings (and flags) of a flight in a local web page: accept, reject or mark uncertain.
 
     Decisions are stored in GPKG at once.  Open the printed address in a browser; nothing is
     opened or contacted by itself.  Stop with Ctrl-C.
@@ -24,8 +24,8 @@ def review(gpkg, host, port, reviewer, verbose):
 
     srv = serve(gpkg, host=host, port=port, reviewer=reviewer, verbose=verbose)
     s = srv.db.summary()
-    click.echo(f"Reviewing {s['name']}: {s['flags']['total']} flags on {s['frames']['total']} frames "
-               f"({s['flags']['by_status']['new']} not yet reviewed)")
+    click.echo(f"Reviewing {s['name']}: {s['sightings']['total']} sightings from {s['flags']['total']} flags on "
+               f"{s['frames']['total']} frames ({s['sightings']['by_status']['new']} sightings not yet reviewed)")
     click.echo(f"Open {srv.url} in a browser (Ctrl-C to stop)")
     if not srv.loopback_only:
         click.secho(f"Warning: listening on {host}: anyone on this network can open the page and decide.",
@@ -56,7 +56,9 @@ def review(gpkg, host, port, reviewer, verbose):
 @click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False),
               help="Output file.")
 @click.option("--status", default="confirmed", show_default=True, type=click.Choice(["confirmed", "all"]),
-              help="Only the flags an analyst confirmed, or all of them.")
+              help="Only what an analyst confirmed, or everything.")
+@click.option("--per-flag", is_flag=True,
+              help="One entry per flag (per photo) instead of one per sighting (object).")
 @click.option("--verify-frames", is_flag=True,
               help="Re-hash every frame and warn if one changed since processing.")
 @click.option("--smart-mapping", type=click.Path(exists=True, dir_okay=False),
@@ -69,9 +71,12 @@ def review(gpkg, host, port, reviewer, verbose):
               help="SMART Connect password (better: environment variable UAV_SMART_PASSWORD).")
 @click.option("--smart-token", envvar="UAV_SMART_TOKEN", help="Bearer token instead of user/password.")
 @click.option("--no-attachments", is_flag=True, help="SMART: do not attach the flag's picture.")
-def export(gpkg, fmt, out, status, verify_frames, smart_mapping, smart_url, smart_ca, smart_user,
+def export(gpkg, fmt, out, status, per_flag, verify_frames, smart_mapping, smart_url, smart_ca, smart_user,
            smart_password, smart_token, no_attachments):
-    """Export the reviewed flags of a flight for QGIS, Google Earth, spreadsheets or SMART."""
+    """Export the reviewed sightings of a flight for QGIS, Google Earth, spreadsheets or SMART.
+
+    One entry per sighting (object), each with every frame that shows it and the frame's SHA-256;
+    --per-flag writes one entry per flag instead."""
     from processing.export import export_flight
     from uav.errors import InvalidInputError
 
@@ -80,10 +85,11 @@ def export(gpkg, fmt, out, status, verify_frames, smart_mapping, smart_url, smar
     auth = (smart_user, smart_password) if smart_user else None
     res = export_flight(gpkg, fmt, out, status=status, verify_frames=verify_frames, smart_mapping=smart_mapping,
                         smart_url=smart_url, smart_ca_uuid=smart_ca, smart_auth=auth, smart_token=smart_token,
-                        smart_attachments=not no_attachments)
+                        smart_attachments=not no_attachments, per_flag=per_flag)
     for w in res.warnings:
         click.secho(f"Warning: {w}", fg="yellow", err=True)
-    what = "confirmed flags" if status == "confirmed" else "flags"
+    unit = "flags" if per_flag else "sightings"
+    what = f"confirmed {unit}" if status == "confirmed" else unit
     click.echo(f"Wrote {res.count} {what} to {res.path} ({fmt})")
     if smart_url:
         click.echo(f"Sent {res.posted} incident(s) to SMART Connect at {smart_url}")
