@@ -10,8 +10,9 @@ Start here::
     write_any_plan(plan, "sector7.plan")
 
 Concern modules: ``sectors`` (reading GIS files) and ``sector_checks``; ``request`` (what a
-planner is asked) and the planners ``survey``, ``corridor``, ``lookout``; ``assemble`` (the steps
-they share: area, home, fence, sorties, the final plan); ``model`` (the :class:`Plan`);
+planner is asked) and the planners ``survey``, ``corridor``, ``lookout``; the steps they share:
+``imaging`` (height, speeds, spacing, photos) and ``assemble`` (area, home, fence, sorties, the
+final plan); ``model`` (the :class:`Plan`);
 ``validate``, ``estimate`` and ``figures`` (checks and figures); ``formats`` (files).
 """
 
@@ -30,7 +31,7 @@ _WHERE = {
     "plan_perimeter": ".lookout",
     # the steps every planner shares
     "make_planner": ".assemble", "finish_plan": ".assemble", "prepare_area": ".assemble",
-    "Planner": ".assemble", "Shutter": ".assemble", "resolve_imaging": ".assemble",
+    "Planner": ".assemble", "Shutter": ".imaging", "resolve_imaging": ".imaging",
     # the plan, its checks and figures
     "Plan": ".model", "PlanKind": ".model", "PlanStats": ".model", "AltitudeMode": ".model",
     "validate_plan": ".validate", "estimate_mission": ".estimate", "plan_figures": ".figures",

@@ -23,18 +23,20 @@ from uav.profiles import AircraftProfile, CameraProfile
 
 from .assemble import (
     DEFAULT_FENCE_MARGIN_M,
-    add_turnarounds,
     finish_plan,
     make_planner,
-    photo_count,
     prepare_area,
     resolve_home,
-    resolve_imaging,
     resolve_mode,
-    split_long_legs,
 )
 from .fence import build_fence_geometry
 from .geometry import polygonal
+from .imaging import (
+    add_turnarounds,
+    photo_count,
+    resolve_imaging,
+    split_long_legs,
+)
 from .items_builder import FlightSettings, Leg
 from .model import Plan, PlanKind, PlanStats
 

@@ -31,11 +31,13 @@ from .assemble import (
     prepare_area,
     resolve_home,
     resolve_mode,
-    resolve_speed,
 )
 from .estimate import orbit_speed_ms
 from .fence import build_fence_geometry
 from .geometry import polygonal, polygons_of
+from .imaging import (
+    resolve_speed,
+)
 from .items_builder import FlightSettings, Leg, Vertex, build_sortie
 from .model import Plan, PlanKind, PlanStats
 from .sorties import split_sorties

@@ -36,17 +36,11 @@ from uav.profiles import AircraftProfile, CameraProfile
 from .assemble import (
     DEFAULT_FENCE_MARGIN_M,
     Area,
-    add_turnarounds,
     finish_plan,
     make_planner,
-    parse_bearing,
-    photo_count,
     prepare_area,
     resolve_home,
-    resolve_imaging,
     resolve_mode,
-    split_long_legs,
-    true_north_grid_bearing,
 )
 from .fence import build_fence_geometry
 from .geometry import (
@@ -58,6 +52,14 @@ from .geometry import (
     rotate_geom,
     rotate_xy,
     scanline_segments,
+)
+from .imaging import (
+    add_turnarounds,
+    parse_bearing,
+    photo_count,
+    resolve_imaging,
+    split_long_legs,
+    true_north_grid_bearing,
 )
 from .items_builder import FlightSettings, Leg
 from .model import Plan, PlanKind, PlanStats

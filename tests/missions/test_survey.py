@@ -22,8 +22,8 @@ from plangeo_helpers import (
 )
 from shapely.geometry import LineString
 
-from missions.assemble import grid_spacing
 from missions.geometry import scanline_segments
+from missions.imaging import grid_spacing
 from missions.model import AltitudeMode, PlanKind
 from missions.survey import best_angle, plan_survey
 from uav.errors import InvalidSectorError, PlanningError
@@ -263,7 +263,7 @@ def test_grid_spacing_values():
 
 @pytest.mark.parametrize("angle", [0.0, 90.0, 30.0])
 def test_grid_angle_is_measured_from_true_north(angle):
-    from missions.assemble import true_north_grid_bearing
+    from missions.imaging import true_north_grid_bearing
     from uav.geo import bearing_deg
 
     # 2.2 degrees east of zone 52's central meridian: grid north is ~1.5 degrees off true north,
