@@ -229,6 +229,26 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         labels = new
 
 
+def _nearest_per_frame(a, other_frame, d):
+    """For pairs (a, b): whether b is a's nearest partner among the flags of b's frame."""
+    if len(a) == 0:
+        return np.zeros(0, bool)
+    order = np.lexsort((d, other_frame, a))
+    ka, kf = a[order], other_frame[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (ka[1:] != ka[:-1]) | (kf[1:] != kf[:-1])
+    out = np.zeros(len(order), bool)
+    out[order[first]] = True
+    return out
+
+
+def _mutual(i, j, d, frame):
+    """For undirected pairs: whether each is the nearest partner of both ends in the other's frame."""
+    m = len(i)
+    near = _nearest_per_frame(np.concatenate([i, j]), frame[np.concatenate([j, i])], np.concatenate([d, d]))
+    return near[:m] & near[m:]
+
+
 def _class_edges(x, y, t, u, frame, cls: str):
     """Accepted flag pairs (local indices) of one class."""
     extent = CLASS_EXTENT_M.get(cls, DEFAULT_EXTENT_M)
@@ -242,25 +262,37 @@ def _class_edges(x, y, t, u, frame, cls: str):
     if speed is not None:
         # two vehicles in one photo are two vehicles, however close
         keep &= frame[i] != frame[j]
-    i, j = i[keep], j[keep]
+    i, j, d = i[keep], j[keep], d[keep]
     if speed is None:
         return i, j
-    # Movers: each flag is also joined to the next flag of its class in time that it could have
-    # driven (walked) to; only the first such flag, so two cars on one road stay two chains.
+    # ... and a vehicle in the next photo is the nearest one there, seen from either side:
+    # two cars parked side by side stay two chains instead of being joined crosswise
+    mutual = _mutual(i, j, d, frame)
+    i, j = i[mutual], j[mutual]
+    # Movers: each flag is also joined to the flag of its class in the next photo(s) that it
+    # could have driven (walked) to: the nearest one in that photo, seen from both sides, and
+    # only the first such photo, so two cars on one road stay two chains.
     order = np.argsort(np.where(np.isfinite(t), t, np.inf), kind="stable")
     ti = t[order]
-    best = np.full(n, -1, np.int64)
-    for k in range(MOVER_NEIGHBOURS, 0, -1):   # the nearest in time wins: written last
-        if k >= n:
-            continue
+    ca, cb, cdt, cd = [], [], [], []
+    for k in range(1, min(MOVER_NEIGHBOURS, n - 1) + 1):
         a, b = order[:-k], order[k:]
         dt = ti[k:] - ti[:-k]
-        reach = extent + u[a] + u[b] + speed * dt
+        dist = np.hypot(x[a] - x[b], y[a] - y[b])
         ok = ((dt > 0) & (dt <= MOVER_MAX_GAP_S) & (frame[a] != frame[b])
-              & (np.hypot(x[a] - x[b], y[a] - y[b]) <= reach))
-        best[a[ok]] = b[ok]
-    has = best >= 0
-    return np.concatenate([i, np.nonzero(has)[0]]), np.concatenate([j, best[has]])
+              & (dist <= extent + u[a] + u[b] + speed * dt))
+        ca.append(a[ok])
+        cb.append(b[ok])
+        cdt.append(dt[ok])
+        cd.append(dist[ok])
+    a, b, dt, dist = (np.concatenate(v) for v in (ca, cb, cdt, cd))
+    mutual = _mutual(a, b, dist, frame)
+    a, b, dt = a[mutual], b[mutual], dt[mutual]
+    first = np.lexsort((dt, a))
+    keep_first = np.ones(len(first), bool)
+    keep_first[1:] = a[first][1:] != a[first][:-1]
+    a, b = a[first][keep_first], b[first][keep_first]
+    return np.concatenate([i, a]), np.concatenate([j, b])
 
 
 def group_flags(flags: FlagTable, frames: FrameCover | None = None) -> Grouping:

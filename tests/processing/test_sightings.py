@@ -1,0 +1,225 @@
+"""Grouping flags into sightings: static objects over many frames, a vehicle driving between
+frames, flags without a map position; multi-view consensus; resume and watch keep decisions."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+
+import numpy as np
+import pytest
+import shapely
+
+from processing.sightings import FlagTable, FrameCover, group_flags, position_uncertainty_m
+from processing.sightings_store import decide_sighting, update_sightings
+from processing.store import FlagRecord, FlightStore, FrameRecord
+from uav.errors import InvalidInputError, ReviewConflictError
+
+LAT0, LON0 = 43.10, 131.24
+T0 = 1_713_400_000.0
+
+
+def _ll(east, north):
+    return (LON0 + east / (111320.0 * math.cos(math.radians(LAT0))), LAT0 + north / 110574.0)
+
+
+def _table(rows):
+    """rows: (cls, east, north, t, frame, score[, height]) -> FlagTable (None east = no position)."""
+    out = []
+    for k, r in enumerate(rows):
+        cls, e, n, t, frame, score = r[:6]
+        h = r[6] if len(r) > 6 else 60.0
+        lon, lat = _ll(e, n) if e is not None else (None, None)
+        out.append((k + 1, frame, cls, score, lon, lat, T0 + t, h, 0.0, 0.02))
+    return FlagTable.from_rows(out)
+
+
+def _square(east, north, half=60.0):
+    pts = [_ll(east + dx, north + dy) for dx, dy in ((-half, half), (half, half), (half, -half), (-half, -half))]
+    return shapely.Polygon(pts)
+
+
+def test_static_objects_over_many_frames():
+    rng = np.random.default_rng(3)
+    rows = []
+    # a fire seen in 8 frames, scattered by ~3 m of georeferencing error; a smoke plume whose
+    # box centres wander 25 m along it; a second fire 40 m from the first stays separate
+    for f in range(8):
+        rows.append(("fire", 0 + rng.normal(0, 2), 0 + rng.normal(0, 2), 2.0 * f, f, 0.8))
+        rows.append(("smoke", 100 + 3 * f, 50 + rng.normal(0, 3), 2.0 * f, f, 0.6))
+    for f in range(4, 8):
+        rows.append(("fire", 40 + rng.normal(0, 2), 0, 2.0 * f, f, 0.7))
+    # the first fire again on a later survey line, ten minutes on: still the same object
+    rows.append(("fire", 1.0, -1.0, 600.0, 30, 0.75))
+    g = group_flags(_table(rows))
+    by = {}
+    for s in g.sightings:
+        by.setdefault(s.cls, []).append(s)
+    assert len(by["fire"]) == 2 and len(by["smoke"]) == 1
+    big = max(by["fire"], key=lambda s: s.frames_flagged)
+    assert big.frames_flagged == 9 and len(big.flag_fids) == 9
+    lon, lat = _ll(0, 0)
+    assert abs(big.lon - lon) * 81000 < 2.0 and abs(big.lat - lat) * 110574 < 2.0
+    assert by["smoke"][0].frames_flagged == 8
+    assert not big.moving
+    # every flag has exactly one sighting, and its label points at it
+    assert sorted(f for s in g.sightings for f in s.flag_fids) == list(range(1, len(rows) + 1))
+    for k, s in enumerate(g.sightings):
+        assert set(np.nonzero(g.label == k)[0] + 1) == set(s.flag_fids)
+
+
+def test_moving_vehicle_is_one_sighting_two_parked_cars_two():
+    rows = []
+    # a car driving east at 12 m/s, photographed every 2 s: 24 m between flags
+    for f in range(6):
+        rows.append(("vehicle", 24.0 * f, 0.0, 2.0 * f, f, 0.8))
+    # two parked cars 7 m apart, both in the same three frames
+    for f in range(10, 13):
+        rows.append(("vehicle", 500.0, 300.0, 2.0 * f, f, 0.9))
+        rows.append(("vehicle", 507.0, 300.0, 2.0 * f, f, 0.85))
+    # a car 200 m further down the road 2 s later could not have got there: another vehicle
+    rows.append(("vehicle", 24.0 * 5 + 200.0, 0.0, 12.0, 6, 0.7))
+    g = group_flags(_table(rows))
+    vs = sorted(g.sightings, key=lambda s: min(s.flag_fids))
+    assert [len(s.flag_fids) for s in vs] == [6, 3, 3, 1]
+    assert vs[0].moving and vs[0].spread_m > 50
+    assert not vs[1].moving and not vs[2].moving
+    # fire does not move: the same 24 m steps make six fire sightings
+    fires = group_flags(_table([("fire", 24.0 * f, 0.0, 2.0 * f, f, 0.8) for f in range(6)]))
+    assert len(fires.sightings) == 6
+
+
+def test_flags_without_position_are_sightings_of_their_own():
+    rows = [("fire", None, None, 0.0, 1, 0.9), ("fire", None, None, 2.0, 2, 0.8), ("fire", 0.0, 0.0, 4.0, 3, 0.7)]
+    g = group_flags(_table(rows))
+    assert len(g.sightings) == 3
+    lone = [s for s in g.sightings if not s.positioned]
+    assert len(lone) == 2 and all(s.lon is None and len(s.flag_fids) == 1 for s in lone)
+    assert [s for s in g.sightings if s.positioned][0].flag_fids == [3]
+
+
+def test_consensus_seven_of_eight_outranks_one_of_eight():
+    frames = FrameCover(fid=np.arange(8), footprint=np.array([_square(0, 0) for _ in range(8)], object),
+                        thermal=np.zeros(8, bool))
+    rows = [("fire", 0.0, 0.0, 2.0 * f, f, 0.6) for f in range(7)]       # 7 of 8, modest scores
+    rows.append(("smoke", 20.0, 20.0, 0.0, 3, 0.95))                       # 1 of 8, confident
+    g = group_flags(_table(rows), frames)
+    fire, smoke = g.sightings
+    assert (fire.cls, fire.frames_flagged, fire.frames_covering) == ("fire", 7, 8)
+    assert (smoke.cls, smoke.frames_flagged, smoke.frames_covering) == ("smoke", 1, 8)
+    assert fire.score > smoke.score and fire.likely and not smoke.likely
+    # thermal frames do not count as having looked for smoke
+    frames.thermal[:] = True
+    again = {s.cls: s for s in group_flags(_table(rows), frames).sightings}
+    assert again["smoke"].frames_covering == 1 and again["fire"].frames_covering == 7
+
+
+def test_uncertainty_grows_with_height_and_tilt():
+    u = position_uncertainty_m(np.array([40.0, 120.0, 120.0, np.nan]), np.array([0.0, 0.0, 45.0, 0.0]),
+                               np.array([0.01, 0.03, 0.03, np.nan]))
+    assert u[0] < u[1] < u[2] and 2.0 < u[0] < 3.0
+    with pytest.raises(InvalidInputError, match="entries"):
+        FlagTable(fid=np.arange(2), frame_fid=np.arange(1), cls=np.array(["a", "b"], object),
+                  score=np.zeros(2), lon=np.zeros(2), lat=np.zeros(2), time_s=np.zeros(2),
+                  height_m=np.zeros(2), off_nadir_deg=np.zeros(2), gsd_m=np.zeros(2))
+
+
+# --- the GeoPackage: resume, decisions, alerts ---------------------------------------------------
+def _add_frame(store, k, flags):
+    lon, lat = _ll(10.0 * k, 0.0)
+    rec = FrameRecord(path=f"/data/f{k:03d}.jpg", sha256=f"{k:064x}", time=f"2024-04-18T03:10:{k:02d}Z",
+                      lat=lat, lon=lon, alt_rel=60.0, pitch=-90.0, gsd_m=0.02, status="done",
+                      footprint=_square(10.0 * k, 0.0))
+    recs = []
+    for cls, e, n, score in flags:
+        lo, la = _ll(e, n)
+        recs.append(FlagRecord(cls=cls, score=score, px_x0=100 + e, px_y0=100, px_x1=120 + e, px_y1=120,
+                               lat=la, lon=lo))
+    return store.add_frame_result(rec, recs)
+
+
+def _sightings(gpkg):
+    con = sqlite3.connect(gpkg)
+    try:
+        return {r[0]: r[1:] for r in con.execute(
+            "SELECT fid, class, status, note, reviewer, frames_flagged, uid, unreviewed_flags FROM sightings")}
+    finally:
+        con.close()
+
+
+def test_resume_keeps_decisions_and_ids(tmp_path):
+    gpkg = tmp_path / "f.gpkg"
+    with FlightStore(gpkg) as store:
+        for k in range(3):
+            _add_frame(store, k, [("fire", 0.0, 0.0, 0.8), ("vehicle", 30.0, 5.0, 0.7)])
+        first = update_sightings(store)
+    assert first.total == 2 and [a.kind for a in first.alerts] == ["new", "new"]
+    before = _sightings(gpkg)
+    fire = next(f for f, v in before.items() if v[0] == "fire")
+    car = next(f for f, v in before.items() if v[0] == "vehicle")
+    with FlightStore.open(gpkg) as store:
+        decide_sighting(store, fire, "confirmed", "crown fire", "Ivanova", 0)
+        decide_sighting(store, car, "rejected", "a rock", "Ivanova", 0)
+        with pytest.raises(ReviewConflictError, match="changed by someone else"):
+            decide_sighting(store, car, "confirmed", None, "Petrov", 0)
+        # resume: more frames see the same fire, the car, and a new smoke
+        for k in range(3, 6):
+            _add_frame(store, k, [("fire", 0.5, -0.5, 0.75), ("vehicle", 30.0, 5.0, 0.7), ("smoke", 200.0, 0.0, 0.6)])
+        again = update_sightings(store)
+        assert update_sightings(store).alerts == []    # nothing new: nothing announced
+    after = _sightings(gpkg)
+    assert after[fire][:4] == ("fire", "confirmed", "crown fire", "Ivanova")
+    assert after[fire][4] == 6 and after[fire][5] == before[fire][5]   # same uid, more frames
+    assert after[fire][6] == 3                                         # 3 flags arrived since
+    assert after[car][:3] == ("vehicle", "rejected", "a rock")
+    assert [(a.kind, a.cls) for a in again.alerts if a.kind == "new"] == [("new", "smoke")]
+    # the old flags keep their decisions; the decision history is all there
+    con = sqlite3.connect(gpkg)
+    statuses = dict(con.execute("SELECT fid, status FROM flags WHERE sighting_id = ?", (fire,)).fetchall())
+    hist = con.execute("SELECT sighting_fid, status FROM sighting_decisions ORDER BY id").fetchall()
+    con.close()
+    assert sorted(statuses.values()) == ["confirmed"] * 3 + ["new"] * 3
+    assert hist == [(fire, "confirmed"), (car, "rejected")]
+    # the layer opens in GIS software as a point layer
+    import pyogrio
+
+    info = pyogrio.read_info(gpkg, layer="sightings")
+    assert info["geometry_type"] == "Point" and info["features"] == 3
+    assert {"class", "score", "frames_flagged", "frames_covering", "first_time", "last_time", "status",
+            "note", "reviewer"} <= set(info["fields"])
+
+
+def test_bridging_flag_merges_disagreeing_decisions_into_uncertain(tmp_path):
+    gpkg = tmp_path / "m.gpkg"
+    with FlightStore(gpkg) as store:
+        _add_frame(store, 0, [("fire", 0.0, 0.0, 0.8)])
+        _add_frame(store, 1, [("fire", 30.0, 0.0, 0.8)])
+        update_sightings(store)
+        a, b = sorted(_sightings(gpkg))
+        decide_sighting(store, a, "confirmed", None, "Ivanova", 0)
+        decide_sighting(store, b, "rejected", None, "Petrov", 0)
+        # fires spread: flags between them now join the two into one
+        _add_frame(store, 2, [("fire", 10.0, 0.0, 0.8), ("fire", 20.0, 0.0, 0.8)])
+        update_sightings(store)
+    after = _sightings(gpkg)
+    assert len(after) == 1
+    (status, note) = next(iter(after.values()))[1:3]
+    assert status == "uncertain" and "merged with sighting" in note and "rejected" in note
+
+
+def test_watch_announces_a_sighting_once(tmp_path):
+    from processing.sightings_store import SightingAlert
+
+    gpkg = tmp_path / "w.gpkg"
+    with FlightStore(gpkg) as store:
+        _add_frame(store, 0, [("fire", 0.0, 0.0, 0.9)])
+        r1 = update_sightings(store)
+        _add_frame(store, 1, [("fire", 0.0, 0.0, 0.9)])
+        r2 = update_sightings(store)    # a second view lifts the score a little: no news
+        for k in range(2, 5):
+            _add_frame(store, k, [])
+        r3 = update_sightings(store)    # frames over it that did not flag it: the score drops
+    assert [str(a).split(" at ")[0] for a in r1.alerts] == ["SIGHTING #1 fire 0.73"]
+    assert r2.alerts == []
+    assert len(r3.alerts) == 1 and r3.alerts[0].kind == "changed"
+    assert isinstance(r3.alerts[0], SightingAlert) and "(was " in str(r3.alerts[0])
