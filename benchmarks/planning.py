@@ -22,9 +22,10 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from missions.assemble import prepare_area
 from missions.fence import build_fence_geometry
 from missions.geometry import Router, bearing_rotation, line_offsets, polygonal, rotate_geom
-from missions.imaging import grid_spacing, prepare_area
+from missions.imaging import grid_spacing
 from missions.survey import survey_grid
 from uav.geo import LocalFrame, geodesic_area_m2
 from uav.profiles import CAMERAS
