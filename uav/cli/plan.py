@@ -108,7 +108,7 @@ def common_options(f):
 
 def _imaging(camera: str, profiles_file, alt, gsd, front_overlap, side_overlap, trigger):
     """The imaging options of a survey or corridor (exactly one of --alt and --gsd)."""
-    from missions.request import ImagingOptions
+    from missions import ImagingOptions
 
     if (alt is None) == (gsd is None):
         raise click.UsageError("give exactly one of --alt M or --gsd CM")
@@ -122,7 +122,7 @@ def _imaging(camera: str, profiles_file, alt, gsd, front_overlap, side_overlap, 
 
 def _flight(common: dict, *, default_name: str):
     """The options every planning command shares, as :class:`missions.request.FlightOptions`."""
-    from missions.request import FlightOptions
+    from missions import FlightOptions
 
     from ..limits import VehicleLimits
     from ..profiles import DEFAULT_AIRCRAFT, get_aircraft
@@ -153,7 +153,7 @@ def _minutes(s: float) -> str:
 
 
 def summary_lines(plan) -> list[str]:
-    from missions.figures import plan_figures
+    from missions import plan_figures
 
     f = plan_figures(plan)
     title = f"{f['kind']} plan" + (f" \u201c{f['name']}\u201d" if f["name"] else "")
@@ -222,7 +222,7 @@ def _report(plans, written):
 def _emit(result, output):
     plans = result if isinstance(result, list) else [result]
     written: list[Path] = []
-    from missions.formats import write_any_plan
+    from missions import write_any_plan
 
     if len(plans) == 1:
         written += write_any_plan(plans[0], output)
@@ -234,7 +234,7 @@ def _emit(result, output):
 
 
 def _exclusions(exclude):
-    from missions.sectors import read_areas
+    from missions import read_areas
 
     out = []
     for path in exclude or ():
@@ -279,8 +279,7 @@ def plan():
 def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap, side_overlap, angle,
            crosshatch, trigger, turnaround, drones, **common):
     """Photo survey (lawnmower grid) over SECTOR (GeoJSON, KML, KMZ, Shapefile, GeoPackage)."""
-    from missions.request import SurveyRequest
-    from missions.sectors import read_named_sector
+    from missions import SurveyRequest, read_named_sector
 
     imaging = _imaging(camera, common["profiles"], alt, gsd, front_overlap, side_overlap, trigger)
     imaging.turnaround_m = turnaround
@@ -308,8 +307,7 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
 @common_options
 def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap, side_overlap, trigger, **common):
     """Corridor along ROUTE (a road polyline), WIDTH metres wide."""
-    from missions.request import CorridorRequest
-    from missions.sectors import read_route
+    from missions import CorridorRequest, read_route
 
     imaging = _imaging(camera, common["profiles"], alt, gsd, front_overlap, side_overlap, trigger)
     line = read_route(route, name=route_name)
@@ -334,8 +332,7 @@ def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap,
 @common_options
 def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, **common):
     """Orbit each of POINTS (salt licks, watch points) for --time seconds at --radius."""
-    from missions.request import LookoutRequest
-    from missions.sectors import read_points, read_sector
+    from missions import LookoutRequest, read_points, read_sector
 
     cam = _camera(camera, common["profiles"])
     pts = read_points(points)
@@ -360,8 +357,7 @@ def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, **
 @common_options
 def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, **common):
     """Patrol along SECTOR's boundary, --inset metres inside it."""
-    from missions.request import PerimeterRequest
-    from missions.sectors import read_named_sector
+    from missions import PerimeterRequest, read_named_sector
 
     cam = _camera(camera, common["profiles"])
     area, own_name = read_named_sector(sector, name=sector_name, where=where)
@@ -384,8 +380,7 @@ def show(plan_file, max_items, max_fence_points, as_json):
     Exits with status 2 when the plan breaks a rule (fence, altitude, item count, endurance,
     camera interval); every problem is listed with its item.
     """
-    from missions.formats import read_any_plan
-    from missions.validate import validate_plan
+    from missions import read_any_plan, validate_plan
 
     from ..limits import VehicleLimits
 
@@ -398,7 +393,7 @@ def show(plan_file, max_items, max_fence_points, as_json):
     problems = validate_plan(p, max_items=max_items, max_fence_points=max_fence_points,
                              raise_on_error=False)
     if as_json:
-        from missions.figures import plan_figures
+        from missions import plan_figures
         from missions.formats import json_safe
 
         click.echo(json.dumps(json_safe({**plan_figures(p), "file": plan_file, "valid": not problems,
@@ -420,7 +415,7 @@ def show(plan_file, max_items, max_fence_points, as_json):
 @click.option("--photos", is_flag=True, help="KML/GeoJSON: also mark every planned photo position.")
 def export(plan_file, to, output, photos):
     """Convert PLAN to Mission Planner waypoints, KML/KMZ (Google Earth) or GeoJSON (QGIS)."""
-    from missions.formats import format_for, read_any_plan, write_any_plan
+    from missions import format_for, read_any_plan, write_any_plan
 
     p = read_any_plan(plan_file)
     written = write_any_plan(p, output, format_for(output, to), photos=photos)
