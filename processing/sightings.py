@@ -269,17 +269,23 @@ def _class_edges(x, y, t, u, frame, cls: str):
     # two cars parked side by side stay two chains instead of being joined crosswise
     mutual = _mutual(i, j, d, frame)
     i, j = i[mutual], j[mutual]
-    # Movers: each flag is also joined to the flag of its class in the next photo(s) that it
-    # could have driven (walked) to: the nearest one in that photo, seen from both sides, and
-    # only the first such photo, so two cars on one road stay two chains.
+    # Movers: each flag is also joined to the flag of its class in the next photo that it could
+    # have driven (walked) to: the nearest one in that photo, seen from both sides, so two cars
+    # on one road stay two chains.
     order = np.argsort(np.where(np.isfinite(t), t, np.inf), kind="stable")
     ti = t[order]
+    # the next photo (in time) that flagged this class at all: a vehicle that is not within
+    # reach there is not followed into later photos, where another vehicle may stand
+    nxt = np.searchsorted(ti, ti, side="right")
+    next_frame = np.full(n, -1, np.int64)
+    has_next = nxt < n
+    next_frame[order[has_next]] = frame[order[nxt[has_next]]]
     ca, cb, cdt, cd = [], [], [], []
     for k in range(1, min(MOVER_NEIGHBOURS, n - 1) + 1):
         a, b = order[:-k], order[k:]
         dt = ti[k:] - ti[:-k]
         dist = np.hypot(x[a] - x[b], y[a] - y[b])
-        ok = ((dt > 0) & (dt <= MOVER_MAX_GAP_S) & (frame[a] != frame[b])
+        ok = ((dt > 0) & (dt <= MOVER_MAX_GAP_S) & (frame[b] == next_frame[a])
               & (dist <= extent + u[a] + u[b] + speed * dt))
         ca.append(a[ok])
         cb.append(b[ok])

@@ -38,6 +38,7 @@ class DemoResult:
     rehearsal: object = None
     summary: object = None
     score: object = None
+    sightings: object = None        # processing.sightings_score.SightingsScore
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -47,6 +48,7 @@ class DemoResult:
             "exports": {k: str(v) for k, v in self.exports.items()},
             "rehearsal": self.rehearsal.to_dict() if self.rehearsal else None,
             "score": self.score.to_dict() if self.score else None,
+            "sightings": self.sightings.to_dict() if self.sightings else None,
             "seconds": self.seconds,
         }
 
@@ -93,6 +95,7 @@ def run_demo(out_dir, *, backend: str = "auto", speedup: float = 60.0, quick: bo
     from processing.export import export_flight
     from processing.pipeline import process_frames
     from processing.scoring import load_truth_objects, score_flags
+    from processing.sightings_score import read_sightings, score_sightings
     from processing.store import FlightStore
     from simulators.rehearsal import rehearse
     from simulators.scene import Scene
@@ -178,11 +181,14 @@ def run_demo(out_dir, *, backend: str = "auto", speedup: float = 60.0, quick: bo
     result.seconds["process"] = time.perf_counter() - t2
 
     # 4. exports ---------------------------------------------------------------------------
-    echo("4/5 exporting flags (GeoJSON, KML, CSV, SMART)")
-    for fmt, name in (("geojson", "flags.geojson"), ("kml", "flags.kml"), ("csv", "flags.csv"),
-                      ("smart", "flags-smart.json")):
+    echo("4/5 exporting sightings and flags (GeoJSON, KML, CSV, SMART)")
+    for fmt, name in (("geojson", "sightings.geojson"), ("kml", "sightings.kml"), ("csv", "sightings.csv"),
+                      ("smart", "sightings-smart.json")):
         export_flight(gpkg, fmt, out / name, status="all")
         result.exports[fmt] = out / name
+    for fmt, name in (("geojson", "flags.geojson"), ("csv", "flags.csv")):
+        export_flight(gpkg, fmt, out / name, status="all", per_flag=True)
+        result.exports[f"{fmt} (per flag)"] = out / name
 
     # 5. score -----------------------------------------------------------------------------
     truth = load_truth_objects(frames_dir / "truth.json")
@@ -196,6 +202,16 @@ def run_demo(out_dir, *, backend: str = "auto", speedup: float = 60.0, quick: bo
     echo(f"5/5 {', '.join(parts)} flagged ({len(flags)} flags, one per photo that shows an "
          f"object); {score.found} of {score.planted} planted objects found within "
          f"{score.radius_m:.0f} m{err}; {len(score.false_sightings)} false sighting(s)")
+    sc = score_sightings(read_sightings(gpkg), truth, radius_m=15.0, flags=len(flags))
+    result.sightings = sc
+    by_cls: dict[str, int] = {}
+    for o in sc.objects:
+        by_cls[o["kind"]] = by_cls.get(o["kind"], 0) + (o["sighting"] is not None)
+    echo(f"    sightings layer: {sc.sightings} sighting(s) from {sc.flags} flags "
+         f"({sc.flags_per_sighting:.1f} flags each); {sc.found} of {sc.planted} planted objects have a "
+         f"sighting of their class within {sc.radius_m:.0f} m"
+         + (f" (max error {max(sc.errors_m):.1f} m)" if sc.errors_m else "")
+         + f"; {len(sc.extra)} extra sighting(s), {len(sc.false)} near no planted object")
     result.seconds["total"] = time.perf_counter() - t0
     result.report_path.write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return result
@@ -220,4 +236,4 @@ def demo(out_dir, backend, speedup, quick, workers):
     for fmt, path in result.exports.items():
         click.echo(f"Export ({fmt}):{' ' * (15 - len(fmt))}{path}")
     click.echo(f"Report:                  {result.report_path}")
-    click.echo(f"\nReview the flags:  uav review {result.gpkg_path}")
+    click.echo(f"\nReview the sightings:  uav review {result.gpkg_path}")
