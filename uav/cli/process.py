@@ -100,14 +100,6 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
                   reduce=int(reduce))
     if watch and (len(frames) != 1 or not os.path.isdir(frames[0])):
         raise InvalidInputError("--watch needs exactly one folder to watch")
-    found = []
-    if not watch:
-        from processing.frames import find_frames
-
-        found = find_frames(frames)
-        if not found:  # refused before OUT is created: an empty card is a mistake, not a flight
-            raise FrameError(f"no frames (JPEG, TIFF or PNG photos) in {', '.join(frames)}; "
-                             f"nothing processed, {out} not written")
     client = None
     if dask_address:
         # Checked before any frame is touched, so an unreachable scheduler is one clear line.
@@ -115,7 +107,15 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
         kwargs["dask_address"] = client
     if watch:
         click.echo(f"watching {frames[0]} (Ctrl-C to stop) -> {out}")
+    found = []
     try:
+        if not watch:
+            from processing.frames import find_frames
+
+            found = find_frames(frames)
+            if not found:  # refused before OUT is created: an empty card is a mistake, not a flight
+                raise FrameError(f"no frames (JPEG, TIFF or PNG photos) in {', '.join(frames)}; "
+                                 f"nothing processed, {out} not written")
         if watch:
             summary = watch_folder(frames[0], out, echo=click.echo, flag_lines=per_flag, **kwargs)
         else:
