@@ -232,6 +232,45 @@ def _check_pixels(task: FrameTask, pose: Pose, image, full_w: int) -> tuple[Pose
                          f"frame to check its pixels against: yaw kept", corrected=False), None
 
 
+def _search_reduction(task: FrameTask, meta, is_jpeg: bool) -> int:
+    """How much smaller than full size this frame is decoded (libjpeg's 1/2, 1/4, 1/8).
+
+    The detectors say what resolution they will search the frame at (from its GSD: a learned
+    model resamples it to the GSD it was trained at), so a JPEG is decoded straight at the
+    coarsest scale that still gives them that.  ``task.reduce`` stays a floor; frames written
+    out as GeoTIFFs keep it exactly.  When anything is unknown the frame is decoded as asked.
+    """
+    if task.geotiff_dir or not is_jpeg or not task.detectors or not (meta.width and meta.height):
+        return task.reduce
+    try:
+        detectors = _resolve_detectors(task.detectors)
+    except Exception:   # the search step reports it, naming the frame
+        return task.reduce
+    gsd = None
+    try:
+        pose = task.pose
+        if pose is None and task.pose_error is None:
+            pose = pose_from_metadata(meta)
+        if pose is None:
+            raise PoseError(task.pose_error)
+        intr = intrinsics_from_metadata(meta, task.camera, meta.width, meta.height)
+        ground = DemGround(task.dem) if task.dem else FlatGround(task.ground_elevation)
+        gsd = georeference_frame(pose, intr, ground).gsd_m
+    except (UavError, ValueError):
+        pass   # no pose or footprint: detectors fall back to a few scales
+    need = 0.0
+    for det in detectors:
+        if bool(getattr(det, "wants_thermal", False)) != bool(meta.thermal):
+            continue
+        fn = getattr(det, "resolution_needed", None)
+        need = max(need, 1.0 if fn is None else fn(meta.width, meta.height, gsd))
+    if need <= 0.0:
+        return task.reduce
+    from .detect.scales import decode_reduction
+
+    return max(task.reduce, decode_reduction(need))
+
+
 def process_frame(task: FrameTask) -> FrameOutcome:
     """Read, hash, decode, search and georeference one frame.  Never raises for a bad frame:
     the outcome's frame record says ``failed`` and why."""
@@ -253,13 +292,14 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
     rec.sha256 = sha256_bytes(data)
     try:
         meta = read_metadata(path, data)
-        image = decode_frame(data, path, reduce=task.reduce)
+        reduce = _search_reduction(task, meta, data[:2] == b"\xff\xd8")
+        image = decode_frame(data, path, reduce=reduce)
     except FrameError as exc:
         rec.status, rec.error = "failed", str(exc)
         return FrameOutcome(rec, [], time.perf_counter() - t0)
     del data
-    full_h, full_w = image.shape[0] * task.reduce, image.shape[1] * task.reduce
-    if meta.width and meta.height and task.reduce > 1:
+    full_h, full_w = image.shape[0] * reduce, image.shape[1] * reduce
+    if meta.width and meta.height and reduce > 1:
         full_w, full_h = meta.width, meta.height
     rec.width, rec.height = int(full_w), int(full_h)
     rec.thermal = bool(image.ndim == 2 or meta.thermal)
@@ -306,7 +346,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
     try:
         detectors = _resolve_detectors(task.detectors)
         info = FrameInfo(path=path, thermal=rec.thermal,
-                         gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * task.reduce)
+                         gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce)
         dets: list[Detection] = []
         for det in detectors:
             if rec.thermal != bool(getattr(det, "wants_thermal", False)):
@@ -318,7 +358,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         if os.environ.get("UAV_DEBUG"):
             traceback.print_exc()
         return FrameOutcome(rec, [], time.perf_counter() - t0, yaw_fix)
-    s = task.reduce
+    s = reduce
     for d in dets:
         box = (d.x0 * s, d.y0 * s, d.x1 * s, d.y1 * s)
         f = FlagRecord(cls=d.cls, score=float(d.score), px_x0=box[0], px_y0=box[1], px_x1=box[2],
@@ -342,7 +382,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
             from .geotiff import write_frame_geotiff
 
             write_frame_geotiff(image, geo, os.path.join(
-                task.geotiff_dir, os.path.splitext(rec.name)[0] + ".tif"), reduce=task.reduce)
+                task.geotiff_dir, os.path.splitext(rec.name)[0] + ".tif"), reduce=reduce)
         except Exception as exc:
             rec.error = "; ".join(x for x in (rec.error, f"GeoTIFF not written: {exc}") if x)
     return FrameOutcome(rec, flags, time.perf_counter() - t0, yaw_fix)

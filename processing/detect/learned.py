@@ -2,21 +2,28 @@
 
 The models are trained by :mod:`processing.detect.training` on the labelled data named in the
 README and shipped in ``processing/detect/models/`` (``fire_smoke.onnx`` for fire and smoke,
-``vehicle.onnx`` for vehicles), each with a JSON description beside it.
+``vehicle.onnx`` for vehicles), each with a JSON description beside it: classes, input size,
+the ground sample distance it was trained at (``canonical_gsd_m``) and, once evaluated, each
+class's operating threshold (``operating_thresholds``, chosen by
+:mod:`processing.detect.evaluate` for a stated recall).  Any model in that form plugs in,
+the project's TinyCenter models and YOLOX exports alike.
 
-How a frame is looked at:
+How a frame is looked at (:mod:`processing.detect.scales`):
 
+- vehicles (``use_gsd``): the frame is resampled to the model's GSD from ``FrameInfo.gsd_m``
+  and cut into as few tiles as cover it; without a GSD, at a few assumed footprint widths;
 - fire and smoke: the whole frame fitted into the network input, plus (``zoom_levels``) a
-  finer pass in overlapping tiles where the frame's long side is 2× the input, so a small
-  fire in a large aerial frame is not shrunk away;
-- vehicles: overlapping tiles at a fixed resolution.  The model was trained at about
-  0.12 m per pixel (cars 35-40 px long); when the frame's ground sampling distance is known
-  (``FrameInfo.gsd_m``) the frame is resized to that, otherwise ``scale`` is used.
+  finer pass in tiles, never finer than the model's GSD when the frame's GSD is known.
+
+Fire and smoke come from one model: the second detector reuses the first one's pass over the
+same frame.  Smoke boxes that overlap are merged into one box per plume.
 """
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +32,17 @@ from uav.errors import DetectorError
 
 from .base import FIRE, SMOKE, VEHICLE, Detection, Detector, FrameInfo
 from .datasets import CANONICAL_GSD_M
-from .onnx_runner import OnnxModel
+from .onnx_runner import OnnxModel, nms
+from .scales import fallback_scales, gsd_scale
 
 MODELS_DIR = Path(__file__).parent / "models"
 FIRE_SMOKE_MODEL = MODELS_DIR / "fire_smoke.onnx"
 VEHICLE_MODEL = MODELS_DIR / "vehicle.onnx"
+MIN_FRAME_SIDE = 32    # px; smaller than this is not a camera frame
 
 _cache: dict[tuple[str, str], OnnxModel] = {}
 _lock = threading.Lock()
+_last_pass = threading.local()   # model path -> (frame ref, pass key, threshold, detections)
 
 
 def load_model(path: str | Path, backend: str = "auto") -> OnnxModel:
@@ -44,6 +54,41 @@ def load_model(path: str | Path, backend: str = "auto") -> OnnxModel:
         return _cache[key]
 
 
+def merge_plumes(dets: np.ndarray, cls: int, gap: float = 0.1) -> np.ndarray:
+    """Merge boxes of class ``cls`` that overlap (or nearly touch) into one box per plume.
+
+    A smoke plume is one object: a model trained on small patches of it reports several boxes
+    along it.  Boxes closer than ``gap`` x the smaller box's size are joined (transitively);
+    the plume keeps the best score.
+    """
+    idx = np.nonzero(dets[:, 5] == cls)[0]
+    if len(idx) < 2:
+        return dets
+    b = dets[idx]
+    pad = gap * np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:, None]
+    grown = b[:, :4] + np.hstack([-pad, -pad, pad, pad])
+    parent = list(range(len(b)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+    for i in range(len(b)):
+        for j in range(i + 1, len(b)):
+            if (grown[i, 0] < grown[j, 2] and grown[j, 0] < grown[i, 2]
+                    and grown[i, 1] < grown[j, 3] and grown[j, 1] < grown[i, 3]):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(b)):
+        groups.setdefault(root(i), []).append(i)
+    merged = [np.array([b[g, 0].min(), b[g, 1].min(), b[g, 2].max(), b[g, 3].max(),
+                        b[g, 4].max(), cls], np.float32) for g in groups.values()]
+    rest = dets[dets[:, 5] != cls]
+    out = np.concatenate([rest, np.stack(merged)]) if len(rest) else np.stack(merged)
+    return out[np.argsort(-out[:, 4], kind="stable")]
+
+
 class LearnedDetector(Detector):
     """An ONNX model reporting some of its classes above a score threshold.
 
@@ -51,34 +96,45 @@ class LearnedDetector(Detector):
     ----------
     model
         Path of the ``.onnx`` file (its JSON description beside it names the classes).
+    report
+        The model's classes this detector reports.
     threshold
-        Smallest score reported.
+        Smallest score reported; ``None`` takes the operating threshold stored in the model's
+        JSON for the (first) reported class, else ``default_threshold``.
     scale
-        Resize factor before tiling (``None`` = fit the frame into one input).
+        Fixed resize factor before tiling, overriding the GSD (``None``: from the GSD when
+        ``use_gsd``, else fit the frame into one input).
     zoom_levels
         Extra passes where the frame's long side is k × the network input (k > 1), merged
-        with the main pass; only used when ``scale`` is None.
+        with the main pass (fit mode only); never finer than the model's GSD when known.
     use_gsd
-        Derive the scale from ``FrameInfo.gsd_m`` when known (vehicle model).
+        Resample the frame to the model's ``canonical_gsd_m`` from ``FrameInfo.gsd_m``.
+    plumes
+        Merge overlapping boxes of these classes into one per plume (smoke).
     backend
         ``"auto"``, ``"onnxruntime"`` or ``"opencv"``.
     """
 
-    def __init__(self, model: str | Path, report: tuple[str, ...], threshold: float = 0.4,
+    def __init__(self, model: str | Path, report: tuple[str, ...], threshold: float | None = None,
                  scale: float | None = None, zoom_levels: tuple[float, ...] = (),
                  use_gsd: bool = False, overlap: float = 0.25, nms_iou: float = 0.5,
-                 backend: str = "auto"):
+                 backend: str = "auto", default_threshold: float = 0.4,
+                 plumes: tuple[str, ...] = ()):
+        self.model = load_model(model, backend)
+        info = self.model.info
+        missing = [c for c in report if c not in info.classes]
+        if missing:
+            raise DetectorError(f"model {model} does not know class(es) {', '.join(missing)}; "
+                                f"it has {', '.join(info.classes)}")
+        if threshold is None:
+            stored = (info.extra.get("operating_thresholds") or {}).get(report[0]) or {}
+            threshold = float(stored.get("threshold", default_threshold))
         if not 0.0 < threshold < 1.0:
             raise DetectorError(f"detector {self.name!r}: threshold must be between 0 and 1, "
                                 f"not {threshold}")
         if scale is not None and not 0.01 <= scale <= 8:
             raise DetectorError(f"detector {self.name!r}: scale {scale} is out of range "
                                 "(0.01-8)")
-        self.model = load_model(model, backend)
-        missing = [c for c in report if c not in self.model.info.classes]
-        if missing:
-            raise DetectorError(f"model {model} does not know class(es) {', '.join(missing)}; "
-                                f"it has {', '.join(self.model.info.classes)}")
         self.report = report
         self.threshold = threshold
         self.scale = scale
@@ -86,37 +142,84 @@ class LearnedDetector(Detector):
         self.use_gsd = use_gsd
         self.overlap = overlap
         self.nms_iou = nms_iou
+        self.plumes = tuple(info.classes.index(c) for c in plumes if c in info.classes)
+        self.canonical_gsd_m = float(info.extra.get("canonical_gsd_m") or CANONICAL_GSD_M)
+
+    # ------------------------------------------------------------------ scales
+    def passes(self, width: int, height: int, gsd_m: float | None) -> list[float | None]:
+        """Resize factors the frame is searched at (``None``: fitted into one input)."""
+        side = max(width, height)
+        if self.scale is not None:
+            return [self.scale]
+        if self.use_gsd:
+            if gsd_m:
+                return [float(np.clip(gsd_scale(gsd_m, self.canonical_gsd_m), 0.02, 4.0))]
+            return [s for s in fallback_scales(side, self.canonical_gsd_m) if s <= 4.0]
+        net = max(self.model.info.input_size)
+        out: list[float | None] = [None]
+        for k in self.zoom_levels:
+            target = k * net
+            if gsd_m:   # finer than the model's GSD shows nothing more, at a cost
+                target = min(target, side * gsd_m / self.canonical_gsd_m)
+            if net * 1.25 < target < side * 1.25:
+                out.append(gsd_scale(target / side, 1.0))
+        return out
+
+    def resolution_needed(self, width: int, height: int, gsd_m: float | None) -> float:
+        """Fraction of the full-size frame's resolution this detector will look at."""
+        side = max(width, height)
+        net = max(self.model.info.input_size)
+        return min(1.0, max((net / side) if s is None else s
+                            for s in self.passes(width, height, gsd_m)))
+
+    # ------------------------------------------------------------------ running
+    def _check(self, image, info: FrameInfo | None) -> np.ndarray:
+        where = f" in {os.path.basename(info.path)}" if info is not None and info.path else ""
+        if image.ndim == 2 or image.dtype != np.uint8:
+            raise DetectorError(f"detector {self.name!r} needs an 8-bit colour frame{where}; got "
+                                f"{image.dtype} {image.shape} (a thermal frame? use 'hotspot')")
+        if image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise DetectorError(f"detector {self.name!r} needs a 3-channel colour frame{where}; "
+                                f"got shape {image.shape}")
+        if min(image.shape[:2]) < MIN_FRAME_SIDE:
+            raise DetectorError(f"frame{where} is {image.shape[1]}x{image.shape[0]} px: too "
+                                f"small to search (at least {MIN_FRAME_SIDE} px a side)")
+        return image[:, :, :3] if image.shape[2] == 4 else image
 
     def raw(self, image: np.ndarray, info: FrameInfo | None = None) -> np.ndarray:
         """All detections above the threshold, (N, 6) array in full-frame pixels."""
-        if image.ndim == 2 or image.dtype != np.uint8:
-            raise DetectorError(f"detector {self.name!r} needs an 8-bit colour frame; got "
-                                f"{image.dtype} {image.shape} (a thermal frame? use 'hotspot')")
+        image = self._check(image, info)
         m = self.model
-        scale = self.scale
-        if self.use_gsd and info is not None and info.gsd_m:
-            scale = float(np.clip(info.gsd_m / CANONICAL_GSD_M, 0.02, 4.0))
-        passes = [scale]
-        if scale is None:
-            side = max(image.shape[:2])
-            passes += [k * max(m.info.input_size) / side for k in self.zoom_levels
-                       if k * max(m.info.input_size) < side]
+        passes = self.passes(image.shape[1], image.shape[0], info.gsd_m if info else None)
+        key = (tuple(passes), self.overlap, self.nms_iou)
+        memo = getattr(_last_pass, "by_model", None)
+        if memo is None:
+            memo = _last_pass.by_model = {}
+        last = memo.get(m.path)
+        if last is not None and last[0]() is image and last[1] == key and last[2] <= self.threshold:
+            d = last[3]   # the other class of the same model on the same frame
+            return d[d[:, 4] >= self.threshold]
         dets = [m.detect(image, s, self.overlap, self.threshold, self.nms_iou) for s in passes]
         d = np.concatenate(dets) if dets else np.zeros((0, 6), np.float32)
         if len(passes) > 1 and len(d):
-            from .onnx_runner import nms
-
             keep = []
             for c in np.unique(d[:, 5]):
                 idx = np.nonzero(d[:, 5] == c)[0]
                 keep.extend(idx[nms(d[idx, :4], d[idx, 4], self.nms_iou)])
             d = d[sorted(keep, key=lambda i: -d[i, 4])]
+        try:
+            memo[m.path] = (weakref.ref(image), key, self.threshold, d)
+        except TypeError:   # an array view that cannot be weakly referenced: no sharing
+            pass
         return d
 
     def detect(self, image: np.ndarray, info: FrameInfo | None = None) -> list[Detection]:
         names = self.model.info.classes
+        d = self.raw(image, info)
+        for c in self.plumes:
+            d = merge_plumes(d, c)
         out = []
-        for x0, y0, x1, y1, s, c in self.raw(image, info):
+        for x0, y0, x1, y1, s, c in d:
             cls = names[int(c)]
             if cls in self.report:
                 out.append(Detection(cls, float(s), float(x0), float(y0), float(x1), float(y1),
@@ -130,30 +233,33 @@ class FireDetector(LearnedDetector):
     name = "fire"
     classes = (FIRE,)
 
-    def __init__(self, threshold: float = 0.4, model: str | Path = FIRE_SMOKE_MODEL,
+    def __init__(self, threshold: float | None = None, model: str | Path = FIRE_SMOKE_MODEL,
                  zoom_levels: tuple[float, ...] = (2.0,), backend: str = "auto", **kw):
-        super().__init__(model, (FIRE,), threshold, None, zoom_levels, backend=backend, **kw)
+        super().__init__(model, (FIRE,), threshold, None, zoom_levels, backend=backend,
+                         default_threshold=0.4, **kw)
 
 
 class SmokeDetector(LearnedDetector):
-    """Smoke plumes in RGB frames (the project's fire/smoke model)."""
+    """Smoke plumes in RGB frames (the project's fire/smoke model), one box per plume."""
 
     name = "smoke"
     classes = (SMOKE,)
 
     # 0.5, not 0.4: sunlit sand and surf on the Brighton photos reach 0.45-0.53 as "smoke"
-    def __init__(self, threshold: float = 0.5, model: str | Path = FIRE_SMOKE_MODEL,
-                 zoom_levels: tuple[float, ...] = (2.0,), backend: str = "auto", **kw):
-        super().__init__(model, (SMOKE,), threshold, None, zoom_levels, backend=backend, **kw)
+    def __init__(self, threshold: float | None = None, model: str | Path = FIRE_SMOKE_MODEL,
+                 zoom_levels: tuple[float, ...] = (2.0,), backend: str = "auto",
+                 plumes: tuple[str, ...] = (SMOKE,), **kw):
+        super().__init__(model, (SMOKE,), threshold, None, zoom_levels, backend=backend,
+                         default_threshold=0.5, plumes=plumes, **kw)
 
 
 class VehicleDetector(LearnedDetector):
-    """Cars, trucks and buses in nadir and oblique aerial frames."""
+    """Cars, trucks and buses in nadir and oblique aerial frames, at the model's GSD."""
 
     name = "vehicle"
     classes = (VEHICLE,)
 
-    def __init__(self, threshold: float = 0.35, model: str | Path = VEHICLE_MODEL,
-                 scale: float = 1.0, backend: str = "auto", **kw):
+    def __init__(self, threshold: float | None = None, model: str | Path = VEHICLE_MODEL,
+                 scale: float | None = None, backend: str = "auto", **kw):
         super().__init__(model, (VEHICLE,), threshold, scale, (), use_gsd=True,
-                         backend=backend, **kw)
+                         backend=backend, default_threshold=0.35, **kw)

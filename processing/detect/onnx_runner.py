@@ -35,6 +35,9 @@ from uav.errors import DetectorError
 DEFAULT_BACKEND = "onnxruntime"
 BACKENDS = ("onnxruntime", "opencv")
 PAD_VALUE = 114
+# A model exported with free height and width takes a whole resampled frame up to this side in
+# one forward (padded to a multiple of 32), instead of overlapping fixed-size tiles.
+DYNAMIC_MAX_SIDE = 1024
 
 
 @dataclass
@@ -72,14 +75,17 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 
 def tile_grid(width: int, height: int, tile_w: int, tile_h: int,
               overlap: float) -> list[tuple[int, int]]:
-    """Top-left corners of overlapping tiles covering a width x height image."""
+    """Top-left corners of overlapping tiles covering a width x height image.
+
+    As few tiles as give at least ``overlap`` between neighbours, spread evenly (a 565 px wide
+    image takes two 320 px tiles, not three).
+    """
     def starts(n, t):
         if n <= t:
             return [0]
-        step = max(1, int(t * (1.0 - overlap)))
-        s = list(range(0, n - t, step))
-        s.append(n - t)
-        return sorted(set(s))
+        step = max(1.0, t * (1.0 - overlap))
+        k = int(np.ceil((n - t) / step))   # steps between the first and the last tile
+        return sorted({round(i * (n - t) / k) for i in range(k + 1)})
     return [(x, y) for y in starts(height, tile_h) for x in starts(width, tile_w)]
 
 
@@ -115,6 +121,8 @@ class OnnxModel:
         CPU threads for the backend (frames are already processed in parallel upstream).
     """
 
+    dynamic = False   # input height and width free (one forward per resampled frame)
+
     def __init__(self, path: str | os.PathLike, backend: str = "auto",
                  info: ModelInfo | None = None, threads: int = 1):
         self.path = Path(path)
@@ -140,6 +148,8 @@ class OnnxModel:
                                                   providers=["CPUExecutionProvider"])
                 self._input = self._sess.get_inputs()[0].name
                 in_shape = self._sess.get_inputs()[0].shape
+                self.dynamic = len(in_shape) == 4 and not any(isinstance(v, int)
+                                                              for v in in_shape[2:])
             else:
                 self._net = cv2.dnn.readNetFromONNX(str(self.path))
                 self._out_names = list(self._net.getUnconnectedOutLayersNames())
@@ -148,6 +158,10 @@ class OnnxModel:
             raise DetectorError(f"detector model {self.path} cannot be loaded as ONNX "
                                 f"({backend}): {str(exc).strip()[:300]}") from exc
         if self.info is None:
+            if self.dynamic:
+                raise DetectorError(f"detector model {self.path} takes any input size and has "
+                                    f"no {self.path.with_suffix('.json').name} giving its "
+                                    "classes and input size")
             self.info = self._guess_info(in_shape)
 
     # ----------------------------------------------------------------------- backend
@@ -177,10 +191,10 @@ class OnnxModel:
 
     # ----------------------------------------------------------------------- decoding
     def _decode(self, outputs: list[np.ndarray], score_thr: float,
-                max_det: int = 100) -> np.ndarray:
+                max_det: int = 100, size: tuple[int, int] | None = None) -> np.ndarray:
         """Detections (N, 6: x0, y0, x1, y1, score, class) in network-input pixels."""
         if self.info.format == "yolox":
-            return self._decode_yolox(outputs[0][0], score_thr)
+            return self._decode_yolox(outputs[0][0], score_thr, size)
         heat, dist = outputs[0][0], outputs[1][0]
         stride = self.info.stride
         out = []
@@ -202,8 +216,9 @@ class OnnxModel:
                                  np.full_like(s, c)], 1))
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 6), np.float32)
 
-    def _decode_yolox(self, raw: np.ndarray, score_thr: float) -> np.ndarray:
-        w, h = self.info.input_size
+    def _decode_yolox(self, raw: np.ndarray, score_thr: float,
+                      size: tuple[int, int] | None = None) -> np.ndarray:
+        w, h = size or self.info.input_size
         grids, strides = [], []
         for s in (8, 16, 32):
             gy, gx = np.mgrid[0:h // s, 0:w // s]
@@ -258,6 +273,8 @@ class OnnxModel:
         else:
             work = image
         sh, sw = work.shape[:2]
+        if self.dynamic and max(sw, sh) <= DYNAMIC_MAX_SIDE:
+            tw, th = -(-sw // 32) * 32, -(-sh // 32) * 32   # one forward, whole frame
         corners = tile_grid(sw, sh, tw, th, overlap)
         all_dets = []
         for x, y in corners:
@@ -265,7 +282,7 @@ class OnnxModel:
             if tile.shape[0] != th or tile.shape[1] != tw:
                 tile = cv2.copyMakeBorder(tile, 0, th - tile.shape[0], 0, tw - tile.shape[1],
                                           cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-            d = self._decode(self.forward(self._prep(tile)), score_thr)
+            d = self._decode(self.forward(self._prep(tile)), score_thr, size=(tw, th))
             if not len(d):
                 continue
             # leave boxes centred in the overlap margin to the neighbour that sees them whole
