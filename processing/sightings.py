@@ -346,10 +346,12 @@ def group_flags(flags: FlagTable, frames: FrameCover | None = None) -> Grouping:
 
 
 def _summarise(flags, label, placed, x, y, u, frames) -> list[Sighting]:
+    # Everything per group with sorted arrays and bincounts: no per-sighting numpy calls.
     n_groups = int(label.max()) + 1
     order = np.lexsort((-flags.score, label))           # by group, best flag first
-    starts = np.searchsorted(label[order], np.arange(n_groups))
-    ends = np.append(starts[1:], len(order))
+    counts = np.bincount(label, minlength=n_groups)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    best = order[starts]
     # precision-weighted mean position (a nadir photo from low down counts more)
     w = np.where(placed, 1.0 / np.maximum(u, 0.1) ** 2, 0.0)
     sw = np.bincount(label, w, n_groups)
@@ -360,65 +362,62 @@ def _summarise(flags, label, placed, x, y, u, frames) -> list[Sighting]:
     spread[placed] = np.hypot(x[placed] - gx[label[placed]], y[placed] - gy[label[placed]])
     max_spread = np.zeros(n_groups)
     np.maximum.at(max_spread, label, spread)
-    group_placed = np.bincount(label, placed.astype(float), n_groups) > 0
+    group_placed = sw > 0
     lon = np.full(n_groups, np.nan)
     lat = np.full(n_groups, np.nan)
     if group_placed.any():
         lf = LocalFrame.around(float(np.median(flags.lon[placed])), float(np.median(flags.lat[placed])))
         lon[group_placed], lat[group_placed] = lf.to_lonlat(gx[group_placed], gy[group_placed])
-    covering = _covering_frames(flags, label, n_groups, lon, lat, group_placed, frames)
-
+    flagged, covering, frame_lists = _frame_counts(flags, label, n_groups, lon, lat, group_placed, frames)
+    mean = np.bincount(label, flags.score, n_groups) / counts
+    det = 0.5 * (flags.score[best] + mean)
+    score = np.round(det * np.sqrt((flagged + 1) / (covering + 2)), 4)
+    ts = flags.time_s[order]
+    with np.errstate(invalid="ignore"):
+        tmin = np.fmin.reduceat(ts, starts)
+        tmax = np.fmax.reduceat(ts, starts)
+    cls = flags.cls[best]
+    extent = np.array([CLASS_EXTENT_M.get(c, DEFAULT_EXTENT_M) for c in cls.tolist()])
+    mover = np.array([c in MOVER_SPEED_MS for c in cls.tolist()], bool)
+    moving = mover & group_placed & (max_spread > extent + 2 * u[best])
+    fids = flags.fid[order].tolist()
+    bounds = np.append(starts, len(order)).tolist()
+    cols = [cls.tolist(), lon.tolist(), lat.tolist(), score.tolist(), flags.score[best].tolist(),
+            flags.fid[best].tolist(), flagged.tolist(), covering.tolist(), tmin.tolist(), tmax.tolist(),
+            group_placed.tolist(), moving.tolist(), np.round(max_spread, 2).tolist()]
     out = []
-    scores = flags.score[order]
-    fids = flags.fid[order]
-    frame_ids = flags.frame_fid[order]
-    times = flags.time_s[order]
-    for g in range(n_groups):
-        s, e = starts[g], ends[g]
-        sc = scores[s:e]
-        frs = sorted(set(frame_ids[s:e].tolist()))
-        cls = flags.cls[order[s]]
-        flagged = len(frs)
-        cover = max(len(covering.get(g, ())), flagged)
-        det = 0.5 * (float(sc[0]) + float(sc.mean()))
-        score = det * math.sqrt((flagged + 1) / (cover + 2))
-        ts = times[s:e]
-        ts = ts[np.isfinite(ts)]
-        moving = (cls in MOVER_SPEED_MS and bool(group_placed[g])
-                  and max_spread[g] > CLASS_EXTENT_M.get(cls, DEFAULT_EXTENT_M) + 2 * float(u[order[s]]))
+    for g, (c, lo, la, sc, bs, bf, nf, nc, t0, t1, pl, mv, sp) in enumerate(zip(*cols, strict=True)):
         out.append(Sighting(
-            cls=str(cls), lon=None if not group_placed[g] else float(lon[g]),
-            lat=None if not group_placed[g] else float(lat[g]), score=round(score, 4),
-            best_score=float(sc[0]), best_flag=int(fids[s]), flag_fids=[int(v) for v in fids[s:e]],
-            frame_fids=frs, frames_flagged=flagged, frames_covering=cover,
-            first_time=float(ts.min()) if len(ts) else math.nan,
-            last_time=float(ts.max()) if len(ts) else math.nan,
-            positioned=bool(group_placed[g]), moving=bool(moving), spread_m=round(float(max_spread[g]), 2)))
+            cls=str(c), lon=lo if pl else None, lat=la if pl else None, score=sc, best_score=bs,
+            best_flag=int(bf), flag_fids=fids[bounds[g]:bounds[g + 1]], frame_fids=frame_lists[g],
+            frames_flagged=nf, frames_covering=max(nc, nf), first_time=t0, last_time=t1,
+            positioned=pl, moving=mv, spread_m=sp))
     return out
 
 
-def _covering_frames(flags, label, n_groups, lon, lat, group_placed, frames) -> dict[int, set]:
-    """Per sighting, the frames that covered its position or flagged it."""
-    cover: dict[int, set] = {}
-    fl_pairs = np.unique(np.stack([label, flags.frame_fid]), axis=1)
-    for g, f in fl_pairs.T.tolist():
-        cover.setdefault(g, set()).add(f)
-    if frames is None or len(frames.fid) == 0 or not group_placed.any():
-        return cover
-    valid = np.array([fp is not None and not fp.is_empty for fp in frames.footprint], bool)
-    if not valid.any():
-        return cover
-    tree = shapely.STRtree(frames.footprint[valid])
-    frame_fid = frames.fid[valid]
-    thermal = frames.thermal[valid].astype(bool)
-    groups = np.nonzero(group_placed)[0]
-    pts = shapely.points(lon[groups], lat[groups])
-    gi, fi = tree.query(pts, predicate="within")
-    # a group's class is the class of any of its flags
-    cls_of = np.empty(n_groups, object)
-    cls_of[label] = flags.cls
-    want_thermal = np.array([c in THERMAL_CLASSES for c in cls_of[groups[gi]]], bool)
-    ok = thermal[fi] == want_thermal
-    for g, f in zip(groups[gi[ok]].tolist(), frame_fid[fi[ok]].tolist()):
-        cover.setdefault(g, set()).add(f)
-    return cover
+def _frame_counts(flags, label, n_groups, lon, lat, group_placed, frames):
+    """Per sighting: frames that flagged it, frames that covered it (or flagged it), and the
+    flagging frames' fids."""
+    base = int(max(flags.frame_fid.max(), frames.fid.max() if frames is not None and len(frames.fid) else 0)) + 2
+    flag_keys = np.unique(label * base + (flags.frame_fid + 1))
+    kg = flag_keys // base
+    flagged = np.bincount(kg, minlength=n_groups)
+    kf = (flag_keys % base - 1).tolist()
+    bounds = np.concatenate(([0], np.cumsum(flagged))).tolist()
+    frame_lists = [kf[bounds[g]:bounds[g + 1]] for g in range(n_groups)]
+    covering = flagged
+    if frames is not None and len(frames.fid) and group_placed.any():
+        valid = np.array([fp is not None and not fp.is_empty for fp in frames.footprint], bool)
+        if valid.any():
+            tree = shapely.STRtree(frames.footprint[valid])
+            groups = np.nonzero(group_placed)[0]
+            gi, fi = tree.query(shapely.points(lon[groups], lat[groups]), predicate="within")
+            # only frames of the kind the class is looked for in (thermal or visible) count
+            cls_of = np.empty(n_groups, object)
+            cls_of[label] = flags.cls
+            want_thermal = np.array([c in THERMAL_CLASSES for c in cls_of[groups[gi]].tolist()], bool)
+            ok = frames.thermal[valid][fi].astype(bool) == want_thermal
+            cover_keys = groups[gi[ok]] * base + (frames.fid[valid][fi[ok]] + 1)
+            allk = np.unique(np.concatenate([flag_keys, cover_keys]))
+            covering = np.bincount(allk // base, minlength=n_groups)
+    return flagged, covering, frame_lists

@@ -164,13 +164,41 @@ def _match(grouping: Grouping, prev: np.ndarray) -> dict[int, int]:
     return out
 
 
-def _new_uid(con, sighting) -> str:
-    row = con.execute("SELECT fr.sha256, f.frame_path, f.px_x0, f.px_y0, f.px_x1, f.px_y1 FROM flags f "
-                      "LEFT JOIN frames fr ON fr.fid = f.frame_fid WHERE f.fid = ?",
-                      (min(sighting.flag_fids),)).fetchone()
-    anchor = row[0] or f"path:{row[1]}"
-    box = ",".join(f"{float(v or 0):.0f}" for v in row[2:])
-    return str(uuid.uuid5(NAMESPACE, f"{anchor}|{sighting.cls}|{box}"))
+def _anchors(con, fids: list[int]) -> dict[int, str]:
+    """A stable name for each of these flags: its frame's hash (or path), class and pixel box."""
+    out = {}
+    for k in range(0, len(fids), 900):  # sqlite's limit on bound values
+        part = fids[k:k + 900]
+        for r in con.execute("SELECT f.fid, fr.sha256, f.frame_path, f.class, f.px_x0, f.px_y0, f.px_x1, f.px_y1 "
+                             "FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
+                             f"WHERE f.fid IN ({','.join('?' * len(part))})", part):
+            box = ",".join(f"{float(v or 0):.0f}" for v in r[4:])
+            out[r[0]] = str(uuid.uuid5(NAMESPACE, f"{r[1] or 'path:' + str(r[2])}|{r[3]}|{box}"))
+    return out
+
+
+def _inherit(s, members, prev, old, fid, flag_status):
+    """Status, note, reviewer and review time a regrouped sighting keeps (see the module doc)."""
+    olds = {int(prev[m]) for m in members if prev[m] >= 0 and int(prev[m]) in old}
+    base = old.get(fid)
+    if base is None:
+        decided = {flag_status[m] for m in members}
+        status = next(iter(decided)) if len(decided) == 1 else "new"
+        return status, None, None, None
+    status, note, reviewer, reviewed_at = base["status"], base["note"], base["reviewer"], base["reviewed_at"]
+    others = {old[o]["status"] for o in olds - {fid} if old[o]["status"] != "new"}
+    if status != "new" and others - {status}:
+        what = ", ".join(f"#{o} {old[o]['status']}" for o in sorted(olds - {fid}))
+        note = "; ".join(x for x in (note, f"merged with sighting(s) {what}: decide again") if x)
+        status = "uncertain"
+    elif status == "new" and len(others) == 1:
+        status = next(iter(others))
+    return status, note, reviewer, reviewed_at
+
+
+_ROW = ("geom", "class", "score", "best_score", "frames_flagged", "frames_covering", "consensus", "n_flags",
+        "first_time", "last_time", "lat", "lon", "positioned", "position_note", "moving", "spread_m",
+        "best_flag_fid", "status", "note", "reviewer", "reviewed_at", "unreviewed_flags", "updated_at")
 
 
 def update_sightings(store: FlightStore) -> SightingsUpdate:
@@ -187,81 +215,63 @@ def update_sightings(store: FlightStore) -> SightingsUpdate:
     ensure_sightings_layer(store)
     table, prev, flag_status, time_text = read_flag_table(store)
     grouping = group_flags(table, read_frame_cover(store))
-    fid_pos = {int(f): k for k, f in enumerate(table.fid.tolist())}
-    match = _match(grouping, prev)
-    cols = ", ".join(_OLD_COLS)
-    old = {r[0]: dict(zip(_OLD_COLS, r)) for r in store._query(f"SELECT {cols} FROM sightings")}
+    fid_pos = {f: k for k, f in enumerate(table.fid.tolist())}
+    match = {g: f for g, f in _match(grouping, prev).items()}
+    old = {r[0]: dict(zip(_OLD_COLS, r)) for r in store._query(f"SELECT {', '.join(_OLD_COLS)} FROM sightings")}
+    match = {g: f for g, f in match.items() if f in old}
+    uid_fid = {v["uid"]: f for f, v in old.items()}
     res = SightingsUpdate(flags=len(table))
     now = _now()
+    time_s = table.time_s.tolist()
+    updates, inserts = [], []
+    assigned = np.full(len(table), -1, np.int64)
     with store._tx() as con:
-        keep: set[int] = set()
-        assigned = np.full(len(table), -1, np.int64)
+        anchors = _anchors(con, [min(s.flag_fids) for g, s in enumerate(grouping.sightings) if g not in match])
+        taken = set(match.values())
+        seq = con.execute("SELECT max(fid) FROM sightings").fetchone()[0] or 0
+        row = con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'sightings'").fetchone()
+        next_fid = max(seq, row[0] if row else 0) + 1
         for g, s in enumerate(grouping.sightings):
             members = [fid_pos[f] for f in s.flag_fids]
-            olds = {int(prev[m]) for m in members if prev[m] >= 0 and int(prev[m]) in old}
             fid = match.get(g)
-            if fid is not None and fid not in old:
-                fid = None
-            base = old.get(fid) if fid is not None else None
-            status, note, reviewer, reviewed_at = "new", None, None, None
-            if base is not None:
-                status, note, reviewer, reviewed_at = (base["status"], base["note"], base["reviewer"],
-                                                       base["reviewed_at"])
-                others = {old[o]["status"] for o in olds - {fid} if old[o]["status"] != "new"}
-                if status != "new" and others - {status}:
-                    what = ", ".join(f"#{o} {old[o]['status']}" for o in sorted(olds - {fid}))
-                    note = "; ".join(x for x in (note, f"merged with sighting(s) {what}: decide again") if x)
-                    status = "uncertain"
-                elif status == "new" and len(others) == 1:
-                    status = next(iter(others))
-            else:
-                decided = {flag_status[m] for m in members}
-                if len(decided) == 1 and next(iter(decided)) != "new":
-                    status = next(iter(decided))
+            uid = None
+            if fid is None:
+                uid = anchors[min(s.flag_fids)]
+                clash = uid_fid.get(uid)
+                if clash is not None and clash not in taken:
+                    fid = clash   # its flags were processed again: the same object again
+                elif clash is not None:
+                    uid = str(uuid.uuid5(NAMESPACE, f"{uid}|{min(s.flag_fids)}"))
+            taken.add(fid)
+            status, note, reviewer, reviewed_at = _inherit(s, members, prev, old, fid, flag_status)
             unreviewed = sum(1 for m in members if flag_status[m] == "new") if status != "new" else 0
-            times = [(table.time_s[m], time_text[m]) for m in members if math.isfinite(table.time_s[m])]
-            first = min(times)[1] if times else None
-            last = max(times)[1] if times else None
-            geom = gpkg_geometry(shapely.Point(s.lon, s.lat)) if s.positioned else None
-            row = dict(geom=geom, cls=s.cls, score=s.score, best_score=round(s.best_score, 4),
-                       frames_flagged=s.frames_flagged, frames_covering=s.frames_covering,
-                       consensus=round(s.consensus, 4), n_flags=len(s.flag_fids), first_time=first,
-                       last_time=last, lat=s.lat, lon=s.lon, positioned=int(s.positioned),
-                       position_note=None if s.positioned else "the frame has no map position",
-                       moving=int(s.moving), spread_m=s.spread_m, best_flag_fid=s.best_flag,
-                       status=status, note=note, reviewer=reviewer, reviewed_at=reviewed_at,
-                       unreviewed_flags=unreviewed, updated_at=now)
-            names = [("class" if k == "cls" else k) for k in row]
+            times = [(time_s[m], time_text[m]) for m in members if math.isfinite(time_s[m])]
+            values = (gpkg_geometry(shapely.Point(s.lon, s.lat)) if s.positioned else None, s.cls, s.score,
+                      round(s.best_score, 4), s.frames_flagged, s.frames_covering, round(s.consensus, 4),
+                      len(s.flag_fids), min(times)[1] if times else None, max(times)[1] if times else None,
+                      s.lat, s.lon, int(s.positioned), None if s.positioned else "the frame has no map position",
+                      int(s.moving), s.spread_m, s.best_flag, status, note, reviewer, reviewed_at, unreviewed, now)
+            base = old.get(fid)
             if base is not None:
-                con.execute(f"UPDATE sightings SET {', '.join(n + ' = ?' for n in names)} WHERE fid = ?",
-                            (*row.values(), fid))
-                moved = abs(s.score - (base["score"] or 0.0)) >= MATERIAL_SCORE_CHANGE or (
-                    (s.score >= LIKELY_SCORE) != ((base["score"] or 0.0) >= LIKELY_SCORE))
-                if moved:
+                updates.append((*values, fid))
+                was = base["score"] or 0.0
+                if abs(s.score - was) >= MATERIAL_SCORE_CHANGE or (s.score >= LIKELY_SCORE) != (was >= LIKELY_SCORE):
                     res.alerts.append(SightingAlert("changed", fid, s.cls, s.score, s.lat, s.lon,
-                                                    s.frames_flagged, s.frames_covering, base["score"]))
+                                                    s.frames_flagged, s.frames_covering, was))
             else:
-                uid = _new_uid(con, s)
-                clash = con.execute("SELECT fid FROM sightings WHERE uid = ?", (uid,)).fetchone()
-                if clash is not None and clash[0] not in keep and clash[0] not in match.values():
-                    fid = clash[0]  # its old flags were re-processed: the same object again
-                    con.execute(f"UPDATE sightings SET {', '.join(n + ' = ?' for n in names)} WHERE fid = ?",
-                                (*row.values(), fid))
-                else:
-                    if clash is not None:
-                        uid = str(uuid.uuid5(NAMESPACE, f"{uid}|{min(s.flag_fids)}"))
-                    cur = con.execute(f"INSERT INTO sightings (uid, {', '.join(names)}) VALUES "
-                                      f"(?, {', '.join('?' * len(names))})", (uid, *row.values()))
-                    fid = cur.lastrowid
-                    res.alerts.append(SightingAlert("new", fid, s.cls, s.score, s.lat, s.lon,
-                                                    s.frames_flagged, s.frames_covering))
-            keep.add(fid)
+                fid = next_fid
+                next_fid += 1
+                inserts.append((fid, uid, *values))
+                res.alerts.append(SightingAlert("new", fid, s.cls, s.score, s.lat, s.lon,
+                                                s.frames_flagged, s.frames_covering))
             assigned[members] = fid
             res.by_class[s.cls] = res.by_class.get(s.cls, 0) + 1
             res.likely += s.score >= LIKELY_SCORE
-        gone = set(old) - keep
-        if gone:
-            con.executemany("DELETE FROM sightings WHERE fid = ?", [(f,) for f in sorted(gone)])
+        gone = sorted(set(old) - taken)
+        con.executemany("DELETE FROM sightings WHERE fid = ?", [(f,) for f in gone])
+        con.executemany(f"UPDATE sightings SET {', '.join(c + ' = ?' for c in _ROW)} WHERE fid = ?", updates)
+        con.executemany(f"INSERT INTO sightings (fid, uid, {', '.join(_ROW)}) VALUES "
+                        f"({', '.join('?' * (len(_ROW) + 2))})", inserts)
         changed = np.nonzero(assigned != prev)[0]
         con.executemany("UPDATE flags SET sighting_id = ? WHERE fid = ?",
                         [(int(assigned[k]), int(table.fid[k])) for k in changed.tolist()])
