@@ -50,3 +50,21 @@ def test_quick_demo_finds_the_planted_objects(sim_backend, tmp_path):
     assert len(gj["features"]) == flags
     assert (out / "demo.plan").exists() and (out / "track.geojson").exists()
 
+    # The sightings layer: one sighting per planted object, of its class, within 15 m; at most
+    # one sighting beyond them; many flags per sighting (the quick survey overlaps less than
+    # the full demo's, where flags outnumber sightings more than three to one).
+    sg = report["sightings"]
+    assert sg["found"] >= DEMO_MIN_FOUND, sg
+    assert sg["max_error_m"] < 15.0
+    assert sg["extra_sightings"] <= 1, sg
+    assert sg["flags"] == flags and sg["flags"] >= 2.5 * sg["sightings"], sg
+    line = next(ln for ln in result.output.splitlines() if "sightings layer:" in ln)
+    assert f"{sg['found']} of 6 planted objects have a sighting of their class within 15 m" in line
+    con = sqlite3.connect(out / "flight.gpkg")
+    layer = con.execute("SELECT count(*) FROM sightings").fetchone()[0]
+    linked = con.execute("SELECT count(*) FROM flags WHERE sighting_id IN (SELECT fid FROM sightings)").fetchone()[0]
+    con.close()
+    assert layer == sg["sightings"] and linked == flags
+    positioned = json.loads((out / "sightings.geojson").read_text())["features"]
+    assert len(positioned) == layer and all(f["properties"]["evidence"] for f in positioned)
+

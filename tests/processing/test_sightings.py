@@ -223,3 +223,40 @@ def test_watch_announces_a_sighting_once(tmp_path):
     assert r2.alerts == []
     assert len(r3.alerts) == 1 and r3.alerts[0].kind == "changed"
     assert isinstance(r3.alerts[0], SightingAlert) and "(was " in str(r3.alerts[0])
+
+
+def test_watch_folder_prints_each_sighting_once(tmp_path):
+    """Frames arrive one by one, each showing the same vehicle: the watch announces it once,
+    not once per photo."""
+    import threading
+    import time
+
+    from test_pipeline import LAT, LON, RedBox, frame
+
+    from processing.pipeline import watch_folder
+
+    folder = tmp_path / "card"
+    folder.mkdir()
+    frame(folder / "f00.jpg", LAT, LON)
+    lines, seen = [], []
+    deadline = time.monotonic() + 60
+
+    def card_reader():
+        for k in range(1, 4):
+            while len(seen) < k and time.monotonic() < deadline:
+                time.sleep(0.05)
+            frame(folder / f"f{k:02d}.jpg", LAT + k * 1e-5, LON)
+
+    t = threading.Thread(target=card_reader)
+    t.start()
+    s = watch_folder(folder, tmp_path / "w.gpkg", poll_s=0.1, settle_s=0.2, flag_lines=False,
+                     stop=lambda: len(seen) >= 4 or time.monotonic() > deadline, echo=lines.append,
+                     on_flag=lambda f, fr: seen.append(fr.name), detectors=[RedBox()], workers=0)
+    t.join()
+    assert seen == ["f00.jpg", "f01.jpg", "f02.jpg", "f03.jpg"]
+    assert not any(line.startswith("FLAG") for line in lines)
+    announced = [line for line in lines if line.startswith("SIGHTING")]
+    assert len(announced) == 1 and announced[0].startswith("SIGHTING #1 vehicle"), lines
+    assert s.sightings.total == 1 and s.done == 4
+    with FlightStore.open(tmp_path / "w.gpkg") as st:
+        assert {f.sighting_id for f in st.flags()} == {1}
