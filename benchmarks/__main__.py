@@ -23,6 +23,7 @@ BENCHMARKS = [
     ("detection", "benchmarks.detection", "detector precision/recall/AP50, false alarms"),
     ("georef", "benchmarks.georef_accuracy", "georeferencing error on real photos"),
     ("review", "benchmarks.review_api", "review API on 3,000 frames / 12,000 flags"),
+    ("sightings", "benchmarks.sightings", "grouping 100,000 flags vs reading them; false sightings cut"),
 ]
 
 
