@@ -250,30 +250,41 @@ class Planner:
         s = self.settings
         v, acc = s.speed_ms, self.aircraft.acceleration_ms2
         vt = s.transit_ms
+        # Sorties are cut on battery charge (the aircraft's energy model), counted as seconds
+        # of level flight at cruise speed that cost the same: the budget is then the usable
+        # endurance and the splitter's messages read in minutes.
+        energy = self.aircraft.energy
+        p_cruise = float(energy.level_power_w(self.aircraft.cruise_speed_ms))
+
+        def cruise_s(t, speed, climb=0.0):
+            return t * float(energy.power_w(speed, climb)) / p_cruise
+
         budget = self.aircraft.usable_endurance_s
-        leg_t = [(path_length(np.vstack([leg.entry, leg.xy, leg.exit])) / v + v / acc
-                  + self.hover_s * (path_length(leg.xy) / self.trigger_distance_m + 1
-                                    if self.trigger == "hover" and self.trigger_distance_m else 0))
+        leg_t = [cruise_s(path_length(np.vstack([leg.entry, leg.xy, leg.exit])) / v + v / acc, v)
+                 + cruise_s(self.hover_s * (path_length(leg.xy) / self.trigger_distance_m + 1
+                                            if self.trigger == "hover" and self.trigger_distance_m else 0), 0.0)
                  for leg in legs]
-        link_t = [path_length(p) / vt for p in links]
+        link_t = [cruise_s(path_length(p) / vt, vt) for p in links]
         leg_items = [count_items(leg_vertices(leg, trigger=self.trigger,
                                               trigger_distance_m=self.trigger_distance_m,
                                               hover_s=self.hover_s, speeds=self._speeds))
                      + (len(links[k]) - 2 if k < len(links) else 0)
                      for k, leg in enumerate(legs)]
         alt = s.altitude_m
-        vertical = alt / self.aircraft.climb_rate_ms + alt / self.aircraft.descent_rate_ms + vt / acc
+        ac = self.aircraft
+        vertical = (cruise_s(alt / ac.climb_rate_ms, 0.0, ac.climb_rate_ms)
+                    + cruise_s(alt / ac.descent_rate_ms, 0.0, -ac.descent_rate_ms) + cruise_s(vt / acc, vt))
 
         def overhead(i, j):
-            return (vertical + np.hypot(*(legs[i].entry - s.home_xy)) / vt
-                    + np.hypot(*(legs[j].exit - s.home_xy)) / vt)
+            return (vertical + cruise_s(np.hypot(*(legs[i].entry - s.home_xy)) / vt, vt)
+                    + cruise_s(np.hypot(*(legs[j].exit - s.home_xy)) / vt, vt))
 
         cache: dict[tuple[int, int], BuiltSortie] = {}
 
         def exact(i, j):
             b = build_sortie(self.sortie_vertices(legs, links, i, j), s)
             cache[(i, j)] = b
-            return b.estimate.time_s, len(b.items)
+            return b.estimate.energy_wh * 3600.0 / p_cruise, len(b.items)
 
         def describe(i):
             x, y = legs[i].entry

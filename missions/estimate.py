@@ -14,6 +14,12 @@ The model a ranger can check by hand:
 * **hover** (waypoint hold, hover-and-capture, loiter time) adds its time; an orbit adds its
   circumference times the number of turns, flown at ``v``.
 
+**Energy** comes from the aircraft's one energy model (:mod:`uav.energy`, the one the built-in
+copter drains its battery by and the rehearsal judges with): each segment at its speed and
+climb rate, turns at the segment's speed (braking and accelerating tilt the copter as much
+as cruising), takeoff climbing and landing descending in place, hover and orbits at hover
+power.  ``charge_mah`` is what the battery will report used.
+
 Horizontal distances between mission items use the WGS84 ellipsoid (:mod:`uav.geo`).
 """
 
@@ -38,11 +44,14 @@ class FlightEstimate:
     turns: int = 0              # direction changes over 30 degrees
     vertical_s: float = 0.0     # takeoff climb and final descent
     hover_s: float = 0.0        # holds, hover-and-capture and loiters
+    energy_wh: float = 0.0      # drawn from the pack (the aircraft's energy model)
+    charge_mah: float = 0.0     # the same as the battery counts it
 
     def __add__(self, other: FlightEstimate) -> FlightEstimate:
         return FlightEstimate(self.distance_m + other.distance_m, self.time_s + other.time_s,
                               self.turns + other.turns, self.vertical_s + other.vertical_s,
-                              self.hover_s + other.hover_s)
+                              self.hover_s + other.hover_s, self.energy_wh + other.energy_wh,
+                              self.charge_mah + other.charge_mah)
 
 
 # ArduCopter's CIRCLE_RATE default (degrees per second): the fastest it turns round an orbit.
@@ -103,15 +112,28 @@ def estimate_segments(lengths, dz, headings_rad, *, speeds, aircraft: AircraftPr
     seg_t = np.maximum(seg_t, np.where(dz > 0, dz / aircraft.climb_rate_ms, -dz / aircraft.descent_rate_ms))
     turn = deflections(heading[moving])
     vm = v[moving]
-    turn_t = float(turn_penalty_s(turn, vm[1:], aircraft.acceleration_ms2).sum()) if len(turn) else 0.0
+    turn_ts = turn_penalty_s(turn, vm[1:], aircraft.acceleration_ms2) if len(turn) else np.zeros(0)
+    turn_v = vm[1:len(turn_ts) + 1]
     if moving.any():  # accelerate at the start, stop at the end
-        turn_t += float(vm[0] + vm[-1]) / (2 * aircraft.acceleration_ms2)
-    vertical = max(takeoff_alt_m, 0.0) / aircraft.climb_rate_ms + max(landing_alt_m, 0.0) / aircraft.descent_rate_ms
+        ends = np.array([vm[0], vm[-1]]) / (2 * aircraft.acceleration_ms2)
+        turn_ts, turn_v = np.r_[turn_ts, ends], np.r_[turn_v, vm[0], vm[-1]]
+    turn_t = float(turn_ts.sum())
+    up_t = max(takeoff_alt_m, 0.0) / aircraft.climb_rate_ms
+    down_t = max(landing_alt_m, 0.0) / aircraft.descent_rate_ms
+    vertical = up_t + down_t
     dist = float(np.hypot(lengths, dz).sum()) + max(takeoff_alt_m, 0.0) + max(landing_alt_m, 0.0)
+    # Energy: each segment at the speed and climb it is flown at; turns at the segment's speed.
+    model = aircraft.energy
+    safe_t = np.where(seg_t > 0, seg_t, 1.0)
+    wh = model.energy_wh(seg_t, np.where(seg_t > 0, lengths / safe_t, 0.0), np.where(seg_t > 0, dz / safe_t, 0.0))
+    wh += model.energy_wh(turn_ts, turn_v)
+    wh += model.energy_wh([up_t, down_t, hover_s], 0.0,
+                          [aircraft.climb_rate_ms, -aircraft.descent_rate_ms, 0.0])
     return FlightEstimate(distance_m=dist,
                           time_s=float(seg_t.sum()) + turn_t + vertical + hover_s,
                           turns=int((turn > math.radians(30)).sum()),
-                          vertical_s=vertical, hover_s=hover_s)
+                          vertical_s=vertical, hover_s=hover_s,
+                          energy_wh=wh, charge_mah=float(model.mah(wh)))
 
 
 def estimate_path(xy: np.ndarray, z: np.ndarray, *, speed_ms, aircraft: AircraftProfile,

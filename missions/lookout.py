@@ -158,13 +158,19 @@ def plan_lookout(points, *, aircraft: AircraftProfile, radius_m: float = 0.0, ti
 
     cache = {}
 
+    # Cut on battery charge (uav.energy), counted as seconds of cruise that cost the same.
+    energy = aircraft.energy
+    p_cruise = float(energy.level_power_w(aircraft.cruise_speed_ms))
+
     def exact(i, j):
         b = build_sortie(vertices(i, j), planner.settings)
         cache[(i, j)] = b
-        return b.estimate.time_s, len(b.items)
+        return b.estimate.energy_wh * 3600.0 / p_cruise, len(b.items)
 
-    stay = time_s if radius_m == 0 else 2 * math.pi * radius_m * loiter[1] / orbit_v
-    vertical = altitude_m / aircraft.climb_rate_ms + altitude_m / aircraft.descent_rate_ms
+    # cheap estimates: stays at hover power, links at cruise power, climb and descent
+    stay = (time_s if radius_m == 0 else 2 * math.pi * radius_m * loiter[1] / orbit_v) * energy.hover_w / p_cruise
+    vertical = (altitude_m / aircraft.climb_rate_ms * float(energy.power_w(0.0, aircraft.climb_rate_ms))
+                + altitude_m / aircraft.descent_rate_ms * float(energy.power_w(0.0, -aircraft.descent_rate_ms))) / p_cruise
     ranges = split_sorties([stay] * len(stations), [float(np.hypot(*np.diff(p, axis=0).T).sum()) / speed for p in links],
                            budget_s=aircraft.usable_endurance_s,
                            overhead_s=lambda i, j: vertical + (np.hypot(*(stations[i] - home_xy)) + np.hypot(*(stations[j] - home_xy))) / speed,

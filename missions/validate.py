@@ -13,7 +13,8 @@ Rules, per sortie, each violation naming the item (seq) and why:
   the plan's DEM is at hand, above home otherwise);
 * photos are never asked for faster than the camera's ``min_trigger_interval_s``
   (trigger distance / speed, or time between hover shots);
-* the estimated sortie time is within the aircraft's usable endurance (reserve kept);
+* the sortie's estimated battery use (the aircraft's energy model, :mod:`uav.energy`: the one
+  the built-in copter and the rehearsal use) is within the usable charge, the reserve kept;
 * the fence fits the vehicle's fence storage (``max_fence_points``, see
   :data:`DEFAULT_MAX_FENCE_POINTS`).
 """
@@ -275,10 +276,13 @@ def validate_plan(plan: Plan, *, max_items: int = ARDUPILOT_MAX_ITEMS, fence_mar
         # --- endurance -----------------------------------------------------------------
         if aircraft is not None:
             est = estimate_mission(m, aircraft)
-            if est.time_s > aircraft.usable_endurance_s + 1e-6:
-                problems.append(f"{label}estimated flight time {est.time_s / 60:.1f} min is over the usable "
-                                f"endurance of {aircraft.name!r}, {aircraft.usable_endurance_s / 60:.1f} min "
-                                f"({aircraft.reserve_fraction:.0%} reserve kept)")
+            energy = aircraft.energy
+            if est.charge_mah > energy.usable_mah * (1 + 1e-9):
+                problems.append(
+                    f"{label}estimated flight time {est.time_s / 60:.1f} min needs {est.charge_mah:,.0f} mAh, "
+                    f"over the usable endurance of {aircraft.name!r}: {energy.usable_mah:,.0f} of "
+                    f"{energy.capacity_mah:,.0f} mAh ({aircraft.reserve_fraction:.0%} reserve kept; "
+                    f"{aircraft.usable_endurance_s / 60:.1f} min at cruise speed)")
     if problems and raise_on_error:
         head = problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more)"
         raise PlanValidationError(f"plan {plan.name or ''} fails validation: {head}".replace("plan  ", "plan "), problems)

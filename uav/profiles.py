@@ -2,7 +2,7 @@
 
 A camera profile is what photogrammetry needs (sensor size, focal length, image size) plus the
 shortest interval it can take photos at; an aircraft profile is what flight planning needs
-(speeds, endurance with its reserve, altitude ceiling).  Presets cover the drones rangers fly;
+(speeds, battery and power, reserve, altitude ceiling).  Presets cover the drones rangers fly;
 users add their own from a TOML or JSON file::
 
     [camera.my-cam]
@@ -15,7 +15,14 @@ users add their own from a TOML or JSON file::
 
     [aircraft.my-quad]
     cruise_speed_ms = 8
-    endurance_s = 1500
+    endurance_s = 1500            # level flight at cruise speed, full pack to empty
+    hover_endurance_s = 1300      # optional: hover time, full pack to empty
+    battery_capacity_mah = 5000
+    battery_voltage_v = 15.4
+
+An aircraft's :class:`uav.energy.EnergyModel` (``profile.energy``) is built from these figures:
+see :meth:`AircraftProfile.energy` and README's "Aircraft profiles" for where each preset's
+numbers come from.
 """
 
 from __future__ import annotations
@@ -24,8 +31,12 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
+
+from .energy import EnergyModel
 from .errors import ProfileError
 
 try:  # Python 3.11+
@@ -90,7 +101,17 @@ class CameraProfile:
 
 @dataclass(frozen=True)
 class AircraftProfile:
-    """What the planner needs to know of a multirotor."""
+    """What the planner needs to know of a multirotor.
+
+    Energy figures (see :attr:`energy`): ``endurance_s`` is level flight at
+    ``cruise_speed_ms`` from a full pack to empty (the makers' "max flight time");
+    ``hover_endurance_s`` the same hovering (``None``: as ``endurance_s``); ``power_curve``,
+    when measured, gives level-flight power at several speeds relative to hover power
+    (``((0, 1.0), (6, 1.01), ...)``) and then ``hover_endurance_s`` is not needed;
+    ``climb_power_per_ms`` / ``descent_power_per_ms`` are the power added per m/s of climb
+    and saved per m/s of descent, as fractions of hover power.  ``reserve_fraction`` of the
+    pack is never planned to be used.
+    """
 
     name: str
     cruise_speed_ms: float = 10.0
@@ -102,21 +123,68 @@ class AircraftProfile:
     reserve_fraction: float = 0.25
     max_altitude_m: float = 120.0
     battery_capacity_mah: float = 5000.0
+    battery_voltage_v: float = 14.8
+    hover_endurance_s: float | None = None
+    power_curve: tuple[tuple[float, float], ...] | None = None
+    climb_power_per_ms: float = 0.06
+    descent_power_per_ms: float = 0.05
     description: str = ""
 
     def __post_init__(self):
         for f in ("cruise_speed_ms", "max_speed_ms", "climb_rate_ms", "descent_rate_ms",
-                  "acceleration_ms2", "endurance_s", "max_altitude_m", "battery_capacity_mah"):
+                  "acceleration_ms2", "endurance_s", "max_altitude_m", "battery_capacity_mah",
+                  "battery_voltage_v"):
             if not getattr(self, f) > 0:
                 raise ProfileError(f"aircraft {self.name!r}: {f} must be positive, got {getattr(self, f)!r}")
         if not 0 <= self.reserve_fraction < 1:
             raise ProfileError(f"aircraft {self.name!r}: reserve_fraction must be in [0, 1)")
         if self.cruise_speed_ms > self.max_speed_ms:
             raise ProfileError(f"aircraft {self.name!r}: cruise speed is above its max speed")
+        if self.hover_endurance_s is not None and not self.hover_endurance_s > 0:
+            raise ProfileError(f"aircraft {self.name!r}: hover_endurance_s must be positive")
+        if self.power_curve is not None:
+            try:  # TOML/JSON give lists: keep a hashable tuple of (speed, ratio) pairs
+                curve = tuple((float(v), float(r)) for v, r in self.power_curve)
+            except (TypeError, ValueError):
+                raise ProfileError(f"aircraft {self.name!r}: power_curve must be a list of "
+                                   "[speed m/s, power relative to hover] pairs") from None
+            if not curve or curve[0] != (0.0, 1.0):
+                raise ProfileError(f"aircraft {self.name!r}: power_curve must start at [0, 1.0] "
+                                   "(hover is the reference)")
+            object.__setattr__(self, "power_curve", curve)
+        self.energy  # noqa: B018 - a bad curve or power is refused here, not mid-plan
+
+    @cached_property
+    def energy(self) -> EnergyModel:
+        """The aircraft's energy model (the one the planner, simulator and rehearsal use).
+
+        Level-flight power at cruise speed is what empties the pack in ``endurance_s``;
+        the power curve's shape comes from ``power_curve`` when given, else from hover power
+        (what empties it in ``hover_endurance_s``) and, above cruise speed, a rise to 1.25×
+        cruise power at ``max_speed_ms`` (an estimate: drag grows with speed).
+        """
+        pack_j = self.battery_capacity_mah / 1000.0 * self.battery_voltage_v * 3600.0
+        cruise_w = pack_j / self.endurance_s
+        if self.power_curve is not None:
+            v = np.array([p[0] for p in self.power_curve])
+            r = np.array([p[1] for p in self.power_curve])
+            ratio = float(np.interp(self.cruise_speed_ms, v, r))
+            hover_w = cruise_w / ratio
+            speeds, level = tuple(v.tolist()), tuple((r * hover_w).tolist())
+        else:
+            hover_w = pack_j / (self.hover_endurance_s or self.endurance_s)
+            speeds, level = (0.0, self.cruise_speed_ms), (hover_w, cruise_w)
+            if self.max_speed_ms > self.cruise_speed_ms:
+                speeds, level = speeds + (self.max_speed_ms,), level + (1.25 * cruise_w,)
+        return EnergyModel(capacity_mah=self.battery_capacity_mah, voltage_v=self.battery_voltage_v,
+                           speeds_ms=speeds, level_w=level,
+                           climb_w_per_ms=self.climb_power_per_ms * hover_w,
+                           descent_w_per_ms=self.descent_power_per_ms * hover_w,
+                           reserve_fraction=self.reserve_fraction)
 
     @property
     def usable_endurance_s(self) -> float:
-        """Flight time available before the reserve is touched."""
+        """Level flight at cruise speed available before the reserve is touched."""
         return self.endurance_s * (1.0 - self.reserve_fraction)
 
 
@@ -140,21 +208,41 @@ CAMERAS: dict[str, CameraProfile] = {c.name: c for c in [
                   description="DJI Mavic 2 Pro Hasselblad L1D-20c, 1-inch 20 MP"),
 ]}
 
+# Where the numbers come from (README, "Aircraft profiles", says the same):
+# DJI presets: the makers' published specifications — max flight time (level flight, full to
+# empty, no wind, measured by DJI at about 9 m/s), max hover time, battery mAh and volts, speeds
+# and climb/descent rates.  Estimates, not published: power at max speed (1.25x cruise power),
+# the climb/descent power (momentum theory, 6 %/5 % of hover power per m/s), and the Phantom 4
+# Pro's hover time (not published: taken equal to its flight time).  The M30T flies on two TB30
+# packs at once (5880 mAh, 131.6 Wh each); their volts are taken as 131.6 Wh / 5.88 Ah = 22.38 V
+# (6S Li-ion nominal; DJI also lists 26.1 V, which does not give 131.6 Wh with 5880 mAh).
+# arducopter-quad: measured on ArduPilot's own SITL (ArduCopter 4.7.0-dev, --model +, its
+# copter.parm; 12.6 V pack, 10 Ah): velocity-held phases at 0-10 m/s and -2.5..+4 m/s climb,
+# SYS_STATUS current averaged over the steady part (benchmarks/energy_sitl.py measures it again).
 AIRCRAFT: dict[str, AircraftProfile] = {a.name: a for a in [
     AircraftProfile("mavic3e", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=6,
-                    descent_rate_ms=4, endurance_s=45 * 60, reserve_fraction=0.25,
-                    battery_capacity_mah=5000, description="DJI Mavic 3 Enterprise"),
+                    descent_rate_ms=4, endurance_s=45 * 60, hover_endurance_s=38 * 60,
+                    reserve_fraction=0.25, battery_capacity_mah=5000, battery_voltage_v=15.4,
+                    description="DJI Mavic 3 Enterprise (77 Wh pack)"),
     AircraftProfile("phantom4pro", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=5,
                     descent_rate_ms=3, endurance_s=30 * 60, reserve_fraction=0.25,
-                    battery_capacity_mah=5870, description="DJI Phantom 4 Pro V2.0"),
+                    battery_capacity_mah=5870, battery_voltage_v=15.2,
+                    description="DJI Phantom 4 Pro V2.0 (89.2 Wh pack)"),
     AircraftProfile("m30t", cruise_speed_ms=12, max_speed_ms=23, climb_rate_ms=6,
-                    descent_rate_ms=5, endurance_s=41 * 60, reserve_fraction=0.25,
-                    battery_capacity_mah=5880, description="DJI Matrice 30T"),
-    # Matches the simulated copter's defaults (ArduCopter WPNAV_SPEED 10 m/s, WPNAV_SPEED_UP
-    # 2.5 m/s, WPNAV_SPEED_DN 1.5 m/s) so rehearsals and plans agree.
+                    descent_rate_ms=5, endurance_s=41 * 60, hover_endurance_s=36 * 60,
+                    reserve_fraction=0.25, battery_capacity_mah=2 * 5880, battery_voltage_v=22.38,
+                    description="DJI Matrice 30T (two TB30 packs, 2 x 131.6 Wh)"),
+    # Speeds match the simulated copter's defaults (ArduCopter WPNAV_SPEED 10 m/s,
+    # WPNAV_SPEED_UP 2.5 m/s, WPNAV_SPEED_DN 1.5 m/s) so rehearsals and plans agree.  SITL's
+    # "+" frame draws 28.1 A hovering and 30.6 A at 10 m/s (its top level speed; 15 m/s is
+    # asked of it but not reached) at 12.6 V; climbing adds 0.99 A per m/s (at 2.5 m/s),
+    # descending saves 0.92 A per m/s (at 2.5 m/s).  endurance_s = 126 Wh / 385.6 W.
     AircraftProfile("arducopter-quad", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=2.5,
-                    descent_rate_ms=1.5, endurance_s=25 * 60, reserve_fraction=0.25,
-                    battery_capacity_mah=10000, description="Generic ArduCopter quad (SITL default)"),
+                    descent_rate_ms=1.5, endurance_s=1176.0, reserve_fraction=0.25,
+                    battery_capacity_mah=10000, battery_voltage_v=12.6,
+                    power_curve=((0, 1.0), (3, 1.003), (6, 1.0135), (9, 1.0566), (10, 1.0886)),
+                    climb_power_per_ms=0.0353, descent_power_per_ms=0.0326,
+                    description="Generic ArduCopter quad (SITL default, measured on SITL)"),
 ]}
 
 DEFAULT_CAMERA = "mavic3e-wide"
