@@ -9,11 +9,24 @@ training script and the evaluation script agree on which images were never seen 
   The held-back split is its ``valid/`` folder.
 - ``aerial-cars``: ``images/`` and ``labels/``; car, truck, bus, minibus, cyclist -> ``vehicle``.
   The held-back split is a fixed, seeded 20 % of the images.
+
+Those two splits hold back single images whose neighbours (frames of the same video, crops of
+the same mosaic) were trained on, so they flatter the models.  The ``source-train`` /
+``source-test`` splits hold back whole sources instead (:func:`source_of`):
+
+- fire-smoke: the videos in :data:`FIRE_SMOKE_TEST_SOURCES` (every frame of them, from
+  ``train/`` and ``valid/``) and a seeded 20 % of the still photos (a photo and its
+  ``--2-`` copy are one source);
+- aerial-cars: the Minsk flight ``DJI_0762`` and the KIT mosaic crops ``MOS155``-``MOS179``
+  (:data:`AERIAL_TEST_SOURCES`): a flight and a part of Munich no training step sees.
+
+Models trained with ``source-train`` are scored honestly on ``source-test``.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +39,11 @@ from .base import FIRE, SMOKE, VEHICLE
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 AERIAL_HOLDOUT_FRACTION = 0.2
 AERIAL_SPLIT_SEED = 20240605
+
+SOURCE_SPLITS = ("source-train", "source-test")
+FIRE_SMOKE_TEST_SOURCES = ("fire2_mp4", "newsmoke1_mp4", "pexels-alan-w-8365989_mp4")
+AERIAL_TEST_SOURCES = ("DJI_0762", "MOS155-179")
+STILLS_HOLDOUT_FRACTION = 0.2
 
 FIRE_SMOKE_CLASSES = {0: FIRE, 2: SMOKE}   # 1 ("default") = negative frame, no box
 AERIAL_CLASSES = {0: VEHICLE, 1: VEHICLE, 2: VEHICLE, 3: VEHICLE, 4: VEHICLE}
@@ -96,15 +114,50 @@ def _images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def source_of(name: str) -> str:
+    """The video, still photo, flight or mosaic an image of either data set was cut from.
+
+    ``fire2_mp4-39_jpg.rf.<hash>.jpg`` -> ``fire2_mp4``; ``img_71--2-_jpg.rf...`` -> ``img_71``;
+    ``DJI_0762-0031.jpg`` -> ``DJI_0762``; ``MOS160.png`` and ``MunichStreet02-MOS160.png``
+    (the same crop) -> ``MOS155-179``; ``MOS80.png`` -> ``MOS74-93``.
+    """
+    stem = re.split(r"_(?:jpg|jpeg|png)\.rf\.", name)[0]
+    m = re.match(r"img_(\d+)", stem)
+    if m:
+        return f"img_{m.group(1)}"
+    m = re.match(r"(DJI_\d+)-\d+", stem)
+    if m:
+        return m.group(1)
+    m = re.search(r"MOS(\d+)", stem)
+    if m:
+        return "MOS155-179" if int(m.group(1)) >= 155 else "MOS74-93"
+    return re.sub(r"[-_]\d+$", "", Path(stem).stem)
+
+
+def _held_stills(sources: set[str]) -> set[str]:
+    stills = sorted(s for s in sources if s.startswith("img_"))
+    k = round(len(stills) * STILLS_HOLDOUT_FRACTION)
+    return set(random.Random(AERIAL_SPLIT_SEED).sample(stills, k))
+
+
 def fire_smoke_samples(root: str | Path, split: str) -> list[Sample]:
-    """The fire-smoke data set's ``train`` or ``valid`` (held-back) split."""
-    if split not in ("train", "valid"):
-        raise InvalidInputError(f"fire-smoke split must be 'train' or 'valid', not {split!r}")
+    """The fire-smoke data set's ``train`` or ``valid`` folder, or a split by source
+    (``source-train``, ``source-test``: see the module's description)."""
+    if split not in ("train", "valid") + SOURCE_SPLITS:
+        raise InvalidInputError(f"fire-smoke split must be 'train', 'valid', 'source-train' or "
+                                f"'source-test', not {split!r}")
     root = Path(root)
+    folders = [split] if split in ("train", "valid") else ["train", "valid"]
+    images = [(f, img) for f in folders for img in _images(root / f / "images")]
+    if split in SOURCE_SPLITS:
+        held = _held_stills({source_of(img.name) for _, img in images})
+        held.update(FIRE_SMOKE_TEST_SOURCES)
+        images = [(f, img) for f, img in images
+                  if (source_of(img.name) in held) == (split == "source-test")]
     out = []
-    for img in _images(root / split / "images"):
+    for folder, img in images:
         w, h = _image_size(img)
-        boxes, names = read_yolo_labels(root / split / "labels" / (img.stem + ".txt"), w, h,
+        boxes, names = read_yolo_labels(root / folder / "labels" / (img.stem + ".txt"), w, h,
                                         FIRE_SMOKE_CLASSES)
         out.append(Sample(img, boxes, names))
     return out
@@ -120,15 +173,22 @@ def aerial_split(names: list[str], seed: int = AERIAL_SPLIT_SEED,
 
 
 def aerial_cars_samples(root: str | Path, split: str) -> list[Sample]:
-    """The aerial-cars data set's ``train`` (80 %) or ``valid`` (held-back 20 %) split."""
-    if split not in ("train", "valid"):
-        raise InvalidInputError(f"aerial-cars split must be 'train' or 'valid', not {split!r}")
+    """The aerial-cars data set's ``train`` (80 %) or ``valid`` (held-back 20 %) split, or a
+    split by source (``source-train``, ``source-test``: see the module's description)."""
+    if split not in ("train", "valid") + SOURCE_SPLITS:
+        raise InvalidInputError(f"aerial-cars split must be 'train', 'valid', 'source-train' or "
+                                f"'source-test', not {split!r}")
     root = Path(root)
     images = _images(root / "images")
-    held = aerial_split([p.name for p in images])
+    if split in SOURCE_SPLITS:
+        held = {p.name for p in images if source_of(p.name) in AERIAL_TEST_SOURCES}
+        test = split == "source-test"
+    else:
+        held = aerial_split([p.name for p in images])
+        test = split == "valid"
     out = []
     for img in images:
-        if (img.name in held) != (split == "valid"):
+        if (img.name in held) != test:
             continue
         w, h = _image_size(img)
         boxes, names = read_yolo_labels(root / "labels" / (img.stem + ".txt"), w, h,
