@@ -31,6 +31,8 @@ from pathlib import Path
 from uav.errors import InvalidInputError, SimulatorError, SitlNotFoundError
 from uav.geo import parse_latlon
 
+from .readiness import ReadyStatus, wait_until_ready
+
 ENV_VAR = "ARDUPILOT_SITL"
 BINARY_NAME = "arducopter"
 DEFAULT_PARAMS = Path(__file__).with_name("data") / "copter-sim.parm"
@@ -117,6 +119,17 @@ class Home:
             raise InvalidInputError(f"SITL home must be LAT,LON[,ALT[,HDG]], got {value!r}")
         return cls(*parts)
 
+    # Indexable like the built-in copter's (lat, lon, alt, heading) tuple, so callers need not
+    # know which backend they got.
+    def __iter__(self):
+        return iter((self.lat, self.lon, self.alt, self.heading))
+
+    def __getitem__(self, i):
+        return (self.lat, self.lon, self.alt, self.heading)[i]
+
+    def __len__(self) -> int:
+        return 4
+
     @property
     def arg(self) -> str:
         return f"{self.lat:.7f},{self.lon:.7f},{self.alt:.2f},{self.heading % 360:.1f}"
@@ -170,6 +183,8 @@ def _check_param_name(name: str, where: str) -> None:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # SO_REUSEADDR as SITL itself binds: a port left in TIME-WAIT by a closed client is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -208,20 +223,6 @@ def _install_handlers() -> None:
     _HANDLERS_INSTALLED = True
 
 
-@dataclass
-class ReadyStatus:
-    """What :meth:`ArduPilotSITL.wait_ready` saw when the copter became ready to arm."""
-
-    seconds: float
-    gps_fix_type: int
-    satellites: int
-    ekf_flags: int
-    prearm_ok: bool
-    autopilot: int
-    vehicle_type: int
-    messages: list[str]
-
-
 class ArduPilotSITL:
     """A running ArduPilot SITL copter, as a context manager.
 
@@ -244,18 +245,22 @@ class ArduPilotSITL:
         SITL physics model (``quad`` is plus-configured; ``x`` an X quad).
     wipe : bool
         Start from a wiped eeprom so the defaults apply.
+    boot_speedup : float, optional
+        Boot at this speed-up (it takes SITL ~40 simulated seconds to be ready to arm), then
+        switch to ``speedup`` through ``SIM_SPEEDUP`` once ready.  None: boot at ``speedup``.
+
+    Used as a context manager it starts SITL and waits until it is ready to arm.
 
     Examples
     --------
     >>> with ArduPilotSITL(home=(43.1, 131.2, 100, 0), speedup=10) as sitl:   # doctest: +SKIP
-    ...     sitl.wait_ready(120)
     ...     link = connect(sitl.connection_string)
     """
 
     def __init__(self, binary: str | os.PathLike | None = None, home=DEFAULT_HOME, speedup: float = 1.0,
                  instance: int = 0, workdir: str | os.PathLike | None = None,
                  params: dict[str, float] | None = None, model: str = "quad", wipe: bool = True,
-                 defaults: str | os.PathLike | None = None):
+                 defaults: str | os.PathLike | None = None, boot_speedup: float | None = None):
         self._binary_arg = binary
         self.home = Home.parse(home)
         try:
@@ -264,6 +269,11 @@ class ArduPilotSITL:
             raise InvalidInputError(f"SITL speed-up must be a number, got {speedup!r}") from None
         if not 0 < self.speedup <= 1000:
             raise InvalidInputError(f"SITL speed-up must be above 0 and at most 1000, got {speedup!r}")
+        boot = self.speedup if boot_speedup is None else float(boot_speedup)
+        if not 0 < boot <= 1000:
+            raise InvalidInputError(f"SITL boot speed-up must be above 0 and at most 1000, got {boot_speedup!r}")
+        self.boot_speedup = boot
+        self._launch_speedup = max(boot, self.speedup)
         self.ports = ports_for_instance(instance)
         self.instance = instance
         if not isinstance(model, str) or not re.fullmatch(r"[A-Za-z0-9_+:.-]+", model):
@@ -301,6 +311,12 @@ class ArduPilotSITL:
         return f"tcp:127.0.0.1:{self.port}"
 
     @property
+    def telemetry_connection_string(self) -> str:
+        """SERIAL1 (a telemetry radio's port): unlike SERIAL0 (USB), it refuses unsigned
+        messages once signing is set up."""
+        return f"tcp:127.0.0.1:{self.ports['serial1']}"
+
+    @property
     def log_path(self) -> Path | None:
         """SITL's console output (stdout and stderr)."""
         return None if self.workdir is None else self.workdir / "sitl.log"
@@ -310,7 +326,7 @@ class ArduPilotSITL:
         defaults = str(self.defaults.resolve())
         if self.params:
             defaults += "," + str(self._extra_params_path())
-        args = ["--model", self.model, "--home", self.home.arg, "--speedup", f"{self.speedup:g}",
+        args = ["--model", self.model, "--home", self.home.arg, "--speedup", f"{self._launch_speedup:g}",
                 "-I", str(self.instance), "--defaults", defaults]
         if self.wipe:
             args.append("--wipe")
@@ -328,6 +344,11 @@ class ArduPilotSITL:
     # --- life cycle ---------------------------------------------------------------------------
     def __enter__(self) -> ArduPilotSITL:
         self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -342,6 +363,7 @@ class ArduPilotSITL:
         if not self.defaults.is_file():
             raise SimulatorError(f"SITL parameter defaults file {self.defaults} is missing")
         read_parm_file(self.defaults)  # fail here, clearly, rather than inside ArduPilot
+        self._launch_speedup = max(self.boot_speedup, self.speedup)
         for name in ("serial0", "serial1", "serial2"):
             if not _port_free(self.ports[name]):
                 raise SimulatorError(
@@ -394,100 +416,36 @@ class ArduPilotSITL:
             f"ArduPilot SITL did not open TCP port {self.port} within {timeout:.0f} s; "
             f"log kept in {self.kept_logs}")
 
-    def wait_ready(self, timeout: float = 90.0) -> ReadyStatus:
+    def wait_ready(self, timeout: float = 120.0) -> ReadyStatus:
         """Connect to SERIAL0 and wait until the copter is ready to arm.
 
-        Ready means: heartbeats arrive, the GPS has a 3D fix, the EKF reports a horizontal and
-        vertical absolute position, and SYS_STATUS says the pre-arm checks pass.
+        Ready means: a heartbeat past BOOT, a 3D GPS fix, an EKF with horizontal and vertical
+        absolute position, and SYS_STATUS saying the pre-arm checks pass.  When the copter
+        booted faster than asked (``boot_speedup``), it is then set to ``speedup``.
 
         Raises
         ------
         SimulatorError
-            On timeout, saying what was still missing (and the last pre-arm text).
+            On timeout, saying what was still missing (and the last arming text).
         """
-        os.environ.setdefault("MAVLINK20", "1")  # before mavutil picks its dialect: SITL talks MAVLink2
-        from pymavlink import mavutil
-        from pymavlink.dialects.v20 import ardupilotmega as mav
-
         if self.process is None or self.process.poll() is not None:
             raise SimulatorError("SITL is not running: call start() first (or use it as a context manager)")
-        t0 = time.monotonic()
-        try:
-            conn = mavutil.mavlink_connection(self.connection_string, source_system=254,
-                                              source_component=190, autoreconnect=False)
-        except OSError as exc:
-            self.failed = True
-            raise SimulatorError(f"cannot connect to SITL at {self.connection_string}: {exc}") from None
-        ekf_needed = (mav.EKF_ATTITUDE | mav.EKF_VELOCITY_HORIZ | mav.EKF_VELOCITY_VERT
-                      | mav.EKF_POS_HORIZ_ABS | mav.EKF_POS_VERT_ABS)
-        prearm_bit = mav.MAV_SYS_STATUS_PREARM_CHECK
-        state = {"hb": None, "fix": 0, "sats": 0, "ekf": None, "prearm": None, "texts": []}
-        last_request = 0.0
-        try:
-            while True:
-                now = time.monotonic()
-                if self.process.poll() is not None:
-                    self.failed = True
-                    raise SimulatorError(
-                        f"ArduPilot SITL stopped (status {self.process.returncode}) while starting up; "
-                        f"log in {self.log_path}")
-                if now - t0 > timeout:
-                    self.failed = True
-                    raise SimulatorError(self._not_ready_message(timeout, state, ekf_needed))
-                if now - last_request > 2.0 and state["hb"] is not None:
-                    # Streams are off on a fresh link until asked for.
-                    for msg_id in (mav.MAVLINK_MSG_ID_SYS_STATUS, mav.MAVLINK_MSG_ID_GPS_RAW_INT,
-                                   mav.MAVLINK_MSG_ID_EKF_STATUS_REPORT):
-                        conn.mav.command_long_send(state["hb"].get_srcSystem(), 1,
-                                                   mav.MAV_CMD_SET_MESSAGE_INTERVAL, 0,
-                                                   msg_id, 500_000, 0, 0, 0, 0, 0)
-                    last_request = now
-                msg = conn.recv_match(blocking=True, timeout=0.5)
-                if msg is None:
-                    continue
-                kind = msg.get_type()
-                if kind == "HEARTBEAT" and msg.get_srcComponent() == 1:
-                    if state["hb"] is None:
-                        last_request = 0.0
-                    state["hb"] = msg
-                elif kind == "GPS_RAW_INT":
-                    state["fix"], state["sats"] = msg.fix_type, msg.satellites_visible
-                elif kind == "EKF_STATUS_REPORT":
-                    state["ekf"] = msg.flags
-                elif kind == "SYS_STATUS":
-                    if msg.onboard_control_sensors_present & prearm_bit:
-                        state["prearm"] = bool(msg.onboard_control_sensors_health & prearm_bit)
-                elif kind == "STATUSTEXT":
-                    state["texts"].append(msg.text)
-                    del state["texts"][:-20]
-                ready = (state["hb"] is not None and state["fix"] >= 3 and state["ekf"] is not None
-                         and (state["ekf"] & ekf_needed) == ekf_needed and state["prearm"] is True)
-                if ready:
-                    hb = state["hb"]
-                    return ReadyStatus(round(time.monotonic() - t0, 2), state["fix"], state["sats"],
-                                       state["ekf"], True, hb.autopilot, hb.type, list(state["texts"]))
-        finally:
-            with contextlib.suppress(Exception):
-                conn.close()
 
-    def _not_ready_message(self, timeout, state, ekf_needed) -> str:
-        waiting = []
-        if state["hb"] is None:
-            waiting.append("a HEARTBEAT from the autopilot (is SERIAL0 answering?)")
-        else:
-            if state["fix"] < 3:
-                waiting.append(f"a 3D GPS fix (fix type {state['fix']}, {state['sats']} satellites)")
-            if state["ekf"] is None:
-                waiting.append("an EKF_STATUS_REPORT")
-            elif (state["ekf"] & ekf_needed) != ekf_needed:
-                waiting.append(f"the EKF to settle (flags 0x{state['ekf']:04x}, need 0x{ekf_needed:04x}: "
-                               "attitude, velocity and absolute position)")
-            if state["prearm"] is not True:
-                prearm = [t for t in state["texts"] if "prearm" in t.lower() or "arm" in t.lower()]
-                last = f"; last: {prearm[-1]!r}" if prearm else ""
-                waiting.append("pre-arm checks to pass" + last)
-        return (f"ArduPilot SITL was not ready to arm after {timeout:.0f} s; still waiting for "
-                + ", ".join(waiting) + f". Log in {self.log_path}")
+        def alive():
+            if self.process is None or self.process.poll() is not None:
+                return f"status {None if self.process is None else self.process.returncode}"
+            return None
+
+        then = self.speedup if self._launch_speedup != self.speedup else None
+        try:
+            status = wait_until_ready(self.connection_string, timeout, who="ArduPilot SITL",
+                                      alive=alive, log_hint=f" Log in {self.log_path}",
+                                      then_speedup=then)
+        except SimulatorError:
+            self.failed = True
+            raise
+        self._launch_speedup = self.speedup
+        return status
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop SITL (terminate, then kill) and tidy up; logs are kept if anything failed."""

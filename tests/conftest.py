@@ -87,7 +87,9 @@ def leftovers(v) -> list[str]:
 
 @pytest.fixture
 def vehicle_factory(vehicle_backend):
-    """``make(**options)`` starts a vehicle (speedup, params, signing_key, home...).
+    """``make(**options)`` starts a vehicle (speedup, params, signing_key, home...), ready to
+    arm (heartbeat past BOOT, 3D fix, EKF position, pre-arm checks passing), as every path
+    that starts one in the project does.
 
     All vehicles made are stopped at teardown; a test fails if one leaves a thread, a
     process, a listening TCP port or a bound UDP port behind.
@@ -98,14 +100,13 @@ def vehicle_factory(vehicle_backend):
         pytest.skip(_sitl_missing_reason())
     before = _vehicle_threads()
     started = []
-    instance = [0]
 
     def make(**options):
         options.setdefault("backend", vehicle_backend)
         if options["backend"] == "ardupilot":
-            options.setdefault("instance", instance[0])
-            instance[0] += 1
-        v = start_vehicle(**options)
+            # the first free instance: other test runs or simulators may hold 5760 and up
+            options.setdefault("instance", None)
+        v = start_vehicle(**options)  # returns once the vehicle can arm
         try:
             v._conn_str_at_start = v.connection_string
         except AttributeError:  # a backend object with slots: check what it exposes later

@@ -87,9 +87,10 @@ class Channel:
     """One GCS connection (a TCP client, or one UDP peer)."""
 
     def __init__(self, server: BuiltinVehicleServer, kind: str, sock: socket.socket,
-                 addr, link_id: int):
+                 addr, link_id: int, usb: bool = False):
         self.server = server
         self.kind = kind
+        self.usb = usb  # SERIAL0: unsigned messages accepted even with signing on
         self.sock = sock
         self.addr = addr
         self.link_id = link_id
@@ -178,17 +179,19 @@ class BuiltinVehicleServer:
         Send to these UDP addresses from the start (e.g. QGroundControl's 127.0.0.1:14550).
     signing_key : bytes or None
         32-byte MAVLink2 signing key; when set, unsigned packets other than RADIO_STATUS are
-        dropped, as ArduPilot does on its telemetry ports.
+        dropped on the telemetry port (``telemetry_connection_string``) and UDP, as ArduPilot
+        does on SERIAL1 and up; the main port, like ArduPilot's SERIAL0 (USB), still takes them.
     params : dict
         Parameter values to start with (names as ArduPilot's).
     boot_time_s : float
-        Simulated seconds until the GPS/EKF are ready and home is set.
+        Simulated seconds until the GPS/EKF are ready and home is set (real SITL: ~40 s;
+        phases as ArduCopter's, see :class:`Vehicle`; 0: ready at once).
     """
 
     def __init__(self, home=(-35.363261, 149.165230, 584.0, 353.0), speedup: float = 1.0,
                  port: int = 0, host: str = "127.0.0.1", udp_port: int | None = None,
                  udp_out: list[str] | None = None, signing_key: bytes | None = None,
-                 params: dict | None = None, boot_time_s: float = 0.5):
+                 params: dict | None = None, boot_time_s: float = 10.0):
         if len(home) != 4:
             raise SimulatorError(f"home must be (lat, lon, alt_amsl, heading), got {home!r}")
         lat, lon = float(home[0]), float(home[1])
@@ -222,6 +225,16 @@ class BuiltinVehicleServer:
         self._listen.setblocking(False)
         self.port = self._listen.getsockname()[1]
         self._sel.register(self._listen, selectors.EVENT_READ, "listen")
+        # A second port, as ArduPilot's SERIAL1 (a telemetry radio): the first one stands for
+        # SERIAL0, which ArduPilot treats as USB and where it accepts unsigned messages even
+        # once signing is set up; here unsigned ones are refused.
+        self._listen1 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listen1.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listen1.bind((host, 0))
+        self._listen1.listen(8)
+        self._listen1.setblocking(False)
+        self.telemetry_port = self._listen1.getsockname()[1]
+        self._sel.register(self._listen1, selectors.EVENT_READ, "listen1")
         self._udp = None
         self._udp_peers: dict = {}
         if udp_port is not None or udp_out:
@@ -277,6 +290,10 @@ class BuiltinVehicleServer:
         return f"tcp:{self.host}:{self.port}"
 
     @property
+    def telemetry_connection_string(self) -> str:
+        return f"tcp:{self.host}:{self.telemetry_port}"
+
+    @property
     def speedup(self) -> float:
         return self.clock.speedup
 
@@ -315,7 +332,8 @@ class BuiltinVehicleServer:
                 except OSError:
                     pass
         self.channels.clear()
-        for s in (self._listen, self._udp, getattr(self, "_wake_r", None),
+        for s in (self._listen, getattr(self, "_listen1", None), self._udp,
+                  getattr(self, "_wake_r", None),
                   getattr(self, "_wake_w", None)):
             if s is not None:
                 try:
@@ -353,7 +371,8 @@ class BuiltinVehicleServer:
         s.sign_outgoing = True
         s.link_id = ch.link_id & 0xFF
         s.timestamp = max(s.timestamp, self._signing_ts)
-        s.allow_unsigned_callback = lambda mav, msgid: msgid in UNSIGNED_OK
+        usb = ch.usb
+        s.allow_unsigned_callback = lambda mav, msgid: usb or msgid in UNSIGNED_OK
 
     def set_signing_key(self, key: bytes | None, initial_timestamp: int = 0) -> None:
         self._signing_key = bytes(key) if key and any(key) else None
@@ -409,14 +428,14 @@ class BuiltinVehicleServer:
                 self._wake_r.recv(4096)
             except OSError:
                 pass
-        elif tag == "listen":
+        elif tag in ("listen", "listen1"):
             try:
-                conn, addr = self._listen.accept()
+                conn, addr = (self._listen if tag == "listen" else self._listen1).accept()
             except OSError:
                 return
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            ch = Channel(self, "tcp", conn, addr, self._new_link_id())
+            ch = Channel(self, "tcp", conn, addr, self._new_link_id(), usb=tag == "listen")
             self.channels.append(ch)
             self._sel.register(conn, selectors.EVENT_READ, ch)
         elif tag == "udp":
@@ -629,7 +648,19 @@ class BuiltinVehicleServer:
         if cmd == M.MAV_CMD_COMPONENT_ARM_DISARM:
             force = int(round(p[1])) in (2989, 21196)
             if p[0] == 1:
-                return A if not v.arm(force=force) else F
+                # ArduPilot acks first and its "Arm: ..." texts follow the ack
+                said: list[tuple[int, str]] = []
+                v.send_text = lambda sev, text: said.append((sev, text))
+                try:
+                    refused = v.arm(force=force)
+                finally:
+                    v.send_text = self.send_text
+                ch.send(M.MAVLink_command_ack_message(cmd, F if refused else A, 0, 0,
+                                                      msg.get_srcSystem(),
+                                                      msg.get_srcComponent()))
+                for sev, text in said:
+                    self.send_text(sev, text)
+                return None
             if p[0] == 0:
                 return A if v.disarm(force=force) else F
             return M.MAV_RESULT_DENIED
@@ -849,7 +880,11 @@ class BuiltinVehicleServer:
 
     def _ekf_status(self):
         flags = 0
-        if self.vehicle.ready:
+        if self.vehicle.boot_phase() == "ekf":
+            # what SITL reports after tilt/yaw alignment, before it uses GPS (0x00a7)
+            flags = (M.EKF_ATTITUDE | M.EKF_VELOCITY_HORIZ | M.EKF_VELOCITY_VERT
+                     | M.EKF_POS_VERT_ABS | M.EKF_CONST_POS_MODE)
+        elif self.vehicle.ready:
             flags = (M.EKF_ATTITUDE | M.EKF_VELOCITY_HORIZ | M.EKF_VELOCITY_VERT
                      | M.EKF_POS_HORIZ_REL | M.EKF_POS_HORIZ_ABS | M.EKF_POS_VERT_ABS
                      | M.EKF_PRED_POS_HORIZ_REL | M.EKF_PRED_POS_HORIZ_ABS)

@@ -70,12 +70,17 @@ class Vehicle:
     now : callable returning simulated seconds since boot
     send_text : ``send_text(severity, text)``
     broadcast : ``broadcast(message)`` sends a MAVLink message to every GCS
-    boot_time_s : simulated seconds before GPS/EKF are ready (home set, arming possible)
+    boot_time_s : simulated seconds before GPS/EKF are ready (home set, arming possible).
+        The boot goes through ArduCopter's phases, scaled to this: BOOT heartbeats and
+        "Arm: System not initialised" first, then inertial sensors settling ("Arm: Accels
+        inconsistent", "Arm: Gyros inconsistent"), then "Arm: Need Position Estimate" until
+        "EKF3 IMU0 is using GPS".  Real SITL takes about 40 s; the default 10 s is shorter on
+        purpose (less to wait for at speed-up 1), and 0 skips the boot altogether.
     """
 
     def __init__(self, home, params: ParamTable, now: Callable[[], float],
                  send_text: Callable[[int, str], None], broadcast: Callable[[object], None],
-                 boot_time_s: float = 0.5):
+                 boot_time_s: float = 10.0):
         lat, lon, alt, hdg = home
         self.home_lat, self.home_lon, self.home_alt = float(lat), float(lon), float(alt)
         self.params = params
@@ -220,10 +225,10 @@ class Vehicle:
         p = self.params
         out = []
         if not self.ready:
-            out.append("AHRS: waiting for home")
+            out.extend(self.boot_refusals())
         if self.mode not in ARMABLE_MODES and not (
                 self.mode == MODES["AUTO"] and int(p["AUTO_OPTIONS"]) & 1):
-            out.append("Mode not armable")
+            out.append(f"{MODE_NAMES[self.mode]} mode not armable")
         if int(p["ARMING_CHECK"]) == 0:
             return out
         if p["BATT_ARM_VOLT"] > 0 and self.battery.voltage < p["BATT_ARM_VOLT"]:
@@ -283,10 +288,12 @@ class Vehicle:
         fails = [] if force else self.prearm_failures()
         if fails:
             for f in fails:
-                prefix = "Arm" if f == "Mode not armable" else "PreArm"
-                self.send_text(M.MAV_SEVERITY_CRITICAL, f"{prefix}: {f}")
+                # AP_Arming words every failure found while arming "Arm: ..."; "PreArm: ..."
+                # is its periodic report while disarmed
+                self.send_text(M.MAV_SEVERITY_CRITICAL, f"Arm: {f}")
             return fails
         self.armed = True
+        self.send_text(M.MAV_SEVERITY_INFO, "Arming motors")
         self.auto_armed = False
         self.armed_on_ground_since = self.now()
         if self.mission.count() == 0 and self.home_set:
@@ -303,6 +310,7 @@ class Vehicle:
             self.send_text(M.MAV_SEVERITY_CRITICAL, "Disarm: vehicle is flying")
             return False
         self.armed = False
+        self.send_text(M.MAV_SEVERITY_INFO, "Disarming motors")
         self.auto_armed = False
         self.nav = None
         self.rtl = None
@@ -708,6 +716,28 @@ class Vehicle:
                 self.set_mode(MODES["LAND"], "battery")
 
     # --- the step ---------------------------------------------------------------------------------
+    def boot_phase(self) -> str:
+        """"init", "imu" (sensors settling), "ekf" (waiting for GPS) or "ready"."""
+        if self.ready:
+            return "ready"
+        t, boot = self.now(), self.boot_time_s
+        if t < min(1.5, 0.05 * boot):
+            return "init"
+        return "imu" if t < 0.5 * boot else "ekf"
+
+    def boot_refusals(self) -> list[str]:
+        """Why a booting copter will not arm, in ArduCopter 4.7's words and order."""
+        phase = self.boot_phase()
+        if phase == "init":
+            return ["System not initialised"]
+        out = []
+        if phase == "imu":
+            out.append("Accels inconsistent" if self.now() < 0.3 * self.boot_time_s
+                       else "Gyros inconsistent")
+        if phase in ("imu", "ekf"):
+            out.append("Need Position Estimate")
+        return out
+
     def boot_check(self) -> None:
         if not self.ready and self.now() >= self.boot_time_s:
             self.ready = True
@@ -748,7 +778,14 @@ class Vehicle:
             self.nav is not None and self.nav.get("phase") == "land")
         if landing or self.mode in (MODES["LAND"], MODES["RTL"]):
             if self.nav is not None and self.mode == MODES["AUTO"]:
-                self._nav_done()
+                idx = self.nav["index"]
+                if self.mission.get(idx).command == M.MAV_CMD_NAV_LAND:
+                    # ArduCopter disarms on touchdown before its NAV_LAND is verified: no
+                    # MISSION_ITEM_REACHED for it (an RTL item is reported; seen on SITL 4.7)
+                    self.reached.append(idx)
+                    self._mission_complete()
+                else:
+                    self._nav_done()
             self.disarm()
             self.send_text(M.MAV_SEVERITY_INFO, "Land complete, disarmed")
             if self.mode == MODES["AUTO"]:
@@ -763,7 +800,6 @@ class Vehicle:
             self.armed_on_ground_since = self.now()
         if delay > 0 and self.now() - self.armed_on_ground_since >= delay:
             self.disarm()
-            self.send_text(M.MAV_SEVERITY_INFO, "Disarming motors")
 
     def _navigate(self) -> tuple[Target | None, float | None]:
         if not self.armed or self.landed and not self._wants_takeoff():
@@ -910,7 +946,7 @@ class Vehicle:
         return b
 
     def system_status(self) -> int:
-        if not self.ready:
+        if self.boot_phase() == "init":
             return M.MAV_STATE_BOOT
         if self.batt_failsafe or self.fence_breached:
             return M.MAV_STATE_CRITICAL

@@ -55,17 +55,28 @@ def _takeoff_and_auto(m, alt=20.0):
 
 
 def _arm_attempt(m):
-    """Ask to arm; return (first STATUSTEXT before the answer, COMMAND_ACK)."""
+    """Ask to arm; return (first arming STATUSTEXT, COMMAND_ACK).  ArduPilot sends the ack
+    first and its "Arm: ..." texts right after it."""
+    while m.recv_match(blocking=False) is not None:
+        pass  # texts from before the attempt
     m.mav.command_long_send(m.target_system, m.target_component,
                             M.MAV_CMD_COMPONENT_ARM_DISARM, 0, 1, 0, 0, 0, 0, 0, 0)
-    text = None
-    while True:
-        msg = wait(m, ["STATUSTEXT", "COMMAND_ACK"], 5)
-        assert msg is not None, "no answer to the arm command"
-        if msg.get_type() == "STATUSTEXT":
+    text, ack, deadline = None, None, time.monotonic() + 5
+    while time.monotonic() < deadline:
+        msg = wait(m, ["STATUSTEXT", "COMMAND_ACK"], 0.5)
+        if msg is None:
+            if ack is not None:
+                break
+            continue
+        if msg.get_type() == "STATUSTEXT" and "Arm: " in msg.text:
             text = text or msg.text
-        elif msg.command == M.MAV_CMD_COMPONENT_ARM_DISARM:
-            return text, msg
+            if ack is not None:
+                break
+        elif msg.get_type() == "COMMAND_ACK" and msg.command == M.MAV_CMD_COMPONENT_ARM_DISARM:
+            ack = msg
+            deadline = min(deadline, time.monotonic() + 1.0)
+    assert ack is not None, "no answer to the arm command"
+    return text, ack
 
 
 def _texts(got):
@@ -121,7 +132,7 @@ def test_do_jump_repeats_and_loiter_turns_circle(vehicle_factory):
     _takeoff_and_auto(m, 15)
     got = _fly(m, 40)
     reached = [r.seq for r in got["MISSION_ITEM_REACHED"]]
-    assert reached == [1, 2, 3, 2, 3, 2, 3, 5, 6], reached
+    assert reached == [1, 2, 3, 2, 3, 2, 3, 5], reached  # LAND: disarmed, never "reached"
     texts = _texts(got)
     assert texts.count("Mission: 4 Jump to 2") == 2
     m.close()
@@ -154,7 +165,7 @@ def test_arming_refusals_say_why(vehicle_factory):
     assert set_mode(m, AUTO).result == 0
     text, ack = _arm_attempt(m)
     assert ack.result == M.MAV_RESULT_FAILED
-    assert text == "Arm: Mode not armable"
+    assert text == "Arm: AUTO mode not armable", text
     # a fence the copter is outside of
     d = 0.001
     fence = [item(M.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION, 4, lat=h[0] + 0.01 + a,
@@ -162,10 +173,11 @@ def test_arming_refusals_say_why(vehicle_factory):
     assert upload(m, fence, mission_type=1).type == 0
     param_set(m, "FENCE_ENABLE", 1, M.MAV_PARAM_TYPE_INT8)
     assert set_mode(m, GUIDED).result == 0
+    time.sleep(0.5)  # ArduPilot's fence takes up FENCE_ENABLE at its next update
     text, ack = _arm_attempt(m)
     assert ack.result == M.MAV_RESULT_FAILED
-    # AC_Fence::pre_arm_check's wording, through AP_Arming's "PreArm: " prefix
-    assert text == "PreArm: Vehicle breaching Polygon fence", text
+    # AC_Fence::pre_arm_check's wording; AP_Arming says "Arm: " when asked to arm
+    assert text == "Arm: Vehicle breaching Polygon fence", text
     m.close()
 
 
@@ -210,45 +222,53 @@ def test_low_battery_failsafe_returns_home(vehicle_factory):
 
 
 def test_signing_rejects_unsigned_and_wrong_key(vehicle_factory, vehicle_backend):
-    if vehicle_backend != "builtin":
-        pytest.skip("SITL accepts unsigned packets on its first port (USB rule); "
-                    "this test needs the built-in vehicle's per-connection signing")
+    """Once signed, the telemetry port (SERIAL1) obeys only the key; SERIAL0 (USB on
+    ArduPilot) still takes unsigned messages, on both backends."""
     key = bytes(range(32))
-    v = vehicle_factory(speedup=5.0, signing_key=key)
-    good = connect(v.connection_string, timeout=5)  # heartbeats arrive (signed) regardless
+    v = vehicle_factory(speedup=5.0)
+    usb = connect(v.connection_string, timeout=5)
+    usb.mav.setup_signing_send(usb.target_system, usb.target_component, list(key),
+                               int((time.time() - 1420070400) * 1e5))
+    time.sleep(0.5)
+    good = connect(v.telemetry_connection_string, timeout=5)  # heartbeats arrive regardless
     good.setup_signing(key, sign_outgoing=True)
     ack = command(good, M.MAV_CMD_REQUEST_MESSAGE, M.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
     assert ack is not None and ack.result == 0
-    forger = connect(v.connection_string, timeout=5)
+    forger = connect(v.telemetry_connection_string, timeout=5)
     ack = command(forger, M.MAV_CMD_REQUEST_MESSAGE, M.MAVLINK_MSG_ID_AUTOPILOT_VERSION,
                   timeout=1.5)
     assert ack is None, "an unsigned command was obeyed"
-    wrong = connect(v.connection_string, timeout=5)
+    wrong = connect(v.telemetry_connection_string, timeout=5)
     wrong.setup_signing(bytes(32 * [7]), sign_outgoing=True)
     ack = command(wrong, M.MAV_CMD_REQUEST_MESSAGE, M.MAVLINK_MSG_ID_AUTOPILOT_VERSION,
                   timeout=1.5)
     assert ack is None, "a command signed with the wrong key was obeyed"
-    assert sum(ch.rejected for ch in v.server.channels) >= 2
-    for c in (good, forger, wrong):
+    ack = command(usb, M.MAV_CMD_REQUEST_MESSAGE, M.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
+    assert ack is not None and ack.result == 0, "SERIAL0 (USB) refused an unsigned command"
+    if vehicle_backend == "builtin":
+        assert sum(ch.rejected for ch in v.server.channels) >= 2
+    for c in (usb, good, forger, wrong):
         c.close()
 
 
 @pytest.mark.parametrize("params, expected", [
-    ({"FENCE_ENABLE": 1, "FENCE_TYPE": 4}, "PreArm: Fences enabled, but none selected"),
+    ({"FENCE_ENABLE": 1, "FENCE_TYPE": 4}, "Arm: Fences enabled, but none selected"),
     ({"FENCE_ENABLE": 1, "FENCE_TYPE": 2, "FENCE_RADIUS": 1.0, "FENCE_MARGIN": 5.0},
-     "PreArm: Circle FENCE_MARGIN is greater than FENCE_RADIUS"),
+     "Arm: Circle FENCE_MARGIN is greater than FENCE_RADIUS"),
     ({"FENCE_ENABLE": 1, "FENCE_TYPE": 1, "FENCE_ALT_MAX": 3.0, "FENCE_ALT_MIN": 0.0},
-     "PreArm: FENCE_MARGIN too big"),
-    ({"BATT_ARM_VOLT": 20.0}, "PreArm: Battery 1 below minimum arming voltage"),
+     "Arm: FENCE_MARGIN too big"),
+    ({"BATT_ARM_VOLT": 20.0}, "Arm: Battery 1 below minimum arming voltage"),
 ])
-def test_prearm_texts_are_ardupilots(vehicle_factory, vehicle_backend, params, expected):
-    if vehicle_backend != "builtin":
-        pytest.skip("these settings are set at boot on the built-in copter only")
-    v = vehicle_factory(speedup=5.0, params=params)
+def test_prearm_texts_are_ardupilots(vehicle_factory, params, expected):
+    # set once it is ready (a copter that cannot pass its pre-arm checks is never "ready")
+    v = vehicle_factory(speedup=5.0)
     m = connect(v.connection_string)
     m.mav.request_data_stream_send(m.target_system, m.target_component,
                                    M.MAV_DATA_STREAM_EXTENDED_STATUS, 10, 1)
     assert wait(m, "GPS_RAW_INT", 10, lambda g: g.fix_type >= 3) is not None
+    for name, value in params.items():
+        param_set(m, name, value)
+    time.sleep(0.5)  # the fence takes up new settings at its next update
     assert set_mode(m, GUIDED).result == 0
     text, ack = _arm_attempt(m)
     # STATUSTEXT holds 50 characters; ArduPilot cuts longer texts there too
@@ -368,16 +388,22 @@ def test_auto_without_takeoff_on_the_ground_is_refused_like_copter(vehicle_facto
     assert upload(m, [home_item(h), wp(*f.latlon_at(50, 0), 20)]).type == 0
     assert set_mode(m, GUIDED).result == 0
     arm(m)
+    wait(m, "STATUSTEXT", 2, lambda t: t.text == "Arming motors")
     m.mav.command_long_send(m.target_system, m.target_component, M.MAV_CMD_DO_SET_MODE, 0,
                             M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, AUTO, 0, 0, 0, 0, 0)
-    texts, ack = [], None
-    while ack is None:
-        msg = wait(m, ["STATUSTEXT", "COMMAND_ACK"], 5)
-        assert msg is not None, "no answer to the mode change"
+    texts, ack, deadline = [], None, time.monotonic() + 5
+    while time.monotonic() < deadline:
+        msg = wait(m, ["STATUSTEXT", "COMMAND_ACK"], 0.5)
+        if msg is None:
+            if ack is not None:
+                break
+            continue
         if msg.get_type() == "STATUSTEXT":
             texts.append(msg.text)
         elif msg.command == M.MAV_CMD_DO_SET_MODE:
             ack = msg
+            deadline = min(deadline, time.monotonic() + 0.5)
+    assert ack is not None, "no answer to the mode change"
     assert ack.result == M.MAV_RESULT_FAILED
     # ModeAuto::init's warning, then Copter::mode_change_failed's
     assert texts[-2:] == ["Auto: Missing Takeoff Cmd", "Mode change to AUTO failed: init failed"]

@@ -128,12 +128,14 @@ def test_signing_commands(tmp_path, vehicle_factory):
     res = run("signing", "setup", "--connect", server.connection_string, "--key", key)
     assert res.exit_code == 0, res.output
     assert "it now answers signed" in res.output
-    res = run("signing", "status", "--key", key, "--connect", server.connection_string)
+    # the telemetry radio's port: SERIAL0 (USB) would still answer unsigned, as on ArduPilot
+    radio = server.telemetry_connection_string
+    res = run("signing", "status", "--key", key, "--connect", radio)
     assert res.exit_code == 0 and "answers signed with this key" in res.output
-    res = run("status", "--connect", server.connection_string, "--timeout", 2)
+    res = run("status", "--connect", radio, "--timeout", 2)
     assert res.exit_code == 2 and "answered nothing we sent" in res.output
     assert "--signing-key" in res.output
-    res = run("status", "--connect", server.connection_string, "--signing-key", key)
+    res = run("status", "--connect", radio, "--signing-key", key)
     assert res.exit_code == 0, res.output
     assert "signed with signing key" in res.output and secret.hex() not in res.output
     assert "mode: STABILIZE, disarmed" in res.output

@@ -46,10 +46,13 @@ def test_arm_refusal_carries_the_vehicles_prearm_text(vehicle_factory):
     from uav.errors import ArmingError
 
     # a battery-capacity check the copter cannot pass (ArduPilot's BATT_ARM_MAH)
-    sim = vehicle_factory(home=HOME, speedup=10, params={"BATT_ARM_MAH": 1e9})
+    # set once it is ready: a copter that cannot pass its pre-arm checks is never "ready"
+    sim = vehicle_factory(home=HOME, speedup=10)
     with connect(sim.connection_string, timeout=5) as link:
         control.wait_home(link, 30)
-        with pytest.raises(ArmingError, match="refused COMPONENT_ARM_DISARM.*PreArm: Battery 1 "
+        params.set_param(link, "BATT_ARM_MAH", 1e9)
+        # AP_Arming words what it finds while arming "Arm: ..."
+        with pytest.raises(ArmingError, match="refused COMPONENT_ARM_DISARM.*Arm: Battery 1 "
                                               "below minimum arming capacity"):
             control.arm(link)
 

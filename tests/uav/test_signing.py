@@ -112,11 +112,13 @@ def test_vehicle_rejects_forged_unsigned_commands(tmp_path, vehicle_factory):
     sim = vehicle_factory(home=HOME, speedup=10)
     with connect(sim.connection_string, timeout=10) as link:  # as over USB
         setup_signing(link, key)
-    forged = subprocess.run([sys.executable, "-c", FORGER, sim.connection_string],
+    # over the telemetry radio (SERIAL1): ArduPilot accepts unsigned messages on SERIAL0 (USB)
+    # whatever the signing set-up, and so does the built-in copter on its first port
+    forged = subprocess.run([sys.executable, "-c", FORGER, sim.telemetry_connection_string],
                             capture_output=True, text=True, timeout=60)
     assert forged.returncode == 0, forged.stderr
     assert "answers: 0" in forged.stdout
-    with connect(sim.connection_string, timeout=5, signing_key=key.path) as link:
+    with connect(sim.telemetry_connection_string, timeout=5, signing_key=key.path) as link:
         assert params.read(link, "FENCE_ENABLE") == 0
         assert not control.is_armed(link.wait_heartbeat())
         assert params.set_param(link, "FENCE_ENABLE", 1) == 1  # the signed one is obeyed
