@@ -253,6 +253,9 @@ def test_html_in_names_and_notes_is_inert_in_the_page(served):
             page = browser.new_page()
             page.goto(srv.url)
             page.wait_for_selector("body[data-ready='1']", timeout=15000)
+            # the sightings list shows the same names as text too (the crops' titles)
+            assert EVIL_NAME in page.locator("li.sighting-row .crops img").first.get_attribute("title")
+            page.click("#mode-flags")  # the per-flag list, one click away
             page.locator(f"li.flag-row[data-fid='{fid}']").click()
             page.wait_for_selector(f"#detail[data-loaded='{fid}']", timeout=10000)
             page.locator("#history-box summary").click()

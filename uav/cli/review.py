@@ -24,8 +24,9 @@ def review(gpkg, host, port, reviewer, verbose):
 
     srv = serve(gpkg, host=host, port=port, reviewer=reviewer, verbose=verbose)
     s = srv.db.summary()
-    click.echo(f"Reviewing {s['name']}: {s['sightings']['total']} sightings from {s['flags']['total']} flags on "
-               f"{s['frames']['total']} frames ({s['sightings']['by_status']['new']} sightings not yet reviewed)")
+    click.echo(f"Reviewing {s['name']}: {s['flags']['total']} flags on {s['frames']['total']} frames "
+               f"({s['flags']['by_status']['new']} not yet reviewed), grouped into {s['sightings']['total']} "
+               f"sightings ({s['sightings']['by_status']['new']} to decide)")
     click.echo(f"Open {srv.url} in a browser (Ctrl-C to stop)")
     if not srv.loopback_only:
         click.secho(f"Warning: listening on {host}: anyone on this network can open the page and decide.",
