@@ -30,19 +30,24 @@ def test_sim_start_rejects_an_unknown_parameter():
     assert "no parameter 'NOT_A_PARAM'" in r.output
 
 
-def test_sim_start_process_serves_a_gcs_and_sigterm_closes_its_port():
-    """The real command in its own process: a GCS connects, SIGTERM stops it cleanly."""
+def test_sim_start_process_serves_a_gcs_and_sigterm_closes_its_port(sim_backend):
+    """The real command in its own process: "connect" is printed only once the copter can
+    arm (a GCS arms at once), and SIGTERM stops it cleanly."""
     import signal
     import socket
     import subprocess
     import sys
 
-    from mavtest_helpers import command, connect
+    from mavtest_helpers import command, connect, set_mode
     from pymavlink.dialects.v20 import ardupilotmega as M
 
+    from simulators.backend import free_sitl_instance
+
+    where = (["--port", "0"] if sim_backend == "builtin"
+             else ["--instance", str(free_sitl_instance(40))])
     proc = subprocess.Popen(
         [sys.executable, "-c", "from uav.cli import main; main()", "sim", "start",
-         "--backend", "builtin", "--port", "0", "--speedup", "10"],
+         "--backend", sim_backend, *where, "--speedup", "10"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         conn = None
@@ -54,6 +59,10 @@ def test_sim_start_process_serves_a_gcs_and_sigterm_closes_its_port():
         m = connect(conn, timeout=10)
         ack = command(m, M.MAV_CMD_REQUEST_MESSAGE, M.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
         assert ack is not None and ack.result == M.MAV_RESULT_ACCEPTED
+        assert set_mode(m, 4).result == M.MAV_RESULT_ACCEPTED  # GUIDED needs a position
+        ack = command(m, M.MAV_CMD_COMPONENT_ARM_DISARM, 1)
+        assert ack is not None and ack.result == M.MAV_RESULT_ACCEPTED, "not ready to arm"
+        command(m, M.MAV_CMD_COMPONENT_ARM_DISARM, 0)
         m.close()
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)

@@ -72,6 +72,8 @@ def start(backend, home_text, speedup, port, instance, udp_out, sitl_bin, params
         kw["udp_out"] = list(udp_out)
         backend = "builtin"  # auto would pick SITL when installed, which cannot fan out to UDP
     previous = _stop_on_sigterm()
+    click.echo("starting the simulated copter; waiting until it can arm (GPS fix, EKF, "
+               "pre-arm checks)...", err=True)
     try:
         vehicle = start_vehicle(backend, home=home, speedup=speedup, port=port, instance=instance,
                                 params=values, sitl_bin=sitl_bin, **kw)
@@ -86,6 +88,8 @@ def start(backend, home_text, speedup, port, instance, udp_out, sitl_bin, params
         click.echo(f"{kind} copter at {home[0]:.6f},{home[1]:.6f} (alt {home[2]:g} m), "
                    f"speed-up {speedup:g}x")
         click.echo(f"connect: {vehicle.connection_string}")
+        click.echo(f"telemetry-radio port (refuses unsigned once signed): "
+                   f"{vehicle.telemetry_connection_string}")
         for target in udp_out:
             click.echo(f"sending to udp:{target}")
         click.echo("Ctrl-C to stop.")
