@@ -240,8 +240,9 @@ def update_sightings(store: FlightStore) -> SightingsUpdate:
                 clash = uid_fid.get(uid)
                 if clash is not None and clash not in taken:
                     fid = clash   # its flags were processed again: the same object again
-                elif clash is not None:
-                    uid = str(uuid.uuid5(NAMESPACE, f"{uid}|{min(s.flag_fids)}"))
+                else:
+                    while uid in uid_fid:   # two boxes alike in one frame: tell them apart
+                        uid = str(uuid.uuid5(NAMESPACE, f"{uid}|{min(s.flag_fids)}"))
             taken.add(fid)
             status, note, reviewer, reviewed_at = _inherit(s, members, prev, old, fid, flag_status)
             unreviewed = sum(1 for m in members if flag_status[m] == "new") if status != "new" else 0
@@ -262,6 +263,8 @@ def update_sightings(store: FlightStore) -> SightingsUpdate:
                 fid = next_fid
                 next_fid += 1
                 inserts.append((fid, uid, *values))
+                uid_fid[uid] = fid
+                taken.add(fid)
                 res.alerts.append(SightingAlert("new", fid, s.cls, s.score, s.lat, s.lon,
                                                 s.frames_flagged, s.frames_covering))
             assigned[members] = fid

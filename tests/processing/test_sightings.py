@@ -260,3 +260,16 @@ def test_watch_folder_prints_each_sighting_once(tmp_path):
     assert s.sightings.total == 1 and s.done == 4
     with FlightStore.open(tmp_path / "w.gpkg") as st:
         assert {f.sighting_id for f in st.flags()} == {1}
+
+
+def test_two_alike_boxes_in_one_frame_get_their_own_ids(tmp_path):
+    gpkg = tmp_path / "twin.gpkg"
+    with FlightStore(gpkg) as store:
+        # same class, same pixel box (rounded), far apart on the ground: two objects
+        _add_frame(store, 0, [("fire", 0.0, 0.0, 0.8), ("fire", 0.0, 0.0, 0.7)])
+        con = store._con
+        con.execute("UPDATE flags SET lon = lon + 0.01 WHERE fid = 2")
+        first = update_sightings(store)
+        again = update_sightings(store)
+    rows = _sightings(gpkg)
+    assert first.total == 2 and again.alerts == [] and len({v[5] for v in rows.values()}) == 2
