@@ -121,7 +121,7 @@ def _tcp_port_free(port: int) -> bool:
 
 
 def start_vehicle(backend: str = "builtin", home=DEFAULT_HOME, speedup: float = 1.0,
-                  instance: int | None = 0, port: int = 0, signing_key: bytes | None = None,
+                  instance: int | None = None, port: int = 0, signing_key: bytes | None = None,
                   params: dict | None = None, sitl_bin=None, wait_ready: bool = True,
                   ready_timeout: float = READY_TIMEOUT_S, **kw):
     """Start a simulated copter and return it, running and ready to arm.
@@ -172,12 +172,20 @@ def start_vehicle(backend: str = "builtin", home=DEFAULT_HOME, speedup: float = 
             raise SimulatorError("SITL starts unsigned; set its key with SETUP_SIGNING "
                                  "(uav signing setup) after it is running")
         binary = sitl.find_sitl_binary(sitl_bin)
-        if instance is None:
-            instance = free_sitl_instance()
         kw.setdefault("boot_speedup", max(SITL_BOOT_SPEEDUP, float(speedup)))
-        vehicle = sitl.ArduPilotSITL(binary=binary, home=home, speedup=speedup,
-                                     instance=instance, params=merged, **kw)
-        vehicle.start()
+        first = 0
+        for attempt in range(5):
+            # another simulator may take the free instance first: then the next one
+            chosen = free_sitl_instance(first) if instance is None else instance
+            vehicle = sitl.ArduPilotSITL(binary=binary, home=home, speedup=speedup,
+                                         instance=chosen, params=merged, **kw)
+            try:
+                vehicle.start()
+                break
+            except sitl.SitlPortTaken:
+                if instance is not None or attempt == 4:
+                    raise
+                first = chosen + 1
         vehicle.backend = "ardupilot"
     else:
         from simulators.builtin import BuiltinVehicleServer

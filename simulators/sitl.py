@@ -89,6 +89,10 @@ def find_sitl_binary(explicit: str | os.PathLike | None = None) -> Path:
     raise SitlNotFoundError(HOW_TO_GET)
 
 
+class SitlPortTaken(SimulatorError):
+    """SITL could not bind its ports: another simulator holds them."""
+
+
 @dataclass(frozen=True)
 class Home:
     """Where the simulated copter starts: latitude, longitude, altitude AMSL (m), heading (deg)."""
@@ -407,9 +411,17 @@ class ArduPilotSITL:
                 raise SimulatorError(
                     f"ArduPilot SITL exited with status {code} right after starting; its output "
                     f"(kept in {self.kept_logs or self.log_path}) ends with:\n{tail}")
-            if not _port_free(self.port):
+            # its own words that it holds the port: another simulator may have taken the
+            # port since it was checked, and then this one's "bind failed" is what counts
+            log = self._log_text()
+            if f"bind failed on port {self.port}" in log:
+                self.stop()  # nothing of its own to keep
+                raise SitlPortTaken(
+                    f"TCP port {self.port} (SERIAL0 of SITL instance {self.instance}) was taken "
+                    "by another simulator while this one started; pick another instance number")
+            if f"SERIAL0 on TCP port {self.port}" in log and not _port_free(self.port):
                 return self
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.failed = True
         self.stop()
         raise SimulatorError(
@@ -481,6 +493,12 @@ class ArduPilotSITL:
                 self._log.close()
             self._log = None
 
+    def _log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except (OSError, AttributeError):
+            return ""
+
     def _log_tail(self, n: int = 15) -> str:
         try:
             lines = self.log_path.read_text(errors="replace").splitlines()
@@ -490,4 +508,5 @@ class ArduPilotSITL:
 
 
 __all__ = ["ArduPilotSITL", "DEFAULT_PARAMS", "ENV_VAR", "HOW_TO_GET", "Home", "ReadyStatus",
+           "SitlPortTaken",
            "find_sitl_binary", "ports_for_instance", "read_parm_file"]

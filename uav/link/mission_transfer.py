@@ -72,6 +72,10 @@ class TransferSettings:
     # Downloads: item requests kept in flight at once.  ArduPilot answers each request on its
     # own, so a window hides the round trip (a 100 ms radio: 500 items in ~7 s, not 50 s).
     download_window: int = 8
+    # A vehicle busy with another ground station's transfer answers MAV_MISSION_DENIED.
+    # ArduPilot drops a transfer whose ground station went quiet after 8 s (its
+    # MissionItemProtocol upload timeout): ask again every second for this long.
+    busy_wait_s: float = 10.0
 
 
 @dataclass
@@ -88,6 +92,8 @@ class TransferResult:
     # An error ack that ended the upload after our last item (the read-back decides whether
     # the vehicle kept the list), with the vehicle's STATUSTEXT lines, for the report.
     final_error: str = ""
+    # How long the vehicle was busy with another ground station's transfer before this one.
+    busy_waited_s: float = 0.0
 
 
 def encode_item(link: Link, item: MissionItem, seq: int, mission_type: int):
@@ -129,9 +135,32 @@ class MissionTransfer:
         Timeouts and retries.
     """
 
-    def __init__(self, link: Link, settings: TransferSettings | None = None):
+    def __init__(self, link: Link, settings: TransferSettings | None = None,
+                 on_notice: Callable[[str], None] | None = None):
         self.link = link
         self.settings = settings or TransferSettings()
+        # told, in a ranger's words, when the transfer has to wait (a busy vehicle)
+        self.on_notice = on_notice
+
+    def _wait_while_busy(self, busy_since: float | None, label: str, error) -> float:
+        """The vehicle answered DENIED: another ground station's transfer is running.
+        Wait a second (telling the user the first time); give up after ``busy_wait_s``."""
+        now = time.monotonic()
+        if busy_since is None:
+            busy_since = now
+            if self.on_notice is not None:
+                self.on_notice(
+                    f"the vehicle is busy with another ground station's transfer (it answered "
+                    f"MAV_MISSION_DENIED); waiting up to {self.settings.busy_wait_s:.0f} s for "
+                    "ArduPilot to drop it (its own timeout is 8 s), then trying again")
+        elif now - busy_since > self.settings.busy_wait_s:
+            raise _retryable(error(
+                f"{label} transfer refused: the vehicle stayed busy with another ground "
+                f"station's transfer for {now - busy_since:.0f} s (MAV_MISSION_DENIED). Close "
+                "the other ground station's upload or download (QGroundControl, MAVProxy) and "
+                "try again"))
+        time.sleep(1.0)
+        return busy_since
 
     # --- helpers ------------------------------------------------------------------------
     def _for_us(self, msg, mission_type: int) -> bool:
@@ -203,6 +232,7 @@ class MissionTransfer:
         highest = -1
         failures = 0
         stale_error_seen = False
+        busy_since = None
         label = mtype.label
         # ArduPilot re-asks for a lost item only after ~1 s and answers an unexpected seq with
         # a non-fatal INVALID_SEQUENCE, so when a request is late we offer the last item again
@@ -251,6 +281,14 @@ class MissionTransfer:
                     break
                 if code == mavlink.MAV_MISSION_INVALID_SEQUENCE:
                     result.nonfatal_acks += 1  # ArduPilot: wrong/duplicate seq, goes on
+                    continue
+                if code == mavlink.MAV_MISSION_DENIED and highest < 0:
+                    # another ground station's transfer is running: wait it out, ask again
+                    busy_since = self._wait_while_busy(busy_since, label, MissionUploadError)
+                    result.busy_waited_s = time.monotonic() - busy_since
+                    link.send(count_msg)
+                    sent_at = time.monotonic()
+                    failures = 0
                     continue
                 if code == mavlink.MAV_MISSION_ERROR and sent_last_item and count:
                     # No transfer running any more after our last item: either the vehicle
@@ -325,19 +363,27 @@ class MissionTransfer:
                 mavlink.MAV_MISSION_ACCEPTED, mavlink.MAV_MISSION_INVALID_SEQUENCE,
                 mavlink.MAV_MISSION_ERROR)
 
-        msg = self._ask_until(
-            lambda: link.mav.mission_request_list_send(link.target_system,
-                                                       link.target_component, int(mtype)),
-            ("MISSION_COUNT", "MISSION_ACK"),
-            lambda m: self._for_us(m, mtype) and not stray_ack(m),
-            f"the vehicle to say how many {label} items it holds (MISSION_COUNT)",
-            lambda text: MissionDownloadError(f"{label} download failed: {text}"))
+        busy_since = None
+        while True:
+            msg = self._ask_until(
+                lambda: link.mav.mission_request_list_send(link.target_system,
+                                                           link.target_component, int(mtype)),
+                ("MISSION_COUNT", "MISSION_ACK"),
+                lambda m: self._for_us(m, mtype) and not stray_ack(m),
+                f"the vehicle to say how many {label} items it holds (MISSION_COUNT)",
+                lambda text: MissionDownloadError(f"{label} download failed: {text}"))
+            if msg.get_type() == "MISSION_ACK" and msg.type == mavlink.MAV_MISSION_DENIED:
+                busy_since = self._wait_while_busy(busy_since, label, MissionDownloadError)
+                continue
+            break
         if msg.get_type() == "MISSION_ACK":
             raise MissionDownloadError(
                 f"the vehicle refused to send its {label} list: {result_name(msg.type)}")
         count = int(msg.count)
         opaque_id = int(getattr(msg, "opaque_id", 0) or 0)
         result = TransferResult(mtype, count, opaque_id=opaque_id)
+        if busy_since is not None:
+            result.busy_waited_s = time.monotonic() - busy_since
         got: dict[int, MissionItem] = {}
         # seq -> (deadline, attempts, asked_at) for requests not yet answered
         pending: dict[int, tuple[float, int, float]] = {}

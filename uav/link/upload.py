@@ -140,7 +140,9 @@ def upload_verified(link: Link, mission: Mission, *, fence: bool = True, rally: 
         If any list failed to upload or verify.  The message and the exception's ``report``
         say what each list on the vehicle holds now.
     """
-    transfer = MissionTransfer(link, settings)
+    # a vehicle busy with another ground station's transfer: say so where progress is shown
+    notice = (lambda text: progress(text, 0, 0)) if progress is not None else None
+    transfer = MissionTransfer(link, settings, on_notice=notice)
     report = UploadReport()
     started = time.monotonic()
     wanted = {MissionType.FENCE: fence, MissionType.RALLY: rally, MissionType.MISSION: True}
