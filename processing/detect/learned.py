@@ -33,7 +33,7 @@ from uav.errors import DetectorError
 from .base import FIRE, SMOKE, VEHICLE, Detection, Detector, FrameInfo
 from .datasets import CANONICAL_GSD_M
 from .onnx_runner import OnnxModel, nms
-from .scales import fallback_scales, gsd_scale
+from .scales import SCALE_TOLERANCE, fallback_scales, gsd_scale
 
 MODELS_DIR = Path(__file__).parent / "models"
 FIRE_SMOKE_MODEL = MODELS_DIR / "fire_smoke.onnx"
@@ -161,12 +161,17 @@ class LearnedDetector(Detector):
             target = k * net
             if gsd_m:   # finer than the model's GSD shows nothing more, at a cost
                 target = min(target, side * gsd_m / self.canonical_gsd_m)
-            if net * 1.25 < target < side * 1.25:
+                wanted = net * 1.25 < target <= side * SCALE_TOLERANCE[1]
+            else:       # without a GSD: only where the frame has finer detail to give
+                wanted = target < side
+            if wanted:
                 out.append(gsd_scale(target / side, 1.0))
         return out
 
     def resolution_needed(self, width: int, height: int, gsd_m: float | None) -> float:
         """Fraction of the full-size frame's resolution this detector will look at."""
+        if self.scale is not None:   # a fixed factor applies to whatever frame it is given
+            return 1.0
         side = max(width, height)
         net = max(self.model.info.input_size)
         return min(1.0, max((net / side) if s is None else s

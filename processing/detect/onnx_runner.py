@@ -84,9 +84,20 @@ def tile_grid(width: int, height: int, tile_w: int, tile_h: int,
         if n <= t:
             return [0]
         step = max(1.0, t * (1.0 - overlap))
-        k = int(np.ceil((n - t) / step))   # steps between the first and the last tile
+        # steps between the first and the last tile (10 % less overlap than asked is taken
+        # rather than a whole extra row of tiles)
+        k = int(np.ceil((n - t) / step - 0.1))
         return sorted({round(i * (n - t) / k) for i in range(k + 1)})
     return [(x, y) for y in starts(height, tile_h) for x in starts(width, tile_w)]
+
+
+def _margins(start: int, starts: list[int], size: int) -> tuple[float, float]:
+    """The part of a tile (tile pixels) whose boxes it keeps: up to the middle of each overlap
+    with its neighbours, so every box centre belongs to exactly one tile."""
+    i = starts.index(start)
+    lo = 0.0 if i == 0 else (starts[i - 1] + size - start) / 2
+    hi = float(size) if i == len(starts) - 1 else (starts[i + 1] - start + size) / 2
+    return lo, hi
 
 
 def read_model_info(path: Path) -> ModelInfo | None:
@@ -157,6 +168,13 @@ class OnnxModel:
         except Exception as exc:   # both backends raise their own, unrelated types
             raise DetectorError(f"detector model {self.path} cannot be loaded as ONNX "
                                 f"({backend}): {str(exc).strip()[:300]}") from exc
+        fixed = (in_shape is not None and len(in_shape) == 4
+                 and all(isinstance(v, int) for v in in_shape[2:]))
+        if self.info is not None and fixed and (in_shape[3], in_shape[2]) != self.info.input_size:
+            raise DetectorError(
+                f"detector model {self.path} takes {in_shape[3]}x{in_shape[2]} input but "
+                f"{self.path.with_suffix('.json').name} says {self.info.input_size[0]}x"
+                f"{self.info.input_size[1]}: the description belongs to another model")
         if self.info is None:
             if self.dynamic:
                 raise DetectorError(f"detector model {self.path} takes any input size and has "
@@ -276,6 +294,7 @@ class OnnxModel:
         if self.dynamic and max(sw, sh) <= DYNAMIC_MAX_SIDE:
             tw, th = -(-sw // 32) * 32, -(-sh // 32) * 32   # one forward, whole frame
         corners = tile_grid(sw, sh, tw, th, overlap)
+        xs, ys = sorted({c[0] for c in corners}), sorted({c[1] for c in corners})
         all_dets = []
         for x, y in corners:
             tile = work[y:y + th, x:x + tw]
@@ -287,10 +306,8 @@ class OnnxModel:
                 continue
             # leave boxes centred in the overlap margin to the neighbour that sees them whole
             cx, cy = (d[:, 0] + d[:, 2]) / 2, (d[:, 1] + d[:, 3]) / 2
-            m_l = 0 if x == 0 else tw * overlap / 2
-            m_t = 0 if y == 0 else th * overlap / 2
-            m_r = tw if x + tw >= sw else tw - tw * overlap / 2
-            m_b = th if y + th >= sh else th - th * overlap / 2
+            m_l, m_r = _margins(x, xs, tw)
+            m_t, m_b = _margins(y, ys, th)
             d = d[(cx >= m_l) & (cx < m_r) & (cy >= m_t) & (cy < m_b)]
             d[:, [0, 2]] += x
             d[:, [1, 3]] += y
