@@ -10,7 +10,8 @@ The model a ranger can check by hand:
   π = reversal) is charged ``(θ / π) · v / a``; the start and the end of the horizontal flight
   are charged half a stop each;
 * **takeoff** climbs vertically to the first altitude at ``climb_rate``; **landing** (RTL)
-  flies home at the last altitude and descends at ``descent_rate``;
+  flies home at the last altitude and descends at ``descent_rate``, the last 10 m at 0.5 m/s
+  (ArduCopter's LAND_ALT_LOW and LAND_SPEED);
 * **hover** (waypoint hold, hover-and-capture, loiter time) adds its time; an orbit adds its
   circumference times the number of turns, flown at ``v``.
 
@@ -53,6 +54,10 @@ class FlightEstimate:
                               self.hover_s + other.hover_s, self.energy_wh + other.energy_wh,
                               self.charge_mah + other.charge_mah)
 
+
+# ArduCopter's LAND_ALT_LOW and LAND_SPEED defaults: the final metres of a landing are slow.
+LAND_ALT_LOW_M = 10.0
+LAND_SPEED_MS = 0.5
 
 # ArduCopter's CIRCLE_RATE default (degrees per second): the fastest it turns round an orbit.
 CIRCLE_RATE_DEG_S = 20.0
@@ -119,7 +124,10 @@ def estimate_segments(lengths, dz, headings_rad, *, speeds, aircraft: AircraftPr
         turn_ts, turn_v = np.r_[turn_ts, ends], np.r_[turn_v, vm[0], vm[-1]]
     turn_t = float(turn_ts.sum())
     up_t = max(takeoff_alt_m, 0.0) / aircraft.climb_rate_ms
-    down_t = max(landing_alt_m, 0.0) / aircraft.descent_rate_ms
+    # ArduCopter lands its last LAND_ALT_LOW (10 m) at LAND_SPEED (0.5 m/s)
+    low = min(max(landing_alt_m, 0.0), LAND_ALT_LOW_M)
+    fast_t, slow_t = (max(landing_alt_m, 0.0) - low) / aircraft.descent_rate_ms, low / LAND_SPEED_MS
+    down_t = fast_t + slow_t
     vertical = up_t + down_t
     dist = float(np.hypot(lengths, dz).sum()) + max(takeoff_alt_m, 0.0) + max(landing_alt_m, 0.0)
     # Energy: each segment at the speed and climb it is flown at; turns at the segment's speed.
@@ -127,8 +135,8 @@ def estimate_segments(lengths, dz, headings_rad, *, speeds, aircraft: AircraftPr
     safe_t = np.where(seg_t > 0, seg_t, 1.0)
     wh = model.energy_wh(seg_t, np.where(seg_t > 0, lengths / safe_t, 0.0), np.where(seg_t > 0, dz / safe_t, 0.0))
     wh += model.energy_wh(turn_ts, turn_v)
-    wh += model.energy_wh([up_t, down_t, hover_s], 0.0,
-                          [aircraft.climb_rate_ms, -aircraft.descent_rate_ms, 0.0])
+    wh += model.energy_wh([up_t, fast_t, slow_t, hover_s], 0.0,
+                          [aircraft.climb_rate_ms, -aircraft.descent_rate_ms, -LAND_SPEED_MS, 0.0])
     return FlightEstimate(distance_m=dist,
                           time_s=float(seg_t.sum()) + turn_t + vertical + hover_s,
                           turns=int((turn > math.radians(30)).sum()),

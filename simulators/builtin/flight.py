@@ -14,6 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from uav.energy import EnergyModel
+from uav.profiles import AIRCRAFT
+
 GRAVITY = 9.80665
 DRAG_PER_S = 0.2  # tilt needed per m/s of airspeed, as a/g: 10 m/s -> ~11 degrees
 
@@ -122,33 +125,33 @@ def wind_vector(speed: float, from_deg: float) -> tuple[float, float]:
 
 
 class Battery:
-    """A pack that drains with time, airspeed and climb; voltage sags as it empties.
+    """A pack drained by an aircraft's energy model (:mod:`uav.energy`); voltage sags as it empties.
 
-    The hover current is chosen so a 3300 mAh pack (BATT_CAPACITY default) hovers about 16
-    minutes, in the range of the small quadcopters the project flies.
+    The model is the one the planner estimates with, so the built-in copter drains as planned.
+    By default it is the ``arducopter-quad`` profile's, measured on ArduPilot's own SITL, so on
+    the same flight the built-in copter and the real SITL report the same charge used; a
+    rehearsal sets the plan's aircraft's model (:attr:`model`).  Disarmed or armed on the
+    ground it draws nothing, as SITL reports.
     """
 
-    HOVER_A = 12.0
-    IDLE_A = 0.4
-    ARMED_GROUND_A = 2.0
+    SAG_AT_HOVER = 0.02  # voltage lost to the pack's resistance at hover current, as a fraction
 
-    def __init__(self, capacity_mah: float, full_voltage: float):
+    def __init__(self, capacity_mah: float, full_voltage: float, model: EnergyModel | None = None):
         self.capacity_mah = capacity_mah
         self.full_voltage = full_voltage
+        self.model = model if model is not None else AIRCRAFT["arducopter-quad"].energy
         self.consumed_mah = 0.0
-        self.current_a = self.IDLE_A
+        self.current_a = 0.0
         self.consumed_wh = 0.0
 
     def step(self, dt: float, armed: bool, flying: bool, airspeed: float, climb: float):
-        if not armed:
-            i = self.IDLE_A
-        elif not flying:
-            i = self.ARMED_GROUND_A
+        if armed and flying:
+            i = float(self.model.current_a(airspeed, climb))
         else:
-            i = self.HOVER_A * (1.0 + 0.5 * (airspeed / 12.0) ** 2) + 2.0 * max(0.0, climb)
+            i = 0.0
         self.current_a = i
         self.consumed_mah += i * dt / 3.6
-        self.consumed_wh += i * self.voltage * dt / 3600.0
+        self.consumed_wh += i * self.model.voltage_v * dt / 3600.0
 
     @property
     def remaining_fraction(self) -> float:
@@ -163,7 +166,9 @@ class Battery:
     @property
     def voltage(self) -> float:
         soc = self.remaining_fraction
-        return self.full_voltage * (0.83 + 0.17 * soc) - 0.02 * self.current_a
+        hover_a = self.model.hover_w / self.model.voltage_v
+        sag = self.SAG_AT_HOVER * self.full_voltage * self.current_a / hover_a
+        return self.full_voltage * (0.83 + 0.17 * soc) - sag
 
 
 def point_in_polygon(x: float, y: float, poly: list[tuple[float, float]]) -> bool:

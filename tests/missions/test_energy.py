@@ -57,7 +57,7 @@ def test_estimate_charges_each_phase_at_its_own_power():
     est = estimate_path(xy, np.array([50.0, 50.0, 50.0]), speed_ms=10.0, aircraft=ac)
     turns = 2 * 10 / ac.acceleration_ms2  # reversal (pi) + half a stop at each end
     by_hand = (2000 / 10 * e.power_w(10.0) + turns * e.power_w(10.0)
-               + 50 / 2.5 * e.power_w(0, 2.5) + 50 / 1.5 * e.power_w(0, -1.5)) / 3600
+               + 50 / 2.5 * e.power_w(0, 2.5) + 40 / 1.5 * e.power_w(0, -1.5) + 10 / 0.5 * e.power_w(0, -0.5)) / 3600
     assert est.energy_wh == pytest.approx(by_hand)
     assert est.charge_mah == pytest.approx(by_hand * 1000 / 12.6)
     hover = estimate_path(xy[:1].repeat(2, 0), np.array([50.0, 50.0]), speed_ms=10.0, aircraft=ac,
