@@ -127,6 +127,9 @@ def _false_counts(sightings, is_false) -> dict:
             "true": len(sightings) - len(false)}
 
 
+COLOUR_RULES = ("fire-colour", "smoke-colour")   # the baselines: many false alarms to cut
+
+
 def brighton(root: Path) -> dict:
     from processing.pipeline import process_frames
     from processing.sightings_score import read_sightings
@@ -134,30 +137,38 @@ def brighton(root: Path) -> dict:
     if not BRIGHTON.is_dir():
         return {"skipped": f"no Brighton frames at {BRIGHTON}"}
     frames = sorted(str(p) for p in BRIGHTON.glob("*.JPG"))
-    gpkg = root / "brighton.gpkg"
-    s = process_frames(frames, gpkg, detectors=("fire", "smoke", "vehicle"), workers=2, progress=False)
-    rows = read_sightings(gpkg)
-    fs = [r for r in rows if r["class"] in ("fire", "smoke")]
-    out = {"frames": s.done, "flags": s.flags_by_class}
-    out["fire_smoke"] = _false_counts(fs, lambda r: True)
-    out["vehicles_unknown_truth"] = _false_counts([r for r in rows if r["class"] == "vehicle"], lambda r: False)
+    out = {}
+    for label, detectors in (("learned", ("fire", "smoke", "vehicle")), ("colour_rules", COLOUR_RULES)):
+        gpkg = root / f"brighton-{label}.gpkg"
+        s = process_frames(frames, gpkg, detectors=detectors, workers=2, progress=False)
+        rows = read_sightings(gpkg)
+        fs = [r for r in rows if r["class"] in ("fire", "smoke")]
+        out[label] = {"frames": s.done, "flags": s.flags_by_class, **_false_counts(fs, lambda r: True)}
+        if label == "learned":
+            out[label]["vehicles_truth_unknown"] = len([r for r in rows if r["class"] == "vehicle"])
     return out
 
 
 def simulated(root: Path) -> dict:
+    from processing.pipeline import process_frames
     from processing.scoring import load_truth_objects
     from processing.sightings_score import read_sightings, score_sightings
     from uav.cli.demo import run_demo
 
     res = run_demo(root / "demo", quick=True, workers=2, echo=lambda *_: None)
     truth = load_truth_objects(res.frames_dir / "truth.json")
-    rows = read_sightings(res.gpkg_path)
-    sc = score_sightings(rows, truth, 15.0)
-    false_ids = {s["fid"] for s in sc.false}
-    out = _false_counts(rows, lambda r: r["fid"] in false_ids)
-    out.update(planted=sc.planted, found=sc.found,
-               found_likely=sum(1 for o in sc.objects if o["sighting"] is not None
-                                and next(r for r in rows if r["fid"] == o["sighting"])["score"] >= 0.5))
+    out = {}
+    for label, gpkg in (("learned", res.gpkg_path), ("colour_rules", root / "sim-colour.gpkg")):
+        if label == "colour_rules":
+            process_frames([str(p) for p in sorted(res.frames_dir.glob("*.jpg"))], gpkg,
+                           detectors=COLOUR_RULES, workers=2, progress=False)
+        rows = read_sightings(gpkg)
+        sc = score_sightings(rows, truth, 15.0)
+        false_ids = {s["fid"] for s in sc.false}
+        likely = {r["fid"] for r in rows if r["score"] >= 0.5}
+        out[label] = {**_false_counts(rows, lambda r, f=false_ids: r["fid"] in f),
+                      "planted_found": sc.found,
+                      "planted_found_likely": sum(1 for o in sc.objects if o["sighting"] in likely)}
     return out
 
 

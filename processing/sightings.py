@@ -233,10 +233,11 @@ def _nearest_per_frame(a, other_frame, d):
     """For pairs (a, b): whether b is a's nearest partner among the flags of b's frame."""
     if len(a) == 0:
         return np.zeros(0, bool)
-    order = np.lexsort((d, other_frame, a))
-    ka, kf = a[order], other_frame[order]
+    key = a * (int(other_frame.max()) + 2) + (other_frame + 1)    # one sort key per (a, frame)
+    order = np.lexsort((d, key))
+    k = key[order]
     first = np.ones(len(order), bool)
-    first[1:] = (ka[1:] != ka[:-1]) | (kf[1:] != kf[:-1])
+    first[1:] = k[1:] != k[:-1]
     out = np.zeros(len(order), bool)
     out[order[first]] = True
     return out
