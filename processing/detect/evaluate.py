@@ -65,6 +65,8 @@ class ClassScore:
     ap50: float
     frames: int = 0
     false_per_100: float = 0.0      # false flags per 100 frames at the operating threshold
+    best_f1: float = 0.0            # best F1 over all thresholds (and the threshold giving it)
+    best_f1_threshold: float = 0.0
 
     def as_dict(self) -> dict:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()
@@ -150,7 +152,19 @@ def score_records(records, classes: tuple[str, ...], thresholds: dict[str, float
                             tp / max(v["gt"], 1), average_precision(s, h, v["gt"]),
                             frames, 100.0 * int((~h[op]).sum()) / max(frames, 1))
         out[c]._curve = (s, h)
+        out[c].best_f1, out[c].best_f1_threshold = best_f1(s, h, v["gt"])
     return out
+
+
+def best_f1(scores: np.ndarray, hits: np.ndarray, n_gt: int) -> tuple[float, float]:
+    """The best F1 over every score threshold, and that threshold."""
+    if n_gt == 0 or not len(scores):
+        return 0.0, 0.0
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(hits[order])
+    f1 = 2 * tp / (np.arange(1, len(order) + 1) + n_gt)
+    i = int(np.argmax(f1))
+    return float(f1[i]), float(scores[order][i])
 
 
 def score_split(frames, detectors: list[Detector], classes: tuple[str, ...],
@@ -367,13 +381,13 @@ SPLIT_ORDER = ("fire-smoke", "aerial-cars", "aerial-cars DJI", "brighton", "synt
 def format_table(res: dict) -> str:
     """The results as a plain-text table (P, R and false flags at the operating threshold)."""
     lines = [f"{'split':16} {'detector':16} {'class':8} {'frames':>6} {'GT':>5} {'det':>5} "
-             f"{'P':>6} {'R':>6} {'AP50':>6} {'false/100fr':>11}"]
+             f"{'P':>6} {'R':>6} {'AP50':>6} {'false/100fr':>11} {'bestF1':>6}"]
     for split in SPLIT_ORDER:
         for kind in ("learned", "colour-baseline"):
             for c, s in res.get(split, {}).get(kind, {}).items():
                 lines.append(f"{split:16} {kind:16} {c:8} {s['frames']:6d} {s['ground_truth']:5d} "
                              f"{s['detections']:5d} {s['precision']:6.3f} {s['recall']:6.3f} "
-                             f"{s['ap50']:6.3f} {s['false_per_100']:11.1f}")
+                             f"{s['ap50']:6.3f} {s['false_per_100']:11.1f} {s['best_f1']:6.3f}")
     lines.append("operating thresholds: " + ", ".join(
         f"{c} {t:.3f}" for c, t in res.get("thresholds", {}).items()))
     fa = res.get("brighton_false_alarms")
