@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class SortieReport:
     battery_used_mah: float | None
     battery_remaining_pct: float | None
     max_cross_track_m: float | None
+    battery_predicted_mah: float | None = None   # the planner's energy model, same sortie
     fence_breaches: list[str] = field(default_factory=list)
     items_total: int = 0
     items_reached: list[int] = field(default_factory=list)
@@ -101,6 +102,8 @@ class RehearsalReport:
             planned = f"{s.planned_time_s / 60:.1f}" if s.planned_time_s else "?"
             batt = (f"{s.battery_used_mah:.0f}/{s.battery_capacity_mah:.0f} mAh"
                     if s.battery_used_mah is not None and s.battery_capacity_mah else "n/a")
+            if s.battery_predicted_mah:
+                batt += f" (planned {s.battery_predicted_mah:.0f})"
             xte = f"{s.max_cross_track_m:.1f} m" if s.max_cross_track_m is not None else "n/a"
             lines.append(
                 f"  sortie {s.index}: flown {s.flown_time_s / 60:.1f} min (planned {planned}), "
@@ -156,7 +159,8 @@ def _planned_path(mission: Mission, frame: LocalFrame):
 def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=None,
              scene=None, camera_scale: float = 0.25, track_out=None, tlog_out=None,
              sitl_bin=None, progress: Progress | None = None, sortie_timeout_s: float = 4 * 3600,
-             connect_timeout: float = 30.0, plan_name: str = "") -> RehearsalReport:
+             connect_timeout: float = 30.0, plan_name: str = "",
+             instance: int | None = None) -> RehearsalReport:
     """Fly every sortie of ``plan`` on a simulated vehicle and report.
 
     Parameters
@@ -174,11 +178,15 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
         Where to write the flown track (GeoJSON) and the telemetry log.
     sortie_timeout_s : float
         Vehicle-time limit for one sortie.
+    instance : int, optional
+        SITL instance (ports 5760 + 10 * instance); None takes the first free one.
     """
-    from .backend import start_vehicle
+    from .backend import find_sitl, start_vehicle
 
     if not plan.sorties:
         raise SimulatorError("the plan has no sorties to fly")
+    if backend == "auto":  # resolved here: the vehicle's battery is set up per backend
+        backend = "ardupilot" if find_sitl(sitl_bin) is not None else "builtin"
     t_wall = time.monotonic()
     home = plan.sorties[0].home
     report = RehearsalReport(plan=plan_name or plan.name or plan.kind.value, backend=backend,
@@ -191,10 +199,12 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
     try:
         for index, sortie in enumerate(plan.sorties, start=1):
             # A fresh vehicle per sortie: a fresh battery, as after a swap in the field.
+            scale = sitl_charge_scale(plan, sortie) if backend == "ardupilot" else 1.0
             with start_vehicle(backend, home=(home.lat, home.lon, home.alt_amsl, 0.0),
-                               speedup=speedup, sitl_bin=sitl_bin,
-                               params=vehicle_params(plan)) as vehicle:
+                               speedup=speedup, sitl_bin=sitl_bin, instance=instance,
+                               params=vehicle_params(plan, scale)) as vehicle:
                 report.backend = getattr(vehicle, "backend", backend)
+                _use_energy_model(vehicle, plan)
                 tlog = None
                 if tlog_out is not None:
                     tlog = Path(tlog_out)
@@ -204,7 +214,7 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
                 with connect(vehicle.connection_string, timeout=connect_timeout,
                              stream_rate_hz=4.0) as link:
                     sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
-                                            sortie_timeout_s, tlog)
+                                            sortie_timeout_s, tlog, scale)
                 report.sorties.append(sr)
                 if track:
                     track_features.append({
@@ -223,19 +233,59 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
     return report
 
 
-def vehicle_params(plan) -> dict:
+# The aircraft ArduPilot's SITL flies (its "+" frame): its energy model was measured there.
+SITL_AIRCRAFT = "arducopter-quad"
+
+
+def sitl_charge_scale(plan, sortie: Mission) -> float:
+    """SITL's charge for ``sortie`` over the plan's aircraft's charge, by the energy models.
+
+    SITL always flies its own quad, which draws what its physics says; to rehearse another
+    aircraft its pack is scaled by this ratio (so each sortie uses the same share of it as of
+    the real aircraft's) and the charge it reports is divided by it.  1 for SITL's own quad.
+    """
+    from missions.estimate import estimate_mission
+    from uav.profiles import AIRCRAFT
+
+    aircraft = plan.aircraft
+    if aircraft is None or aircraft.energy == AIRCRAFT[SITL_AIRCRAFT].energy:
+        return 1.0
+    own = estimate_mission(sortie, aircraft).charge_mah
+    sitl = estimate_mission(sortie, replace(aircraft, **_sitl_energy_fields())).charge_mah
+    return sitl / own if own > 0 else 1.0
+
+
+def _sitl_energy_fields() -> dict:
+    from uav.profiles import AIRCRAFT
+
+    q = AIRCRAFT[SITL_AIRCRAFT]
+    return {f: getattr(q, f) for f in ("endurance_s", "battery_capacity_mah", "battery_voltage_v",
+                                       "hover_endurance_s", "power_curve", "climb_power_per_ms",
+                                       "descent_power_per_ms")}
+
+
+def _use_energy_model(vehicle, plan) -> None:
+    """The built-in copter drains by the plan's aircraft's energy model (the planner's)."""
+    battery = getattr(getattr(getattr(vehicle, "server", None), "vehicle", None), "battery", None)
+    if battery is not None and plan.aircraft is not None:
+        battery.model = plan.aircraft.energy
+
+
+def vehicle_params(plan, charge_scale: float = 1.0) -> dict:
     """Parameters that make the simulated aircraft the one the plan was made for.
 
     The battery matters most: a rehearsal on the simulator's default pack would say nothing
-    about whether each sortie fits the aircraft's battery.
+    about whether each sortie fits the aircraft's battery.  ``charge_scale`` (SITL flying
+    another aircraft, see :func:`sitl_charge_scale`) scales the pack.
     """
     from .backend import SIM_DEFAULT_PARAMS
 
     params = dict(SIM_DEFAULT_PARAMS)
     aircraft = plan.aircraft
     if aircraft is not None:
-        params["BATT_CAPACITY"] = int(round(aircraft.battery_capacity_mah))
-        params["SIM_BATT_CAP_AH"] = aircraft.battery_capacity_mah / 1000.0  # SITL's pack
+        capacity = aircraft.battery_capacity_mah * charge_scale
+        params["BATT_CAPACITY"] = int(round(capacity))
+        params["SIM_BATT_CAP_AH"] = capacity / 1000.0  # SITL's pack
         params["WPNAV_SPEED"] = int(round(aircraft.cruise_speed_ms * 100))
         params["WPNAV_SPEED_UP"] = int(round(aircraft.climb_rate_ms * 100))
         params["WPNAV_SPEED_DN"] = int(round(aircraft.descent_rate_ms * 100))
@@ -258,7 +308,8 @@ def _make_collector(plan, frames_out, scene, camera_scale, home):
     return FrameCollector(frames_out, scene, camera, camera_scale)
 
 
-def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, timeout_s, tlog):
+def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, timeout_s, tlog,
+                charge_scale: float = 1.0):
     from uav.link.telemetry import TlogWriter
 
     frame = LocalFrame.around(sortie.items[0].lon, sortie.items[0].lat)
@@ -282,7 +333,7 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
         try:
             from uav.link import params
 
-            sr.battery_capacity_mah = float(params.read(link, "BATT_CAPACITY", timeout=2.0))
+            sr.battery_capacity_mah = float(params.read(link, "BATT_CAPACITY", timeout=2.0)) / charge_scale
         except UavError:
             pass
         control.set_mode(link, "GUIDED")
@@ -324,7 +375,7 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
                     sr.items_reached.append(int(msg.seq))
             elif mtype == "BATTERY_STATUS":
                 if msg.current_consumed >= 0:
-                    sr.battery_used_mah = float(msg.current_consumed)
+                    sr.battery_used_mah = float(msg.current_consumed) / charge_scale
                 if msg.battery_remaining >= 0:
                     sr.battery_remaining_pct = float(msg.battery_remaining)
             elif mtype == "STATUSTEXT":
@@ -372,7 +423,37 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
     if not sr.completed and not sr.problems:
         missing = [s for s in nav if s not in set(sr.items_reached)]
         sr.problems.append(f"items not reached: {missing[:10]}{'…' if len(missing) > 10 else ''}")
-    if sr.battery_capacity_mah and sr.battery_used_mah is not None and \
-            sr.battery_used_mah > sr.battery_capacity_mah * 0.9:
-        sr.problems.append(f"used {sr.battery_used_mah:.0f} of {sr.battery_capacity_mah:.0f} mAh")
+    _battery_verdict(sr, plan, sortie)
     return sr, track
+
+
+# How far the flown charge may exceed the energy model's before the rehearsal calls it a
+# problem: the model matches the built-in copter and ArduPilot's SITL within this (see
+# tests/simulators/test_energy_drain.py).
+MODEL_TOLERANCE = 0.10
+
+
+def _battery_verdict(sr: SortieReport, plan, sortie: Mission) -> None:
+    """Judge the charge used with the planner's own rule: the reserve is not to be used.
+
+    The planner accepts a sortie whose estimated charge fits the usable part of the pack; the
+    rehearsal fails one that ate into the reserve by more than the model's tolerance, so the
+    two commands give the same answer.
+    """
+    aircraft = plan.aircraft
+    if aircraft is not None:
+        from missions.estimate import estimate_mission
+
+        sr.battery_predicted_mah = estimate_mission(sortie, aircraft).charge_mah
+    if not sr.battery_capacity_mah or sr.battery_used_mah is None:
+        return
+    reserve = aircraft.reserve_fraction if aircraft is not None else 0.1
+    usable = sr.battery_capacity_mah * (1.0 - reserve)
+    limit = min(usable * (1.0 + MODEL_TOLERANCE), sr.battery_capacity_mah)
+    if sr.battery_used_mah > limit:
+        planned = (f"; the plan expected {sr.battery_predicted_mah:.0f} mAh"
+                   if sr.battery_predicted_mah else "")
+        sr.problems.append(
+            f"used {sr.battery_used_mah:.0f} of {sr.battery_capacity_mah:.0f} mAh, into the "
+            f"{reserve:.0%} reserve (usable {usable:.0f} mAh){planned}: shorten the sorties or "
+            "fly a bigger battery")
