@@ -21,7 +21,7 @@ from uav.lazy import lazy_exports
 _WHERE = {
     # reading sectors, routes and points
     "read_sector": ".sectors", "read_named_sector": ".sectors", "read_areas": ".sectors",
-    "read_route": ".sectors", "read_points": ".sectors", "read_features": ".sectors",
+    "read_route": ".sectors", "read_named_route": ".sectors", "read_points": ".sectors", "read_features": ".sectors",
     "validate_sector": ".sector_checks",
     # asking for a plan
     "FlightOptions": ".request", "ImagingOptions": ".request", "SurveyRequest": ".request",

@@ -422,8 +422,13 @@ def read_route(path, name: str | None = None) -> LineString:
     """A route (road, river, border strip) as one LineString in WGS84 lon/lat.
 
     Several line features (or a MultiLineString) are joined end to end when they touch; a
-    route in pieces that do not touch is refused.
+    route in pieces that do not touch is refused.  :func:`read_named_route` also gives its name.
     """
+    return read_named_route(path, name)[0]
+
+
+def read_named_route(path, name: str | None = None) -> tuple[LineString, str | None]:
+    """:func:`read_route`, and the route's own name (its ``name`` attribute) when it has one."""
     features = read_features(path, error=InvalidInputError)
     lines = [f for f in features if f.geometry is not None
              and f.geometry.geom_type in ("LineString", "MultiLineString")]
@@ -452,7 +457,8 @@ def read_route(path, name: str | None = None) -> LineString:
         raise InvalidInputError(str(exc)) from None
     if geom.length == 0 or len(shapely.get_coordinates(geom)) < 2:
         raise InvalidInputError(f"{where}: the route has fewer than two distinct points")
-    return geom
+    names = {f.name for f in lines if f.name}
+    return geom, (names.pop() if len(names) == 1 else None)
 
 
 def read_points(path) -> list[tuple[float, float, str]]:

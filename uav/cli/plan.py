@@ -307,11 +307,11 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
 @common_options
 def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap, side_overlap, trigger, **common):
     """Corridor along ROUTE (a road polyline), WIDTH metres wide."""
-    from missions import CorridorRequest, read_route
+    from missions import CorridorRequest, read_named_route
 
     imaging = _imaging(camera, common["profiles"], alt, gsd, front_overlap, side_overlap, trigger)
-    line = read_route(route, name=route_name)
-    flight, _homes = _flight(common, default_name=route_name or Path(route).stem)
+    line, own_name = read_named_route(route, name=route_name)
+    flight, _homes = _flight(common, default_name=route_name or own_name or Path(route).stem)
     request = CorridorRequest(line, width, imaging, exclusions=_exclusions(exclude))
     _emit(request.plan(flight), common["output"])
 
