@@ -1,8 +1,7 @@
 """The flight GeoPackage: one file per flight, frames and flags, written transactionally.
 
-The layout is fixed in ``notes/STORE_SCHEMA.md`` (layers ``frames``, ``flags``, ``track`` and
-attribute tables ``decisions``, ``flight_meta``); the review page and the exports read the same
-file.  It is written with Python's :mod:`sqlite3` rather than GDAL so that each frame's result
+The layout is the ``_SCHEMA`` below (layers ``frames``, ``flags``, ``track`` and attribute
+tables ``decisions``, ``flight_meta``); the review page and the exports read the same file.  It is written with Python's :mod:`sqlite3` rather than GDAL so that each frame's result
 (its row and all its flags) lands in one transaction: a crash loses at most the frame in flight,
 and a re-run skips every frame already written.
 
@@ -564,11 +563,6 @@ class FlightStore:
             cur = con.execute("INSERT INTO track (geom, source) VALUES (?, ?)",
                               (gpkg_geometry(shapely.LineString(coords)), source))
             return cur.lastrowid
-
-    def tracks(self) -> list[tuple[int, shapely.LineString, str]]:
-        """Every track as ``(fid, line, source)``."""
-        return [(r[0], parse_gpkg_geometry(r[1]), r[2])
-                for r in self._query("SELECT fid, geom, source FROM track ORDER BY fid")]
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
         rows = self._query("SELECT value FROM flight_meta WHERE key = ?", (key,))
