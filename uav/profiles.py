@@ -216,9 +216,10 @@ CAMERAS: dict[str, CameraProfile] = {c.name: c for c in [
 # Pro's hover time (not published: taken equal to its flight time).  The M30T flies on two TB30
 # packs at once (5880 mAh, 131.6 Wh each); their volts are taken as 131.6 Wh / 5.88 Ah = 22.38 V
 # (6S Li-ion nominal; DJI also lists 26.1 V, which does not give 131.6 Wh with 5880 mAh).
-# arducopter-quad: measured on ArduPilot's own SITL (ArduCopter 4.7.0-dev, --model +, its
+# arducopter-quad: measured on ArduPilot's own SITL (ArduCopter 4.7.0-dev, --model quad = plus, its
 # copter.parm; 12.6 V pack, 10 Ah): velocity-held phases at 0-10 m/s and -2.5..+4 m/s climb,
-# SYS_STATUS current averaged over the steady part (benchmarks/energy_sitl.py measures it again).
+# SYS_STATUS current averaged over the steady part; tests/simulators/test_energy_drain.py flies a
+# mixed flight on either backend and checks the charge used against this model within 10 %.
 AIRCRAFT: dict[str, AircraftProfile] = {a.name: a for a in [
     AircraftProfile("mavic3e", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=6,
                     descent_rate_ms=4, endurance_s=45 * 60, hover_endurance_s=38 * 60,
@@ -234,7 +235,7 @@ AIRCRAFT: dict[str, AircraftProfile] = {a.name: a for a in [
                     description="DJI Matrice 30T (two TB30 packs, 2 x 131.6 Wh)"),
     # Speeds match the simulated copter's defaults (ArduCopter WPNAV_SPEED 10 m/s,
     # WPNAV_SPEED_UP 2.5 m/s, WPNAV_SPEED_DN 1.5 m/s) so rehearsals and plans agree.  SITL's
-    # "+" frame draws 28.1 A hovering and 30.6 A at 10 m/s (its top level speed; 15 m/s is
+    # quad (plus) frame draws 28.1 A hovering and 30.6 A at 10 m/s (its top level speed; 15 m/s is
     # asked of it but not reached) at 12.6 V; climbing adds 0.99 A per m/s (at 2.5 m/s),
     # descending saves 0.92 A per m/s (at 2.5 m/s).  endurance_s = 126 Wh / 385.6 W.
     AircraftProfile("arducopter-quad", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=2.5,
