@@ -18,6 +18,7 @@ BENCHMARKS = [
     ("planning", "benchmarks.planning", "park-sized survey planning"),
     ("upload", "benchmarks.upload", "verified mission upload vs MAVProxy"),
     ("simulator", "benchmarks.simulator", "built-in copter + camera speed vs real time"),
+    ("energy", "benchmarks.energy_backends", "same survey rehearsed on built-in copter and SITL"),
     ("sim_camera", "benchmarks.sim_camera", "simulated camera frames vs JPEG-encode floor"),
     ("processing", "benchmarks.processing", "pipeline frames/s vs decode-only floor"),
     ("detection", "benchmarks.detection", "detector precision/recall/AP50, false alarms"),
