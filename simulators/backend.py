@@ -99,6 +99,15 @@ class BuiltinVehicle:
         self.stop()
 
 
+def sitl_defaults_for_builtin() -> dict[str, float]:
+    """The parameter file SITL starts with (``simulators/data/copter-sim.parm``), as far as
+    the built-in copter has those parameters: both backends start from the same values."""
+    from simulators.builtin.params import DEFAULTS
+    from simulators.sitl import DEFAULT_PARAMS, read_parm_file
+
+    return {k: v for k, v in read_parm_file(DEFAULT_PARAMS).items() if k in DEFAULTS}
+
+
 def free_sitl_instance(first: int = 0) -> int:
     """The first SITL instance number from ``first`` whose ports are all free."""
     from simulators.sitl import ports_for_instance
@@ -192,7 +201,8 @@ def start_vehicle(backend: str = "builtin", home=DEFAULT_HOME, speedup: float = 
 
         boot = max(BUILTIN_BOOT_SPEEDUP, float(speedup)) if wait_ready else speedup
         server = BuiltinVehicleServer(home=home, speedup=boot, port=port,
-                                      signing_key=signing_key, params=merged, **kw)
+                                      signing_key=signing_key,
+                                      params={**sitl_defaults_for_builtin(), **merged}, **kw)
         vehicle = BuiltinVehicle(server, speedup=speedup).start()
     if wait_ready:
         try:

@@ -44,7 +44,7 @@ DEFAULTS: dict[str, tuple[float, int]] = {
     "WPNAV_ACCEL_Z": (100.0, REAL32),    # cm/s/s
     "WPNAV_RADIUS": (200.0, REAL32),     # cm
     "RTL_ALT": (1500, INT32),            # cm above home
-    "RTL_ALT_FINAL": (0, INT32),         # cm, 0 = land
+    "RTL_ALT_FINAL": (0, INT16),         # cm, 0 = land
     "RTL_SPEED": (0, INT16),             # cm/s, 0 = WPNAV_SPEED
     "RTL_LOIT_TIME": (5000, INT32),      # ms over home before descending
     "LAND_SPEED": (50, INT16),           # cm/s below LAND_ALT_LOW
@@ -55,11 +55,13 @@ DEFAULTS: dict[str, tuple[float, int]] = {
     "BATT_MONITOR": (4, INT8),
     "BATT_CAPACITY": (3300, INT32),      # mAh
     "BATT_LOW_VOLT": (10.5, REAL32),     # V
-    "BATT_LOW_MAH": (0, INT32),          # mAh remaining; 0 = off
+    "BATT_LOW_MAH": (0.0, REAL32),       # mAh remaining; 0 = off (a float on 4.7)
     "BATT_LOW_TIMER": (10, INT8),        # s below BATT_LOW_VOLT before the failsafe
     "BATT_CRT_VOLT": (0.0, REAL32),
     "BATT_CRT_MAH": (0, INT32),
     "BATT_FS_LOW_ACT": (0, INT8),        # 0 none, 1 land, 2 RTL, 3 SmartRTL/RTL, 4 SmartRTL/land
+    "FS_GCS_ENABLE": (0, INT8),          # GCS failsafe off (not simulated)
+    "FS_THR_ENABLE": (1, INT8),          # radio failsafe on (no radio is simulated)
     "BATT_FS_CRT_ACT": (0, INT8),
     "BATT_ARM_VOLT": (0.0, REAL32),
     "BATT_ARM_MAH": (0, INT32),

@@ -470,7 +470,9 @@ class Vehicle:
                 left = self.jump_counts.setdefault(i, times)
                 if left > 0:
                     self.jump_counts[i] = left - 1
-                    self.send_text(M.MAV_SEVERITY_INFO, f"Mission: {i} Jump to {target}")
+                    # as AP_Mission words it (SITL 4.7): "Mission: 4 Jump 1/2"
+                    self.send_text(M.MAV_SEVERITY_INFO,
+                                   f"Mission: {i} Jump {times - left + 1}/{times}")
                     i = target
                     continue
                 i += 1
@@ -550,7 +552,10 @@ class Vehicle:
         idx = self.nav["index"]
         self.reached.append(idx)
         self.broadcast(M.MAVLink_mission_item_reached_message(idx))
-        self.send_text(M.MAV_SEVERITY_INFO, f"Reached command #{idx}")
+        if self.mission.get(idx).command in (M.MAV_CMD_NAV_WAYPOINT,
+                                             M.MAV_CMD_NAV_SPLINE_WAYPOINT):
+            # ArduCopter says this for waypoints only (not takeoff, loiter, RTL)
+            self.send_text(M.MAV_SEVERITY_INFO, f"Reached command #{idx}")
         self.nav = None
         nxt = self._advance(idx + 1)
         if nxt is None:
@@ -731,10 +736,12 @@ class Vehicle:
         if phase == "init":
             return ["System not initialised"]
         out = []
+        t, boot = self.now(), self.boot_time_s
         if phase == "imu":
-            out.append("Accels inconsistent" if self.now() < 0.3 * self.boot_time_s
-                       else "Gyros inconsistent")
-        if phase in ("imu", "ekf"):
+            out.append("Accels inconsistent" if t < 0.3 * boot else "Gyros inconsistent")
+        # once the EKF has an origin (about 45 % into SITL's boot) a position mode asks for
+        # a position estimate, until the EKF uses GPS
+        if t >= 0.45 * boot and (self.mode in POSITION_MODES or not out):
             out.append("Need Position Estimate")
         return out
 
@@ -786,10 +793,13 @@ class Vehicle:
                     self._mission_complete()
                 else:
                     self._nav_done()
-            self.disarm()
-            self.send_text(M.MAV_SEVERITY_INFO, "Land complete, disarmed")
+            self.disarm()  # "Disarming motors"; ArduCopter says nothing more
             if self.mode == MODES["AUTO"]:
                 self.mission_state = M.MISSION_STATE_COMPLETE
+                if self.mission.count() > 1:
+                    # disarmed after a finished mission, ArduPilot rewinds it to item 1
+                    self.mission_current = 1
+                    self.broadcast_mission_current()
 
     def _auto_disarm(self) -> None:
         delay = self.params["DISARM_DELAY"]

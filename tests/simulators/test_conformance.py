@@ -13,6 +13,8 @@ from mavtest_helpers import (
     home_item,
     item,
     set_mode,
+    upload,
+    wait,
     wait_ready,
     wp,
 )
@@ -119,5 +121,132 @@ def test_upload_arm_and_auto_flight_answer_like_arducopter(vehicle_factory):
     # the final LAND is never "reached": ArduCopter disarms on touchdown first
     assert reached == sorted(reached) and reached[-1] == 2 and 3 not in reached, reached
     currents = [c.seq for c in rec.of("MISSION_CURRENT")]
-    assert currents == sorted(currents) or not currents
+    # in order while it flies; disarmed after the finished mission it is rewound to item 1
+    assert currents and currents[-1] == 1, str(currents)
+    flown = currents[:len(currents) - currents[::-1].index(3)] if 3 in currents else currents
+    assert flown == sorted(flown) and 3 in flown, str(currents)
+    m.close()
+
+
+# --- the same scripted exchanges on either backend: what ArduCopter 4.7 SITL was seen to do ---
+
+BOOT_REFUSALS = ("Arm: System not initialised", "Arm: Accels inconsistent",
+                 "Arm: Gyros inconsistent", "Arm: Need Position Estimate")
+# SITL also says some of these in passing, depending on timing (the built-in copter does not)
+PASSING_REFUSALS = ("Arm: AHRS: ", "Arm: EKF ", "Arm: GPS ", "Arm: Need Alt Estimate")
+
+
+def test_boot_refuses_to_arm_in_arducopters_words_until_the_ekf_uses_gps(vehicle_factory):
+    v = vehicle_factory(speedup=10.0, wait_ready=False)
+    m = connect(v.connection_string, timeout=30)
+    rec = Recorder(m)
+    refusals, statuses, armed_at, gps_at = [], [], None, None
+    deadline = time.monotonic() + 90
+    last_arm = last_mode = 0.0
+    while armed_at is None and time.monotonic() < deadline:
+        now = time.monotonic()
+        if now - last_mode > 1.0:  # SITL forgets a mode set while it boots: say it again
+            m.mav.set_mode_send(m.target_system, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 4)
+            last_mode = now
+        if now - last_arm > 0.1:
+            m.mav.command_long_send(m.target_system, m.target_component,
+                                    M.MAV_CMD_COMPONENT_ARM_DISARM, 0, 1, 0, 0, 0, 0, 0, 0)
+            last_arm = now
+        msg = rec.next(["STATUSTEXT", "COMMAND_ACK", "HEARTBEAT"], timeout=0.1)
+        if msg is None:
+            continue
+        kind = msg.get_type()
+        if kind == "HEARTBEAT":
+            statuses.append(msg.system_status)
+        elif kind == "STATUSTEXT":
+            if msg.text.startswith("Arm: "):
+                refusals.append(msg.text)
+            if msg.text == "EKF3 IMU0 is using GPS":
+                gps_at = len(rec.log)
+        elif (msg.command == M.MAV_CMD_COMPONENT_ARM_DISARM
+              and msg.result == M.MAV_RESULT_ACCEPTED):
+            armed_at = len(rec.log)
+    assert armed_at is not None, f"never armed; refusals: {sorted(set(refusals))}"
+    # only boot refusals, in ArduCopter's wording, first seen in the order of its boot phases,
+    # the last one being the position estimate (SITL adds a few passing EKF/AHRS texts)
+    odd = {r for r in refusals if r not in BOOT_REFUSALS and not r.startswith(PASSING_REFUSALS)}
+    assert not odd, sorted(set(refusals))
+    main = [r for r in refusals if r in BOOT_REFUSALS]
+    firsts = sorted(set(main), key=main.index)
+    assert firsts == sorted(firsts, key=BOOT_REFUSALS.index), firsts
+    assert firsts[-1] == "Arm: Need Position Estimate" == refusals[-1], refusals[-5:]
+    # it arms in GUIDED only once the EKF uses GPS, and heartbeats say STANDBY by then
+    assert gps_at is not None and gps_at < armed_at
+    assert statuses[-1] in (M.MAV_STATE_STANDBY, M.MAV_STATE_ACTIVE)
+    assert all(s in (M.MAV_STATE_BOOT, M.MAV_STATE_STANDBY, M.MAV_STATE_ACTIVE)
+               for s in statuses), statuses
+    command(m, M.MAV_CMD_COMPONENT_ARM_DISARM, 0)
+    m.close()
+
+
+# Values both copters start with: ArduCopter 4.7's defaults under simulators/data/copter-sim.parm
+# (the file SITL is started with, and the built-in copter too), with ArduPilot's types.
+PARAM_DEFAULTS = {
+    "WPNAV_SPEED": (1000.0, M.MAV_PARAM_TYPE_REAL32), "WPNAV_SPEED_UP": (250.0, 9),
+    "WPNAV_SPEED_DN": (150.0, 9), "WPNAV_ACCEL": (250.0, 9), "WPNAV_RADIUS": (200.0, 9),
+    "RTL_ALT": (5000.0, M.MAV_PARAM_TYPE_INT32), "RTL_ALT_FINAL": (0.0, 4),
+    "RTL_SPEED": (0.0, 4), "RTL_LOIT_TIME": (5000.0, 6), "LAND_SPEED": (50.0, 4),
+    "LAND_ALT_LOW": (1000.0, 4), "FENCE_ENABLE": (0.0, M.MAV_PARAM_TYPE_INT8),
+    "FENCE_TYPE": (7.0, 2), "FENCE_ACTION": (1.0, 2), "FENCE_ALT_MAX": (120.0, 9),
+    "FENCE_ALT_MIN": (-10.0, 9), "FENCE_RADIUS": (2000.0, 9), "FENCE_MARGIN": (5.0, 9),
+    "DISARM_DELAY": (10.0, 2), "ARMING_CHECK": (1.0, 6), "AUTO_OPTIONS": (0.0, 6),
+    "CAM1_TYPE": (1.0, 2), "MAV_SYSID": (1.0, 4), "BATT_MONITOR": (4.0, 2),
+    "BATT_LOW_VOLT": (10.5, 9), "BATT_LOW_MAH": (0.0, 9), "BATT_FS_LOW_ACT": (2.0, 2),
+    "BATT_CRT_VOLT": (0.0, 9), "BATT_FS_CRT_ACT": (0.0, 2), "BATT_ARM_VOLT": (0.0, 9),
+    "BATT_ARM_MAH": (0.0, 6), "BATT_LOW_TIMER": (10.0, 2), "FS_GCS_ENABLE": (0.0, 2),
+    "FS_THR_ENABLE": (1.0, 2), "CIRCLE_RADIUS": (1000.0, 9), "CIRCLE_RATE": (20.0, 9),
+}
+
+
+def test_parameter_defaults_and_types_match(vehicle_factory):
+    v = vehicle_factory(speedup=5.0)
+    m = connect(v.connection_string)
+    got = {}
+    for name in PARAM_DEFAULTS:
+        m.mav.param_request_read_send(m.target_system, m.target_component, name.encode(), -1)
+        p = wait(m, "PARAM_VALUE", 3, lambda x, n=name: x.param_id == n)
+        got[name] = None if p is None else (round(p.param_value, 4), p.param_type)
+    wrong = {n: (got[n], want) for n, want in PARAM_DEFAULTS.items() if got[n] != want}
+    assert not wrong, wrong
+    m.close()
+
+
+def test_fence_and_rally_come_back_as_arducopter_stores_them(vehicle_factory):
+    v = vehicle_factory(speedup=5.0)
+    m = connect(v.connection_string)
+    h = v.home
+    d = 0.002
+    fence = [item(M.MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION, 4, lat=h[0] + a, lon=h[1] + b,
+                  frame=M.MAV_FRAME_GLOBAL_INT) for a, b in ((-d, -d), (-d, d), (d, d), (d, -d))]
+    fence.append(item(M.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION, 30.5, lat=h[0] + d / 2, lon=h[1],
+                      frame=M.MAV_FRAME_GLOBAL_INT))
+    fence.append(item(M.MAV_CMD_NAV_FENCE_RETURN_POINT, lat=h[0], lon=h[1] + d / 2, alt=25,
+                      frame=M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT))
+    assert upload(m, fence, mission_type=1).type == M.MAV_MISSION_ACCEPTED
+    rally = [item(M.MAV_CMD_NAV_RALLY_POINT, lat=h[0] + d, lon=h[1], alt=35.7,
+                  frame=M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT),
+             item(M.MAV_CMD_NAV_RALLY_POINT, lat=h[0], lon=h[1] - d, alt=50,
+                  frame=M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT)]
+    assert upload(m, rally, mission_type=2).type == M.MAV_MISSION_ACCEPTED
+    for sent, mtype in ((fence, 1), (rally, 2)):
+        back = download(m, mtype)
+        assert len(back) == len(sent)
+        for b, f in zip(back, sent, strict=True):
+            assert (b.command, b.mission_type, b.seq) == (f[1], mtype, back.index(b))
+            assert abs(b.x - round(f[6] * 1e7)) <= 1 and abs(b.y - round(f[7] * 1e7)) <= 1
+            assert b.param1 == pytest.approx(f[2], abs=1e-3), (b.command, b.param1)
+        frames_z = [(b.frame, round(b.z, 1)) for b in back]
+        if mtype == 1:
+            # ArduPilot's fence storage keeps points only: every item comes back in frame 0
+            # (GLOBAL) with no altitude, the return point's 25 m included
+            assert frames_z == [(M.MAV_FRAME_GLOBAL, 0.0)] * 6, frames_z
+        else:
+            # rally points: the non-INT frame, altitude in whole metres (RallyLocation)
+            assert frames_z == [(M.MAV_FRAME_GLOBAL_RELATIVE_ALT, 35.0),
+                                (M.MAV_FRAME_GLOBAL_RELATIVE_ALT, 50.0)], frames_z
     m.close()

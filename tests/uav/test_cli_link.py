@@ -115,6 +115,20 @@ def test_fly_refuses_without_mission(sim, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # a refused flight leaves no empty log behind
 
 
+def _drain(url: str, seconds: float = 1.0) -> None:
+    """Read and drop what waits on a port: SITL's TCP serial ports hand what was queued for
+    the last client (its answers) to the next one."""
+    import time
+
+    from pymavlink import mavutil
+
+    m = mavutil.mavlink_connection(url, source_system=250, autoreconnect=False)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        m.recv_match(blocking=True, timeout=0.1)
+    m.close()
+
+
 @pytest.mark.slow
 def test_signing_commands(tmp_path, vehicle_factory):
     key = tmp_path / "amur-1.key"
@@ -132,6 +146,7 @@ def test_signing_commands(tmp_path, vehicle_factory):
     radio = server.telemetry_connection_string
     res = run("signing", "status", "--key", key, "--connect", radio)
     assert res.exit_code == 0 and "answers signed with this key" in res.output
+    _drain(radio)
     res = run("status", "--connect", radio, "--timeout", 2)
     assert res.exit_code == 2 and "answered nothing we sent" in res.output
     assert "--signing-key" in res.output

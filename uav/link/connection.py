@@ -264,7 +264,9 @@ class Link:
         if mtype == "STATUSTEXT":
             self.statustexts.append((time.monotonic(), msg.severity, _text(msg.text)))
         self.last[mtype] = msg
-        if mtype in _ANSWERS:
+        # ArduPilot announces parameters it changes itself (STAT_RUNTIME...) to every link,
+        # even one it ignores for want of a signature: index 65535, not an answer to us
+        if mtype in _ANSWERS and not (mtype == "PARAM_VALUE" and msg.param_index == 65535):
             self.answered = True
         for fn in list(self._listeners):
             fn(msg)
