@@ -67,11 +67,12 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 # --- metadata ------------------------------------------------------------------------------
-def _jpeg_app_segments(f, path: str) -> tuple[list[bytes], tuple[int, int] | None]:
-    """APP1 payloads and the (width, height) from the SOF marker, read by seeking."""
+def _jpeg_app_segments(f, path: str) -> tuple[list[bytes], tuple[int, int] | None, int]:
+    """APP1 payloads, the (width, height) and the colour component count from the SOF marker,
+    read by seeking."""
     if f.read(2) != b"\xff\xd8":
         raise FrameError(f"{path} is not a JPEG file (no start-of-image marker)")
-    app1, size = [], None
+    app1, size, components = [], None, 0
     while True:
         b = f.read(1)
         if not b:
@@ -101,9 +102,10 @@ def _jpeg_app_segments(f, path: str) -> tuple[list[bytes], tuple[int, int] | Non
             if len(seg) >= 5:
                 h, w = struct.unpack(">HH", seg[1:5])
                 size = (w, h)
+                components = seg[5] if len(seg) > 5 else 0
         else:
             f.seek(length - 2, os.SEEK_CUR)
-    return app1, size
+    return app1, size, components
 
 
 def _parse_xmp(text: str) -> dict[str, str]:
@@ -158,6 +160,24 @@ def _exif_time(flat: dict) -> _dt.datetime | None:
     return None
 
 
+# DJI thermal cameras; their JPEG's visible image is a colour-mapped rendering of the frame
+_DJI_THERMAL_MODELS = ("M3T", "M30T", "ZH20T", "H20T", "XT2", "XT S", "M2EA",
+                       "MAVIC2-ENTERPRISE-ADVANCED", "M3TD", "M4T", "H30T")
+
+
+def _dji_thermal(meta: FrameMeta) -> bool:
+    """A DJI thermal JPEG: its XMP says the infrared camera took it, or a DJI thermal model
+    wrote a 640x512 frame (the wide and zoom cameras of the same drone write larger ones)."""
+    if "DJI" not in str(meta.make or "").upper():
+        return False
+    source = str(meta.xmp.get("drone-dji:ImageSource", ""))
+    if source:
+        return "infrared" in source.lower()
+    model = str(meta.model or "").upper()
+    return (meta.width, meta.height) == (640, 512) and any(m in model for m in
+                                                           _DJI_THERMAL_MODELS)
+
+
 def read_metadata(path: str | os.PathLike, data: bytes | None = None) -> FrameMeta:
     """Read a frame's EXIF and XMP without decoding its pixels.
 
@@ -188,10 +208,11 @@ def read_metadata(path: str | os.PathLike, data: bytes | None = None) -> FrameMe
     with f:
         head = f.read(4)
         f.seek(0)
+        components, png_grey = 0, False
         exif_raw = None
         xmp_text = None
         if head[:2] == b"\xff\xd8":
-            segments, size = _jpeg_app_segments(f, path)
+            segments, size, components = _jpeg_app_segments(f, path)
             if size:
                 meta.width, meta.height = size
             for seg in segments:
@@ -211,6 +232,7 @@ def read_metadata(path: str | os.PathLike, data: bytes | None = None) -> FrameMe
             whole = f.read()
             if len(whole) >= 24:
                 meta.width, meta.height = struct.unpack(">II", whole[16:24])
+            png_grey = len(whole) > 25 and whole[25] in (0, 4)   # IHDR colour type: grey
             i = whole.find(_XMP_START)
             if i >= 0:
                 xmp_text = whole[i:whole.find(_XMP_END, i) + len(_XMP_END)].decode("utf-8", "replace")
@@ -239,6 +261,10 @@ def read_metadata(path: str | os.PathLike, data: bytes | None = None) -> FrameMe
     spp = flat.get("SamplesPerPixel")
     meta.thermal = head in (b"II*\x00", b"MM\x00*") and spp in (1, None) and (
         bits in (16, 32) or (isinstance(bits, tuple) and bits and bits[0] in (16, 32)))
+    # single-channel JPEG/PNG (a thermal core's 8-bit output) or a DJI thermal JPEG (its
+    # visible image is a false-colour palette): thermal too
+    meta.thermal = bool(meta.thermal or (head[:2] == b"\xff\xd8" and components == 1)
+                        or (head == b"\x89PNG" and png_grey) or _dji_thermal(meta))
     meta.time = _exif_time(flat)
     return meta
 

@@ -232,6 +232,11 @@ def _check_pixels(task: FrameTask, pose: Pose, image, full_w: int) -> tuple[Pose
                          f"frame to check its pixels against: yaw kept", corrected=False), None
 
 
+def _camera_thermal(task: FrameTask) -> bool:
+    """The camera profile given for the flight is a thermal one (m3t-thermal, ...)."""
+    return bool(getattr(task.camera, "thermal", False))
+
+
 def _search_reduction(task: FrameTask, meta, is_jpeg: bool) -> int:
     """How much smaller than full size this frame is decoded (libjpeg's 1/2, 1/4, 1/8).
 
@@ -259,9 +264,13 @@ def _search_reduction(task: FrameTask, meta, is_jpeg: bool) -> int:
     except (UavError, ValueError):
         pass   # no pose or footprint: detectors fall back to a few scales
     need = 0.0
-    for det in detectors:
-        if bool(getattr(det, "wants_thermal", False)) != bool(meta.thermal):
-            continue
+    from .detect.registry import detectors_for_frame
+
+    try:
+        searching = detectors_for_frame(detectors, bool(meta.thermal or _camera_thermal(task)))
+    except DetectorError:   # the search step reports it, naming the frame
+        return task.reduce
+    for det in searching:
         fn = getattr(det, "resolution_needed", None)
         need = max(need, 1.0 if fn is None else fn(meta.width, meta.height, gsd))
     if need <= 0.0:
@@ -302,7 +311,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
     if meta.width and meta.height and reduce > 1:
         full_w, full_h = meta.width, meta.height
     rec.width, rec.height = int(full_w), int(full_h)
-    rec.thermal = bool(image.ndim == 2 or meta.thermal)
+    rec.thermal = bool(image.ndim == 2 or meta.thermal or _camera_thermal(task))
     rec.time = _iso(meta.time)
 
     # pose -> georeference (failure here still searches the frame)
@@ -348,9 +357,9 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         info = FrameInfo(path=path, thermal=rec.thermal,
                          gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce)
         dets: list[Detection] = []
-        for det in detectors:
-            if rec.thermal != bool(getattr(det, "wants_thermal", False)):
-                continue
+        from .detect.registry import detectors_for_frame
+
+        for det in detectors_for_frame(detectors, rec.thermal, path):
             dets.extend(det.detect(image, info))
     except Exception as exc:  # a detector bug must not stop the flight
         rec.status = "failed"

@@ -1,6 +1,8 @@
 """Find detectors by name; plugins add their own through entry points.
 
-Built-in names: ``fire``, ``smoke``, ``vehicle`` (learned, ONNX), ``hotspot`` (thermal),
+Built-in names: ``fire``, ``smoke``, ``vehicle`` (learned, ONNX), ``person`` and
+``thermal-vehicle`` (thermal frames, learned; ``vehicle`` hands over to the latter on thermal
+frames), ``hotspot`` (thermal),
 ``spotlight`` (night RGB), and the colour-rule baselines ``fire-colour`` and ``smoke-colour``
 (for comparison only).
 
@@ -31,6 +33,8 @@ BUILTINS: dict[str, str] = {
     "smoke": "processing.detect.learned:SmokeDetector",
     "vehicle": "processing.detect.learned:VehicleDetector",
     "hotspot": "processing.detect.thermal:HotspotDetector",
+    "person": "processing.detect.thermal_models:PersonDetector",
+    "thermal-vehicle": "processing.detect.thermal_models:ThermalVehicleDetector",
     "spotlight": "processing.detect.night:SpotlightDetector",
     "fire-colour": "processing.detect.colour:FireColourDetector",
     "smoke-colour": "processing.detect.colour:SmokeColourDetector",
@@ -90,6 +94,48 @@ def get_detector(name: str, **options) -> Detector:
     if not det.name:
         det.name = name
     return det
+
+
+# On a thermal frame a colour-only detector hands over to the thermal one reporting its class.
+THERMAL_COUNTERPART = {"vehicle": "thermal-vehicle"}
+
+
+def detectors_for_frame(detectors: list[Detector], thermal: bool,
+                        path: str = "") -> list[Detector]:
+    """The detectors that search a thermal (or colour) frame: those made for that kind of
+    frame, with ``vehicle`` replaced by ``thermal-vehicle`` on thermal frames.
+
+    Raises
+    ------
+    DetectorError
+        Every detector named is thermal-only and the frame is a colour photo: nothing would
+        search it, which is a mistake worth naming rather than an empty result.
+    """
+    out: list[Detector] = []
+    for det in detectors:
+        if bool(getattr(det, "wants_thermal", False)) == bool(thermal):
+            out.append(det)
+        elif thermal and det.name in THERMAL_COUNTERPART:
+            out.append(_counterpart(THERMAL_COUNTERPART[det.name]))
+    seen: set[str] = set()
+    out = [d for d in out if not (d.name in seen or seen.add(d.name))]   # once each, in order
+    if (not out and not thermal and detectors
+            and any(d.name in ("person", "thermal-vehicle") for d in detectors)):
+        where = f" {path.rsplit('/', 1)[-1]}" if path else ""
+        raise DetectorError(f"frame{where} is an 8-bit colour photo, and "
+                            f"{', '.join(sorted(d.name for d in detectors))} search thermal "
+                            "frames only (a colour-mapped thermal image? give --camera its "
+                            "thermal profile)")
+    return out
+
+
+_counterparts: dict[str, Detector] = {}
+
+
+def _counterpart(name: str) -> Detector:
+    if name not in _counterparts:
+        _counterparts[name] = get_detector(name)
+    return _counterparts[name]
 
 
 def get_detectors(names) -> list[Detector]:
