@@ -700,6 +700,11 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
     return summary
 
 
+# Classes a watch prints the moment a frame flags them, before its batch is grouped into
+# sightings (people and vehicles move on; a fire waits for the sighting line).
+URGENT_CLASSES = ("person", "vehicle")
+
+
 def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0,
                  stop: Callable[[], bool] | None = None, echo: Callable[[str], None] = print,
                  flag_lines: bool = True, **kwargs) -> Summary:
@@ -709,7 +714,8 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
     copied otherwise).  Each new flag is printed at once through ``echo``.  Runs until
     ``stop()`` returns True (or Ctrl-C).  Keyword arguments go to :func:`process_frames`.
     After each batch a sighting is announced once when it first appears and again only when its
-    confidence changes materially; ``flag_lines=False`` drops the line per flag.
+    confidence changes materially; ``flag_lines=False`` drops the line per flag, except an
+    ``ALERT`` line for a person or vehicle (:data:`URGENT_CLASSES`), printed as its frame is done.
     """
     from .frames import is_frame_file
 
@@ -721,6 +727,8 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
                  else f"no position ({flag.position_note})")
         if flag_lines:
             echo(f"FLAG {flag.cls} {flag.score:.2f} at {where} in {frame.name}")
+        elif flag.cls in URGENT_CLASSES:   # rangers act during the flight: not after the batch
+            echo(f"ALERT {flag.cls} {flag.score:.2f} at {where} in {frame.name}")
         if user_on_flag:
             user_on_flag(flag, frame)
 

@@ -17,10 +17,12 @@ SMOKE = "smoke"
 VEHICLE = "vehicle"
 HOTSPOT = "hotspot"      # thermal frames: warmer than the threshold
 SPOTLIGHT = "spotlight"  # night RGB: bright point sources (spotlights, headlights)
+PERSON = "person"        # thermal frames: people on foot
 
 # Largest plausible ground size (metres, longest side) of each class; a flag bigger than this
 # is kept but marked as failing the size check ("a vehicle 40 m long is not one").
-MAX_GROUND_SIZE_M = {FIRE: 200.0, SMOKE: 2000.0, VEHICLE: 20.0, HOTSPOT: 200.0, SPOTLIGHT: 10.0}
+MAX_GROUND_SIZE_M = {FIRE: 200.0, SMOKE: 2000.0, VEHICLE: 20.0, HOTSPOT: 200.0, SPOTLIGHT: 10.0,
+                     PERSON: 4.0}
 MIN_GROUND_SIZE_M = {VEHICLE: 1.5}
 
 

@@ -42,10 +42,10 @@ def _inside(centres: np.ndarray, regions: np.ndarray) -> np.ndarray:
             & (c[..., 1] >= regions[None, :, 1]) & (c[..., 1] <= regions[None, :, 3])).any(1)
 
 
-def collect(samples, model: Path = THERMAL_MODEL) -> list[dict]:
+def collect(samples, model: Path = THERMAL_MODEL, scale: float | None = None) -> list[dict]:
     """Per frame and class: scores, hit flags and the number of labelled boxes."""
-    dets = {"person": PersonDetector(threshold=AP_FLOOR, model=model),
-            "vehicle": ThermalVehicleDetector(threshold=AP_FLOOR, model=model)}
+    dets = {"person": PersonDetector(threshold=AP_FLOOR, model=model, scale=scale),
+            "vehicle": ThermalVehicleDetector(threshold=AP_FLOOR, model=model, scale=scale)}
     rows = []
     for s in samples:
         img = cv2.imread(str(s.path), cv2.IMREAD_UNCHANGED)
@@ -101,13 +101,15 @@ def main(argv=None) -> int:
     ap.add_argument("--choose-thresholds", action="store_true",
                     help="choose each class's operating threshold here and store it in the "
                          "model's JSON (use with --split val)")
+    ap.add_argument("--scale", type=float, default=None,
+                    help="resize frames by this before the model (default: the model's own)")
     ap.add_argument("--json", type=Path, help="write the figures here too")
     a = ap.parse_args(argv)
     root = (a.data or data_root()) / "hit-uav"
     if not root.is_dir():
         print(f"no HIT-UAV data at {root} (set AMUR_UAV_DATA or --data)", file=sys.stderr)
         return 2
-    rows = collect(hituav_samples(root, a.split), a.model)
+    rows = collect(hituav_samples(root, a.split), a.model, a.scale)
     side_path = a.model.with_suffix(".json")
     side = json.loads(side_path.read_text())
     if a.choose_thresholds:
@@ -120,7 +122,7 @@ def main(argv=None) -> int:
         side_path.write_text(json.dumps(side, indent=1) + "\n")
     thr = {c: float(((side.get("operating_thresholds") or {}).get(c) or {}).get("threshold", 0.3))
            for c in THERMAL_CLASSES}
-    out = {"split": a.split, "model": str(a.model), "thresholds": thr}
+    out = {"split": a.split, "model": str(a.model), "scale": a.scale or 1.0, "thresholds": thr}
     for c in THERMAL_CLASSES:
         out[c] = {"all": scores(rows, c, thr[c]), "day": scores(rows, c, thr[c], False),
                   "night": scores(rows, c, thr[c], True)}

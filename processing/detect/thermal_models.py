@@ -152,12 +152,16 @@ class ThermalDetector(Detector):
             return d[d[:, 4] >= self.threshold]
         grey = thermal_intensity(image, info)
         bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
-        d = self.model.detect(bgr, self.scale, 0.25, self.threshold, self.nms_iou)
+        # low enough for every class's stored threshold, so the other class reuses this pass
+        floor = min([self.threshold] + [float(v.get("threshold", 1.0)) for v in
+                                        (self.model.info.extra.get("operating_thresholds")
+                                         or {}).values()])
+        d = self.model.detect(bgr, self.scale, 0.25, floor, self.nms_iou)
         try:
-            _memo.last = (weakref.ref(image), key, self.threshold, d)
+            _memo.last = (weakref.ref(image), key, floor, d)
         except TypeError:
             pass
-        return d
+        return d[d[:, 4] >= self.threshold]
 
     def detect(self, image: np.ndarray, info: FrameInfo | None = None) -> list[Detection]:
         names = self.model.info.classes
