@@ -365,13 +365,13 @@ def store_thresholds(scored: dict, recall: float) -> dict:
         t = threshold_for_recall(sc, target)
         if t is None:   # the recall is out of reach: the lowest score evaluated
             t = AP_FLOOR
-        t = round(max(t, AP_FLOOR), 3)
+        t = max(np.floor(t * 1000) / 1000, AP_FLOOR)   # down: the recall must still be met
         side = Path(model).with_suffix(".json")
         d = json.loads(side.read_text())
         d.setdefault("operating_thresholds", {})[c] = {
-            "threshold": t, "recall_target": target, "chosen_on": f"{split} source-test"}
+            "threshold": float(t), "recall_target": target, "chosen_on": f"{split} source-test"}
         side.write_text(json.dumps(d, indent=1) + "\n")
-        chosen[c] = {"threshold": t, "recall_target": target, "split": split}
+        chosen[c] = {"threshold": float(t), "recall_target": target, "split": split}
     return chosen
 
 
