@@ -343,7 +343,7 @@ def train(pack_path: Path, out: Path, size=(640, 512), minutes: float = 5.0,
                     pe.mul_(d).add_(pn.detach(), alpha=1 - d)
             step += 1
             if step % log_every == 0 or step == 1:
-                log(f"step {step} {time.time() - t0:.0f}s loss {float(loss):.3f} "
+                log(f"step {step} {time.time() - t0:.0f}s loss {loss.item():.3f} "
                     + " ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                for k, v in parts.items()))
     torch.save(ema.state_dict(), out.with_suffix(".pt"))
