@@ -5,7 +5,9 @@ unverified ``wp load``, on the same simulated copter and the same (clean or loss
 
 Both ground stations run as separate processes, so neither shares the vehicle's interpreter.
 The vehicle is the built-in ArduPilot-compatible copter at real-time speed (its re-request and
-cancel timers as ArduPilot's); the lossy link is the fault proxy (drop 10 %, duplicate and
+cancel timers as ArduPilot's) and, when an ``arducopter`` SITL binary is found (ARDUPILOT_SITL,
+PATH or ../shared/sitl/), ArduPilot's own SITL at speed-up 1, where the vehicle sets the pace;
+the lossy link is the fault proxy (drop 10 %, duplicate and
 reorder 2.5 % each way).  Each upload is checked afterwards over a clean link: did the whole
 mission arrive?  Timing: ours from the call to the verified result (connecting excluded);
 MAVProxy from writing ``wp load`` on its console to its "Sent all N waypoints" (its own
@@ -189,7 +191,8 @@ def _summary(runs: list[dict]) -> dict:
     return out
 
 
-def run(sizes=SIZES, loss: float = LOSS, repeats: int = 5, lossy_repeats: int = 1) -> dict:
+def run(sizes=SIZES, loss: float = LOSS, repeats: int = 5, lossy_repeats: int = 1,
+        backend: str = "builtin", sitl_bin=None) -> dict:
     """Measure and return ``{"rows": [...], "speedup_500_clean": x, ...}``.
 
     Each cell is ``repeats`` runs (``lossy_repeats`` on the lossy link, seeded), the two tools
@@ -199,8 +202,9 @@ def run(sizes=SIZES, loss: float = LOSS, repeats: int = 5, lossy_repeats: int = 
     from simulators.backend import start_vehicle
 
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, start_vehicle(backend="builtin", home=HOME,
-                                                             speedup=1.0) as sim:
+    with tempfile.TemporaryDirectory() as tmp, start_vehicle(backend=backend, home=HOME,
+                                                             speedup=1.0,
+                                                             sitl_bin=sitl_bin) as sim:
         tmp = Path(tmp)
         for n in sizes:
             wp = tmp / f"survey{n}.waypoints"
@@ -242,11 +246,20 @@ def _cell(c: dict) -> str:
     return f"{c['median']:.3f} s{spread}"
 
 
-def main() -> None:
-    print("Mission upload on the built-in copter (real-time), ours = write + read-back + "
-          "compare, MAVProxy = wp load (write only), from the command to the last item; "
-          "median (min-max) of the runs", file=sys.stderr)
-    res = run()
+SHARED_SITL = Path(__file__).resolve().parents[1].parent / "shared" / "sitl" / "arducopter"
+
+
+def _sitl_binary():
+    """The real SITL to measure on too: ARDUPILOT_SITL / PATH, else ../shared/sitl/."""
+    from simulators.backend import find_sitl
+
+    found = find_sitl()
+    if found is None and SHARED_SITL.is_file():
+        found = SHARED_SITL
+    return found
+
+
+def _table(res: dict) -> None:
     print(f"{'items':>5} {'link':10} {'ours (verified)':>24} {'MAVProxy wp load':>24} "
           f"{'ratio':>6}  whole (ours / MAVProxy)")
     for row in res["rows"]:
@@ -255,15 +268,35 @@ def main() -> None:
                  else "--")
         print(f"{row['items']:>5} {row['link']:10} {_cell(o):>24} {_cell(m):>24} {ratio:>6}  "
               f"{o['whole']} / {m['whole']}"
-              + (f" (MAVProxy: {m['errors'][-1]})" if m["errors"] else ""))
+              + (f" (MAVProxy: {m['errors'][-1]})" if m["errors"] else "")
+              + (f" (ours: {o['errors'][-1]})" if o["errors"] else ""))
         if "write" in o:
             own = f", MAVProxy's own 'Loaded in' {m['own']:.3f} s" if "own" in m else ""
             print(f"{'':17}ours: write {o['write']:.3f} s + read-back {o['read_back']:.3f} s"
                   f"{own}")
+
+
+def main() -> None:
+    print("Mission upload on the built-in copter (real-time), ours = write + read-back + "
+          "compare, MAVProxy = wp load (write only), from the command to the last item; "
+          "median (min-max) of the runs", file=sys.stderr)
+    res = run()
+    print("built-in copter, real time:")
+    _table(res)
     target = res.get("speedup_500_clean")
     if target is not None:
         print(f"target: verified 500 items at least 2x faster than MAVProxy on a clean link "
               f"(ratio of medians): {target:.2f}x {'MET' if target >= 2 else 'NOT MET'}")
+    binary = _sitl_binary()
+    if binary is None:
+        print("real ArduPilot SITL: skipped, no arducopter binary (ARDUPILOT_SITL, PATH or "
+              "../shared/sitl/)")
+        return
+    print(f"Same on ArduPilot SITL ({binary}, speed-up 1): the vehicle sets the pace",
+          file=sys.stderr)
+    sitl = run(sizes=(500,), repeats=3, lossy_repeats=1, backend="ardupilot", sitl_bin=binary)
+    print("real ArduPilot SITL (arducopter 4.7), speed-up 1:")
+    _table(sitl)
 
 
 if __name__ == "__main__":

@@ -241,8 +241,8 @@ class MissionItemProtocol:
             self._send_request()
 
     def drop_channel(self, channel) -> None:
-        if self.upload is not None and self.upload.channel is channel:
-            self.upload = None
+        """A ground station hung up.  Its upload stays open, as on ArduPilot (whose serial
+        port outlives the TCP client): others are DENIED until the 8 s timeout drops it."""
 
     # --- download and clear ------------------------------------------------------------------
     def handle_request_list(self, channel, msg) -> None:

@@ -66,3 +66,16 @@ def test_upload_to_a_busy_vehicle_waits_and_succeeds(vehicle_factory):
     # ArduPilot lets a second GCS restart an upload only if it is the same system; ours is
     # not, so either the vehicle denied it (then we said so) or the read-back was denied
     assert busy, stages
+
+
+def test_download_after_a_ground_station_left_mid_upload_on_the_same_port(vehicle_factory):
+    """As MAVProxy stopped mid-transfer on a lossy link: the port is ours next, and the
+    vehicle's DENIED and its later OPERATION_CANCELLED (meant for the one who left) arrive
+    here; the download waits them out and succeeds."""
+    v = vehicle_factory(speedup=1.0)
+    _abandon_an_upload(v.connection_string).close()
+    notices = []
+    with connect(v.connection_string, timeout=10) as link:
+        got = MissionTransfer(link, on_notice=notices.append).download(MissionType.MISSION)
+    assert got.count >= 1
+    assert notices and "busy with another ground station" in notices[0], notices

@@ -358,10 +358,12 @@ class MissionTransfer:
         started = time.monotonic()
         link.drain()
         def stray_ack(m) -> bool:
-            # acks left over from an upload are not an answer to MISSION_REQUEST_LIST
+            # acks left over from an upload are not an answer to MISSION_REQUEST_LIST, nor is
+            # the OPERATION_CANCELLED ArduPilot sends when it drops another ground station's
+            # abandoned upload (8 s after it went quiet) on the port we now hold
             return m.get_type() == "MISSION_ACK" and m.type in (
                 mavlink.MAV_MISSION_ACCEPTED, mavlink.MAV_MISSION_INVALID_SEQUENCE,
-                mavlink.MAV_MISSION_ERROR)
+                mavlink.MAV_MISSION_ERROR, mavlink.MAV_MISSION_OPERATION_CANCELLED)
 
         busy_since = None
         while True:
@@ -476,14 +478,20 @@ class MissionTransfer:
         def answer(m) -> bool:
             # INVALID_SEQUENCE and ERROR are leftovers of an upload's duplicated items
             return self._for_us(m, mtype) and m.type not in (
-                mavlink.MAV_MISSION_INVALID_SEQUENCE, mavlink.MAV_MISSION_ERROR)
+                mavlink.MAV_MISSION_INVALID_SEQUENCE, mavlink.MAV_MISSION_ERROR,
+                mavlink.MAV_MISSION_OPERATION_CANCELLED)
 
-        msg = self._ask_until(
-            lambda: link.mav.mission_clear_all_send(link.target_system, link.target_component,
-                                                    int(mtype)),
-            "MISSION_ACK", answer, f"the vehicle to confirm clearing its {mtype.label} list "
-            "(MISSION_ACK)", lambda text: MissionTransferError(
-                f"clearing the {mtype.label} list failed: {text}"))
+        busy_since = None
+        while True:
+            msg = self._ask_until(
+                lambda: link.mav.mission_clear_all_send(link.target_system,
+                                                        link.target_component, int(mtype)),
+                "MISSION_ACK", answer, f"the vehicle to confirm clearing its {mtype.label} "
+                "list (MISSION_ACK)", lambda text: MissionTransferError(
+                    f"clearing the {mtype.label} list failed: {text}"))
+            if msg.type != mavlink.MAV_MISSION_DENIED:
+                break
+            busy_since = self._wait_while_busy(busy_since, mtype.label, MissionTransferError)
         if msg.type != mavlink.MAV_MISSION_ACCEPTED:
             raise MissionTransferError(
                 f"the vehicle refused to clear its {mtype.label} list: {result_name(msg.type)}")
