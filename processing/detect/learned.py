@@ -54,14 +54,16 @@ def load_model(path: str | Path, backend: str = "auto") -> OnnxModel:
         return _cache[key]
 
 
-def merge_plumes(dets: np.ndarray, cls: int, gap: float = 0.1) -> np.ndarray:
+def merge_plumes(dets: np.ndarray, cls: int, gap: float = 0.1,
+                 min_score: float = 0.0) -> np.ndarray:
     """Merge boxes of class ``cls`` that overlap (or nearly touch) into one box per plume.
 
     A smoke plume is one object: a model trained on small patches of it reports several boxes
     along it.  Boxes closer than ``gap`` x the smaller box's size are joined (transitively);
-    the plume keeps the best score.
+    the plume keeps the best score.  Only boxes scoring ``min_score`` or more are joined (weak
+    boxes around a plume would otherwise stretch it when a low threshold is asked for).
     """
-    idx = np.nonzero(dets[:, 5] == cls)[0]
+    idx = np.nonzero((dets[:, 5] == cls) & (dets[:, 4] >= min_score))[0]
     if len(idx) < 2:
         return dets
     b = dets[idx]
@@ -84,7 +86,7 @@ def merge_plumes(dets: np.ndarray, cls: int, gap: float = 0.1) -> np.ndarray:
         groups.setdefault(root(i), []).append(i)
     merged = [np.array([b[g, 0].min(), b[g, 1].min(), b[g, 2].max(), b[g, 3].max(),
                         b[g, 4].max(), cls], np.float32) for g in groups.values()]
-    rest = dets[dets[:, 5] != cls]
+    rest = np.delete(dets, idx, axis=0)
     out = np.concatenate([rest, np.stack(merged)]) if len(rest) else np.stack(merged)
     return out[np.argsort(-out[:, 4], kind="stable")]
 
@@ -126,9 +128,10 @@ class LearnedDetector(Detector):
         if missing:
             raise DetectorError(f"model {model} does not know class(es) {', '.join(missing)}; "
                                 f"it has {', '.join(info.classes)}")
+        stored = (info.extra.get("operating_thresholds") or {}).get(report[0]) or {}
+        operating = float(stored.get("threshold", default_threshold))
         if threshold is None:
-            stored = (info.extra.get("operating_thresholds") or {}).get(report[0]) or {}
-            threshold = float(stored.get("threshold", default_threshold))
+            threshold = operating
         if not 0.0 < threshold < 1.0:
             raise DetectorError(f"detector {self.name!r}: threshold must be between 0 and 1, "
                                 f"not {threshold}")
@@ -143,6 +146,7 @@ class LearnedDetector(Detector):
         self.overlap = overlap
         self.nms_iou = nms_iou
         self.plumes = tuple(info.classes.index(c) for c in plumes if c in info.classes)
+        self.plume_floor = max(threshold, operating)   # boxes merged as in production
         self.canonical_gsd_m = float(info.extra.get("canonical_gsd_m") or CANONICAL_GSD_M)
 
     # ------------------------------------------------------------------ scales
@@ -222,7 +226,7 @@ class LearnedDetector(Detector):
         names = self.model.info.classes
         d = self.raw(image, info)
         for c in self.plumes:
-            d = merge_plumes(d, c)
+            d = merge_plumes(d, c, min_score=self.plume_floor)
         out = []
         for x0, y0, x1, y1, s, c in d:
             cls = names[int(c)]

@@ -102,6 +102,10 @@ def test_smoke_boxes_along_a_plume_become_one():
     plume = smoke[np.argmax(smoke[:, 2] - smoke[:, 0])]
     assert list(plume[:5]) == pytest.approx([10, 10, 120, 90, 0.8])
     assert len(out[out[:, 5] == 0]) == 1                     # fire untouched
+    # asked for low scores (evaluation), weak boxes stay apart: the plume is what production sees
+    weak = np.vstack([d, [[118, 88, 400, 400, 0.1, 1]]]).astype(np.float32)
+    out = merge_plumes(weak, 1, min_score=0.5)
+    assert len(out[out[:, 5] == 1]) == 3 and out[:, 2].max() == 400
 
 
 # --------------------------------------------------------------------------- real frames
