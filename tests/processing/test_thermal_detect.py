@@ -193,3 +193,59 @@ def test_uav_process_person_vehicle_and_csv_export(tmp_path):
     for cls, (n_gt, hit) in found.items():
         assert n_gt >= 5 and hit / n_gt >= 0.6, (cls, found)
     assert all(r_["lat"] == "" and r_["position_note"] for r_ in rows)
+
+
+def test_watch_prints_a_person_alert_as_soon_as_its_frame_is_done(tmp_path):
+    """--watch without --per-flag: a person (or vehicle) flag is printed as its frame is done,
+    before the batch is grouped into sightings; other classes wait for the sighting line."""
+    from processing.detect.base import Detection, Detector
+    from processing.pipeline import watch_folder
+
+    class WarmSpots(Detector):   # a real detector over the real pipeline: bright blobs
+        name, classes, wants_thermal = "warm", ("person", "fire"), True
+
+        def detect(self, image, info=None):
+            g = thermal_intensity(image, info)
+            ys, xs = np.nonzero(g > 200)
+            return [Detection("person", 0.9, float(xs.min()), float(ys.min()),
+                              float(xs.max() + 1), float(ys.max() + 1)),
+                    Detection("fire", 0.8, 0, 0, 10, 10)] if len(xs) else []
+
+    folder = tmp_path / "card"
+    folder.mkdir()
+    for i in range(3):
+        img = _warm_scene(seed=i)
+        img[100:112, 200 + 40 * i:206 + 40 * i] = 240
+        cv2.imwrite(str(folder / f"t{i}.jpg"), img)
+    lines = []
+    watch_folder(folder, tmp_path / "w.gpkg", poll_s=0.1, settle_s=0.2, flag_lines=False,
+                 stop=lambda: sum(ln.startswith("ALERT") for ln in lines) >= 3,
+                 echo=lines.append, detectors=[WarmSpots()], workers=0)
+    alerts = [ln for ln in lines if ln.startswith("ALERT")]
+    assert [a.split()[1] for a in alerts] == ["person"] * 3
+    assert [a.split(" in ")[-1] for a in alerts] == ["t0.jpg", "t1.jpg", "t2.jpg"]
+    assert "no position" in alerts[0]
+    first_sighting = next(i for i, ln in enumerate(lines) if ln.startswith("SIGHTING"))
+    assert first_sighting > lines.index(alerts[-1])   # alerts came before the grouping
+
+
+@needs_hituav
+def test_a_16_bit_radiometric_tiff_finds_what_its_8_bit_frame_shows(tmp_path):
+    from processing.detect.hituav import hituav_samples
+
+    s = next(x for x in hituav_samples(HITUAV, "test") if (x.labels == 0).sum() >= 4)
+    grey = cv2.imread(str(s.path), cv2.IMREAD_GRAYSCALE)
+    raw = (grey.astype(np.uint16) * 8 + 28000)        # centikelvin-like, 7 K per grey step
+    raw[5, 5] = 65000                                  # a hot outlier must not flatten it
+    tif = tmp_path / "FLIR_0001.tif"
+    cv2.imwrite(str(tif), raw)
+    img = decode_frame(tif.read_bytes(), str(tif))
+    assert img.dtype == np.uint16 and img.ndim == 2 and read_metadata(tif).thermal
+    det = get_detector("person")
+    a = det.detect(cv2.imread(str(s.path)), FrameInfo(str(s.path), thermal=True))
+    b = det.detect(img, FrameInfo(str(tif), thermal=True))
+    boxes = lambda ds: np.array([[d.x0, d.y0, d.x1, d.y1] for d in ds]).reshape(-1, 4)  # noqa: E731
+    gt = s.boxes[s.labels == 0]
+    hit_a = (iou_matrix(gt, boxes(a)).max(1) >= 0.5).sum() if len(a) else 0
+    hit_b = (iou_matrix(gt, boxes(b)).max(1) >= 0.5).sum() if len(b) else 0
+    assert hit_a >= 0.5 * len(gt) and hit_b >= hit_a - 1, (len(gt), hit_a, hit_b)
