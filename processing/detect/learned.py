@@ -42,7 +42,9 @@ MIN_FRAME_SIDE = 32    # px; smaller than this is not a camera frame
 
 _cache: dict[tuple[str, str], OnnxModel] = {}
 _lock = threading.Lock()
-_last_pass = threading.local()   # model path -> (frame ref, pass key, threshold, detections)
+# id(loaded model) -> (frame ref, pass key, threshold, detections, detector that ran it);
+# models are loaded once per process and never freed, so their ids are stable
+_last_pass = threading.local()
 
 
 def load_model(path: str | Path, backend: str = "auto") -> OnnxModel:
@@ -204,8 +206,9 @@ class LearnedDetector(Detector):
         memo = getattr(_last_pass, "by_model", None)
         if memo is None:
             memo = _last_pass.by_model = {}
-        last = memo.get(m.path)
-        if last is not None and last[0]() is image and last[1] == key and last[2] <= self.threshold:
+        last = memo.get(id(m))
+        if (last is not None and last[0]() is image and last[1] == key
+                and last[2] <= self.threshold and last[4] is not self):
             d = last[3]   # the other class of the same model on the same frame
             return d[d[:, 4] >= self.threshold]
         dets = [m.detect(image, s, self.overlap, self.threshold, self.nms_iou) for s in passes]
@@ -217,7 +220,7 @@ class LearnedDetector(Detector):
                 keep.extend(idx[nms(d[idx, :4], d[idx, 4], self.nms_iou)])
             d = d[sorted(keep, key=lambda i: -d[i, 4])]
         try:
-            memo[m.path] = (weakref.ref(image), key, self.threshold, d)
+            memo[id(m)] = (weakref.ref(image), key, self.threshold, d, self)
         except TypeError:   # an array view that cannot be weakly referenced: no sharing
             pass
         return d
