@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("georef", "benchmarks.georef_accuracy", "georeferencing error on real photos"),
     ("review", "benchmarks.review_api", "review API on 3,000 frames / 12,000 flags"),
     ("sightings", "benchmarks.sightings", "grouping 100,000 flags vs reading them; false sightings cut"),
+    ("thermal", "benchmarks.thermal", "thermal person + vehicle per 640x512 frame vs decoding it"),
 ]
 
 

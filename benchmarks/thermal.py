@@ -44,22 +44,20 @@ def _ms(fn, items) -> tuple[float, float]:
     return (time.perf_counter() - t) / n * 1000, (time.process_time() - c) / n * 1000
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--frames", type=int, default=20)
-    a = ap.parse_args(argv)
+def run(n_frames: int = 20) -> dict:
+    """Milliseconds per frame, wall and CPU, for decoding and each detection path."""
     from processing.detect.base import FrameInfo
     from processing.detect.registry import detectors_for_frame, get_detector
     from processing.frames import decode_frame
 
-    frames = _frames(a.frames)
+    frames = _frames(n_frames)
     images = [decode_frame(b, n) for n, b in frames]
     infos = [FrameInfo(n, thermal=True) for n, _ in frames]
     both = detectors_for_frame([get_detector("person"), get_detector("vehicle")], True)
     hot = get_detector("hotspot", delta_c=3.0, encoding="celsius")
     small = [get_detector("person", scale=0.8), get_detector("thermal-vehicle", scale=0.8)]
 
-    def run(dets):
+    def search(dets):
         def f(i):
             img = images[i].copy()   # a new frame each time: no pass shared across frames
             return [d for det in dets for d in det.detect(img, infos[i])]
@@ -67,18 +65,33 @@ def main(argv=None) -> int:
 
     idx = list(range(len(images)))
     decode = _ms(lambda i: decode_frame(frames[i][1], frames[i][0]), idx)
-    t_both = _ms(run(both), idx)
-    t_small = _ms(run(small), idx)
+    t_both = _ms(search(both), idx)
+    t_small = _ms(search(small), idx)
     t_hot = _ms(lambda i: hot.detect(images[i][..., 0].astype(np.float32), infos[i]), idx)
-    n_flags = sum(len(run(both)(i)) for i in idx)
-    print(f"{len(images)} frame(s) 640x512 ({frames[0][0]} ...), 1 thread, onnxruntime; "
-          f"ms/frame, wall and CPU")
-    print(f"  decode JPEG                          {decode[0]:7.1f} {decode[1]:7.1f}")
-    print(f"  person + vehicle (one model pass)    {t_both[0]:7.1f} {t_both[1]:7.1f}   "
-          f"{n_flags / len(idx):.1f} flags/frame   target <= 30 ms")
-    print(f"  person + vehicle at 0.8x input       {t_small[0]:7.1f} {t_small[1]:7.1f}")
-    print(f"  hotspot (threshold, for comparison)  {t_hot[0]:7.1f} {t_hot[1]:7.1f}")
-    print(f"  detection / decode (CPU)             {t_both[1] / max(decode[1], 1e-9):7.1f} x")
+    r = lambda v: [round(v[0], 1), round(v[1], 1)]  # noqa: E731
+    return {"frames": len(images), "first_frame": frames[0][0],
+            "decode_ms_wall_cpu": r(decode), "person_vehicle_ms_wall_cpu": r(t_both),
+            "person_vehicle_0.8x_ms_wall_cpu": r(t_small), "hotspot_ms_wall_cpu": r(t_hot),
+            "flags_per_frame": round(sum(len(search(both)(i)) for i in idx) / len(idx), 1),
+            "target_ms": 30.0, "detection_over_decode_cpu": round(t_both[1] / max(decode[1], 1e-9), 1)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--frames", type=int, default=20)
+    a = ap.parse_args(argv)
+    f = run(a.frames)
+    print(f"{f['frames']} frame(s) 640x512 ({f['first_frame']} ...), 1 thread, onnxruntime; "
+          "ms/frame, wall and CPU")
+    rows = [("decode JPEG", "decode_ms_wall_cpu", ""),
+            ("person + vehicle (one model pass)", "person_vehicle_ms_wall_cpu",
+             f"   {f['flags_per_frame']} flags/frame   target <= 30 ms"),
+            ("person + vehicle at 0.8x input", "person_vehicle_0.8x_ms_wall_cpu", ""),
+            ("hotspot (threshold, for comparison)", "hotspot_ms_wall_cpu", "")]
+    for label, key, tail in rows:
+        wall, cpu = f[key]
+        print(f"  {label:<36} {wall:7.1f} {cpu:7.1f}{tail}")
+    print(f"  detection / decode (CPU)             {f['detection_over_decode_cpu']:7.1f} x")
     return 0
 
 
