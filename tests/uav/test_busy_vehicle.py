@@ -72,7 +72,7 @@ def test_download_after_a_ground_station_left_mid_upload_on_the_same_port(vehicl
     """As MAVProxy stopped mid-transfer on a lossy link: the port is ours next, and the
     vehicle's DENIED and its later OPERATION_CANCELLED (meant for the one who left) arrive
     here; the download waits them out and succeeds."""
-    v = vehicle_factory(speedup=1.0)
+    v = vehicle_factory(speedup=5.0)  # ArduPilot's 8 s are simulated seconds
     _abandon_an_upload(v.connection_string).close()
     notices = []
     with connect(v.connection_string, timeout=10) as link:
