@@ -110,16 +110,11 @@ class EnergyModel:
         t = np.asarray(durations_s, dtype=float)
         return float(np.sum(t * self.power_w(speed_ms, climb_ms)) / 3600.0)
 
-    def mah(self, energy_wh):
+    def mah(self, energy_wh: float) -> float:
         """Charge (mAh at the pack's voltage) holding ``energy_wh``."""
-        return np.asarray(energy_wh, dtype=float) * 1000.0 / self.voltage_v if np.ndim(energy_wh) \
-            else float(energy_wh) * 1000.0 / self.voltage_v
+        return float(energy_wh) * 1000.0 / self.voltage_v
 
     def endurance_s(self, speed_ms: float = 0.0, usable: bool = False) -> float:
         """Seconds of level flight at ``speed_ms`` on a full pack (or on its usable part)."""
         wh = self.capacity_wh * ((1.0 - self.reserve_fraction) if usable else 1.0)
         return wh * 3600.0 / float(self.level_power_w(speed_ms))
-
-    def seconds_for_mah(self, mah: float, speed_ms: float) -> float:
-        """Flight time at ``speed_ms`` that ``mah`` would last: a charge told in minutes."""
-        return mah / 1000.0 * self.voltage_v * 3600.0 / float(self.level_power_w(speed_ms))
