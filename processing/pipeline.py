@@ -22,12 +22,13 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from uav.errors import DetectorError, FrameError, GeoreferenceError, PoseError, UavError
+from uav.errors import FrameError, GeoreferenceError, PoseError, UavError
 
-from .detect.base import MAX_GROUND_SIZE_M, MIN_GROUND_SIZE_M, Detection, Detector, FrameInfo
+from .detect.base import Detection, FrameInfo
 from .frames import decode_frame, find_frames, read_frame_bytes, read_metadata, sha256_bytes
 from .georef import DemGround, FlatGround, georeference_frame
 from .poses import Intrinsics, Pose, intrinsics_from_metadata, pose_from_metadata
+from .search import _camera_thermal, _resolve_detectors, _search_reduction, _size_check
 from .store import FlagRecord, FlightStore, FrameRecord
 
 __all__ = ["FrameTask", "FrameOutcome", "Summary", "process_frames", "process_frame",
@@ -128,34 +129,6 @@ class Summary:
 
 
 # --- worker side ------------------------------------------------------------------------------
-_DETECTOR_CACHE: dict = {}
-
-
-def _resolve_detectors(spec: Sequence) -> list[Detector]:
-    names = tuple(s for s in spec if isinstance(s, str))
-    objs = [s for s in spec if not isinstance(s, str)]
-    if names:
-        if names not in _DETECTOR_CACHE:
-            try:
-                from .detect.registry import get_detectors
-            except ImportError as exc:
-                raise DetectorError(f"no detector registry available ({exc}); "
-                                    f"run with no detectors or install the detectors") from None
-            _DETECTOR_CACHE[names] = get_detectors(list(names))
-        objs = list(_DETECTOR_CACHE[names]) + objs
-    return objs
-
-
-def _size_check(cls: str, size: float | None) -> bool | None:
-    if size is None:
-        return None
-    hi = MAX_GROUND_SIZE_M.get(cls)
-    lo = MIN_GROUND_SIZE_M.get(cls)
-    if hi is None and lo is None:
-        return None
-    return (hi is None or size <= hi) and (lo is None or size >= lo)
-
-
 def _now():
     import datetime as dt
 
@@ -230,54 +203,6 @@ def _check_pixels(task: FrameTask, pose: Pose, image, full_w: int) -> tuple[Pose
         return pose, None
     return pose.with_yaw(pose.yaw, f"re-saved by {task.software!r} and no overlapping untouched "
                          f"frame to check its pixels against: yaw kept", corrected=False), None
-
-
-def _camera_thermal(task: FrameTask) -> bool:
-    """The camera profile given for the flight is a thermal one (m3t-thermal, ...)."""
-    return bool(getattr(task.camera, "thermal", False))
-
-
-def _search_reduction(task: FrameTask, meta, is_jpeg: bool) -> int:
-    """How much smaller than full size this frame is decoded (libjpeg's 1/2, 1/4, 1/8).
-
-    The detectors say what resolution they will search the frame at (from its GSD: a learned
-    model resamples it to the GSD it was trained at), so a JPEG is decoded straight at the
-    coarsest scale that still gives them that.  ``task.reduce`` stays a floor; frames written
-    out as GeoTIFFs keep it exactly.  When anything is unknown the frame is decoded as asked.
-    """
-    if task.geotiff_dir or not is_jpeg or not task.detectors or not (meta.width and meta.height):
-        return task.reduce
-    try:
-        detectors = _resolve_detectors(task.detectors)
-    except Exception:   # the search step reports it, naming the frame
-        return task.reduce
-    gsd = None
-    try:
-        pose = task.pose
-        if pose is None and task.pose_error is None:
-            pose = pose_from_metadata(meta)
-        if pose is None:
-            raise PoseError(task.pose_error)
-        intr = intrinsics_from_metadata(meta, task.camera, meta.width, meta.height)
-        ground = DemGround(task.dem) if task.dem else FlatGround(task.ground_elevation)
-        gsd = georeference_frame(pose, intr, ground).gsd_m
-    except (UavError, ValueError):
-        pass   # no pose or footprint: detectors fall back to a few scales
-    need = 0.0
-    from .detect.registry import detectors_for_frame
-
-    try:
-        searching = detectors_for_frame(detectors, bool(meta.thermal or _camera_thermal(task)))
-    except DetectorError:   # the search step reports it, naming the frame
-        return task.reduce
-    for det in searching:
-        fn = getattr(det, "resolution_needed", None)
-        need = max(need, 1.0 if fn is None else fn(meta.width, meta.height, gsd))
-    if need <= 0.0:
-        return task.reduce
-    from .detect.scales import decode_reduction
-
-    return max(task.reduce, decode_reduction(need))
 
 
 def process_frame(task: FrameTask) -> FrameOutcome:

@@ -191,7 +191,7 @@ def test_a_missing_or_mismatched_model_file_is_named(tmp_path):
 
 def test_a_missing_model_fails_each_frame_by_name_and_the_batch_goes_on(tmp_path, monkeypatch):
     import processing.detect.learned as learned
-    import processing.pipeline as pipeline
+    import processing.search as search
 
     for i in range(2):
         _write(tmp_path / f"f{i}.png", np.full((120, 160, 3), 90, np.uint8))
@@ -200,7 +200,7 @@ def test_a_missing_model_fails_each_frame_by_name_and_the_batch_goes_on(tmp_path
     init = learned.VehicleDetector.__init__
     monkeypatch.setattr(init, "__defaults__", tuple(gone if d == learned.VEHICLE_MODEL else d
                                                    for d in init.__defaults__))
-    monkeypatch.setattr(pipeline, "_DETECTOR_CACHE", {})
+    monkeypatch.setattr(search, "_DETECTOR_CACHE", {})
     s = process_frames([tmp_path], tmp_path / "f.gpkg", detectors=("vehicle",), workers=0,
                        progress=False)
     assert s.processed == 2 and s.failed == 2
