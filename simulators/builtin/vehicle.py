@@ -125,6 +125,7 @@ class Vehicle:
         self._fence_shapes: FenceShapes | None = None
         self.flight_time_s = 0.0
         self.max_alt_rel = 0.0
+        self._prearm_reported = 0.0
 
     # --- positions -----------------------------------------------------------------------------
     def home_tuple(self) -> tuple[float, float, float]:
@@ -745,6 +746,15 @@ class Vehicle:
             out.append("Need Position Estimate")
         return out
 
+    def _report_prearm(self) -> None:
+        """AP_Arming's periodic report while disarmed: the first failing check, every 30 s."""
+        if self.armed or self.boot_phase() == "init" or self.now() - self._prearm_reported < 30:
+            return
+        self._prearm_reported = self.now()
+        fails = self.prearm_failures()
+        if fails:
+            self.send_text(M.MAV_SEVERITY_CRITICAL, f"PreArm: {fails[0]}")
+
     def boot_check(self) -> None:
         if not self.ready and self.now() >= self.boot_time_s:
             self.ready = True
@@ -757,6 +767,7 @@ class Vehicle:
     def step(self, dt: float) -> None:
         """Advance the whole vehicle ``dt`` simulated seconds."""
         self.boot_check()
+        self._report_prearm()
         p = self.params
         wind = wind_vector(p["SIM_WIND_SPD"], p["SIM_WIND_DIR"])
         target, yaw_target = self._navigate()

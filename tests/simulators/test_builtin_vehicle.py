@@ -68,7 +68,7 @@ def _arm_attempt(m):
             if ack is not None:
                 break
             continue
-        if msg.get_type() == "STATUSTEXT" and "Arm: " in msg.text:
+        if msg.get_type() == "STATUSTEXT" and msg.text.startswith("Arm: "):
             text = text or msg.text
             if ack is not None:
                 break

@@ -250,3 +250,15 @@ def test_fence_and_rally_come_back_as_arducopter_stores_them(vehicle_factory):
             assert frames_z == [(M.MAV_FRAME_GLOBAL_RELATIVE_ALT, 35.0),
                                 (M.MAV_FRAME_GLOBAL_RELATIVE_ALT, 50.0)], frames_z
     m.close()
+
+
+def test_a_copter_that_cannot_pass_its_prearm_checks_is_never_ready(vehicle_factory):
+    """Every start waits until the copter can arm; a timeout names what is missing, with the
+    copter's own pre-arm report (AP_Arming repeats it every 30 s while disarmed)."""
+    from uav.errors import SimulatorError
+
+    with pytest.raises(SimulatorError) as err:
+        vehicle_factory(speedup=5.0, params={"BATT_ARM_VOLT": 20.0}, ready_timeout=8)
+    text = str(err.value)
+    assert "not ready to arm after 8 s; still waiting for pre-arm checks to pass" in text, text
+    assert "PreArm: Battery 1 below minimum arming voltage" in text, text
