@@ -1,5 +1,13 @@
-"""Record a mission upload, arming and a short AUTO flight, and check every answer follows
-ArduPilot's (ARDUPILOT_NOTES.md).  Runs unchanged on real SITL with ``--backend ardupilot``."""
+"""Conformance: the same scripted exchanges against the vehicle of the selected backend, with
+the same assertions, which pass on ArduPilot's own SITL (``--backend ardupilot``) and on the
+built-in copter.  Where the two disagreed the binary was taken as right and the built-in copter
+changed.  Here: an upload, arming and AUTO flight recorded message by message; boot and arming
+refusals and when they clear; parameter defaults and types; fence and rally read-back as
+ArduPilot stores them; a copter that cannot pass its pre-arm checks never counting as ready.
+Also run on both backends, elsewhere: GUIDED take-off/goto/RTL, fence breach and RTL, battery
+failsafe, arming texts and signing per port (``test_builtin_vehicle.py``), the mission
+protocol's timing (``test_mission_protocol_ardupilot.py``), a busy vehicle
+(``tests/uav/test_busy_vehicle.py``)."""
 
 from __future__ import annotations
 
