@@ -181,7 +181,8 @@ def start_vehicle(backend: str = "builtin", home=DEFAULT_HOME, speedup: float = 
             raise SimulatorError("SITL starts unsigned; set its key with SETUP_SIGNING "
                                  "(uav signing setup) after it is running")
         binary = sitl.find_sitl_binary(sitl_bin)
-        kw.setdefault("boot_speedup", max(SITL_BOOT_SPEEDUP, float(speedup)))
+        if wait_ready:  # the switch to ``speedup`` happens once it is ready
+            kw.setdefault("boot_speedup", max(SITL_BOOT_SPEEDUP, float(speedup)))
         first = 0
         for attempt in range(5):
             # another simulator may take the free instance first: then the next one
