@@ -369,9 +369,9 @@ def store_thresholds(scored: dict, recall: float) -> dict:
         side = Path(model).with_suffix(".json")
         d = json.loads(side.read_text())
         d.setdefault("operating_thresholds", {})[c] = {
-            "threshold": float(t), "recall_target": target, "chosen_on": f"{split} source-test"}
+            "threshold": float(t), "target_recall": target, "chosen_on": f"{split} source-test"}
         side.write_text(json.dumps(d, indent=1) + "\n")
-        chosen[c] = {"threshold": float(t), "recall_target": target, "split": split}
+        chosen[c] = {"threshold": float(t), "target_recall": target, "split": split}
     return chosen
 
 
