@@ -65,7 +65,7 @@ def _link(src, folder: Path, n: int) -> list[str]:
 
 def _decode_rate(paths, reduce, workers) -> tuple[float, float]:
     """Frames/s, and CPU seconds per frame (workers + this process)."""
-    from processing.pipeline import _init_worker, _mp_context
+    from processing.runners import _init_worker, _mp_context
 
     with ProcessPoolExecutor(workers, initializer=_init_worker, mp_context=_mp_context()) as ex:
         list(ex.map(_decode, [(paths[0], reduce)] * workers))  # warm the pool
@@ -133,7 +133,8 @@ def run(copies: int = 10, workers: int | None = None, detectors=DEFAULT_DETECTOR
 def _decoded_at(path, detectors, reduce) -> int:
     """The libjpeg reduction the pipeline picks for this frame with these detectors."""
     from processing.frames import read_metadata
-    from processing.pipeline import FrameTask, _search_reduction
+    from processing.search import _search_reduction
+    from processing.tasks import FrameTask
 
     return _search_reduction(FrameTask(path, detectors=tuple(detectors), reduce=reduce),
                              read_metadata(path), True)
@@ -152,7 +153,7 @@ def long_run(src, n: int, workers: int, tmp, detectors=(), reduce: int = 1) -> d
     # what the pose pre-pass holds for the whole flight (freed frame by frame as it is processed)
     import tracemalloc
 
-    from processing.pipeline import _plan
+    from processing.prepass import _plan
 
     tracemalloc.start()
     plan = _plan(paths)

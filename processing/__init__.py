@@ -10,7 +10,7 @@ the order data flows: ``frames`` (metadata) -> ``poses`` / ``telemetry`` -> ``ge
 from uav.lazy import lazy_exports
 
 _WHERE = {
-    "process_frames": ".pipeline", "process_frame": ".pipeline", "watch_folder": ".pipeline",
+    "process_frames": ".pipeline", "process_frame": ".worker", "watch_folder": ".watch",
     "read_metadata": ".frames", "FrameMeta": ".frames",
     "Pose": ".poses", "Intrinsics": ".poses", "pose_from_metadata": ".poses",
     "read_telemetry": ".telemetry", "poses_from_telemetry": ".telemetry",

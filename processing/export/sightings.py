@@ -20,7 +20,7 @@ from xml.etree import ElementTree as ET
 
 from uav.errors import FrameError
 
-from ..review.images import ImageCache
+from ..store.images import ImageCache
 
 __all__ = ["export_sightings", "SIGHTING_CSV_COLUMNS", "sighting_uuids"]
 

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from uav.errors import ExportError, FrameError, InvalidInputError
 
-from ..review.images import ImageCache
+from ..store.images import ImageCache
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -22,8 +22,8 @@ from xml.etree import ElementTree as ET
 from uav.errors import ExportError, FrameError, InvalidInputError
 from uav.files import write_atomic
 
-from ..review.flightdb import FlightDB
-from ..review.images import ImageCache
+from ..store.images import ImageCache
+from ..store.read import FlightDB
 
 FORMATS = ("geojson", "kml", "kmz", "csv", "smart")
 STATUS_CHOICES = ("confirmed", "all")

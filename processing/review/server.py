@@ -30,9 +30,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from uav.errors import FrameError, InvalidInputError, ReviewConflictError, UavError
 
+from ..store.images import ImageCache
+from ..store.read import DECISIONS, FlagNotFoundError, FlagQuery, FlightDB, SightingQuery
 from .coords import radio_position
-from .flightdb import DECISIONS, FlagNotFoundError, FlagQuery, FlightDB, SightingQuery
-from .images import ImageCache
 
 log = logging.getLogger(__name__)
 

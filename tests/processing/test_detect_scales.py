@@ -18,7 +18,8 @@ from processing.detect.onnx_runner import OnnxModel, tile_grid
 from processing.detect.registry import get_detector
 from processing.detect.scales import decode_reduction, fallback_scales, gsd_scale
 from processing.frames import read_metadata
-from processing.pipeline import FrameTask, _search_reduction, process_frames
+from processing.pipeline import FrameTask, process_frames
+from processing.search import _search_reduction
 from uav.errors import DetectorError
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -1,6 +1,6 @@
 """Read a flight GeoPackage for the review page and the exports, and record review decisions.
 
-The GeoPackage layout is the one ``processing.store`` writes (layers ``frames``, ``flags``,
+The GeoPackage layout is the one :mod:`.write` writes (layers ``frames``, ``flags``,
 ``track``; attribute tables ``decisions`` and ``flight_meta``).  This module only adds the queries
 the review page needs (filtered, sorted, paginated flag lists; neighbouring frames; a compact
 marker list for the map), each on a short-lived sqlite3 connection so that the threaded web
@@ -19,7 +19,8 @@ import shapely
 
 from uav.errors import FlightStoreError, InvalidInputError
 
-from ..store import FLAG_STATUSES, FlightStore, parse_gpkg_geometry
+from .format import FLAG_STATUSES, parse_gpkg_geometry
+from .write import FlightStore
 
 STATUSES = FLAG_STATUSES
 # What a reviewer may set.  "new" puts a flag back in the queue (an undo).
@@ -456,3 +457,6 @@ class FlightDB:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+
+__all__ = ["DECISIONS", "FlagNotFoundError", "FlagQuery", "FlightDB", "SightingQuery"]

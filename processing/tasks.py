@@ -1,0 +1,108 @@
+"""What a worker is given for one frame, what it gives back, and what a whole run did.
+
+Small, picklable dataclasses: the boundary between the parent (pre-pass, writing) and the
+workers (local processes or a Dask cluster).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from .poses import Pose
+from .store import FlagRecord, FrameRecord
+
+MAX_LISTED = 100   # failures / yaw fixes a Summary lists by name (all are counted)
+
+
+@dataclass
+class FrameTask:
+    """Everything a worker needs for one frame (small and picklable: a path, not pixels)."""
+
+    path: str
+    pose: Pose | None = None
+    pose_error: str | None = None
+    pose_note: str | None = None
+    dem: str | None = None
+    ground_elevation: float | None = None
+    camera: object = None               # uav.profiles.CameraProfile
+    detectors: tuple = ()               # names or Detector instances
+    reduce: int = 1
+    geotiff_dir: str | None = None
+    # pixel-rotation check (editor re-saved frames only): who re-saved it, and trusted
+    # overlapping frames to compare with, nearest first, as (path, yaw)
+    software: str | None = None
+    rotation_refs: tuple = ()
+
+
+@dataclass
+class FrameOutcome:
+    frame: FrameRecord
+    flags: list[FlagRecord]
+    seconds: float = 0.0
+    yaw_fix: str | None = None          # why the yaw was turned in the worker, if it was
+    cpu_s: float = 0.0                  # CPU time the worker spent on it
+
+
+@dataclass
+class Summary:
+    """What a run did."""
+
+    frames: int = 0                       # frames given
+    skipped: int = 0                      # already in the GeoPackage
+    done: int = 0
+    no_pose: int = 0
+    failed: int = 0
+    flags_by_class: dict = field(default_factory=dict)
+    failures: list = field(default_factory=list)    # (path, error), the first MAX_LISTED
+    yaw_fixes: list = field(default_factory=list)   # (path, reason), the first MAX_LISTED
+    yaw_fixed: int = 0                               # all of them
+    elapsed_s: float = 0.0
+    worker_cpu_s: float = 0.0             # CPU seconds spent in process_frame, all workers
+    parent_cpu_s: float = 0.0             # CPU seconds of this process (pre-pass, writing;
+                                          # the frames too when workers=0)
+    out: str = ""
+    sightings: object = None              # processing.sightings_store.SightingsUpdate
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.no_pose + self.failed
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def __str__(self) -> str:
+        lines = [f"{self.processed} frame(s) processed in {self.elapsed_s:.1f} s "
+                 f"({self.frames_per_s:.2f} frames/s), {self.skipped} already done -> {self.out}",
+                 f"  georeferenced: {self.done}   no pose: {self.no_pose}   failed: {self.failed}"]
+        if self.flags_by_class:
+            lines.append("  flags: " + ", ".join(f"{k} {v}" for k, v in sorted(self.flags_by_class.items())))
+        else:
+            lines.append("  flags: none")
+        for path, why in self.yaw_fixes:
+            lines.append(f"  yaw corrected: {os.path.basename(path)}: {why}")
+        if self.yaw_fixed > len(self.yaw_fixes):
+            lines.append(f"  ... and {self.yaw_fixed - len(self.yaw_fixes)} more yaw corrections "
+                         f"(frames layer, column yaw_corrected)")
+        if self.sightings is not None:
+            lines.append(f"  {self.sightings}")
+        for path, err in self.failures:
+            lines.append(f"  FAILED {path}: {err}")
+        if self.failed > len(self.failures):
+            lines.append(f"  ... and {self.failed - len(self.failures)} more failed frames "
+                         f"(frames layer, status 'failed')")
+        return "\n".join(lines)
+
+    def note_fix(self, path: str, why: str) -> None:
+        self.yaw_fixed += 1
+        if len(self.yaw_fixes) < MAX_LISTED:  # a long flight must not grow the summary per frame
+            self.yaw_fixes.append((path, why))
+
+    def note_failure(self, path: str, error: str) -> None:
+        self.failed += 1
+        if len(self.failures) < MAX_LISTED:
+            self.failures.append((path, error))
+
+
+__all__ = ["MAX_LISTED", "FrameOutcome", "FrameTask", "Summary"]

@@ -1,0 +1,87 @@
+"""Watch a folder: process frames as they arrive (a card reader, a live downlink)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from .tasks import MAX_LISTED, Summary
+
+# Classes a watch prints the moment a frame flags them, before its batch is grouped into
+# sightings (people and vehicles move on; a fire waits for the sighting line).
+URGENT_CLASSES = ("person", "vehicle")
+
+
+def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0,
+                 stop: Callable[[], bool] | None = None, echo: Callable[[str], None] = print,
+                 flag_lines: bool = True, **kwargs) -> Summary:
+    """Keep processing frames as they arrive in ``folder`` (a card reader, a live downlink).
+
+    A file is taken once its size has not changed for ``settle_s`` seconds (still being
+    copied otherwise).  Each new flag is printed at once through ``echo``.  Runs until
+    ``stop()`` returns True (or Ctrl-C).  Keyword arguments go to :func:`process_frames`.
+    After each batch a sighting is announced once when it first appears and again only when its
+    confidence changes materially; ``flag_lines=False`` drops the line per flag, except an
+    ``ALERT`` line for a person or vehicle (:data:`URGENT_CLASSES`), printed as its frame is done.
+    """
+    from .frames import is_frame_file
+
+    # pipeline re-exports this function, so it is imported here rather than at the top
+    from .pipeline import process_frames
+
+    total = Summary(out=str(out_gpkg))
+    user_on_flag = kwargs.pop("on_flag", None)
+
+    def on_flag(flag, frame):
+        where = (f"{flag.lat:.6f}, {flag.lon:.6f}" if flag.lat is not None
+                 else f"no position ({flag.position_note})")
+        if flag_lines:
+            echo(f"FLAG {flag.cls} {flag.score:.2f} at {where} in {frame.name}")
+        elif flag.cls in URGENT_CLASSES:   # rangers act during the flight: not after the batch
+            echo(f"ALERT {flag.cls} {flag.score:.2f} at {where} in {frame.name}")
+        if user_on_flag:
+            user_on_flag(flag, frame)
+
+    sizes: dict[str, tuple[int, float]] = {}
+    kwargs.setdefault("progress", False)
+    t0 = time.perf_counter()
+    try:
+        while True:
+            ready = []
+            now = time.monotonic()
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if not entry.is_file() or not is_frame_file(entry.name):
+                    continue
+                size = entry.stat().st_size
+                prev = sizes.get(entry.path)
+                if prev is None or prev[0] != size:
+                    sizes[entry.path] = (size, now)
+                elif now - prev[1] >= settle_s:
+                    ready.append(entry.path)
+            if ready:
+                s = process_frames(ready, out_gpkg, on_flag=on_flag, **kwargs)
+                for alert in (s.sightings.alerts if s.sightings is not None else ()):
+                    echo(str(alert))
+                total.sightings = s.sightings
+                total.frames += s.frames - s.skipped
+                total.done += s.done
+                total.no_pose += s.no_pose
+                total.failed += s.failed
+                total.failures += s.failures[:max(0, MAX_LISTED - len(total.failures))]
+                total.yaw_fixed += s.yaw_fixed
+                total.yaw_fixes += s.yaw_fixes[:max(0, MAX_LISTED - len(total.yaw_fixes))]
+                for k, v in s.flags_by_class.items():
+                    total.flags_by_class[k] = total.flags_by_class.get(k, 0) + v
+                for p in ready:
+                    sizes[p] = (sizes[p][0], float("inf"))  # never re-check a finished file
+            if stop is not None and stop():
+                break
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        pass
+    total.elapsed_s = time.perf_counter() - t0
+    return total
+
+
+__all__ = ["URGENT_CLASSES", "watch_folder"]
