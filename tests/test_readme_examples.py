@@ -7,7 +7,6 @@ field.  ``SECTOR`` in the perimeter example is a placeholder; it is given the de
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 
