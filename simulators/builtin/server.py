@@ -11,11 +11,8 @@ faster than 50 Hz of wall time so a high speed-up does not flood a GCS.
 
 from __future__ import annotations
 
-import functools
-import math
 import selectors
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -24,16 +21,16 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from uav.errors import SimulatorError
 
-from .flight import wind_vector
+from .channel import Channel, SimClock, signing_timestamp_now
+from .commands import Commands
 from .mission_protocol import MissionItemProtocol
 from .params import ParamTable
+from .telemetry import Telemetry
 from .vehicle import MODES, CameraTrigger, Vehicle
 
 M = mavlink
 
 MAX_STEP_S = 0.05          # simulated seconds per physics step
-MAX_STREAM_WALL_HZ = 50.0  # cap on any one stream in wall time
-SIGNING_EPOCH = 1420070400  # MAVLink signing timestamps count 10 us units from 2015-01-01
 UNSIGNED_OK = {M.MAVLINK_MSG_ID_RADIO_STATUS, M.MAVLINK_MSG_ID_RADIO}
 
 STREAM_GROUPS = {
@@ -49,11 +46,6 @@ STREAM_GROUPS = {
                                M.MAVLINK_MSG_ID_SYSTEM_TIME],
 }
 
-CAPABILITIES = (M.MAV_PROTOCOL_CAPABILITY_MISSION_FLOAT | M.MAV_PROTOCOL_CAPABILITY_PARAM_FLOAT
-                | M.MAV_PROTOCOL_CAPABILITY_MISSION_INT | M.MAV_PROTOCOL_CAPABILITY_COMMAND_INT
-                | M.MAV_PROTOCOL_CAPABILITY_SET_POSITION_TARGET_GLOBAL_INT
-                | M.MAV_PROTOCOL_CAPABILITY_MAVLINK2 | M.MAV_PROTOCOL_CAPABILITY_MISSION_FENCE
-                | M.MAV_PROTOCOL_CAPABILITY_MISSION_RALLY)
 # mission protocol messages -> the MissionItemProtocol method that answers them
 MISSION_HANDLERS = {
     "MISSION_COUNT": "handle_count", "MISSION_ITEM": "handle_item",
@@ -61,7 +53,6 @@ MISSION_HANDLERS = {
     "MISSION_REQUEST": "handle_request", "MISSION_REQUEST_INT": "handle_request",
     "MISSION_CLEAR_ALL": "handle_clear_all",
 }
-FIRMWARE_VERSION = (4 << 24) | (7 << 16) | (0 << 8) | M.FIRMWARE_VERSION_TYPE_DEV
 
 
 # MAVLink FTP (https://mavlink.io/en/services/ftp.html): opcodes and error codes used here
@@ -71,97 +62,7 @@ FTP_ACK, FTP_NAK = 128, 129
 FTP_ERR_UNKNOWN_COMMAND, FTP_ERR_FILE_NOT_FOUND = 7, 10
 
 
-def signing_timestamp_now() -> int:
-    return int((time.time() - SIGNING_EPOCH) * 100_000)
-
-
-class _Sink:
-    def __init__(self, channel: Channel):
-        self.channel = channel
-
-    def write(self, data: bytes) -> None:
-        self.channel.outbuf += data
-
-
-class Channel:
-    """One GCS connection (a TCP client, or one UDP peer)."""
-
-    def __init__(self, server: BuiltinVehicleServer, kind: str, sock: socket.socket,
-                 addr, link_id: int, usb: bool = False):
-        self.server = server
-        self.kind = kind
-        self.usb = usb  # SERIAL0: unsigned messages accepted even with signing on
-        self.sock = sock
-        self.addr = addr
-        self.link_id = link_id
-        self.outbuf = bytearray()
-        self.mav = M.MAVLink(_Sink(self), srcSystem=server.sysid, srcComponent=1)
-        self.mav.robust_parsing = True
-        self.intervals: dict[int, float] = {}   # msgid -> seconds (sim)
-        self.next_due: dict[int, float] = {}
-        self.last_wall: dict[int, float] = {}
-        self.param_queue: list[int] = []
-        self.rejected = 0
-        self.received = 0
-        self.closed = False
-        server._apply_signing(self)
-
-    def send(self, msg) -> None:
-        if self.closed:
-            return
-        if len(self.outbuf) > 1_000_000:  # a GCS that stopped reading: drop like a radio
-            return
-        self.mav.srcSystem = int(self.server._sysid_param.value)
-        try:
-            self.mav.send(msg)
-        except (struct.error, TypeError, ValueError) as exc:
-            # a value out of its field's range is a simulator bug; keep flying, keep the reason
-            self.server.send_errors.append(f"{msg.get_type()}: {exc}")
-
-    def flush(self) -> None:
-        if not self.outbuf or self.closed:
-            return
-        try:
-            if self.kind == "tcp":
-                n = self.sock.send(self.outbuf)
-                del self.outbuf[:n]
-            else:
-                # UDP: one datagram per MAVLink frame is not needed; send in chunks
-                while self.outbuf:
-                    chunk = bytes(self.outbuf[:1400])
-                    self.sock.sendto(chunk, self.addr)
-                    del self.outbuf[:len(chunk)]
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            if self.kind == "tcp":
-                self.server._close_channel(self)
-            else:
-                self.outbuf.clear()
-
-
-class SimClock:
-    """Simulated seconds since start: wall time times the speed-up, re-based on changes."""
-
-    def __init__(self, speedup: float):
-        if not speedup > 0:
-            raise SimulatorError(f"speed-up must be positive, got {speedup}")
-        self.speedup = float(speedup)
-        self._wall0 = time.monotonic()
-        self._sim0 = 0.0
-
-    def now(self) -> float:
-        return self._sim0 + (time.monotonic() - self._wall0) * self.speedup
-
-    def set_speedup(self, speedup: float) -> None:
-        if speedup <= 0:
-            return
-        self._sim0 = self.now()
-        self._wall0 = time.monotonic()
-        self.speedup = float(speedup)
-
-
-class BuiltinVehicleServer:
+class BuiltinVehicleServer(Commands, Telemetry):
     """A built-in ArduPilot-compatible copter served over MAVLink2.
 
     Parameters
@@ -640,264 +541,6 @@ class BuiltinVehicleServer:
             v.mission_current = 1
         if v.mode != MODES["AUTO"] or v.nav is None:
             v.mission_state = M.MISSION_STATE_NOT_STARTED
-
-    def _command(self, ch: Channel, msg, cmd: int, p: list[float], is_int: bool,
-                 frame: int = 0) -> int | None:
-        v = self.vehicle
-        A, F = M.MAV_RESULT_ACCEPTED, M.MAV_RESULT_FAILED
-        if cmd == M.MAV_CMD_COMPONENT_ARM_DISARM:
-            force = int(round(p[1])) in (2989, 21196)
-            if p[0] == 1:
-                # ArduPilot acks first and its "Arm: ..." texts follow the ack
-                said: list[tuple[int, str]] = []
-                v.send_text = lambda sev, text: said.append((sev, text))
-                try:
-                    refused = v.arm(force=force)
-                finally:
-                    v.send_text = self.send_text
-                ch.send(M.MAVLink_command_ack_message(cmd, F if refused else A, 0, 0,
-                                                      msg.get_srcSystem(),
-                                                      msg.get_srcComponent()))
-                for sev, text in said:
-                    self.send_text(sev, text)
-                return None
-            if p[0] == 0:
-                return A if v.disarm(force=force) else F
-            return M.MAV_RESULT_DENIED
-        if cmd == M.MAV_CMD_DO_SET_MODE:
-            if not int(p[0]) & M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED:
-                return M.MAV_RESULT_UNSUPPORTED
-            return A if v.set_mode(int(p[1])) is None else F
-        if cmd == M.MAV_CMD_NAV_TAKEOFF:
-            return A if v.takeoff(p[6]) else F
-        if cmd == M.MAV_CMD_MISSION_START:
-            return A if v.mission_start() else F
-        if cmd == M.MAV_CMD_NAV_RETURN_TO_LAUNCH:
-            return A if v.set_mode(MODES["RTL"]) is None else F
-        if cmd == M.MAV_CMD_NAV_LAND:
-            return A if v.set_mode(MODES["LAND"]) is None else F
-        if cmd == M.MAV_CMD_DO_PAUSE_CONTINUE:
-            return A if v.pause(int(p[0]) == 0) else F
-        if cmd == M.MAV_CMD_DO_CHANGE_SPEED:
-            return A if v.change_speed(p[1]) else F
-        if cmd == M.MAV_CMD_DO_SET_MISSION_CURRENT:
-            if v.set_mission_current(int(p[0])):
-                self.broadcast(v.mission_current_message())
-                return A
-            return F
-        if cmd == M.MAV_CMD_DO_SET_CAM_TRIGG_DIST:
-            v.set_cam_trigg_dist(p[0], trigger_now=int(p[2]) == 1)
-            return A
-        if cmd == M.MAV_CMD_DO_DIGICAM_CONTROL:
-            if int(p[4]) == 1:
-                v.take_picture()
-            return A
-        if cmd == M.MAV_CMD_DO_FENCE_ENABLE:
-            self.params.set("FENCE_ENABLE", 1 if int(p[0]) == 1 else 0)
-            return A
-        if cmd == M.MAV_CMD_DO_REPOSITION:
-            lat = p[4] / 1e7 if is_int else p[4]
-            lon = p[5] / 1e7 if is_int else p[5]
-            alt = p[6]
-            if frame in (M.MAV_FRAME_GLOBAL, M.MAV_FRAME_GLOBAL_INT):
-                alt -= v.home_alt
-            if v.mode != MODES["GUIDED"] and v.set_mode(MODES["GUIDED"]) is not None:
-                return F
-            return A if v.guided_goto(lat, lon, alt) else F
-        if cmd == M.MAV_CMD_SET_MESSAGE_INTERVAL:
-            mid, interval_us = int(p[0]), p[1]
-            if interval_us < 0:
-                ch.intervals.pop(mid, None)
-            else:
-                if self._builder(mid) is None:
-                    return F
-                ch.intervals[mid] = (interval_us / 1e6) if interval_us > 0 else 0.25
-                ch.next_due[mid] = self.sim_time
-            return A
-        if cmd == M.MAV_CMD_GET_MESSAGE_INTERVAL:
-            mid = int(p[0])
-            iv = ch.intervals.get(mid)
-            ch.send(M.MAVLink_message_interval_message(mid, int(iv * 1e6) if iv else -1))
-            return A
-        if cmd == M.MAV_CMD_REQUEST_MESSAGE:
-            build = self._builder(int(p[0]))
-            if build is None:
-                return F
-            ch.send(M.MAVLink_command_ack_message(cmd, A, 0, 0, msg.get_srcSystem(),
-                                                  msg.get_srcComponent()))
-            if int(p[0]) == M.MAVLINK_MSG_ID_PARAM_VALUE:
-                return None
-            ch.send(build())
-            return None
-        if cmd == M.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES:
-            ch.send(M.MAVLink_command_ack_message(cmd, A, 0, 0, msg.get_srcSystem(),
-                                                  msg.get_srcComponent()))
-            ch.send(self._autopilot_version())
-            return None
-        if cmd == M.MAV_CMD_DO_SET_HOME:
-            return M.MAV_RESULT_ACCEPTED if v.ready else F
-        return M.MAV_RESULT_UNSUPPORTED
-
-    # --- telemetry -------------------------------------------------------------------------------
-    def _telemetry(self) -> None:
-        now_sim = self.sim_time
-        wall = time.monotonic()
-        min_wall = 1.0 / MAX_STREAM_WALL_HZ
-        hb = None
-        for ch in self.channels:
-            last = self._last_hb_sim.get(ch.link_id, -1e9)
-            if now_sim - last >= 1.0 and wall - ch.last_wall.get(0, 0) >= min_wall:
-                hb = hb or self._heartbeat()
-                ch.send(hb)
-                self._last_hb_sim[ch.link_id] = now_sim
-                ch.last_wall[0] = wall
-            if ch.param_queue:
-                batch, ch.param_queue = ch.param_queue[:40], ch.param_queue[40:]
-                for i in batch:
-                    ch.send(self._param_value(self.params.by_index(i)))
-            built: dict[int, object] = {}
-            for mid, iv in ch.intervals.items():
-                if now_sim < ch.next_due.get(mid, 0.0) or \
-                        wall - ch.last_wall.get(mid, 0.0) < min_wall:
-                    continue
-                ch.next_due[mid] = max(ch.next_due.get(mid, 0.0) + iv, now_sim - iv)
-                ch.last_wall[mid] = wall
-                if mid not in built:
-                    b = self._builder(mid)
-                    built[mid] = b() if b else None
-                if built[mid] is not None:
-                    ch.send(built[mid])
-
-    def _builder(self, mid: int):
-        return self._builders.get(mid)
-
-    @functools.cached_property
-    def _builders(self) -> dict:
-        # built once: the telemetry loop looks a builder up for every message it sends
-        return {
-            M.MAVLINK_MSG_ID_HEARTBEAT: self._heartbeat,
-            M.MAVLINK_MSG_ID_SYS_STATUS: self._sys_status,
-            M.MAVLINK_MSG_ID_GPS_RAW_INT: self._gps_raw,
-            M.MAVLINK_MSG_ID_GLOBAL_POSITION_INT: self._global_position,
-            M.MAVLINK_MSG_ID_LOCAL_POSITION_NED: self._local_position,
-            M.MAVLINK_MSG_ID_ATTITUDE: self._attitude,
-            M.MAVLINK_MSG_ID_VFR_HUD: self._vfr_hud,
-            M.MAVLINK_MSG_ID_BATTERY_STATUS: self._battery_status,
-            M.MAVLINK_MSG_ID_MISSION_CURRENT: self.vehicle.mission_current_message,
-            M.MAVLINK_MSG_ID_HOME_POSITION: self.vehicle.home_position_message,
-            M.MAVLINK_MSG_ID_AUTOPILOT_VERSION: self._autopilot_version,
-            M.MAVLINK_MSG_ID_EKF_STATUS_REPORT: self._ekf_status,
-            M.MAVLINK_MSG_ID_SYSTEM_TIME: self._system_time,
-            M.MAVLINK_MSG_ID_PARAM_VALUE: lambda: None,
-        }
-
-    def _boot_ms(self) -> int:
-        return int(self.sim_time * 1000) & 0xFFFFFFFF
-
-    def _heartbeat(self):
-        v = self.vehicle
-        return M.MAVLink_heartbeat_message(M.MAV_TYPE_QUADROTOR, M.MAV_AUTOPILOT_ARDUPILOTMEGA,
-                                           v.base_mode(), v.mode, v.system_status(), 3)
-
-    def _sensors(self) -> tuple[int, int, int]:
-        v = self.vehicle
-        present = (M.MAV_SYS_STATUS_SENSOR_3D_GYRO | M.MAV_SYS_STATUS_SENSOR_3D_ACCEL
-                   | M.MAV_SYS_STATUS_SENSOR_3D_MAG | M.MAV_SYS_STATUS_SENSOR_ABSOLUTE_PRESSURE
-                   | M.MAV_SYS_STATUS_SENSOR_GPS | M.MAV_SYS_STATUS_SENSOR_ANGULAR_RATE_CONTROL
-                   | M.MAV_SYS_STATUS_SENSOR_ATTITUDE_STABILIZATION
-                   | M.MAV_SYS_STATUS_SENSOR_YAW_POSITION | M.MAV_SYS_STATUS_SENSOR_Z_ALTITUDE_CONTROL
-                   | M.MAV_SYS_STATUS_SENSOR_XY_POSITION_CONTROL
-                   | M.MAV_SYS_STATUS_SENSOR_MOTOR_OUTPUTS | M.MAV_SYS_STATUS_AHRS
-                   | M.MAV_SYS_STATUS_SENSOR_BATTERY | M.MAV_SYS_STATUS_GEOFENCE
-                   | M.MAV_SYS_STATUS_PREARM_CHECK)
-        enabled = present & ~M.MAV_SYS_STATUS_GEOFENCE
-        if int(self.params["FENCE_ENABLE"]):
-            enabled |= M.MAV_SYS_STATUS_GEOFENCE
-        health = present
-        if not v.ready:
-            health &= ~(M.MAV_SYS_STATUS_SENSOR_GPS | M.MAV_SYS_STATUS_AHRS)
-        if v.fence_breached:
-            health &= ~M.MAV_SYS_STATUS_GEOFENCE
-        if v.batt_failsafe:
-            health &= ~M.MAV_SYS_STATUS_SENSOR_BATTERY
-        if v.armed or v.prearm_failures():
-            health &= ~M.MAV_SYS_STATUS_PREARM_CHECK
-        return present, enabled, health
-
-    def _sys_status(self):
-        present, enabled, health = self._sensors()
-        b = self.vehicle.battery
-        return M.MAVLink_sys_status_message(
-            present, enabled, health, 200, int(b.voltage * 1000), int(b.current_a * 100),
-            int(b.remaining_fraction * 100), 0, 0, 0, 0, 0, 0)
-
-    def _gps_raw(self):
-        v = self.vehicle
-        lat, lon = v.lat_lon
-        course = v.k.yaw if v.k.groundspeed < 0.2 else \
-            math.degrees(math.atan2(v.k.ve, v.k.vn)) % 360
-        cog = int(course * 100)
-        return M.MAVLink_gps_raw_int_message(
-            int(self.sim_time * 1e6), 3 if v.ready else 1, int(round(lat * 1e7)),
-            int(round(lon * 1e7)), int(v.alt_msl * 1000), 121, 200,
-            int(v.k.groundspeed * 100), cog, 10 if v.ready else 0)
-
-    def _global_position(self):
-        v = self.vehicle
-        lat, lon = v.lat_lon
-        return M.MAVLink_global_position_int_message(
-            self._boot_ms(), int(round(lat * 1e7)), int(round(lon * 1e7)), int(v.alt_msl * 1000),
-            int(v.alt_rel * 1000), int(v.k.vn * 100), int(v.k.ve * 100), int(-v.k.vu * 100),
-            int(v.k.yaw * 100) % 36000)
-
-    def _local_position(self):
-        k = self.vehicle.k
-        return M.MAVLink_local_position_ned_message(self._boot_ms(), k.n, k.e, -k.u, k.vn, k.ve,
-                                                    -k.vu)
-
-    def _attitude(self):
-        k = self.vehicle.k
-        yaw = math.radians(k.yaw)
-        yaw = yaw - 2 * math.pi if yaw > math.pi else yaw
-        return M.MAVLink_attitude_message(self._boot_ms(), math.radians(k.roll),
-                                          math.radians(k.pitch), yaw, 0.0, 0.0, 0.0)
-
-    def _vfr_hud(self):
-        v = self.vehicle
-        wind = wind_vector(self.params["SIM_WIND_SPD"], self.params["SIM_WIND_DIR"])
-        air = math.hypot(*v.k.air_velocity(wind)) if not v.landed else 0.0
-        thr = 0 if not v.armed else (15 if v.landed else 50)
-        return M.MAVLink_vfr_hud_message(air, v.k.groundspeed, int(v.k.yaw) % 360, thr,
-                                         v.alt_msl, v.k.vu)
-
-    def _battery_status(self):
-        b = self.vehicle.battery
-        cells = [int(b.voltage * 1000)] + [65535] * 9
-        return M.MAVLink_battery_status_message(
-            0, M.MAV_BATTERY_FUNCTION_ALL, M.MAV_BATTERY_TYPE_LIPO, 32767, cells,
-            int(b.current_a * 100), int(b.consumed_mah), int(b.consumed_wh * 36),
-            int(b.remaining_fraction * 100))
-
-    def _ekf_status(self):
-        flags = 0
-        if self.vehicle.boot_phase() == "ekf":
-            # what SITL reports after tilt/yaw alignment, before it uses GPS (0x00a7)
-            flags = (M.EKF_ATTITUDE | M.EKF_VELOCITY_HORIZ | M.EKF_VELOCITY_VERT
-                     | M.EKF_POS_VERT_ABS | M.EKF_CONST_POS_MODE)
-        elif self.vehicle.ready:
-            flags = (M.EKF_ATTITUDE | M.EKF_VELOCITY_HORIZ | M.EKF_VELOCITY_VERT
-                     | M.EKF_POS_HORIZ_REL | M.EKF_POS_HORIZ_ABS | M.EKF_POS_VERT_ABS
-                     | M.EKF_PRED_POS_HORIZ_REL | M.EKF_PRED_POS_HORIZ_ABS)
-        return M.MAVLink_ekf_status_report_message(flags, 0.01, 0.01, 0.01, 0.01, 0.0)
-
-    def _system_time(self):
-        return M.MAVLink_system_time_message(int(time.time() * 1e6), self._boot_ms())
-
-    def _autopilot_version(self):
-        return M.MAVLink_autopilot_version_message(
-            CAPABILITIES, FIRMWARE_VERSION, 0, 0, 0, list(b"amurblt\0"), [0] * 8, [0] * 8,
-            0x1209, 0x5740, 0x414D5552, [0] * 18)
-
 
 def _pname(raw) -> str:
     if isinstance(raw, bytes):
