@@ -7,6 +7,8 @@
 The kernel (``uav/`` without ``uav/cli/``) imports none of the others; ``missions`` and
 ``processing`` import only the kernel; ``simulators`` imports the kernel and ``missions``;
 only the command line (``uav/cli/``), ``tests/`` and ``benchmarks/`` tie everything together.
+Also kept here: no module in the packages is over 600 lines, and the exports need no part of
+the review web app.
 """
 
 from __future__ import annotations
@@ -59,3 +61,52 @@ def test_the_command_line_loads_packages_through_their_front_doors_or_modules():
         assert mod.__doc__ and getattr(mod, "__all__", None), package
         for name in mod.__all__:
             assert getattr(mod, name) is not None, f"{package}.{name}"
+
+
+MAX_MODULE_LINES = 600  # developers' guide: a module a newcomer can read in one sitting
+
+
+def long_modules(root: Path = ROOT) -> list[str]:
+    found = []
+    for package in (*sorted(PACKAGES), "benchmarks"):
+        for path in sorted((root / package).rglob("*.py")):
+            lines = len(path.read_text(encoding="utf-8").splitlines())
+            if lines > MAX_MODULE_LINES:
+                found.append(f"{path.relative_to(root).as_posix()}: {lines} lines")
+    return found
+
+
+def test_no_module_is_over_600_lines():
+    assert long_modules() == []
+
+
+def test_the_line_count_sees_a_long_module(tmp_path):
+    # The check above must be able to fail: a 601-line module in a package is reported.
+    for n, name in ((MAX_MODULE_LINES, "fits"), (MAX_MODULE_LINES + 1, "long")):
+        (tmp_path / "missions" / "sub").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "missions" / "sub" / f"{name}.py").write_text("x = 1\n" * n, encoding="utf-8")
+    assert long_modules(tmp_path) == [f"missions/sub/long.py: {MAX_MODULE_LINES + 1} lines"]
+
+
+def _relative_targets(path: Path) -> set[str]:
+    """Modules a file imports, relative imports resolved against its package (dotted names)."""
+    rel = path.relative_to(ROOT).with_suffix("")
+    package = list(rel.parts[:-1])
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            out.add(module)
+            out |= {f"{module}.{a.name}" for a in node.names}
+    return out
+
+
+def test_exports_do_not_import_the_review_web_app():
+    # An export is a file written from the flight GeoPackage; it must work where the review
+    # page (an HTTP server and its static files) is not wanted.
+    for path in sorted((ROOT / "processing" / "export").rglob("*.py")):
+        bad = sorted(m for m in _relative_targets(path) if m.startswith("processing.review"))
+        assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
