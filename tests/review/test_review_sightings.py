@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 from reviewflight import CHROMIUM_ARGS, chromium_or_skip, make_survey_flight, playwright_or_skip
 
 from processing.review.server import serve
+
+# The README's picture of the review page is this test's screenshot (docs/review-page.png).
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +87,10 @@ def test_sightings_list_decides_the_sighting_and_its_flags(browser, tmp_path):
         expect(page.locator("#flag-title")).to_contain_text(f"sighting #{fire_sid}")
         expect(page.locator("#frame-img")).to_have_js_property("naturalWidth", 320)
         assert page.locator("#pos-dm").text_content().startswith("43°06.")
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "review_sightings.png"
+        page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 20_000
 
         # Accept by keyboard: one decision, the sighting and its six flags.
         page.fill("#reviewer", "Ivanova")
