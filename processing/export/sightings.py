@@ -112,18 +112,9 @@ def _csv(db, items, out, result, ev, write):
 
 
 def _kml_tree(db, items, result, ev, images: dict[int, str]) -> ET.ElementTree:
-    from .writers import KML_COLOURS, KML_NS, _style_id
+    from .writers import _style_id, kml_document
 
-    ET.register_namespace("", KML_NS)
-    k = lambda tag: f"{{{KML_NS}}}{tag}"  # noqa: E731
-    root = ET.Element(k("kml"))
-    doc = ET.SubElement(root, k("Document"))
-    ET.SubElement(doc, k("name")).text = f"{db.path.stem} — sightings"
-    for cls in sorted({s["cls"] for s in items}):
-        st = ET.SubElement(doc, k("Style"), id=f"cls-{_style_id(cls)}")
-        icon = ET.SubElement(st, k("IconStyle"))
-        ET.SubElement(icon, k("color")).text = KML_COLOURS.get(cls, "ffffffff")
-        ET.SubElement(icon, k("scale")).text = "1.3"
+    root, doc, k = kml_document(f"{db.path.stem} — sightings", {s["cls"] for s in items}, icon_scale=1.3)
     for s in _positioned(items, result):
         evidence = _evidence(s, ev)
         pm = ET.SubElement(doc, k("Placemark"), id=f"sighting-{s['fid']}")
@@ -227,9 +218,7 @@ def sighting_incident(s: dict, evidence: list[dict], mapping, flight: str,
 
 def _smart(db, items, out, result, ev, write, *, mapping_path=None, url=None, ca_uuid=None, auth=None,
            token=None, attachments=True, timeout=30.0, allow_insecure=False):
-    from uav.errors import InvalidInputError
-
-    from .smart import load_mapping, post_incidents
+    from .smart import load_mapping, write_and_send
 
     mapping = load_mapping(mapping_path)
     positioned = _positioned(items, result)
@@ -243,18 +232,8 @@ def _smart(db, items, out, result, ev, write, *, mapping_path=None, url=None, ca
             if crop is not None:
                 att = (f"uav-sighting-{s['fid']}.jpg", crop)
         feats.append(sighting_incident(s, _evidence(s, ev), mapping, db.path.name, att))
-    doc = {"type": "FeatureCollection", "features": feats}
-    write(out, lambda p: p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8"))
-    result.count = len(feats)
-    result.uuids = [f["properties"]["smartAttributes"]["observationGroups"][0]["observations"][0]["observationUuid"]
-                    for f in feats]
-    if url:
-        ca = ca_uuid or mapping.ca_uuid
-        if not ca:
-            raise InvalidInputError(f"to send to SMART Connect, give the Conservation Area UUID (--smart-ca) or set "
-                                    f"conservation_area_uuid in {mapping.source}; the incidents are in {out}")
-        result.posted = post_incidents(feats, url, ca, auth=auth, token=token, timeout=timeout,
-                                       allow_insecure=allow_insecure)
+    write_and_send(feats, out, result, write, mapping, url=url, ca_uuid=ca_uuid, auth=auth, token=token,
+                   timeout=timeout, allow_insecure=allow_insecure)
 
 
 def export_sightings(db, fmt: str, out: Path, status: str, result, ev, write, **smart) -> None:

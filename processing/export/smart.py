@@ -239,6 +239,27 @@ def post_incidents(features: list[dict], url: str, ca_uuid: str, *, auth: tuple[
     return sent
 
 
+def write_and_send(feats: list[dict], out: Path, result, write, mapping: SmartMapping, *, url=None,
+                   ca_uuid=None, auth=None, token=None, timeout=30.0, allow_insecure=False) -> None:
+    """Write incident features to ``out`` (GeoJSON), record their ids, and POST them if ``url``.
+
+    Shared by the per-flag and the per-sighting SMART exports: the file is written before any
+    sending, so a refused upload still leaves the incidents on disk to send later.
+    """
+    doc = {"type": "FeatureCollection", "features": feats}
+    write(out, lambda p: p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8"))
+    result.count = len(feats)
+    result.uuids = [ft["properties"]["smartAttributes"]["observationGroups"][0]["observations"][0]["observationUuid"]
+                    for ft in feats]
+    if url:
+        ca = ca_uuid or mapping.ca_uuid
+        if not ca:
+            raise InvalidInputError(f"to send to SMART Connect, give the Conservation Area UUID (--smart-ca) or set "
+                                    f"conservation_area_uuid in {mapping.source}; the incidents are in {out}")
+        result.posted = post_incidents(feats, url, ca, auth=auth, token=token, timeout=timeout,
+                                       allow_insecure=allow_insecure)
+
+
 def export_smart(db, flags, out: Path, result, ev, *, mapping_path=None, url=None, ca_uuid=None, auth=None,
                  token=None, attachments=True, timeout=30.0, allow_insecure=False) -> None:
     """Write SMART incidents to ``out`` (a GeoJSON FeatureCollection) and optionally POST them."""
@@ -264,15 +285,5 @@ def export_smart(db, flags, out: Path, result, ev, *, mapping_path=None, url=Non
             except FrameError as exc:
                 result.warnings.append(f"no picture attached to flag {f['fid']}: {exc}")
         feats.append(incident_feature(f, sha, mapping, db.path.name, att))
-    doc = {"type": "FeatureCollection", "features": feats}
-    _write_atomic(out, lambda p: p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8"))
-    result.count = len(feats)
-    result.uuids = [ft["properties"]["smartAttributes"]["observationGroups"][0]["observations"][0]["observationUuid"]
-                    for ft in feats]
-    if url:
-        ca = ca_uuid or mapping.ca_uuid
-        if not ca:
-            raise InvalidInputError(f"to send to SMART Connect, give the Conservation Area UUID (--smart-ca) or set "
-                                    f"conservation_area_uuid in {mapping.source}; the incidents are in {out}")
-        result.posted = post_incidents(feats, url, ca, auth=auth, token=token, timeout=timeout,
-                                       allow_insecure=allow_insecure)
+    write_and_send(feats, out, result, _write_atomic, mapping, url=url, ca_uuid=ca_uuid, auth=auth,
+                   token=token, timeout=timeout, allow_insecure=allow_insecure)

@@ -167,17 +167,23 @@ def _csv(db, flags, out, result, ev, **_):
 
 
 # --- KML / KMZ ------------------------------------------------------------------------------------
-def _kml_tree(db, flags, result, ev, images: dict[int, str] | None) -> ET.ElementTree:
+def kml_document(name: str, classes, icon_scale: float):
+    """An empty KML document with one icon style per class; returns (root, Document, tag maker)."""
     ET.register_namespace("", KML_NS)
     k = lambda tag: f"{{{KML_NS}}}{tag}"  # noqa: E731
     root = ET.Element(k("kml"))
     doc = ET.SubElement(root, k("Document"))
-    ET.SubElement(doc, k("name")).text = f"{db.path.stem} — flags"
-    for cls in sorted({f["cls"] for f in flags}):
+    ET.SubElement(doc, k("name")).text = name
+    for cls in sorted(classes):
         st = ET.SubElement(doc, k("Style"), id=f"cls-{_style_id(cls)}")
         icon = ET.SubElement(st, k("IconStyle"))
         ET.SubElement(icon, k("color")).text = KML_COLOURS.get(cls, "ffffffff")
-        ET.SubElement(icon, k("scale")).text = "1.1"
+        ET.SubElement(icon, k("scale")).text = f"{icon_scale:g}"
+    return root, doc, k
+
+
+def _kml_tree(db, flags, result, ev, images: dict[int, str] | None) -> ET.ElementTree:
+    root, doc, k = kml_document(f"{db.path.stem} — flags", {f["cls"] for f in flags}, icon_scale=1.1)
     for f in _positioned(flags, result):
         sha = ev.sha256(f)
         pm = ET.SubElement(doc, k("Placemark"), id=f"flag-{f['fid']}")
