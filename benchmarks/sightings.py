@@ -86,8 +86,8 @@ def _survey(root: Path) -> Path:
 
 def speed() -> dict:
     from processing.sightings import group_flags
-    from processing.sightings_store import read_flag_table, read_frame_cover, update_sightings
     from processing.store import FlightStore
+    from processing.store.sightings import read_flag_table, read_frame_cover, update_sightings
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

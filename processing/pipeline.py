@@ -139,7 +139,7 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
                 bar.close()
         summary.flags_by_class = dict(counts)
         if todo or not store.meta.get("sightings_at"):
-            from .sightings_store import update_sightings
+            from .store.sightings import update_sightings
 
             summary.sightings = update_sightings(store)  # the objects, not the photos
             store.set_meta("sightings_at", summary.sightings.total)

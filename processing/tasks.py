@@ -62,7 +62,7 @@ class Summary:
     parent_cpu_s: float = 0.0             # CPU seconds of this process (pre-pass, writing;
                                           # the frames too when workers=0)
     out: str = ""
-    sightings: object = None              # processing.sightings_store.SightingsUpdate
+    sightings: object = None              # processing.store.sightings.SightingsUpdate
 
     @property
     def processed(self) -> int:

@@ -3,8 +3,9 @@
 :mod:`.format` is the file's layout (layers ``frames``, ``flags``, ``track``; attribute tables
 ``decisions`` and ``flight_meta``); :mod:`.write` (:class:`FlightStore`) writes it as frames are
 processed, each frame with its flags in one transaction; :mod:`.read` (:class:`FlightDB`) reads
-it for the review page and the exports and records review decisions; :mod:`.images` caches
-thumbnails and crops of the frames beside it.
+it for the review page and the exports and records review decisions; :mod:`.sightings` keeps
+the ``sightings`` layer (flags grouped into objects, :mod:`processing.sightings`) up to date
+without losing a decision; :mod:`.images` caches thumbnails and crops of the frames beside it.
 """
 
 from uav.errors import ReviewConflictError

@@ -157,7 +157,7 @@ class FlightDB:
             return {r[1] for r in con.execute("PRAGMA table_info(flags)")}
 
     def _group(self) -> None:
-        from ..sightings_store import update_sightings
+        from .sightings import update_sightings
 
         with FlightStore.open(self.path) as store:
             update_sightings(store)
@@ -378,7 +378,7 @@ class FlightDB:
     def decide_sighting(self, fid: int, status: str, note: str | None, reviewer: str | None,
                         expected_version: int) -> dict:
         """Decide sighting ``fid`` and all its flags at once (see :func:`decide_sighting`)."""
-        from ..sightings_store import decide_sighting
+        from .sightings import decide_sighting
 
         if status not in DECISIONS:
             raise InvalidInputError(f"unknown decision {status!r}; use one of {', '.join(DECISIONS)}")

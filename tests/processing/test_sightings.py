@@ -11,8 +11,8 @@ import pytest
 import shapely
 
 from processing.sightings import FlagTable, FrameCover, group_flags, position_uncertainty_m
-from processing.sightings_store import decide_sighting, update_sightings
 from processing.store import FlagRecord, FlightStore, FrameRecord
+from processing.store.sightings import decide_sighting, update_sightings
 from uav.errors import InvalidInputError, ReviewConflictError
 
 LAT0, LON0 = 43.10, 131.24
@@ -208,7 +208,7 @@ def test_bridging_flag_merges_disagreeing_decisions_into_uncertain(tmp_path):
 
 
 def test_watch_announces_a_sighting_once(tmp_path):
-    from processing.sightings_store import SightingAlert
+    from processing.store.sightings import SightingAlert
 
     gpkg = tmp_path / "w.gpkg"
     with FlightStore(gpkg) as store:

@@ -16,8 +16,8 @@ from reviewflight import make_survey_flight, sha256_file
 from test_exports import CA, FakeConnect
 
 from processing.export import export_flight
-from processing.sightings_store import decide_sighting, update_sightings
 from processing.store import FlagRecord, FlightDB, FlightStore
+from processing.store.sightings import decide_sighting, update_sightings
 from uav.cli import cli
 
 KML = "{http://www.opengis.net/kml/2.2}"

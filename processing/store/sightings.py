@@ -28,8 +28,9 @@ import shapely
 
 from uav.errors import FlightStoreError, InvalidInputError, ReviewConflictError
 
-from .sightings import FlagTable, FrameCover, Grouping, group_flags, parse_time_s
-from .store import FLAG_STATUSES, FlightStore, gpkg_geometry, parse_gpkg_geometry
+from ..sightings import FlagTable, FrameCover, Grouping, group_flags, parse_time_s
+from .format import FLAG_STATUSES, gpkg_geometry, parse_gpkg_geometry
+from .write import FlightStore
 
 __all__ = ["SightingsUpdate", "SightingAlert", "update_sightings", "read_flag_table",
            "read_frame_cover", "decide_sighting", "ensure_sightings_layer", "MATERIAL_SCORE_CHANGE"]
@@ -209,7 +210,7 @@ def update_sightings(store: FlightStore) -> SightingsUpdate:
     """
     import time
 
-    from .sightings import LIKELY_SCORE
+    from ..sightings import LIKELY_SCORE
 
     t0 = time.perf_counter()
     ensure_sightings_layer(store)
