@@ -9,8 +9,6 @@ tcp:127.0.0.1:40123
 
 from __future__ import annotations
 
-import socket
-
 from uav.errors import SimulatorError, SitlNotFoundError
 
 from .readiness import ReadyStatus, wait_until_ready
@@ -110,23 +108,13 @@ def sitl_defaults_for_builtin() -> dict[str, float]:
 
 def free_sitl_instance(first: int = 0) -> int:
     """The first SITL instance number from ``first`` whose ports are all free."""
-    from simulators.sitl import ports_for_instance
+    from simulators.sitl import ports_for_instance, tcp_port_free
 
     for instance in range(first, 100):
         ports = ports_for_instance(instance)
-        if all(_tcp_port_free(ports[k]) for k in ("serial0", "serial1", "serial2")):
+        if all(tcp_port_free(ports[k]) for k in ("serial0", "serial1", "serial2")):
             return instance
     raise SimulatorError("no free SITL instance: ports 5760-6753 are all taken")
-
-
-def _tcp_port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def start_vehicle(backend: str = "builtin", home=DEFAULT_HOME, speedup: float = 1.0,

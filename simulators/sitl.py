@@ -185,7 +185,8 @@ def _check_param_name(name: str, where: str) -> None:
             "at most 16 characters)")
 
 
-def _port_free(port: int) -> bool:
+def tcp_port_free(port: int) -> bool:
+    """Whether a TCP port on loopback can be bound now (as SITL binds it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         # SO_REUSEADDR as SITL itself binds: a port left in TIME-WAIT by a closed client is free.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -369,7 +370,7 @@ class ArduPilotSITL:
         read_parm_file(self.defaults)  # fail here, clearly, rather than inside ArduPilot
         self._launch_speedup = max(self.boot_speedup, self.speedup)
         for name in ("serial0", "serial1", "serial2"):
-            if not _port_free(self.ports[name]):
+            if not tcp_port_free(self.ports[name]):
                 raise SimulatorError(
                     f"TCP port {self.ports[name]} ({name.upper()} of SITL instance {self.instance}) is "
                     "already in use: another simulator is running there; stop it or pick another "
@@ -419,7 +420,7 @@ class ArduPilotSITL:
                 raise SitlPortTaken(
                     f"TCP port {self.port} (SERIAL0 of SITL instance {self.instance}) was taken "
                     "by another simulator while this one started; pick another instance number")
-            if f"SERIAL0 on TCP port {self.port}" in log and not _port_free(self.port):
+            if f"SERIAL0 on TCP port {self.port}" in log and not tcp_port_free(self.port):
                 return self
             time.sleep(0.05)
         self.failed = True
@@ -509,4 +510,4 @@ class ArduPilotSITL:
 
 __all__ = ["ArduPilotSITL", "DEFAULT_PARAMS", "ENV_VAR", "HOW_TO_GET", "Home", "ReadyStatus",
            "SitlPortTaken",
-           "find_sitl_binary", "ports_for_instance", "read_parm_file"]
+           "find_sitl_binary", "ports_for_instance", "read_parm_file", "tcp_port_free"]
