@@ -150,16 +150,11 @@ def _kml_tree(db, items, result, ev, images: dict[int, str]) -> ET.ElementTree:
 def _kml(db, items, out, result, ev, write):
     if out.suffix.lower() == ".kmz":
         return _kmz(db, items, out, result, ev, write)
-    folder = out.with_name(out.stem + "_files")
+    from .writers import write_balloon_pictures
+
     crops = {s["fid"]: c for s in items if s["lat"] is not None
              for c in [_best_crop(db, s, result, "KML")] if c is not None}
-    images = {fid: f"{folder.name}/sighting-{fid}.jpg" for fid in crops}
-    if crops:
-        folder.mkdir(parents=True, exist_ok=True)
-        for fid, data in crops.items():
-            write(folder / f"sighting-{fid}.jpg", lambda p, data=data: p.write_bytes(data))
-        result.warnings.append(f"the balloon pictures are in {folder}; send that folder with the KML, "
-                               "or export --to kmz for a single file")
+    images = write_balloon_pictures(out, crops, "sighting", result, write)
     tree = _kml_tree(db, items, result, ev, images)
     write(out, lambda p: tree.write(p, encoding="utf-8", xml_declaration=True))
     result.count = len(items) - len(result.without_position)

@@ -167,6 +167,18 @@ def _csv(db, flags, out, result, ev, **_):
 
 
 # --- KML / KMZ ------------------------------------------------------------------------------------
+def write_balloon_pictures(out: Path, crops: dict[int, bytes], prefix: str, result, write) -> dict[int, str]:
+    """Write a plain KML's crops to ``OUT_files/`` beside it; returns each fid's relative link."""
+    folder = out.with_name(out.stem + "_files")
+    if crops:
+        folder.mkdir(parents=True, exist_ok=True)
+        for fid, data in crops.items():
+            write(folder / f"{prefix}-{fid}.jpg", lambda p, data=data: p.write_bytes(data))
+        result.warnings.append(f"the balloon pictures are in {folder}; send that folder with the KML, "
+                               "or export --to kmz for a single file")
+    return {fid: f"{folder.name}/{prefix}-{fid}.jpg" for fid in crops}
+
+
 def kml_document(name: str, classes, icon_scale: float):
     """An empty KML document with one icon style per class; returns (root, Document, tag maker)."""
     ET.register_namespace("", KML_NS)
@@ -241,15 +253,7 @@ def _kml(db, flags, out, result, ev, **_):
     # A plain KML cannot hold pictures: the crops go to a folder beside it, named in each
     # balloon by a relative link (Google Earth resolves it next to the .kml).  Whoever gets the
     # KML needs that folder too; a KMZ carries both in one file.
-    folder = out.with_name(out.stem + "_files")
-    crops = _crops(db, flags, result, "KML")
-    images = {fid: f"{folder.name}/flag-{fid}.jpg" for fid in crops}
-    if crops:
-        folder.mkdir(parents=True, exist_ok=True)
-        for fid, data in crops.items():
-            _write_atomic(folder / f"flag-{fid}.jpg", lambda p, data=data: p.write_bytes(data))
-        result.warnings.append(f"the balloon pictures are in {folder}; send that folder with the KML, "
-                               "or export --to kmz for a single file")
+    images = write_balloon_pictures(out, _crops(db, flags, result, "KML"), "flag", result, _write_atomic)
     tree = _kml_tree(db, flags, result, ev, images)
     _write_atomic(out, lambda p: tree.write(p, encoding="utf-8", xml_declaration=True))
     result.count = len(flags) - len(result.without_position)
