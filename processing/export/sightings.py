@@ -95,7 +95,7 @@ def _geojson(db, items, out, result, ev, write):
 
 
 def _csv(db, items, out, result, ev, write):
-    from .writers import _cell
+    from .common import cell as _cell
 
     def rows(p: Path):
         with open(p, "w", newline="", encoding="utf-8") as fh:
@@ -112,7 +112,8 @@ def _csv(db, items, out, result, ev, write):
 
 
 def _kml_tree(db, items, result, ev, images: dict[int, str]) -> ET.ElementTree:
-    from .writers import _style_id, kml_document
+    from .common import kml_document
+    from .common import style_id as _style_id
 
     root, doc, k = kml_document(f"{db.path.stem} — sightings", {s["cls"] for s in items}, icon_scale=1.3)
     for s in _positioned(items, result):
@@ -150,7 +151,7 @@ def _kml_tree(db, items, result, ev, images: dict[int, str]) -> ET.ElementTree:
 def _kml(db, items, out, result, ev, write):
     if out.suffix.lower() == ".kmz":
         return _kmz(db, items, out, result, ev, write)
-    from .writers import write_balloon_pictures
+    from .common import write_balloon_pictures
 
     crops = {s["fid"]: c for s in items if s["lat"] is not None
              for c in [_best_crop(db, s, result, "KML")] if c is not None}

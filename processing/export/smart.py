@@ -263,7 +263,8 @@ def write_and_send(feats: list[dict], out: Path, result, write, mapping: SmartMa
 def export_smart(db, flags, out: Path, result, ev, *, mapping_path=None, url=None, ca_uuid=None, auth=None,
                  token=None, attachments=True, timeout=30.0, allow_insecure=False) -> None:
     """Write SMART incidents to ``out`` (a GeoJSON FeatureCollection) and optionally POST them."""
-    from .writers import _positioned, _write_atomic
+    from .common import positioned as _positioned
+    from .common import write_file as _write_atomic
 
     mapping = load_mapping(mapping_path)
     positioned = _positioned(flags, result)

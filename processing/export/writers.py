@@ -14,23 +14,25 @@ import html
 import io
 import json
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from uav.errors import ExportError, FrameError, InvalidInputError
-from uav.files import write_atomic
 
 from ..store.images import ImageCache
 from ..store.read import FlightDB
+from .common import (
+    cell,
+    kml_document,
+    positioned,
+    style_id,
+    write_balloon_pictures,
+    write_file,
+)
 
 FORMATS = ("geojson", "kml", "kmz", "csv", "smart")
 STATUS_CHOICES = ("confirmed", "all")
-KML_NS = "http://www.opengis.net/kml/2.2"
-# KML colours are aabbggrr.
-KML_COLOURS = {"fire": "ff3939e5", "smoke": "ffc5beb0", "vehicle": "ffe5881e", "hotspot": "ff0098ff",
-               "spotlight": "ff35d8fd"}
 CSV_COLUMNS = ["lat", "lon", "time", "class", "score", "frame_path", "px_x0", "px_y0", "px_x1", "px_y1",
                "status", "note", "reviewer", "reviewed_at", "frame_sha256", "flag_id", "frame_name",
                "detector", "ground_size_m", "position_note"]
@@ -91,11 +93,6 @@ def _select(db: FlightDB, status: str) -> list[dict]:
     return db.all_flags(None if status == "all" else "confirmed")
 
 
-def _write_atomic(out: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, so a failed export leaves no half file."""
-    write_atomic(out, write, error=ExportError)
-
-
 def _round(v, digits: int):
     return None if v is None else round(float(v), digits)
 
@@ -115,40 +112,19 @@ def _properties(flag: dict, sha: str | None, flight: str) -> dict:
     }
 
 
-def _positioned(flags: list[dict], result: ExportResult) -> list[dict]:
-    out = []
-    for f in flags:
-        if f["lat"] is None or f["lon"] is None:
-            result.without_position.append(f["fid"])
-        else:
-            out.append(f)
-    if result.without_position:
-        result.warnings.append(f"{len(result.without_position)} flag(s) have no map position and are not in "
-                               f"this {result.fmt.upper()} (flag ids {', '.join(map(str, result.without_position))}); "
-                               "the CSV export lists them")
-    return out
-
-
 # --- GeoJSON --------------------------------------------------------------------------------------
 def _geojson(db, flags, out, result, ev, **_):
     feats = []
-    for f in _positioned(flags, result):
+    for f in positioned(flags, result):
         feats.append({"type": "Feature", "id": f["fid"],
                       "geometry": {"type": "Point", "coordinates": [round(f["lon"], 8), round(f["lat"], 8)]},
                       "properties": _properties(f, ev.sha256(f), db.path.name)})
     doc = {"type": "FeatureCollection", "name": f"{db.path.stem} flags", "features": feats}
-    _write_atomic(out, lambda p: p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8"))
+    write_file(out, lambda p: p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8"))
     result.count = len(feats)
 
 
 # --- CSV ------------------------------------------------------------------------------------------
-def _cell(v):
-    """Spreadsheet-safe text: a leading = + - @ would make Excel/LibreOffice run a formula."""
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + v
-    return "" if v is None else v
-
-
 def _csv(db, flags, out, result, ev, **_):
     def write(p: Path):
         with open(p, "w", newline="", encoding="utf-8") as fh:
@@ -159,48 +135,21 @@ def _csv(db, flags, out, result, ev, **_):
                 row = []
                 for col in CSV_COLUMNS:
                     v = props[col]
-                    row.append(v if isinstance(v, (int, float)) else _cell(v))
+                    row.append(v if isinstance(v, (int, float)) else cell(v))
                 w.writerow(row)
 
-    _write_atomic(out, write)
+    write_file(out, write)
     result.count = len(flags)
 
 
 # --- KML / KMZ ------------------------------------------------------------------------------------
-def write_balloon_pictures(out: Path, crops: dict[int, bytes], prefix: str, result, write) -> dict[int, str]:
-    """Write a plain KML's crops to ``OUT_files/`` beside it; returns each fid's relative link."""
-    folder = out.with_name(out.stem + "_files")
-    if crops:
-        folder.mkdir(parents=True, exist_ok=True)
-        for fid, data in crops.items():
-            write(folder / f"{prefix}-{fid}.jpg", lambda p, data=data: p.write_bytes(data))
-        result.warnings.append(f"the balloon pictures are in {folder}; send that folder with the KML, "
-                               "or export --to kmz for a single file")
-    return {fid: f"{folder.name}/{prefix}-{fid}.jpg" for fid in crops}
-
-
-def kml_document(name: str, classes, icon_scale: float):
-    """An empty KML document with one icon style per class; returns (root, Document, tag maker)."""
-    ET.register_namespace("", KML_NS)
-    k = lambda tag: f"{{{KML_NS}}}{tag}"  # noqa: E731
-    root = ET.Element(k("kml"))
-    doc = ET.SubElement(root, k("Document"))
-    ET.SubElement(doc, k("name")).text = name
-    for cls in sorted(classes):
-        st = ET.SubElement(doc, k("Style"), id=f"cls-{_style_id(cls)}")
-        icon = ET.SubElement(st, k("IconStyle"))
-        ET.SubElement(icon, k("color")).text = KML_COLOURS.get(cls, "ffffffff")
-        ET.SubElement(icon, k("scale")).text = f"{icon_scale:g}"
-    return root, doc, k
-
-
 def _kml_tree(db, flags, result, ev, images: dict[int, str] | None) -> ET.ElementTree:
     root, doc, k = kml_document(f"{db.path.stem} — flags", {f["cls"] for f in flags}, icon_scale=1.1)
-    for f in _positioned(flags, result):
+    for f in positioned(flags, result):
         sha = ev.sha256(f)
         pm = ET.SubElement(doc, k("Placemark"), id=f"flag-{f['fid']}")
         ET.SubElement(pm, k("name")).text = f"{f['cls']} {f['score']:.2f} (#{f['fid']})"
-        ET.SubElement(pm, k("styleUrl")).text = f"#cls-{_style_id(f['cls'])}"
+        ET.SubElement(pm, k("styleUrl")).text = f"#cls-{style_id(f['cls'])}"
         if f["time"]:
             ts = ET.SubElement(pm, k("TimeStamp"))
             ET.SubElement(ts, k("when")).text = f["time"]
@@ -227,10 +176,6 @@ def _kml_tree(db, flags, result, ev, images: dict[int, str] | None) -> ET.Elemen
     return ET.ElementTree(root)
 
 
-def _style_id(cls: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in cls)
-
-
 def _crops(db, flags, result, label: str) -> dict[int, bytes]:
     """JPEG crops (box drawn, with context) of the positioned flags, from the review cache."""
     cache = ImageCache(db.cache_dir)
@@ -253,9 +198,9 @@ def _kml(db, flags, out, result, ev, **_):
     # A plain KML cannot hold pictures: the crops go to a folder beside it, named in each
     # balloon by a relative link (Google Earth resolves it next to the .kml).  Whoever gets the
     # KML needs that folder too; a KMZ carries both in one file.
-    images = write_balloon_pictures(out, _crops(db, flags, result, "KML"), "flag", result, _write_atomic)
+    images = write_balloon_pictures(out, _crops(db, flags, result, "KML"), "flag", result, write_file)
     tree = _kml_tree(db, flags, result, ev, images)
-    _write_atomic(out, lambda p: tree.write(p, encoding="utf-8", xml_declaration=True))
+    write_file(out, lambda p: tree.write(p, encoding="utf-8", xml_declaration=True))
     result.count = len(flags) - len(result.without_position)
 
 
@@ -273,7 +218,7 @@ def _kmz(db, flags, out, result, ev, **_):
             for name, data in crops.items():
                 z.writestr(name, data, compress_type=zipfile.ZIP_STORED)  # JPEGs do not shrink
 
-    _write_atomic(out, write)
+    write_file(out, write)
     result.count = len(flags) - len(result.without_position)
 
 
@@ -326,7 +271,7 @@ def export_flight(gpkg, fmt: str, out, status: str = "confirmed", *, verify_fram
 
             if status not in STATUS_CHOICES:
                 raise InvalidInputError(f"--status must be one of {', '.join(STATUS_CHOICES)}, not {status!r}")
-            export_sightings(db, fmt, out, status, result, ev, _write_atomic, mapping_path=smart_mapping,
+            export_sightings(db, fmt, out, status, result, ev, write_file, mapping_path=smart_mapping,
                              url=smart_url, ca_uuid=smart_ca_uuid, auth=smart_auth, token=smart_token,
                              attachments=smart_attachments, timeout=smart_timeout, allow_insecure=allow_insecure)
             return result
