@@ -28,11 +28,10 @@ from .prepass import _plan, _tasks, prepare_tasks
 from .runners import _run_dask, _run_local
 from .store import FlightStore
 from .tasks import FrameOutcome, FrameTask, Summary
-from .watch import watch_folder
 from .worker import process_frame
 
 __all__ = ["FrameTask", "FrameOutcome", "Summary", "process_frames", "process_frame",
-           "prepare_tasks", "watch_folder"]
+           "prepare_tasks"]
 
 DEFAULT_DETECTORS = ("fire", "smoke", "vehicle")
 

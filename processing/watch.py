@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable
 
+from .pipeline import process_frames
 from .tasks import MAX_LISTED, Summary
 
 # Classes a watch prints the moment a frame flags them, before its batch is grouped into
@@ -27,8 +28,6 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
     """
     from .frames import is_frame_file
 
-    # pipeline re-exports this function, so it is imported here rather than at the top
-    from .pipeline import process_frames
 
     total = Summary(out=str(out_gpkg))
     user_on_flag = kwargs.pop("on_flag", None)

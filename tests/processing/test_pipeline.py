@@ -14,8 +14,9 @@ import piexif
 import pytest
 
 from processing.detect.base import Detection, Detector
-from processing.pipeline import process_frames, watch_folder
+from processing.pipeline import process_frames
 from processing.store import FlightStore
+from processing.watch import watch_folder
 from uav.geo import distance_m
 
 

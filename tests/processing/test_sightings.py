@@ -233,7 +233,7 @@ def test_watch_folder_prints_each_sighting_once(tmp_path):
 
     from test_pipeline import LAT, LON, RedBox, frame
 
-    from processing.pipeline import watch_folder
+    from processing.watch import watch_folder
 
     folder = tmp_path / "card"
     folder.mkdir()

@@ -199,7 +199,7 @@ def test_watch_prints_a_person_alert_as_soon_as_its_frame_is_done(tmp_path):
     """--watch without --per-flag: a person (or vehicle) flag is printed as its frame is done,
     before the batch is grouped into sightings; other classes wait for the sighting line."""
     from processing.detect.base import Detection, Detector
-    from processing.pipeline import watch_folder
+    from processing.watch import watch_folder
 
     class WarmSpots(Detector):   # a real detector over the real pipeline: bright blobs
         name, classes, wants_thermal = "warm", ("person", "fire"), True

@@ -87,7 +87,8 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
     """
     import os
 
-    from processing.pipeline import process_frames, watch_folder
+    from processing.pipeline import process_frames
+    from processing.watch import watch_folder
 
     profile = None
     if camera:
