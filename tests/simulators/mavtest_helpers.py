@@ -63,8 +63,13 @@ def upload(m, items, mission_type=0, timeout=20.0):
 
 
 def download(m, mission_type=0):
-    m.mav.mission_request_list_send(m.target_system, m.target_component, mission_type)
-    count = wait(m, "MISSION_COUNT", 5, lambda x: x.mission_type == mission_type)
+    # The request list is re-sent as a ground station does: on a lossy link (test_faults) the
+    # request or its MISSION_COUNT can be dropped, as can any item request below.
+    for _ in range(5):
+        m.mav.mission_request_list_send(m.target_system, m.target_component, mission_type)
+        count = wait(m, "MISSION_COUNT", 2, lambda x: x.mission_type == mission_type)
+        if count is not None:
+            break
     assert count is not None, "no MISSION_COUNT"
     out = []
     for seq in range(count.count):
