@@ -8,7 +8,6 @@ after more frames joined the sighting, names the same incident.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
@@ -182,7 +181,7 @@ def _kmz(db, items, out, result, ev, write):
 def sighting_incident(s: dict, evidence: list[dict], mapping, flight: str,
                       attachment: tuple[str, bytes] | None = None) -> dict:
     """One SMART Connect incident (GeoJSON Feature) for one sighting."""
-    from .smart import _local_time
+    from .smart import _local_time, incident
 
     category, attrs = mapping.category(s["cls"])
     best = evidence[0] if evidence else {}
@@ -197,19 +196,8 @@ def sighting_incident(s: dict, evidence: list[dict], mapping, flight: str,
                f"{s['frames_flagged']} of {s['frames_covering']} frame(s) over it; frames: {frames}; "
                f"review: {s['status']}" + (f" by {s['reviewer']}" if s["reviewer"] else "")
                + (f" - {s['note']}" if s["note"] else ""))
-    smart_attrs = {
-        "incidentUuid": inc_uuid, "incidentId": f"UAV-{inc_uuid[:8]}", "comment": comment,
-        "observationGroups": [{"observations": [
-            {"observationUuid": obs_uuid, "category": category, "attributes": attrs}]}],
-        "attachments": [],
-    }
-    if attachment is not None:
-        name, data = attachment
-        smart_attrs["attachments"].append({"filename": name, "data": base64.b64encode(data).decode("ascii")})
-    props = {"dateTime": _local_time(s["first_time"], mapping.timezone), "smartDataType": "incident",
-             "smartFeatureType": "waypoint/new", "smartAttributes": smart_attrs}
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
-            "properties": props}
+    return incident(inc_uuid, obs_uuid, category, attrs, comment, attachment,
+                    _local_time(s["first_time"], mapping.timezone), s["lon"], s["lat"])
 
 
 def _smart(db, items, out, result, ev, write, *, mapping_path=None, url=None, ca_uuid=None, auth=None,

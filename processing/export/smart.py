@@ -162,6 +162,14 @@ def incident_feature(flag: dict, sha256: str | None, mapping: SmartMapping, flig
                + ", ".join(f"{float(flag[c] or 0):.0f}" for c in ("px_x0", "px_y0", "px_x1", "px_y1"))
                + f"; review: {flag['status']}" + (f" by {flag['reviewer']}" if flag["reviewer"] else "")
                + (f" - {flag['note']}" if flag["note"] else ""))
+    return incident(inc_uuid, obs_uuid, category, attrs, comment, attachment,
+                    _local_time(flag["time"], mapping.timezone), flag["lon"], flag["lat"])
+
+
+def incident(inc_uuid: str, obs_uuid: str, category: str, attrs: dict, comment: str,
+             attachment: tuple[str, bytes] | None, local_time: str | None, lon: float, lat: float) -> dict:
+    """One SMART Connect incident feature (one observation, optional JPEG attachment): the
+    envelope shared by the per-flag and the per-sighting exports."""
     smart_attrs = {
         "incidentUuid": inc_uuid,
         "incidentId": f"UAV-{inc_uuid[:8]}",
@@ -173,9 +181,9 @@ def incident_feature(flag: dict, sha256: str | None, mapping: SmartMapping, flig
     if attachment is not None:
         name, data = attachment
         smart_attrs["attachments"].append({"filename": name, "data": base64.b64encode(data).decode("ascii")})
-    props = {"dateTime": _local_time(flag["time"], mapping.timezone), "smartDataType": "incident",
+    props = {"dateTime": local_time, "smartDataType": "incident",
              "smartFeatureType": "waypoint/new", "smartAttributes": smart_attrs}
-    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [flag["lon"], flag["lat"]]},
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
             "properties": props}
 
 
