@@ -133,6 +133,7 @@ class OnnxModel:
     """
 
     dynamic = False   # input height and width free (one forward per resampled frame)
+    channels = 3      # 1: a grey model (intensity in; thermal models fold their colours)
 
     def __init__(self, path: str | os.PathLike, backend: str = "auto",
                  info: ModelInfo | None = None, threads: int = 1):
@@ -161,6 +162,8 @@ class OnnxModel:
                 in_shape = self._sess.get_inputs()[0].shape
                 self.dynamic = len(in_shape) == 4 and not any(isinstance(v, int)
                                                               for v in in_shape[2:])
+                if len(in_shape) == 4 and in_shape[1] == 1:
+                    self.channels = 1
             else:
                 self._net = cv2.dnn.readNetFromONNX(str(self.path))
                 self._out_names = list(self._net.getUnconnectedOutLayersNames())
@@ -175,6 +178,8 @@ class OnnxModel:
                 f"detector model {self.path} takes {in_shape[3]}x{in_shape[2]} input but "
                 f"{self.path.with_suffix('.json').name} says {self.info.input_size[0]}x"
                 f"{self.info.input_size[1]}: the description belongs to another model")
+        if self.info is not None and int(self.info.extra.get("channels", 3)) == 1:
+            self.channels = 1   # the OpenCV backend cannot tell by itself
         if self.info is None:
             if self.dynamic:
                 raise DetectorError(f"detector model {self.path} takes any input size and has "
@@ -258,6 +263,8 @@ class OnnxModel:
 
     # ----------------------------------------------------------------------- frames
     def _prep(self, tile: np.ndarray) -> np.ndarray:
+        if tile.ndim == 2:
+            return tile[None, None].astype(np.float32)
         return tile.transpose(2, 0, 1)[None].astype(np.float32)
 
     def detect(self, image: np.ndarray, scale: float | None = None, overlap: float = 0.25,
@@ -267,7 +274,9 @@ class OnnxModel:
         Parameters
         ----------
         image
-            BGR ``uint8`` (H, W, 3); a single-channel frame is repeated to three channels.
+            BGR ``uint8`` (H, W, 3); a single-channel frame is repeated to three channels
+            (a grey model, :attr:`channels` 1, takes (H, W) and reads a colour frame's
+            luminance).
         scale
             Resize factor applied before tiling; ``None`` fits the whole frame into one
             network input (letterboxed).  ``1.0`` tiles at full resolution.
@@ -275,11 +284,16 @@ class OnnxModel:
             Fraction of a tile shared with its neighbour; it should exceed the largest
             object's size over the tile size for objects to be seen whole in some tile.
         """
-        if image.ndim == 2:
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = image[..., 0]
+        if self.channels == 1 and image.ndim == 3 and image.shape[2] == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        elif self.channels == 3 and image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise DetectorError(f"detector expects an 8-bit colour frame, got {image.dtype} "
-                                f"array of shape {image.shape}")
+        if image.dtype != np.uint8 or image.ndim != (2 if self.channels == 1 else 3) \
+                or (image.ndim == 3 and image.shape[2] != 3):
+            raise DetectorError(f"detector expects an 8-bit {'grey' if self.channels == 1 else 'colour'}"
+                                f" frame, got {image.dtype} array of shape {image.shape}")
         H, W = image.shape[:2]
         tw, th = self.info.input_size
         if scale is None:
@@ -291,8 +305,11 @@ class OnnxModel:
         else:
             work = image
         sh, sw = work.shape[:2]
+        max_det = 100
         if self.dynamic and max(sw, sh) <= DYNAMIC_MAX_SIDE:
-            tw, th = -(-sw // 32) * 32, -(-sh // 32) * 32   # one forward, whole frame
+            # one forward, whole frame; as many boxes per input area as a tile may give
+            max_det = max(100, round(100 * sw * sh / (tw * th)))
+            tw, th = -(-sw // 32) * 32, -(-sh // 32) * 32
         corners = tile_grid(sw, sh, tw, th, overlap)
         xs, ys = sorted({c[0] for c in corners}), sorted({c[1] for c in corners})
         all_dets = []
@@ -301,7 +318,7 @@ class OnnxModel:
             if tile.shape[0] != th or tile.shape[1] != tw:
                 tile = cv2.copyMakeBorder(tile, 0, th - tile.shape[0], 0, tw - tile.shape[1],
                                           cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-            d = self._decode(self.forward(self._prep(tile)), score_thr, size=(tw, th))
+            d = self._decode(self.forward(self._prep(tile)), score_thr, max_det, (tw, th))
             if not len(d):
                 continue
             # leave boxes centred in the overlap margin to the neighbour that sees them whole

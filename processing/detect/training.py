@@ -296,7 +296,11 @@ def export_onnx(model, kind: str, out: Path, meta: dict) -> None:
     tmp = out.with_suffix(".tmp.onnx")
     torch.onnx.export(model, (dummy,), str(tmp), input_names=["image"],
                       output_names=["heatmap", "boxes"], opset_version=17,
-                      dynamic_axes=None, dynamo=False)
+                      # free height and width: the network is fully convolutional, so
+                      # the runner searches a resampled frame in one forward, not in tiles
+                      dynamic_axes={"image": {2: "height", 3: "width"},
+                                    "heatmap": {2: "h", 3: "w"}, "boxes": {2: "h", 3: "w"}},
+                      dynamo=False)
     import onnx  # shipped with torch's exporter
 
     m = onnx.load(str(tmp))

@@ -29,13 +29,18 @@ STRIDES = (8, 16, 32)
 COCO_ROWS = {"person": (0,), "vehicle": (2, 5, 7), "car": (2,), "truck": (7,), "bus": (5,)}
 
 
-class Conv(nn.Module):
-    """Convolution (batch norm folded in) + SiLU."""
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
 
-    def __init__(self, ci, co, k=1, s=1, groups=1):
+
+class Conv(nn.Module):
+    """Convolution (batch norm folded in) + activation.  COCO's YOLOX uses SiLU; ReLU folds
+    into the convolution at run time (onnxruntime fuses it, SiLU costs a pass of its own:
+    a quarter of a thermal frame's time on one core)."""
+
+    def __init__(self, ci, co, k=1, s=1, groups=1, act="silu"):
         super().__init__()
         self.conv = nn.Conv2d(ci, co, k, s, (k - 1) // 2, groups=groups, bias=True)
-        self.act = nn.SiLU()
+        self.act = ACTIVATIONS[act]()
 
     def forward(self, x):
         return self.act(self.conv(x))
@@ -81,16 +86,22 @@ class CSP(nn.Module):
 
 
 class SPP(nn.Module):
-    def __init__(self, ci, co, ks=(5, 9, 13)):
+    """Max pools of 5, 9 and 13 computed as one 5 x 5 pool applied in cascade: the same
+    numbers (a 5-pool of a 5-pool is a 9-pool, padding counting as minus infinity), a
+    fraction of the work."""
+
+    def __init__(self, ci, co):
         super().__init__()
         h = ci // 2
         self.conv1 = Conv(ci, h, 1)
-        self.pools = nn.ModuleList([nn.MaxPool2d(k, 1, k // 2) for k in ks])
-        self.conv2 = Conv(h * (len(ks) + 1), co, 1)
+        self.pool = nn.MaxPool2d(5, 1, 2)
+        self.conv2 = Conv(h * 4, co, 1)
 
     def forward(self, x):
         x = self.conv1(x)
-        return self.conv2(torch.cat([x] + [p(x) for p in self.pools], 1))
+        p5 = self.pool(x)
+        p9 = self.pool(p5)
+        return self.conv2(torch.cat([x, p5, p9, self.pool(p9)], 1))
 
 
 class Focus(nn.Module):
@@ -110,9 +121,9 @@ class YoloxNano(nn.Module):
     """YOLOX-Nano for ``num_classes`` classes; input BGR 0..255, NCHW float32, sides a
     multiple of 32."""
 
-    def __init__(self, num_classes: int):
+    def __init__(self, num_classes: int, act: str = "silu"):
         super().__init__()
-        self.num_classes = num_classes
+        self.num_classes, self.act = num_classes, act
         self.stem = Focus(3, 16)
         self.dark2 = nn.Sequential(DWConv(16, 32, 3, 2), CSP(32, 32, 1))
         self.dark3 = nn.Sequential(DWConv(32, 64, 3, 2), CSP(64, 64, 3))
@@ -136,6 +147,10 @@ class YoloxNano(nn.Module):
         self.cls_preds = nn.ModuleList([nn.Conv2d(64, num_classes, 1) for _ in STRIDES])
         self.reg_preds = nn.ModuleList([nn.Conv2d(64, 4, 1) for _ in STRIDES])
         self.obj_preds = nn.ModuleList([nn.Conv2d(64, 1, 1) for _ in STRIDES])
+        if act != "silu":
+            for m in self.modules():
+                if isinstance(m, Conv):
+                    m.act = ACTIVATIONS[act]()
 
     def features(self, x):
         x = self.dark2(self.stem(x))
@@ -159,6 +174,27 @@ class YoloxNano(nn.Module):
             r = self.reg_convs[i](f)
             out.append(torch.cat([self.reg_preds[i](r), self.obj_preds[i](r), cls], 1))
         return out
+
+
+def grey_input(net: YoloxNano) -> YoloxNano:
+    """A copy of ``net`` taking one intensity channel instead of three equal ones.
+
+    A thermal frame reaches the model as its intensity in all three channels, so the stem's
+    weights can be summed over colour: the same outputs from a third of the stem's work (the
+    stem is the costliest layer at full resolution).
+    """
+    import copy
+
+    grey = copy.deepcopy(net)
+    old = net.stem.conv.conv
+    w = old.weight.detach()
+    new = nn.Conv2d(4, old.out_channels, old.kernel_size, old.stride, old.padding, bias=True)
+    with torch.no_grad():
+        # Focus concatenates 4 pixel phases of the 3 colours: channel = phase * 3 + colour
+        new.weight.copy_(w.reshape(w.shape[0], 4, 3, *w.shape[2:]).sum(2))
+        new.bias.copy_(old.bias.detach())
+    grey.stem.conv.conv = new
+    return grey
 
 
 class Exported(nn.Module):

@@ -12,6 +12,13 @@ GPU machine as one compact file::
     # 2. train (CUDA when present, else CPU) for a bounded time and export
     python -m processing.detect.yolox_train train --pack .cache/train/thermal.npz \
         --out processing/detect/models/thermal.onnx --minutes 7 --size 640x512
+    # 3. (thermal, shipped) a ReLU copy of that run, taught by it on 320x256 windows at the
+    #    frames' own scale (CPU: 35 min on 2 cores), exported taking one grey channel
+    python -m processing.detect.yolox_train train --pack .cache/train/thermal.npz \
+        --out processing/detect/models/thermal.onnx --minutes 35 --size 320x256 --crop \
+        --act relu --init RUN.pt --teacher RUN.pt --lr 6e-4 --grey
+    python -m processing.detect.yolox_train export --weights processing/detect/models/thermal.pt \
+        --out processing/detect/models/thermal.onnx --grey --size 640x512
 
 Any class set works: ``pack --yolo DIR`` reads ``DIR/images`` and ``DIR/labels`` (or
 ``DIR/<split>/images`` with ``--split``), ``--map`` names each YOLO class index kept (others
@@ -27,6 +34,14 @@ IoUs.  Loss: objectness BCE over all anchors (anchors centred in ignore regions 
 IoU-aware class BCE (target = IoU) and 5 x (1 - IoU^2) over the assigned anchors.  AdamW,
 warm-up then cosine over the wall-clock budget, an exponential moving average of the weights
 is what gets exported.  ``--steps`` bounds a run by steps instead (tests).
+
+Run-time cost, not only accuracy, shapes the recipe.  On one CPU core SiLU is a quarter of the
+network's time (onnxruntime runs it as a pass of its own; ReLU is folded into each
+convolution), so ``--act relu`` swaps it and ``--teacher`` distils the SiLU run's dense
+outputs into the ReLU copy, which relearns on two CPU cores in half an hour what the first
+run learned on a GPU.  ``--grey`` folds the stem's three colour inputs into one (thermal frames are
+the same intensity in all three): identical outputs, a third of the stem's work.  The
+spatial pyramid pooling runs its 9 and 13 pools as cascaded 5-pools (identical numbers).
 """
 
 from __future__ import annotations
@@ -44,7 +59,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .yolox_net import STRIDES, Exported, YoloxNano, load_onnx_weights
+from .yolox_net import STRIDES, Exported, YoloxNano, grey_input, load_onnx_weights
 
 PRETRAINED = Path(__file__).resolve().parents[2].parent / "shared/data/models/yolox_nano.onnx"
 PAD = 114
@@ -52,9 +67,12 @@ PAD = 114
 
 # --------------------------------------------------------------------------- data
 def pack(out: Path, items, classes: tuple[str, ...], source: str) -> dict:
-    """Write (path, boxes, labels, ignore) items as one .npz of the original file bytes."""
-    blobs, boxes, labels, ignore, names = [], [], [], [], []
-    for path, b, lab, ign in items:
+    """Write (path, boxes, labels, ignore[, scale]) items as one .npz of the original file
+    bytes; ``scale`` is the resize that brings the frame to the model's ground sample
+    distance (1 when absent)."""
+    blobs, boxes, labels, ignore, names, scales = [], [], [], [], [], []
+    for path, b, lab, ign, *rest in items:
+        scales.append(float(rest[0]) if rest else 1.0)
         blobs.append(np.frombuffer(Path(path).read_bytes(), np.uint8))
         boxes.append(np.asarray(b, np.float32).reshape(-1, 4))
         labels.append(np.asarray(lab, np.int64))
@@ -63,9 +81,24 @@ def pack(out: Path, items, classes: tuple[str, ...], source: str) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     obj = lambda xs: np.array(xs + [None], dtype=object)[:-1]  # noqa: E731 (ragged)
     np.savez(out, blobs=obj(blobs), boxes=obj(boxes), labels=obj(labels), ignore=obj(ignore),
-             names=np.array(names), classes=np.array(classes), source=np.array(source))
+             names=np.array(names), classes=np.array(classes), source=np.array(source),
+             scales=np.array(scales, np.float32))
     return {"frames": len(blobs), "boxes": int(sum(len(b) for b in boxes)),
             "bytes": out.stat().st_size}
+
+
+def synthetic_items(folder: Path, classes: tuple[str, ...], most: int):
+    """Simulator frames (``truth.json``) showing one of ``classes``, evenly spread over the
+    set, each resampled to the 12 cm/px the aerial models work at."""
+    from .datasets import CANONICAL_GSD_M
+    from .synthetic import load_truth
+
+    frames = [f for f in load_truth(folder) if any(o["cls"] in classes for o in f["objects"])]
+    for f in frames[::max(1, -(-len(frames) // most))][:most]:
+        objs = [o for o in f["objects"] if o["cls"] in classes]
+        yield (Path(folder) / f["file"], [o["box"] for o in objs],
+               [classes.index(o["cls"]) for o in objs], np.zeros((0, 4)),
+               (f["gsd_m"] or CANONICAL_GSD_M) / CANONICAL_GSD_M)
 
 
 def yolo_items(root: Path, split: str | None, mapping: dict[int, int], ignore: set[int]):
@@ -95,14 +128,18 @@ class PackData(torch.utils.data.Dataset):
     """Augmented (image, targets) pairs from a pack; images decoded once, kept in memory."""
 
     def __init__(self, path: Path, size: tuple[int, int], scale_range=(0.7, 1.4),
-                 train: bool = True):
+                 train: bool = True, crop: bool = False):
         z = np.load(path, allow_pickle=True)
         self.images = [cv2.imdecode(b, cv2.IMREAD_COLOR) for b in z["blobs"]]
         self.boxes, self.labels, self.ignore = list(z["boxes"]), list(z["labels"]), \
             list(z["ignore"])
         self.classes = tuple(str(c) for c in z["classes"])
+        self.scales = z["scales"] if "scales" in z.files else np.ones(len(self.images))
         self.source = str(z["source"])
         self.size, self.scale_range, self.train = size, scale_range, train
+        # crop: take a window of the frame at its own scale instead of fitting the frame
+        # in (training on 320x256 windows costs a quarter of whole 640x512 frames per step)
+        self.crop = crop
 
     def __len__(self):
         return len(self.images)
@@ -113,7 +150,7 @@ class PackData(torch.utils.data.Dataset):
             self.ignore[i].copy()
         W, H = self.size
         h, w = img.shape[:2]
-        s = min(W / w, H / h)
+        s = float(self.scales[i]) if self.crop else min(W / w, H / h)
         if self.train:
             s *= math.exp(rng.uniform(*np.log(self.scale_range)))
         nw, nh = max(1, round(w * s)), max(1, round(h * s))
@@ -271,19 +308,23 @@ def _pair_iou(a, b):
 
 # --------------------------------------------------------------------------- export
 def export_onnx(net: YoloxNano, out: Path, classes: tuple[str, ...], size: tuple[int, int],
-                meta: dict) -> Path:
-    """ONNX (free height and width, sides a multiple of 32) and its JSON description."""
+                meta: dict, grey: bool = False) -> Path:
+    """ONNX (free height and width, sides a multiple of 32) and its JSON description;
+    ``grey``: one intensity channel in (see :func:`grey_input`)."""
     net = net.cpu().eval()
+    if grey:
+        net = grey_input(net)
     W, H = size
     out.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, 3, H, W)
+    dummy = torch.zeros(1, 1 if grey else 3, H, W)
     kw = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
     torch.onnx.export(Exported(net), dummy, str(out), input_names=["images"],
                       output_names=["output"], opset_version=13,
                       dynamic_axes={"images": {2: "height", 3: "width"}}, **kw)
     side = {"format": "yolox", "classes": list(classes), "input_size": [W, H], "stride": 8,
-            "input": "BGR 0..255 NCHW float32 (a thermal frame: its intensity in all three)",
-            **meta}
+            "input": ("intensity 0..255, 1 channel, NCHW float32" if grey else
+                      "BGR 0..255 NCHW float32 (a thermal frame: its intensity in all three)"),
+            "channels": 1 if grey else 3, **meta, "activation": net.act}
     out.with_suffix(".json").write_text(json.dumps(side, indent=1) + "\n")
     return out
 
@@ -292,18 +333,27 @@ def export_onnx(net: YoloxNano, out: Path, classes: tuple[str, ...], size: tuple
 def train(pack_path: Path, out: Path, size=(640, 512), minutes: float = 5.0,
           steps: int | None = None, batch: int = 16, lr: float = 2e-3, workers: int = 0,
           scale_range=(0.7, 1.4), pretrained: Path = PRETRAINED, log=print,
-          log_every: int = 50, init: Path | None = None) -> dict:
+          log_every: int = 50, init: Path | None = None, act: str = "silu",
+          teacher: Path | None = None, crop: bool = False, grey: bool = False) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    data = PackData(pack_path, size, scale_range)
+    data = PackData(pack_path, size, scale_range, crop=crop)
     nc = len(data.classes)
-    net = YoloxNano(nc)
+    net = YoloxNano(nc, act)
     if init is not None:   # go on from an earlier run of ours (same classes)
         net.load_state_dict(torch.load(init, map_location="cpu"))
         loaded = {"continued_from": Path(init).name}
     else:
         loaded = load_onnx_weights(net, pretrained, data.classes)
+    tnet = None
+    if teacher is not None:   # distil: follow an earlier model's dense outputs too
+        tnet = YoloxNano(nc, _run_meta(teacher).get("activation", "silu"))
+        tnet.load_state_dict(torch.load(teacher, map_location="cpu"))
+        tnet.to(device).eval()
+        for p in tnet.parameters():
+            p.requires_grad_(False)
+        loaded["distilled_from"] = Path(teacher).name
     net.to(device).train()
-    ema = YoloxNano(nc).to(device).eval()
+    ema = YoloxNano(nc, act).to(device).eval()
     ema.load_state_dict(net.state_dict())
     for p in ema.parameters():
         p.requires_grad_(False)
@@ -333,6 +383,12 @@ def train(pack_path: Path, out: Path, size=(640, 512), minutes: float = 5.0,
                                 enabled=device.type == "cuda"):
                 outs = net(x)
             loss, parts = loss_fn([o.float() for o in outs], t, nc)
+            if tnet is not None:
+                with torch.no_grad():
+                    t_outs = tnet(x)
+                kd = distil_loss([o.float() for o in outs], [o.float() for o in t_outs])
+                loss = loss + kd
+                parts["kd"] = float(kd.detach())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
@@ -349,10 +405,12 @@ def train(pack_path: Path, out: Path, size=(640, 512), minutes: float = 5.0,
     torch.save(ema.state_dict(), out.with_suffix(".pt"))
     meta = {"trained_on": data.source, "frames": len(data), "steps": step, "batch": batch,
             "minutes": round((time.time() - t0) / 60, 1), "device": str(device),
+            "activation": act, "windows": f"{size[0]}x{size[1]} at the frame's own scale"
+            if crop else "whole frames fitted in",
             "pretrained": "yolox_nano.onnx (COCO, Apache-2.0)", **loaded,
             "scale_range": list(scale_range)}
     try:
-        export_onnx(ema, out, data.classes, size, meta)
+        export_onnx(ema, out, data.classes, size, meta, grey=grey)
     except Exception as exc:   # the weights are saved; export can be redone elsewhere
         log(f"ONNX export failed ({type(exc).__name__}: {exc}); weights in "
             f"{out.with_suffix('.pt')}")
@@ -361,10 +419,31 @@ def train(pack_path: Path, out: Path, size=(640, 512), minutes: float = 5.0,
     return meta
 
 
-def export_from_weights(weights: Path, out: Path, classes, size, meta: dict) -> Path:
-    net = YoloxNano(len(classes))
+def distil_loss(student, teacher):
+    """Dense agreement with a teacher's raw maps: objectness and classes as soft targets
+    everywhere, box offsets where the teacher sees something (its objectness as weight).
+    Denser than the detection loss, so a changed network (another activation) relearns
+    in a fraction of the steps."""
+    s = torch.cat([o.flatten(2) for o in student], 2)
+    t = torch.cat([o.flatten(2) for o in teacher], 2)
+    w = t[:, 4:5].sigmoid()
+    norm = w.sum() + 1.0
+    l_soft = F.binary_cross_entropy_with_logits(s[:, 4:], t[:, 4:].sigmoid(),
+                                                reduction="sum") / norm
+    l_box = (w * (s[:, :4] - t[:, :4]).abs()).sum() / norm
+    return l_soft + l_box
+
+
+def _run_meta(weights: Path) -> dict:
+    side = Path(weights).with_suffix(".train.json")
+    return json.loads(side.read_text()) if side.is_file() else {}
+
+
+def export_from_weights(weights: Path, out: Path, classes, size, meta: dict,
+                        grey: bool = False) -> Path:
+    net = YoloxNano(len(classes), meta.get("activation", "silu"))
     net.load_state_dict(torch.load(weights, map_location="cpu"))
-    return export_onnx(net, out, tuple(classes), size, meta)
+    return export_onnx(net, out, tuple(classes), size, meta, grey=grey)
 
 
 def _size(s: str) -> tuple[int, int]:
@@ -381,6 +460,13 @@ def main(argv=None) -> int:
     p = sub.add_parser("pack", help="pack labelled frames into one .npz")
     p.add_argument("--hit-uav", type=Path, help="HIT-UAV folder (split by recording)")
     p.add_argument("--yolo", type=Path, help="a folder with images/ and labels/")
+    p.add_argument("--aerial-cars", type=Path,
+                   help="the aerial-cars folder: class vehicle, each frame at 12 cm/px")
+    p.add_argument("--fire-smoke", type=Path, help="the fire-smoke folder: classes fire, smoke")
+    p.add_argument("--synthetic", type=Path, default=None,
+                   help="also simulator frames (truth.json) of the same classes, at their GSD")
+    p.add_argument("--synthetic-max", type=int, default=40,
+                   help="at most this many of them (real frames stay the majority)")
     p.add_argument("--split", default=None, help="train/val/test (HIT-UAV) or a sub-folder")
     p.add_argument("--classes", default="person,vehicle")
     p.add_argument("--map", default="", help="YOLO index=class,... (with --yolo)")
@@ -400,9 +486,19 @@ def main(argv=None) -> int:
     t.add_argument("--threads", type=int, default=0)
     t.add_argument("--init", type=Path, default=None,
                    help="start from these weights (.pt of an earlier run) instead of COCO")
+    t.add_argument("--act", choices=("silu", "relu"), default="silu",
+                   help="activation (relu: fused into each convolution at run time)")
+    t.add_argument("--teacher", type=Path, default=None,
+                   help="also follow this earlier run's outputs (.pt), e.g. after --act")
+    t.add_argument("--crop", action="store_true",
+                   help="train on --size windows at the frame's own scale")
+    t.add_argument("--grey", action="store_true",
+                   help="export taking one intensity channel (thermal models)")
     e = sub.add_parser("export", help="ONNX + JSON from saved weights (.pt)")
     e.add_argument("--weights", type=Path, required=True)
     e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--grey", action="store_true")
+    e.add_argument("--size", type=_size, default=None, help="input size to describe")
     a = ap.parse_args(argv)
     if a.cmd == "pack":
         classes = tuple(c.strip() for c in a.classes.split(","))
@@ -413,6 +509,21 @@ def main(argv=None) -> int:
             items = ((s.path, s.boxes, s.labels, s.ignore)
                      for s in hituav_samples(a.hit_uav, a.split or "train"))
             source = f"HIT-UAV {a.split or 'train'} split (by recording)"
+        elif a.aerial_cars:
+            from .datasets import aerial_cars_samples
+
+            classes = ("vehicle",)
+            items = ((s.path, s.boxes, np.zeros(len(s.boxes)), np.zeros((0, 4)), s.scale)
+                     for s in aerial_cars_samples(a.aerial_cars, a.split or "source-train"))
+            source = f"aerial-cars {a.split or 'source-train'} split (by flight and mosaic)"
+        elif a.fire_smoke:
+            from .datasets import fire_smoke_samples
+
+            classes = ("fire", "smoke")
+            items = ((s.path, s.boxes, np.array([classes.index(c) for c in s.classes]),
+                      np.zeros((0, 4))) for s in fire_smoke_samples(a.fire_smoke,
+                                                                     a.split or "source-train"))
+            source = f"fire-smoke {a.split or 'source-train'} split (by video and photo)"
         elif a.yolo:
             mapping = {int(k): classes.index(v) for k, v in
                        (kv.split("=") for kv in a.map.split(",") if kv)}
@@ -420,12 +531,17 @@ def main(argv=None) -> int:
             items = yolo_items(a.yolo, a.split, mapping, ign)
             source = f"{a.yolo.name}{'/' + a.split if a.split else ''}"
         else:
-            ap.error("pack needs --hit-uav or --yolo")
+            ap.error("pack needs --hit-uav, --aerial-cars, --fire-smoke or --yolo")
+        if a.synthetic:
+            items = [*items, *synthetic_items(a.synthetic, classes, a.synthetic_max)]
+            source += f" + {a.synthetic_max} simulator frames at most"
         print(json.dumps(pack(a.out, items, classes, source)))
         return 0
     if a.cmd == "export":
         side = json.loads(a.weights.with_suffix(".train.json").read_text())
-        export_from_weights(a.weights, a.out, side["classes"], tuple(side["size"]), side)
+        meta = {k: v for k, v in side.items() if k not in ("classes", "size")}
+        export_from_weights(a.weights, a.out, side["classes"],
+                            a.size or tuple(side["size"]), meta, grey=a.grey)
         print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.1f} MB)")
         return 0
     if a.threads:
@@ -439,7 +555,8 @@ def main(argv=None) -> int:
             logf.write(msg + "\n")
             logf.flush()
     meta = train(a.pack, a.out, a.size, a.minutes, a.steps, a.batch, a.lr, a.workers,
-                 (lo, hi), a.pretrained, log, init=a.init)
+                 (lo, hi), a.pretrained, log, init=a.init, act=a.act, teacher=a.teacher,
+                 crop=a.crop, grey=a.grey)
     log(json.dumps(meta))
     return 0
 
