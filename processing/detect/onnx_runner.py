@@ -292,8 +292,9 @@ class OnnxModel:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         if image.dtype != np.uint8 or image.ndim != (2 if self.channels == 1 else 3) \
                 or (image.ndim == 3 and image.shape[2] != 3):
-            raise DetectorError(f"detector expects an 8-bit {'grey' if self.channels == 1 else 'colour'}"
-                                f" frame, got {image.dtype} array of shape {image.shape}")
+            kind = "grey" if self.channels == 1 else "colour"
+            raise DetectorError(f"detector expects an 8-bit {kind} frame, got {image.dtype} "
+                                f"array of shape {image.shape}")
         H, W = image.shape[:2]
         tw, th = self.info.input_size
         if scale is None:

@@ -1,8 +1,9 @@
 """People and vehicles in thermal frames, through the project's fine-tuned YOLOX-Nano.
 
 The model (``models/thermal.onnx``, trained by :mod:`processing.detect.yolox_train` on the
-HIT-UAV training recordings, see the README) takes the frame's intensity as one channel (its
-JSON says ``"channels": 1``; a model taking three gets the intensity in all three).  What a thermal frame is, and how it becomes intensity (:func:`thermal_intensity`):
+HIT-UAV training recordings, see the README) takes the frame's intensity as one channel (a
+model taking three gets it in all three: :class:`~processing.detect.onnx_runner.OnnxModel`
+adapts).  What a thermal frame is, and how it becomes intensity (:func:`thermal_intensity`):
 
 - a single-channel 8-bit JPEG/PNG (a thermal core's own rendering): as it is;
 - a 16-bit (or float) radiometric TIFF: stretched per frame between its 0.5th and 99.8th
@@ -151,13 +152,11 @@ class ThermalDetector(Detector):
             d = memo[3]
             return d[d[:, 4] >= self.threshold]
         grey = thermal_intensity(image, info)
-        # a grey model takes the intensity as it is; an older 3-channel one, in all three
-        frame = grey if self.model.channels == 1 else cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
         # low enough for every class's stored threshold, so the other class reuses this pass
         floor = min([self.threshold] + [float(v.get("threshold", 1.0)) for v in
                                         (self.model.info.extra.get("operating_thresholds")
                                          or {}).values()])
-        d = self.model.detect(frame, self.scale, 0.25, floor, self.nms_iou)
+        d = self.model.detect(grey, self.scale, 0.25, floor, self.nms_iou)
         try:
             _memo.last = (weakref.ref(image), key, floor, d)
         except TypeError:

@@ -38,9 +38,9 @@ is what gets exported.  ``--steps`` bounds a run by steps instead (tests).
 Run-time cost, not only accuracy, shapes the recipe.  On one CPU core SiLU is a quarter of the
 network's time (onnxruntime runs it as a pass of its own; ReLU is folded into each
 convolution), so ``--act relu`` swaps it and ``--teacher`` distils the SiLU run's dense
-outputs into the ReLU copy, which relearns on two CPU cores in half an hour what the first
-run learned on a GPU.  ``--grey`` folds the stem's three colour inputs into one (thermal frames are
-the same intensity in all three): identical outputs, a third of the stem's work.  The
+outputs into the ReLU copy on two CPU cores in an hour (most, not all, of the SiLU run's
+accuracy: see the README).  ``--grey`` folds the stem's three colour inputs into one (thermal
+frames are the same intensity in all three): identical outputs, a third of the stem's work.  The
 spatial pyramid pooling runs its 9 and 13 pools as cascaded 5-pools (identical numbers).
 """
 
