@@ -8,8 +8,8 @@ Run as (what made the shipped models; ``--synthetic`` mixes in simulator frames 
         --out processing/detect/models/fire_smoke.onnx --minutes 29 --threads 2 \
         --synthetic /tmp/syn-train
     python -m processing.detect.training --data ../shared/data/aerial-cars --kind aerial-cars \
-        --out processing/detect/models/vehicle.onnx --minutes 20 --threads 1 \
-        --synthetic /tmp/syn-train
+        --out processing/detect/models/vehicle.onnx --minutes 20 --threads 2 \
+        --synthetic /tmp/syn-train --split source-train --lookalikes 0.5
 
 The network ("TinyCenter") is a small convolutional backbone down to 1/16 with a two-step
 feature-pyramid decoder back to 1/4 (vehicles) or 1/8 (fire, smoke), and a CenterNet/TTFNet
@@ -193,12 +193,58 @@ def random_view(img: np.ndarray, boxes: np.ndarray, size: int, scale: float,
     return np.ascontiguousarray(view), bx.reshape(-1, 4).astype(np.float32), keep
 
 
+def paint_lookalikes(view: np.ndarray, boxes: np.ndarray, rng: random.Random,
+                     most: int = 4) -> np.ndarray:
+    """Paint unlabelled vehicle look-alikes away from the labelled boxes: hard negatives.
+
+    On real nadir frames the vehicle detector's false flags are soft tree shadows on asphalt
+    and painted road markings (Brighton beach): car-sized dark blobs with blurred edges and
+    thin light dashes.  Painted here at the canonical GSD, they teach the model that a dark or
+    light patch of car size is not a car without a car's hard outline.
+    """
+    out = view.astype(np.float32)
+    size = view.shape[0]
+    grown = boxes + np.array([-6, -6, 6, 6], np.float32)
+    for _ in range(rng.randint(1, most)):
+        cx, cy = rng.uniform(0, size), rng.uniform(0, size)
+        r = rng.uniform(10, 45)
+        reach = 1.7 * r   # the farthest a shadow's ellipses or a dash reach from the centre
+        if len(grown) and ((grown[:, 0] < cx + reach) & (grown[:, 2] > cx - reach) &
+                           (grown[:, 1] < cy + reach) & (grown[:, 3] > cy - reach)).any():
+            continue
+        mask = np.zeros(view.shape[:2], np.float32)
+        angle = rng.uniform(0, 180)
+        if rng.random() < 0.7:   # a tree's shadow: dappled, soft, lit blue by the sky
+            for _ in range(rng.randint(1, 4)):
+                ax = (int(r * rng.uniform(0.4, 1.0)), int(r * rng.uniform(0.25, 0.7)))
+                c = (int(cx + rng.uniform(-r, r) * 0.6), int(cy + rng.uniform(-r, r) * 0.6))
+                cv2.ellipse(mask, c, ax, angle + rng.uniform(-40, 40), 0, 360, 1.0, -1)
+            holes = cv2.GaussianBlur(np.random.default_rng(rng.getrandbits(32)).random(
+                mask.shape, np.float32), (0, 0), rng.uniform(1.0, 2.5))
+            z = (holes - holes.mean()) / max(float(holes.std()), 1e-6)
+            mask *= (z > rng.uniform(-1.0, -0.2)).astype(np.float32)   # sun flecks
+            k = rng.choice([3, 5])
+            mask = cv2.GaussianBlur(mask, (k, k), 0) * rng.uniform(0.35, 0.65)
+            tint = np.array([0.75, 1.0, 1.15], np.float32) * rng.uniform(0.9, 1.0)   # B, G, R
+            out *= 1.0 - mask[..., None] * tint
+        else:                    # a road marking: a thin light dash
+            d = np.array([math.cos(math.radians(angle)), math.sin(math.radians(angle))]) * r
+            p0 = (int(cx - d[0]), int(cy - d[1]))
+            p1 = (int(cx + d[0]), int(cy + d[1]))
+            cv2.line(mask, p0, p1, 1.0, rng.choice([1, 2, 3]))
+            mask = cv2.GaussianBlur(mask, (3, 3), 0) * rng.uniform(0.5, 0.9)
+            out += (rng.uniform(200, 245) - out) * mask[..., None]
+    return out.clip(0, 255).astype(np.uint8)
+
+
 # --------------------------------------------------------------------------- data
 class TrainSet:
     """Images held in memory (downscaled once) and an endless augmented batch sampler."""
 
-    def __init__(self, samples: list[Sample], kind: str, seed: int = 0):
+    def __init__(self, samples: list[Sample], kind: str, seed: int = 0,
+                 lookalikes: float = 0.0):
         self.kind = kind
+        self.lookalikes = lookalikes   # share of vehicle views given painted look-alikes
         self.classes, self.size, self.stride = KINDS[kind]
         self.rng = random.Random(seed)
         self.items = []
@@ -233,6 +279,8 @@ class TrainSet:
             scale = rng.uniform(0.7, 1.4)
             view, bx, keep = random_view(img, boxes, self.size, scale, rng,
                                          focus=rng.random() < 0.75, rot90=True)
+            if rng.random() < self.lookalikes:
+                view = paint_lookalikes(view, bx, rng)
         if rng.random() < 0.8:
             view = colour_jitter(view, rng)
         if rng.random() < 0.15:
@@ -320,15 +368,16 @@ def export_onnx(model, kind: str, out: Path, meta: dict) -> None:
 
 # --------------------------------------------------------------------------- main loop
 def train(kind: str, data: Path, out: Path, minutes: float, threads: int, batch: int,
-          lr: float, seed: int, synthetic: Path | None = None) -> dict:
+          lr: float, seed: int, synthetic: Path | None = None, split: str = "train",
+          lookalikes: float = 0.0) -> dict:
     import torch
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     classes, size, stride = KINDS[kind]
-    samples = fire_smoke_samples(data, "train") if kind == "fire-smoke" else \
-        aerial_cars_samples(data, "train")
-    ds = TrainSet(samples, kind, seed)
+    samples = fire_smoke_samples(data, split) if kind == "fire-smoke" else \
+        aerial_cars_samples(data, split)
+    ds = TrainSet(samples, kind, seed, lookalikes)
     n_syn = 0
     if synthetic is not None:
         n_syn = add_synthetic(ds, synthetic, seed)
@@ -378,7 +427,7 @@ def train(kind: str, data: Path, out: Path, minutes: float, threads: int, batch:
             last_ckpt = time.monotonic()
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
                 "elapsed": time.monotonic() - t0, "step": step}, ckpt)
-    meta = {"trained_on": kind, "steps": step, "batch": batch,
+    meta = {"trained_on": kind, "split": split, "lookalikes": lookalikes, "steps": step, "batch": batch,
             "minutes": round((time.monotonic() - t0) / 60.0, 1),
             "synthetic_images": n_syn, "canonical_gsd_m": CANONICAL_GSD_M}
     export_onnx(model, kind, out, meta)
@@ -443,6 +492,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synthetic", type=Path, help="folder of simulator frames with truth.json")
+    ap.add_argument("--split", choices=("train", "source-train"), default="train",
+                    help="images trained on: 'source-train' keeps whole videos, stills and "
+                         "flights out for an honest 'source-test' score")
+    ap.add_argument("--lookalikes", type=float, default=0.0, metavar="SHARE",
+                    help="vehicles: share of training views given painted shadows and road "
+                         "markings as hard negatives (0.5 made the shipped model)")
     a = ap.parse_args(argv)
     kind = a.kind or ("fire-smoke" if "fire" in a.data.name else "aerial-cars")
     try:
@@ -451,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         print("training needs PyTorch (CPU is enough): pip install torch", file=sys.stderr)
         return 2
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    train(kind, a.data, a.out, a.minutes, a.threads, a.batch, a.lr, a.seed, a.synthetic)
+    train(kind, a.data, a.out, a.minutes, a.threads, a.batch, a.lr, a.seed, a.synthetic,
+          a.split, a.lookalikes)
     return 0
 
 
