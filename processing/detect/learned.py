@@ -11,9 +11,11 @@ the project's TinyCenter models and YOLOX exports alike.
 How a frame is looked at (:mod:`processing.detect.scales`):
 
 - vehicles (``use_gsd``): the frame is resampled to the model's GSD from ``FrameInfo.gsd_m``
-  and cut into as few tiles as cover it; without a GSD, at a few assumed footprint widths;
+  and searched in one forward (the models take any input size; a resampled frame over
+  ``onnx_runner.DYNAMIC_MAX_SIDE`` goes in tiles); without a GSD, at a few assumed footprint
+  widths;
 - fire and smoke: the whole frame fitted into the network input, plus (``zoom_levels``) a
-  finer pass in tiles, never finer than the model's GSD when the frame's GSD is known.
+  finer pass, never finer than the model's GSD when the frame's GSD is known.
 
 Fire and smoke come from one model: the second detector reuses the first one's pass over the
 same frame.  Smoke boxes that overlap are merged into one box per plume.

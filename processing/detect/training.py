@@ -342,11 +342,11 @@ def export_onnx(model, kind: str, out: Path, meta: dict) -> None:
     model.eval()
     dummy = torch.zeros(1, 3, size, size)
     tmp = out.with_suffix(".tmp.onnx")
-    # fire/smoke: free height and width (fully convolutional), so the runner searches a
-    # frame in one forward, not in tiles.  Vehicles stay 320x320 tiles: the shipped vehicle
-    # model made free-sized missed one of five labelled Brighton cars that its tiles find.
+    # free height and width (fully convolutional): the runner searches a resampled frame in
+    # one forward, not in overlapping tiles (the vehicle model trained with look-alikes finds
+    # the same Brighton cars either way)
     free = {"image": {2: "height", 3: "width"}, "heatmap": {2: "h", 3: "w"},
-            "boxes": {2: "h", 3: "w"}} if kind == "fire-smoke" else None
+            "boxes": {2: "h", 3: "w"}}
     torch.onnx.export(model, (dummy,), str(tmp), input_names=["image"],
                       output_names=["heatmap", "boxes"], opset_version=17,
                       dynamic_axes=free, dynamo=False)
