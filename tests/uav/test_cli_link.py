@@ -160,12 +160,15 @@ def test_signing_commands(tmp_path, vehicle_factory):
 def test_fly_ctrl_c_sends_the_aircraft_home(sim, tmp_path):
     import signal
     import subprocess
-    import time
 
     from uav.link import control
 
+    # a 2 km leg: the flight must outlast any delay of a loaded machine before the Ctrl-C
+    # (with the 120 m camera leg a busy CI runner once saw the mission end first)
+    items = camera_mission().items
+    items[4] = MissionItem(Cmd.NAV_WAYPOINT, lat=43.1 + 2000 / 111_000, lon=131.5, alt=15.0)
     with connect(sim.connection_string) as link:
-        upload_verified(link, camera_mission())
+        upload_verified(link, Mission(items))
     proc = subprocess.Popen(
         [sys.executable, "-c", "from uav.cli import main; main()", "fly", "--connect",
          sim.connection_string, "--takeoff-alt", "15", "--tlog", str(tmp_path / "c.tlog")],
@@ -174,8 +177,7 @@ def test_fly_ctrl_c_sends_the_aircraft_home(sim, tmp_path):
         lines = []
         for line in proc.stdout:
             lines.append(line)
-            if "Mission started" in line:
-                time.sleep(0.5)
+            if "Mission started" in line:   # printed inside the block that catches Ctrl-C
                 proc.send_signal(signal.SIGINT)
                 break
         out, _ = proc.communicate(timeout=60)
