@@ -7,7 +7,9 @@
 - real full-size frames: the 12 Brighton beach photos through the pipeline (GSD, reduced
   decoding): vehicles against the labelled parked cars, and every fire or smoke flag false;
 - speed: one network forward and one whole frame (tiled as in production) per detector, on
-  onnxruntime and on OpenCV DNN in the same run, 1 thread each.
+  onnxruntime and on OpenCV DNN in the same run, 1 thread each; fire/smoke also with its
+  finer pass over the whole frame (``frame_ms_zoom_all``: what the zoom gates save on a frame
+  with nothing fire-like in it).
 
     .venv/bin/python -m benchmarks.detection [--no-quality]
 """
@@ -56,6 +58,11 @@ def speed(frame: np.ndarray, repeats: int = 10) -> dict:
                 "forward_ms": round(_ms(lambda m=m, x=x: m.forward(x), repeats * 3), 2),
                 "frame_ms": round(_ms(lambda det=det: det.raw(frame), repeats), 1),
             }
+            if det.zoom_gates is not None:
+                every = LearnedDetector(path, classes, 0.4, backend=backend,
+                                        **{**kw, "zoom_gates": None})
+                out[f"{label}.{backend}"]["frame_ms_zoom_all"] = round(
+                    _ms(lambda d=every: d.raw(frame), repeats), 1)
     return out
 
 

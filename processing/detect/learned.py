@@ -95,6 +95,44 @@ def merge_plumes(dets: np.ndarray, cls: int, gap: float = 0.1,
     return out[np.argsort(-out[:, 4], kind="stable")]
 
 
+def zoom_regions(boxes: np.ndarray, scale: float, width: int, height: int,
+                 context_px: int = 64, min_side_px: int = 160,
+                 max_share: float = 0.5) -> list[tuple[int, int, int, int]] | None:
+    """Frame windows (x0, y0, x1, y1 in full-frame pixels) a finer pass should look at.
+
+    Each candidate box grows by ``context_px`` on every side (pixels of the finer pass, so
+    the network sees what surrounds it) and to at least ``min_side_px``; windows that
+    overlap are joined.  ``None`` when the windows would cover more than ``max_share`` of
+    the frame: one pass over all of it is then cheaper than many small ones.
+    """
+    if not len(boxes):
+        return []
+    pad = context_px / scale
+    half = min_side_px / scale / 2
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    hw = np.maximum((boxes[:, 2] - boxes[:, 0]) / 2 + pad, half)
+    hh = np.maximum((boxes[:, 3] - boxes[:, 1]) / 2 + pad, half)
+    wins = [[max(0, x - a), max(0, y - b), min(width, x + a), min(height, y + b)]
+            for x, y, a, b in zip(cx, cy, hw, hh)]
+    merged = True
+    while merged and len(wins) > 1:
+        merged = False
+        for i in range(len(wins)):
+            for j in range(i + 1, len(wins)):
+                a, b = wins[i], wins[j]
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    wins[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
+                               max(a[3], b[3])]
+                    del wins[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    if sum((w[2] - w[0]) * (w[3] - w[1]) for w in wins) > max_share * width * height:
+        return None
+    return [tuple(int(round(v)) for v in w) for w in wins]
+
+
 class LearnedDetector(Detector):
     """An ONNX model reporting some of its classes above a score threshold.
 
@@ -113,6 +151,12 @@ class LearnedDetector(Detector):
     zoom_levels
         Extra passes where the frame's long side is k × the network input (k > 1), merged
         with the main pass (fit mode only); never finer than the model's GSD when known.
+    zoom_gates
+        Per class: the extra passes look only around what the whole-frame pass scored at
+        least this, not at the whole frame again (most survey frames show no fire at all,
+        and the finer pass costs three whole-frame ones).  ``"stored"`` takes the gates in
+        the model's JSON (``zoom_gates``, chosen by :mod:`processing.detect.zoom_gates`);
+        ``None``, or a model without them, zooms the whole frame.
     use_gsd
         Resample the frame to the model's ``canonical_gsd_m`` from ``FrameInfo.gsd_m``.
     plumes
@@ -125,7 +169,8 @@ class LearnedDetector(Detector):
                  scale: float | None = None, zoom_levels: tuple[float, ...] = (),
                  use_gsd: bool = False, overlap: float = 0.25, nms_iou: float = 0.5,
                  backend: str = "auto", default_threshold: float = 0.4,
-                 plumes: tuple[str, ...] = ()):
+                 plumes: tuple[str, ...] = (),
+                 zoom_gates: dict[str, float] | str | None = "stored"):
         self.model = load_model(model, backend)
         info = self.model.info
         missing = [c for c in report if c not in info.classes]
@@ -146,6 +191,20 @@ class LearnedDetector(Detector):
         self.threshold = threshold
         self.scale = scale
         self.zoom_levels = tuple(zoom_levels)
+        if zoom_gates == "stored":
+            zoom_gates = {c: float(v["gate"]) for c, v in
+                          (info.extra.get("zoom_gates") or {}).items()} or None
+        elif isinstance(zoom_gates, str):
+            raise DetectorError(f"detector {self.name!r}: zoom gates must be per class "
+                                f"scores, 'stored' or None, not {zoom_gates!r}")
+        for c, g in (zoom_gates or {}).items():
+            if c not in info.classes or not 0.0 < g < 1.0:
+                raise DetectorError(f"detector {self.name!r}: zoom gate {c}={g}: the class "
+                                    f"must be one of {', '.join(info.classes)} and the score "
+                                    "between 0 and 1")
+        # a class without a gate never asks for a closer look
+        self.zoom_gates = (None if zoom_gates is None else
+                           np.array([zoom_gates.get(c, 1.0) for c in info.classes], np.float32))
         self.use_gsd = use_gsd
         self.overlap = overlap
         self.nms_iou = nms_iou
@@ -204,7 +263,8 @@ class LearnedDetector(Detector):
         image = self._check(image, info)
         m = self.model
         passes = self.passes(image.shape[1], image.shape[0], info.gsd_m if info else None)
-        key = (tuple(passes), self.overlap, self.nms_iou)
+        key = (tuple(passes), self.overlap, self.nms_iou,
+               None if self.zoom_gates is None else tuple(self.zoom_gates))
         memo = getattr(_last_pass, "by_model", None)
         if memo is None:
             memo = _last_pass.by_model = {}
@@ -213,7 +273,11 @@ class LearnedDetector(Detector):
                 and last[2] <= self.threshold and last[4] is not self):
             d = last[3]   # the other class of the same model on the same frame
             return d[d[:, 4] >= self.threshold]
-        dets = [m.detect(image, s, self.overlap, self.threshold, self.nms_iou) for s in passes]
+        if self.zoom_gates is not None and len(passes) > 1 and passes[0] is None:
+            dets = self._gated(image, passes)
+        else:
+            dets = [m.detect(image, s, self.overlap, self.threshold, self.nms_iou)
+                    for s in passes]
         d = np.concatenate(dets) if dets else np.zeros((0, 6), np.float32)
         if len(passes) > 1 and len(d):
             keep = []
@@ -226,6 +290,29 @@ class LearnedDetector(Detector):
         except TypeError:   # an array view that cannot be weakly referenced: no sharing
             pass
         return d
+
+    def _gated(self, image: np.ndarray, passes: list[float | None]) -> list[np.ndarray]:
+        """The whole-frame pass, then the finer passes only around its candidates."""
+        m = self.model
+        gates = self.zoom_gates
+        first = m.detect(image, None, self.overlap, min(float(gates.min()), self.threshold),
+                         self.nms_iou)
+        out = [first[first[:, 4] >= self.threshold]]
+        seeds = first[first[:, 4] >= gates[first[:, 5].astype(int)]]
+
+        H, W = image.shape[:2]
+        for s in passes[1:]:
+            regions = zoom_regions(seeds[:, :4], s, W, H)
+            if regions is None:   # candidates all over the frame: zoom all of it
+                out.append(m.detect(image, s, self.overlap, self.threshold, self.nms_iou))
+                continue
+            for x0, y0, x1, y1 in regions:
+                d = m.detect(image[y0:y1, x0:x1], s, self.overlap, self.threshold,
+                             self.nms_iou)
+                d[:, [0, 2]] += x0
+                d[:, [1, 3]] += y0
+                out.append(d)
+        return out
 
     def detect(self, image: np.ndarray, info: FrameInfo | None = None) -> list[Detection]:
         names = self.model.info.classes

@@ -13,7 +13,13 @@ import pytest
 
 from processing.detect.base import FrameInfo
 from processing.detect.evaluate import brighton_labels, iou_matrix, pipeline_records
-from processing.detect.learned import VEHICLE_MODEL, LearnedDetector, merge_plumes
+from processing.detect.learned import (
+    FIRE_SMOKE_MODEL,
+    VEHICLE_MODEL,
+    LearnedDetector,
+    merge_plumes,
+    zoom_regions,
+)
 from processing.detect.onnx_runner import OnnxModel, tile_grid
 from processing.detect.registry import get_detector
 from processing.detect.scales import decode_reduction, fallback_scales, gsd_scale
@@ -92,6 +98,64 @@ def test_fire_and_smoke_share_one_pass_over_a_frame(monkeypatch):
     assert len(calls) == n, "smoke ran the model again on the same frame"
     smoke.detect(img.copy(), FrameInfo())
     assert len(calls) == 2 * n, "another frame must be searched afresh"
+
+
+# --------------------------------------------------------------------------- zoom gates
+def test_the_finer_pass_looks_at_windows_around_candidates():
+    assert zoom_regions(np.zeros((0, 4)), 0.14, 4000, 2250) == []
+    # at 0.14 a window is at least 160 px of the finer pass: 1143 px of the frame
+    (w,) = zoom_regions(np.array([[1990, 1100, 2010, 1120]]), 0.14, 4000, 2250)
+    assert w[2] - w[0] == pytest.approx(1143, abs=2) and w[3] - w[1] == pytest.approx(1143, abs=2)
+    # two candidates side by side share one window; one across the frame gets its own
+    wins = zoom_regions(np.array([[400, 400, 450, 450], [700, 500, 760, 560],
+                                  [3500, 1800, 3550, 1850]]), 0.14, 4000, 2250)
+    assert len(wins) == 2
+    assert all(0 <= x0 < x1 <= 4000 and 0 <= y0 < y1 <= 2250 for x0, y0, x1, y1 in wins)
+    # candidates everywhere: one finer pass over the whole frame is cheaper
+    spread = np.array([[x, y, x + 40, y + 40] for x in range(200, 4000, 900)
+                       for y in range(200, 2250, 700)], np.float32)
+    assert zoom_regions(spread, 0.14, 4000, 2250) is None
+
+
+def test_the_shipped_fire_smoke_model_carries_its_zoom_gates():
+    info = json.loads(FIRE_SMOKE_MODEL.with_suffix(".json").read_text())
+    gates = {c: v["gate"] for c, v in info["zoom_gates"].items()}
+    assert set(gates) == {"fire", "smoke"} and all(0.05 <= g < 0.5 for g in gates.values())
+    fire = get_detector("fire")
+    assert list(fire.zoom_gates) == pytest.approx([gates["fire"], gates["smoke"]])
+    assert get_detector("fire", zoom_gates=None).zoom_gates is None
+    assert get_detector("vehicle").zoom_gates is None     # its JSON has none
+    with pytest.raises(DetectorError, match="zoom gate flame=0.2: the class must be one of"):
+        get_detector("fire", zoom_gates={"flame": 0.2})
+    with pytest.raises(DetectorError, match="zoom gate fire=1.5"):
+        get_detector("fire", zoom_gates={"fire": 1.5})
+
+
+@needs_brighton
+def test_a_quiet_frame_is_searched_once_and_a_fire_closer(monkeypatch):
+    gated, whole = get_detector("fire"), get_detector("fire", zoom_gates=None)
+    calls = []
+    real = gated.model.forward
+    monkeypatch.setattr(gated.model, "forward", lambda x: calls.append(x.shape) or real(x))
+    beach = cv2.imread(str(BRIGHTON / "DJI_0018.JPG"), cv2.IMREAD_REDUCED_COLOR_8)
+    info = FrameInfo(gsd_m=0.0172 * 8)
+    assert len(whole.passes(beach.shape[1], beach.shape[0], info.gsd_m)) == 2
+    assert whole.detect(beach, info) == [] and len(calls) == 2
+    calls.clear()
+    assert gated.detect(beach.copy(), info) == [] and len(calls) == 1, "zoomed a quiet frame"
+    # a small bright fire painted on the beach: the first pass sees a candidate, the finer
+    # pass looks at a window around it only (smaller than the frame) and both agree
+    fire = beach.copy()
+    cv2.circle(fire, (250, 140), 5, (40, 140, 255), -1)
+    cv2.circle(fire, (250, 141), 2, (180, 240, 255), -1)
+    calls.clear()
+    g = [(d.cls, d.x0, d.y0, d.x1, d.y1) for d in gated.detect(fire, info)]
+    shapes = list(calls)
+    w = [(d.cls, d.x0, d.y0, d.x1, d.y1) for d in whole.detect(fire.copy(), info)]
+    assert len(shapes) == 2, shapes
+    assert shapes[1][2] * shapes[1][3] < calls[-1][2] * calls[-1][3] / 2   # a window, not all
+    assert [c for c, *_ in g] == [c for c, *_ in w] == ["fire"]
+    assert np.allclose([b for _, *b in g], [b for _, *b in w], atol=3)
 
 
 def test_smoke_boxes_along_a_plume_become_one():
