@@ -26,3 +26,26 @@ def test_lookalikes_darken_or_mark_the_ground_but_never_the_labelled_cars():
             # a shadow lit by the sky: blue stays brighter than red
             assert dark[:, 0].mean() >= dark[:, 2].mean()
     assert changed >= 100, f"only {changed} of 200 views got a look-alike"
+
+
+def test_light_network_starts_from_a_full_models_backbone(tmp_path):
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="torch is not installed (pip install .[train])")
+    from processing.detect.training import build_model, init_from
+
+    full, light = build_model(1, 4), build_model(1, 4, light=True)
+    n_full = sum(p.numel() for p in full.parameters())
+    n_light = sum(p.numel() for p in light.parameters())
+    assert n_light < 0.9 * n_full
+    ckpt = tmp_path / "full.ckpt.pt"
+    torch.save({"model": full.state_dict()}, ckpt)
+    copied = init_from(light, ckpt)
+    # the backbone and the output convolutions match; the separable decoder does not
+    assert 0 < copied < len(light.state_dict())
+    assert torch.equal(light.state_dict()["s16.2.0.weight"], full.state_dict()["s16.2.0.weight"])
+    with torch.no_grad():
+        heat, dist = light.eval()(torch.zeros(1, 3, 96, 160))
+    assert heat.shape == (1, 1, 24, 40) and dist.shape == (1, 4, 24, 40)
+    with pytest.raises(SystemExit, match="not a training checkpoint"):
+        init_from(light, tmp_path / "missing.ckpt.pt")
