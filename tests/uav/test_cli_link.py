@@ -172,7 +172,9 @@ def test_fly_ctrl_c_sends_the_aircraft_home(sim, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-c", "from uav.cli import main; main()", "fly", "--connect",
          sim.connection_string, "--takeoff-alt", "15", "--tlog", str(tmp_path / "c.tlog")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        # started as a shell starts a background job: SIGINT ignored; it must still work
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         lines = []
         for line in proc.stdout:

@@ -168,11 +168,24 @@ def fly(url, takeoff_alt, tlog, track, signing_key, timeout, max_time):
             _fly(link, rec, count - 1, takeoff_alt, tlog, track, max_time)
 
 
+def _catch_ctrl_c():
+    """Make Ctrl-C (SIGINT) raise KeyboardInterrupt even where it came in ignored, as a shell
+    passes it to a background job or a script runner; returns the previous handler (None off
+    the main thread).  A pilot must always be able to send the aircraft home."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _fly(link, rec, last: int, takeoff_alt: float, tlog: Path, track: Path,
          max_time: float) -> None:
     from uav.link import control
 
     click.echo(f"Mission on the aircraft: {last} items. Taking off to {takeoff_alt:g} m...")
+    previous = _catch_ctrl_c()
     try:
         control.takeoff(link, takeoff_alt)
         control.start_mission(link)
@@ -183,6 +196,10 @@ def _fly(link, rec, last: int, takeoff_alt: float, tlog: Path, track: Path,
         control.rtl(link)
         click.echo("RTL engaged; the aircraft is flying home.")
     finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, previous)
         rec.write_track(track)
         click.echo(f"Telemetry: {tlog} ({rec.tlog.count if rec.tlog else 0} messages); "
                    f"track: {track} ({len(rec.track)} points, {len(rec.camera)} photos)")
