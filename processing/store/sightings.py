@@ -18,7 +18,6 @@ to ``decisions``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -29,8 +28,8 @@ import shapely
 from uav.errors import FlightStoreError, InvalidInputError, ReviewConflictError
 
 from ..sightings import FlagTable, FrameCover, Grouping, group_flags, parse_time_s
-from .format import FLAG_STATUSES, gpkg_geometry, parse_gpkg_geometry
-from .write import FlightStore
+from .format import FLAG_STATUSES, _now, gpkg_geometry, parse_gpkg_geometry
+from .write import FlightStore, record_flag_decisions
 
 __all__ = ["SightingsUpdate", "SightingAlert", "update_sightings", "read_flag_table",
            "read_frame_cover", "decide_sighting", "ensure_sightings_layer", "MATERIAL_SCORE_CHANGE"]
@@ -58,10 +57,6 @@ SIGHTINGS_CONTENTS = [
      "multi-view consensus and the review decision", "POINT"),
     ("sighting_decisions", "attributes", "sighting_decisions", "History of sighting decisions", None),
 ]
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -309,8 +304,5 @@ def decide_sighting(store: FlightStore, fid: int, status: str, note: str | None 
         con.execute("INSERT INTO sighting_decisions (sighting_fid, uid, status, note, reviewer, at) "
                     "VALUES (?,?,?,?,?,?)", (fid, row[1], status, note, reviewer, at))
         flag_fids = [r[0] for r in con.execute("SELECT fid FROM flags WHERE sighting_id = ?", (fid,))]
-        con.executemany("UPDATE flags SET status=?, note=?, reviewer=?, reviewed_at=?, version=version+1 "
-                        "WHERE fid=?", [(status, note, reviewer, at, f) for f in flag_fids])
-        con.executemany("INSERT INTO decisions (flag_fid, status, note, reviewer, at) VALUES (?,?,?,?,?)",
-                        [(f, status, note, reviewer, at) for f in flag_fids])
+        record_flag_decisions(con, flag_fids, status, note, reviewer, at)
     return version

@@ -346,10 +346,7 @@ class FlightStore:
                         f"flag {flag_fid} was changed by someone else (now version {row[0]}, "
                         f"your decision was based on version {expected_version}); reload it and decide again")
                 new_version = row[0] + 1
-                con.execute("UPDATE flags SET status=?, note=?, reviewer=?, reviewed_at=?, version=?"
-                            " WHERE fid = ?", (status, note, reviewer, at, new_version, flag_fid))
-                con.execute("INSERT INTO decisions (flag_fid, status, note, reviewer, at) VALUES (?,?,?,?,?)",
-                            (flag_fid, status, note, reviewer, at))
+                record_flag_decisions(con, [flag_fid], status, note, reviewer, at)
         except sqlite3.Error as exc:
             raise FlightStoreError(f"saving the decision on flag {flag_fid} failed: {exc}") from None
         return new_version
@@ -387,6 +384,17 @@ class FlightStore:
     def meta(self) -> dict[str, str]:
         """All of ``flight_meta`` as a dict (a copy; write with :meth:`set_meta`)."""
         return dict(self._query("SELECT key, value FROM flight_meta ORDER BY key"))
+
+
+def record_flag_decisions(con, flag_fids, status: str, note: str | None,
+                          reviewer: str | None, at: str) -> None:
+    """Set the decision on these flags and append it to their history, inside the caller's
+    transaction (a flag decided alone and the flags of a decided sighting alike)."""
+    con.executemany("UPDATE flags SET status=?, note=?, reviewer=?, reviewed_at=?, "
+                    "version=version+1 WHERE fid=?",
+                    [(status, note, reviewer, at, f) for f in flag_fids])
+    con.executemany("INSERT INTO decisions (flag_fid, status, note, reviewer, at) "
+                    "VALUES (?,?,?,?,?)", [(f, status, note, reviewer, at) for f in flag_fids])
 
 
 def _abspath(path) -> str:
