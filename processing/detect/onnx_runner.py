@@ -156,6 +156,10 @@ class OnnxModel:
                 so.intra_op_num_threads = threads
                 so.inter_op_num_threads = 1
                 so.log_severity_level = 3
+                # The memory-pattern cache keeps a plan per input shape: with free-size models
+                # (resampled frames, zoom windows) it grows with every new shape; off, the
+                # forward is no slower (18.1 against 17.8 ms, vehicle at 512x288).
+                so.enable_mem_pattern = False
                 self._sess = ort.InferenceSession(str(self.path), so,
                                                   providers=["CPUExecutionProvider"])
                 self._input = self._sess.get_inputs()[0].name
