@@ -286,6 +286,21 @@ class TrainSet:
             self.items.append((img, s.boxes * f, cls))
         self.extra: list[tuple[np.ndarray, np.ndarray, list[int]]] = []
         self.synthetic_share = 0.35
+        self.negatives: list[tuple[np.ndarray, np.ndarray, list[int]]] = []
+        self.negative_share = 0.0
+
+    def add_negatives(self, paths, share: float) -> int:
+        """Images with none of the classes anywhere (aerial views of towns for fire and
+        smoke: roofs, concrete, glare), shown in ``share`` of the views with nothing to find."""
+        for path in paths:
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is None:
+                continue
+            f = self.size * 1.25 / max(img.shape[:2])
+            img = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            self.negatives.append((img, np.zeros((0, 4), np.float32), []))
+        self.negative_share = share if self.negatives else 0.0
+        return len(self.negatives)
 
     def add(self, img: np.ndarray, boxes: np.ndarray, classes: list[int]) -> None:
         self.extra.append((img, boxes, classes))
@@ -293,7 +308,13 @@ class TrainSet:
     def view(self):
         rng = self.rng
         # real images stay the majority however many synthetic ones are mixed in
-        pool = self.extra if self.extra and rng.random() < self.synthetic_share else self.items
+        r = rng.random()
+        if self.extra and r < self.synthetic_share:
+            pool = self.extra
+        elif r < self.synthetic_share + self.negative_share:
+            pool = self.negatives
+        else:
+            pool = self.items
         img, boxes, cls = pool[rng.randrange(len(pool))]
         if self.kind == "fire-smoke":
             scale = self.size / max(img.shape[:2]) * rng.uniform(0.55, 1.5)
@@ -392,7 +413,8 @@ def export_onnx(model, kind: str, out: Path, meta: dict) -> None:
 # --------------------------------------------------------------------------- main loop
 def train(kind: str, data: Path, out: Path, minutes: float, threads: int, batch: int,
           lr: float, seed: int, synthetic: Path | None = None, split: str = "train",
-          lookalikes: float = 0.0, light: bool = False, init: Path | None = None) -> dict:
+          lookalikes: float = 0.0, light: bool = False, init: Path | None = None,
+          negatives: Path | None = None, negative_share: float = 0.15) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -404,7 +426,13 @@ def train(kind: str, data: Path, out: Path, minutes: float, threads: int, batch:
     n_syn = 0
     if synthetic is not None:
         n_syn = add_synthetic(ds, synthetic, seed)
-    print(f"{kind}: {len(ds.items)} real training images, {n_syn} synthetic", flush=True)
+    n_neg = 0
+    if negatives is not None:
+        # the aerial-cars source-train images: never the flights and mosaic parts held back
+        n_neg = ds.add_negatives([s.path for s in aerial_cars_samples(negatives, "source-train")],
+                                 negative_share)
+    print(f"{kind}: {len(ds.items)} real training images, {n_syn} synthetic, "
+          f"{n_neg} negatives", flush=True)
 
     model = build_model(len(classes), stride, light=light)
     if init is not None:
@@ -455,6 +483,8 @@ def train(kind: str, data: Path, out: Path, minutes: float, threads: int, batch:
                 "elapsed": time.monotonic() - t0, "step": step}, ckpt)
     meta = {"trained_on": kind, "split": split, "lookalikes": lookalikes, "light": light,
             **({"started_from": init.name} if init is not None else {}),
+            **({"negatives": f"{n_neg} aerial-cars source-train images, "
+                             f"{negative_share:.0%} of views"} if n_neg else {}),
             "steps": step, "batch": batch,
             "minutes": round((time.monotonic() - t0) / 60.0, 1),
             "synthetic_images": n_syn, "canonical_gsd_m": CANONICAL_GSD_M}
@@ -545,6 +575,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", type=Path, metavar="CKPT",
                     help="start from the matching tensors of a training checkpoint "
                          "(the .ckpt.pt written beside an earlier --out)")
+    ap.add_argument("--negatives", type=Path, metavar="AERIAL_CARS",
+                    help="fire/smoke: the aerial-cars folder, whose source-train town views "
+                         "(no fire, no smoke) are shown as hard negatives")
+    ap.add_argument("--negative-share", type=float, default=0.15,
+                    help="share of the views taken from --negatives (default 0.15)")
     a = ap.parse_args(argv)
     kind = a.kind or ("fire-smoke" if "fire" in a.data.name else "aerial-cars")
     try:
@@ -554,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     a.out.parent.mkdir(parents=True, exist_ok=True)
     train(kind, a.data, a.out, a.minutes, a.threads, a.batch, a.lr, a.seed, a.synthetic,
-          a.split, a.lookalikes, a.light, a.init)
+          a.split, a.lookalikes, a.light, a.init, a.negatives, a.negative_share)
     return 0
 
 

@@ -49,3 +49,29 @@ def test_light_network_starts_from_a_full_models_backbone(tmp_path):
     assert heat.shape == (1, 1, 24, 40) and dist.shape == (1, 4, 24, 40)
     with pytest.raises(SystemExit, match="not a training checkpoint"):
         init_from(light, tmp_path / "missing.ckpt.pt")
+
+
+def test_negative_views_show_town_frames_with_nothing_to_find(tmp_path):
+    import cv2
+
+    from processing.detect.datasets import Sample
+    from processing.detect.training import TrainSet
+
+    fire = np.full((300, 400, 3), 60, np.uint8)
+    cv2.imwrite(str(tmp_path / "fire.png"), fire)
+    town = np.zeros((1080, 1920, 3), np.uint8)
+    town[:, ::200] = 255
+    town = cv2.dilate(town, np.ones((1, 80), np.uint8))    # wide bright stripes: roofs, roads
+    cv2.imwrite(str(tmp_path / "town.jpg"), town)
+    ds = TrainSet([Sample(tmp_path / "fire.png", np.array([[50, 50, 150, 150]], np.float32),
+                          ["fire"])], "fire-smoke", seed=1)
+    assert ds.add_negatives([tmp_path / "town.jpg", tmp_path / "missing.jpg"], 0.5) == 1
+    assert max(ds.negatives[0][0].shape[:2]) == 400      # stored at 1.25x the 320 px input
+    towns = 0
+    for _ in range(200):
+        view, boxes, cls = ds.view()
+        assert view.shape == (320, 320, 3)
+        if (view > 200).mean() > 0.1:                     # the striped town, not the plain fire
+            towns += 1
+            assert len(boxes) == 0 and cls == []
+    assert 60 < towns < 140, towns
