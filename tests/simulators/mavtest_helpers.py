@@ -41,20 +41,19 @@ def upload(m, items, mission_type=0, timeout=20.0):
     """Upload MISSION_ITEM_INT tuples (frame, command, p1..p4, lat, lon, alt); return the ack."""
     m.mav.mission_count_send(m.target_system, m.target_component, len(items), mission_type)
     deadline = time.monotonic() + timeout
-    requested = False
     while time.monotonic() < deadline:
         msg = wait(m, ["MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_ACK"], 3,
                    lambda x: x.mission_type == mission_type)
         if msg is None:
-            if not requested:  # the count was lost: say it again
-                m.mav.mission_count_send(m.target_system, m.target_component, len(items),
-                                         mission_type)
+            # Silence: the count was lost, or the closing ACK was (the vehicle, done, asks for
+            # nothing more).  Say the count again: a fresh transfer ends in a fresh ACK.
+            m.mav.mission_count_send(m.target_system, m.target_component, len(items),
+                                     mission_type)
             continue
         if msg.get_type() == "MISSION_ACK":
             if msg.type == M.MAV_MISSION_INVALID_SEQUENCE:
                 continue  # ArduPilot's non-fatal "not that one" answer
             return msg
-        requested = True
         frame, cmd, p1, p2, p3, p4, lat, lon, alt = items[msg.seq]
         m.mav.mission_item_int_send(m.target_system, m.target_component, msg.seq, frame, cmd,
                                     0, 1, p1, p2, p3, p4, int(round(lat * 1e7)),
