@@ -5,8 +5,13 @@ Run as (what made the shipped models; ``--synthetic`` mixes in simulator frames 
 
     python -m simulators.training_frames --out /tmp/syn-train --scenes 30 --seed 1000
     python -m processing.detect.training --data ../shared/data/fire-smoke --kind fire-smoke \
-        --out processing/detect/models/fire_smoke.onnx --minutes 29 --threads 2 \
-        --synthetic /tmp/syn-train
+        --out /tmp/fs1/fire_smoke.onnx --minutes 29 --threads 2 \
+        --synthetic /tmp/syn-train --split source-train
+    # the shipped fire/smoke model: 25 min more with aerial town frames as negatives
+    python -m processing.detect.training --data ../shared/data/fire-smoke --kind fire-smoke \
+        --out processing/detect/models/fire_smoke.onnx --minutes 25 --threads 2 --lr 1.5e-3 \
+        --synthetic /tmp/syn-train --split source-train --init /tmp/fs1/fire_smoke.ckpt.pt \
+        --negatives ../shared/data/aerial-cars
     python -m processing.detect.training --data ../shared/data/aerial-cars --kind aerial-cars \
         --out /tmp/v1/vehicle.onnx --minutes 20 --threads 2 \
         --synthetic /tmp/syn-train --split source-train --lookalikes 0.5
