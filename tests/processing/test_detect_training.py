@@ -1,4 +1,5 @@
-"""Training-time hard negatives: painted look-alikes stay off the labelled vehicles."""
+"""Training: painted look-alikes stay off the labelled vehicles, town negatives have nothing to
+find, the light network starts from a full model's backbone."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import random
 
 import numpy as np
 
-from processing.detect.training import paint_lookalikes
+from processing.detect.training_views import paint_lookalikes
 
 
 def test_lookalikes_darken_or_mark_the_ground_but_never_the_labelled_cars():
@@ -55,7 +56,7 @@ def test_negative_views_show_town_frames_with_nothing_to_find(tmp_path):
     import cv2
 
     from processing.detect.datasets import Sample
-    from processing.detect.training import TrainSet
+    from processing.detect.training_views import TrainSet
 
     fire = np.full((300, 400, 3), 60, np.uint8)
     cv2.imwrite(str(tmp_path / "fire.png"), fire)
@@ -65,6 +66,11 @@ def test_negative_views_show_town_frames_with_nothing_to_find(tmp_path):
     cv2.imwrite(str(tmp_path / "town.jpg"), town)
     ds = TrainSet([Sample(tmp_path / "fire.png", np.array([[50, 50, 150, 150]], np.float32),
                           ["fire"])], "fire-smoke", seed=1)
+    # neither simulator frames nor negatives yet: every view comes from the labelled image
+    # (this once picked from the empty negatives and crashed)
+    for _ in range(100):
+        view, boxes, cls = ds.view()
+        assert view.shape == (320, 320, 3) and set(cls) <= {0}
     assert ds.add_negatives([tmp_path / "town.jpg", tmp_path / "missing.jpg"], 0.5) == 1
     assert max(ds.negatives[0][0].shape[:2]) == 400      # stored at 1.25x the 320 px input
     towns = 0
