@@ -299,7 +299,6 @@ class LearnedDetector(Detector):
                          self.nms_iou)
         out = [first[first[:, 4] >= self.threshold]]
         seeds = first[first[:, 4] >= gates[first[:, 5].astype(int)]]
-
         H, W = image.shape[:2]
         for s in passes[1:]:
             regions = zoom_regions(seeds[:, :4], s, W, H)
