@@ -58,6 +58,26 @@ def load_model(path: str | Path, backend: str = "auto") -> OnnxModel:
         return _cache[key]
 
 
+def overlap_groups(rects: np.ndarray) -> list[list[int]]:
+    """Indices of rectangles (x0, y0, x1, y1) that overlap, joined transitively."""
+    parent = list(range(len(rects)))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+    for i in range(len(rects)):
+        for j in range(i + 1, len(rects)):
+            if (rects[i, 0] < rects[j, 2] and rects[j, 0] < rects[i, 2]
+                    and rects[i, 1] < rects[j, 3] and rects[j, 1] < rects[i, 3]):
+                parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(rects)):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
 def merge_plumes(dets: np.ndarray, cls: int, gap: float = 0.1,
                  min_score: float = 0.0) -> np.ndarray:
     """Merge boxes of class ``cls`` that overlap (or nearly touch) into one box per plume.
@@ -73,23 +93,8 @@ def merge_plumes(dets: np.ndarray, cls: int, gap: float = 0.1,
     b = dets[idx]
     pad = gap * np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])[:, None]
     grown = b[:, :4] + np.hstack([-pad, -pad, pad, pad])
-    parent = list(range(len(b)))
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-    for i in range(len(b)):
-        for j in range(i + 1, len(b)):
-            if (grown[i, 0] < grown[j, 2] and grown[j, 0] < grown[i, 2]
-                    and grown[i, 1] < grown[j, 3] and grown[j, 1] < grown[i, 3]):
-                parent[root(j)] = root(i)
-    groups: dict[int, list[int]] = {}
-    for i in range(len(b)):
-        groups.setdefault(root(i), []).append(i)
     merged = [np.array([b[g, 0].min(), b[g, 1].min(), b[g, 2].max(), b[g, 3].max(),
-                        b[g, 4].max(), cls], np.float32) for g in groups.values()]
+                        b[g, 4].max(), cls], np.float32) for g in overlap_groups(grown)]
     rest = np.delete(dets, idx, axis=0)
     out = np.concatenate([rest, np.stack(merged)]) if len(rest) else np.stack(merged)
     return out[np.argsort(-out[:, 4], kind="stable")]
@@ -112,23 +117,15 @@ def zoom_regions(boxes: np.ndarray, scale: float, width: int, height: int,
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     hw = np.maximum((boxes[:, 2] - boxes[:, 0]) / 2 + pad, half)
     hh = np.maximum((boxes[:, 3] - boxes[:, 1]) / 2 + pad, half)
-    wins = [[max(0, x - a), max(0, y - b), min(width, x + a), min(height, y + b)]
-            for x, y, a, b in zip(cx, cy, hw, hh)]
-    merged = True
-    while merged and len(wins) > 1:
-        merged = False
-        for i in range(len(wins)):
-            for j in range(i + 1, len(wins)):
-                a, b = wins[i], wins[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    wins[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]),
-                               max(a[3], b[3])]
-                    del wins[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    if sum((w[2] - w[0]) * (w[3] - w[1]) for w in wins) > max_share * width * height:
+    wins = np.stack([np.maximum(cx - hw, 0), np.maximum(cy - hh, 0),
+                     np.minimum(cx + hw, width), np.minimum(cy + hh, height)], 1)
+    while True:   # a joined window may reach another: join until none overlap
+        groups = overlap_groups(wins)
+        if len(groups) == len(wins):
+            break
+        wins = np.array([[wins[g, 0].min(), wins[g, 1].min(), wins[g, 2].max(),
+                          wins[g, 3].max()] for g in groups])
+    if ((wins[:, 2] - wins[:, 0]) * (wins[:, 3] - wins[:, 1])).sum() > max_share * width * height:
         return None
     return [tuple(int(round(v)) for v in w) for w in wins]
 

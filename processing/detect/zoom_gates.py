@@ -9,8 +9,9 @@ around what the first pass already scored at least the class's *zoom gate*
 A gate is chosen on simulator frames that neither training nor evaluation uses (scene seeds
 7000 and up; training renders from 1000, the held-back split from 5000): every object the
 ungated detector finds at its operating threshold must still be seeded, i.e. overlap a
-first-pass box of its class scoring at least the gate (``--keep`` lowers that share).  Run
-as::
+first-pass box of its class scoring at least the gate (``--keep`` lowers that share).  "Finds"
+is at the operating thresholds stored in the model's JSON, so choose the gates after
+``evaluate --set-thresholds``.  Run as::
 
     python -m simulators.training_frames --out /tmp/syn-tune --scenes 8 --frames-per-scene 8 \\
         --seed 7000
@@ -35,11 +36,6 @@ __all__ = ["TUNING_SEED", "seed_scores", "choose_gates", "store_gates"]
 TUNING_SEED = 7000
 GATE_FLOOR = 0.05   # the lowest score the first pass reports; a gate below it is no gate
 CLASSES = (FIRE, SMOKE)
-
-
-def _overlaps(box, boxes: np.ndarray) -> np.ndarray:
-    return ((boxes[:, 0] < box[2]) & (box[0] < boxes[:, 2])
-            & (boxes[:, 1] < box[3]) & (box[1] < boxes[:, 3]))
 
 
 def seed_scores(frames) -> dict[str, list[float]]:
@@ -67,8 +63,8 @@ def seed_scores(frames) -> dict[str, list[float]]:
                 continue
             hit = iou_matrix(gts, found).max(axis=1) >= 0.5
             mine = first[first[:, 5] == names.index(c)]
-            for g in gts[hit]:
-                near = mine[_overlaps(g, mine[:, :4])] if len(mine) else mine
+            for touching in iou_matrix(gts[hit], mine[:, :4]) > 0:
+                near = mine[touching]
                 out[c].append(float(near[:, 4].max()) if len(near) else 0.0)
     return out
 

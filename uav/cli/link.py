@@ -5,6 +5,7 @@ Heavy imports (pymavlink, the plan reader) happen inside the commands.
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -172,7 +173,6 @@ def _catch_ctrl_c():
     """Make Ctrl-C (SIGINT) raise KeyboardInterrupt even where it came in ignored, as a shell
     passes it to a background job or a script runner; returns the previous handler (None off
     the main thread).  A pilot must always be able to send the aircraft home."""
-    import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -197,8 +197,6 @@ def _fly(link, rec, last: int, takeoff_alt: float, tlog: Path, track: Path,
         click.echo("RTL engaged; the aircraft is flying home.")
     finally:
         if previous is not None:
-            import signal
-
             signal.signal(signal.SIGINT, previous)
         rec.write_track(track)
         click.echo(f"Telemetry: {tlog} ({rec.tlog.count if rec.tlog else 0} messages); "
