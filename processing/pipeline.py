@@ -17,12 +17,14 @@ The rooms, in the order data flows: :mod:`.prepass` (the parent's pass over the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from .detect.registry import DEFAULT_COLOUR, DEFAULT_THERMAL
 from .frames import find_frames
 from .prepass import _plan, _tasks, prepare_tasks
 from .runners import _run_dask, _run_local
@@ -33,14 +35,33 @@ from .worker import process_frame
 __all__ = ["FrameTask", "FrameOutcome", "Summary", "process_frames", "process_frame",
            "prepare_tasks"]
 
-DEFAULT_DETECTORS = ("fire", "smoke", "vehicle")
+DEFAULT_DETECTORS = DEFAULT_COLOUR   # colour frames; thermal frames get DEFAULT_THERMAL
+
+
+def _names(detectors) -> str:
+    return ",".join(d if isinstance(d, str) else (d.name or type(d).__name__) for d in detectors)
+
+
+def _kind_line(detectors, thermal: bool) -> str:
+    """What a frame of this kind is searched for, and what asked for does not search it."""
+    from .detect.registry import frame_kind_names
+
+    names = _names(detectors).split(",") if detectors else []
+    used = frame_kind_names(names, thermal)
+    shown = ", ".join("vehicle (thermal model)" if n == "thermal-vehicle" else n for n in used) or "nothing"
+    left = [n for n in names if n not in used and not (thermal and n == "vehicle" and "thermal-vehicle" in used)]
+    if left:
+        shown += (f"; not {', '.join(left)} ({'colour' if thermal else 'thermal'} frames only"
+                  + ("; for people leave out --detectors or add person)" if thermal and "person" not in used
+                     else ")"))
+    return shown
 
 
 def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, ground_elevation=None,
-                   detectors=DEFAULT_DETECTORS, camera=None, workers: int | None = None,
+                   detectors=None, camera=None, workers: int | None = None,
                    dask_address=None, geotiff: bool | str = False, reduce: int = 1,
                    progress: bool = True, on_flag: Callable | None = None,
-                   check_pixels: bool = True) -> Summary:
+                   check_pixels: bool = True, redo: bool = False) -> Summary:
     """Process frames into a flight GeoPackage.
 
     Parameters
@@ -55,8 +76,11 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         DEM GeoTIFF for georeferencing; flat ground at the take-off height otherwise.
     ground_elevation : float, optional
         Flat ground at this elevation (same datum as the GPS altitude).
-    detectors : sequence of str or Detector
-        Detector names (``processing.detect.registry``) and/or Detector instances.
+    detectors : sequence of str or Detector, optional
+        Detector names (``processing.detect.registry``) and/or Detector instances, for every
+        frame.  ``None`` (the default) fits them to the frame: colour frames are searched for
+        fire, smoke and vehicles, thermal frames for people and vehicles.
+        Frames already done are searched again for the detectors they were not searched for.
     camera : CameraProfile, optional
         Overrides the intrinsics read from the frames.
     workers : int, optional
@@ -71,6 +95,9 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         Show a progress bar with frames/s.
     on_flag : callable, optional
         ``on_flag(flag: FlagRecord, frame: FrameRecord)`` after each flag is written.
+    redo : bool
+        Search frames already done again with the detectors whose model or sensitivity
+        changed since (without it the summary names them).
 
     Returns
     -------
@@ -87,21 +114,30 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         geotiff_dir = os.fspath(geotiff_dir)
     if workers is None:
         workers = min(os.cpu_count() or 1, 32)
+    colour = DEFAULT_COLOUR if detectors is None else tuple(detectors)
+    thermal = DEFAULT_THERMAL if detectors is None else tuple(detectors)
+    summary.searched_for = {"colour": _kind_line(colour, False), "thermal": _kind_line(thermal, True)}
     with FlightStore(out_gpkg) as store:
+        from .rerun import plan_rerun
+
+        rerun = plan_rerun(store, frames, colour, thermal, redo)
         done = store.done_paths()
-        todo = [p for p in frames if p not in done]
+        todo = [p for p in frames if p not in done or p in rerun.more]
         summary.skipped = len(frames) - len(todo)
-        context = [p for p in sorted(done) if os.path.exists(p)][-4:] if todo else []
+        summary.added, summary.redone, summary.outdated = rerun.added, rerun.redone, rerun.outdated
+        context = [p for p in sorted(done) if os.path.exists(p) and p not in rerun.more][-4:] if todo else []
         plan = _plan(todo, telemetry, check_pixels, context)
         wanted = set(todo)
-        for f in plan.fixes:
-            if f[0] in wanted:
-                summary.note_fix(*f)
+        # a yaw fix is reported once the frame is through: a frame that fails was not fixed
+        fixes = {f[0]: f[1] for f in plan.fixes if f[0] in wanted}
         tasks = _tasks(plan, wanted, dem=dem, ground_elevation=ground_elevation, camera=camera,
-                       detectors=tuple(detectors), reduce=reduce, geotiff_dir=geotiff_dir)
+                       detectors=colour, thermal_detectors=thermal, reduce=reduce, geotiff_dir=geotiff_dir)
+        if rerun.more:
+            tasks = (dataclasses.replace(t, detectors=rerun.more[t.path], thermal_detectors=None, more=True)
+                     if t.path in rerun.more else t for t in tasks)
         if todo:
-            store.set_meta("detectors", ",".join(d if isinstance(d, str) else (d.name or type(d).__name__)
-                                                 for d in detectors))
+            store.set_meta("detectors", _names(colour))            # colour frames (and
+            store.set_meta("detectors_thermal", _names(thermal))   # what thermal ones got)
             if telemetry:
                 store.set_meta("telemetry", os.path.abspath(telemetry))
             if dem:
@@ -116,11 +152,20 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         counts: Counter = Counter()
         try:
             for outcome in runner:
-                store.add_frame_result(outcome.frame, outcome.flags)
-                summary.worker_cpu_s += outcome.cpu_s
-                if outcome.yaw_fix:
-                    summary.note_fix(outcome.frame.path, outcome.yaw_fix)
                 st = outcome.frame.status
+                summary.stopped_at = outcome.frame.path
+                if not (outcome.more and st == "failed"):   # a done frame stays done
+                    store.add_frame_result(outcome.frame, outcome.flags, outcome.searches,
+                                           more=outcome.more)
+                summary.worker_cpu_s += outcome.cpu_s
+                if st != "failed":
+                    why = fixes.pop(outcome.frame.path, None)
+                    for fix in (why, outcome.yaw_fix):
+                        if fix:
+                            summary.note_fix(outcome.frame.path, fix)
+                    summary.kinds["thermal" if outcome.frame.thermal else "colour"] += 1
+                if outcome.more:
+                    summary.searched_again += 1
                 if st == "done":
                     summary.done += 1
                 elif st == "no_pose":

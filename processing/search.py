@@ -59,10 +59,12 @@ def _search_reduction(task, meta, is_jpeg: bool) -> int:
     coarsest scale that still gives them that.  ``task.reduce`` stays a floor; frames written
     out as GeoTIFFs keep it exactly.  When anything is unknown the frame is decoded as asked.
     """
-    if task.geotiff_dir or not is_jpeg or not task.detectors or not (meta.width and meta.height):
+    thermal = bool(meta.thermal or _camera_thermal(task))
+    names = task.detectors_for(thermal)
+    if task.geotiff_dir or not is_jpeg or not names or not (meta.width and meta.height):
         return task.reduce
     try:
-        detectors = _resolve_detectors(task.detectors)
+        detectors = _resolve_detectors(names)
     except Exception:   # the search step reports it, naming the frame
         return task.reduce
     gsd = None
@@ -81,7 +83,7 @@ def _search_reduction(task, meta, is_jpeg: bool) -> int:
     from .detect.registry import detectors_for_frame
 
     try:
-        searching = detectors_for_frame(detectors, bool(meta.thermal or _camera_thermal(task)))
+        searching = detectors_for_frame(detectors, thermal)
     except DetectorError:   # the search step reports it, naming the frame
         return task.reduce
     for det in searching:

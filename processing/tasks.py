@@ -7,10 +7,11 @@ workers (local processes or a Dask cluster).
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 
 from .poses import Pose
-from .store import FlagRecord, FrameRecord
+from .store import FlagRecord, FrameRecord, SearchRecord
 
 MAX_LISTED = 100   # failures / yaw fixes a Summary lists by name (all are counted)
 
@@ -26,13 +27,22 @@ class FrameTask:
     dem: str | None = None
     ground_elevation: float | None = None
     camera: object = None               # uav.profiles.CameraProfile
-    detectors: tuple = ()               # names or Detector instances
+    detectors: tuple = ()               # names or Detector instances (colour frames, and
+                                        # thermal ones unless thermal_detectors is given)
+    thermal_detectors: tuple | None = None   # for thermal frames, when they get others
+    more: bool = False                  # a frame already done, searched for more detectors
     reduce: int = 1
     geotiff_dir: str | None = None
     # pixel-rotation check (editor re-saved frames only): who re-saved it, and trusted
     # overlapping frames to compare with, nearest first, as (path, yaw)
     software: str | None = None
     rotation_refs: tuple = ()
+
+    def detectors_for(self, thermal: bool) -> tuple:
+        """The detectors asked for a frame of this kind."""
+        if thermal and self.thermal_detectors is not None:
+            return self.thermal_detectors
+        return self.detectors
 
 
 @dataclass
@@ -42,6 +52,8 @@ class FrameOutcome:
     seconds: float = 0.0
     yaw_fix: str | None = None          # why the yaw was turned in the worker, if it was
     cpu_s: float = 0.0                  # CPU time the worker spent on it
+    searches: list[SearchRecord] = field(default_factory=list)   # the detectors that ran
+    more: bool = False                  # added to a frame already done (FrameTask.more)
 
 
 @dataclass
@@ -63,6 +75,13 @@ class Summary:
                                           # the frames too when workers=0)
     out: str = ""
     sightings: object = None              # processing.store.sightings.SightingsUpdate
+    searched_for: dict = field(default_factory=dict)   # "colour"/"thermal" -> detector names
+    kinds: Counter = field(default_factory=Counter)    # frames searched, by kind
+    searched_again: int = 0               # frames already done, searched for more detectors
+    added: Counter = field(default_factory=Counter)    # detector -> frames done, newly searched
+    redone: Counter = field(default_factory=Counter)   # detector -> frames searched again (redo)
+    outdated: dict = field(default_factory=dict)       # detector -> (frames, had, now)
+    stopped_at: str | None = None         # the last frame written (where an interrupt stopped)
 
     @property
     def processed(self) -> int:
@@ -76,10 +95,24 @@ class Summary:
         lines = [f"{self.processed} frame(s) processed in {self.elapsed_s:.1f} s "
                  f"({self.frames_per_s:.2f} frames/s), {self.skipped} already done -> {self.out}",
                  f"  georeferenced: {self.done}   no pose: {self.no_pose}   failed: {self.failed}"]
+        for kind in ("colour", "thermal"):
+            if self.kinds.get(kind):
+                lines.append(f"  {kind} frames ({self.kinds[kind]}) searched for: "
+                             f"{self.searched_for.get(kind) or 'nothing'}")
+        if self.searched_again:
+            what = ", ".join(f"{d} ({n})" for d, n in sorted((self.added + self.redone).items()))
+            lines.append(f"  searched again: {self.searched_again} frame(s) already done, for {what} "
+                         f"only (the rest of what they were searched for is kept)")
+        if not self.processed and self.skipped:
+            lines.append("  nothing new to search for: every frame was already searched for what "
+                         "was asked (--redo searches again with a changed model)")
         if self.flags_by_class:
             lines.append("  flags: " + ", ".join(f"{k} {v}" for k, v in sorted(self.flags_by_class.items())))
         else:
             lines.append("  flags: none")
+        for det, (n, had, now) in sorted(self.outdated.items()):
+            lines.append(f"  MODEL CHANGED: {n} frame(s) were searched for {det} with {had}; the installed one is "
+                         f"{now}. Add --redo to search them again with it (decided flags are kept)")
         for path, why in self.yaw_fixes:
             lines.append(f"  yaw corrected: {os.path.basename(path)}: {why}")
         if self.yaw_fixed > len(self.yaw_fixes):

@@ -25,7 +25,7 @@ from .frames import decode_frame, read_frame_bytes, read_metadata, sha256_bytes
 from .georef import DemGround, FlatGround, georeference_frame
 from .poses import Intrinsics, Pose, intrinsics_from_metadata, pose_from_metadata
 from .search import _camera_thermal, _resolve_detectors, _search_reduction, _size_check
-from .store import FlagRecord, FrameRecord
+from .store import FlagRecord, FrameRecord, SearchRecord
 from .tasks import FrameOutcome, FrameTask
 
 
@@ -124,7 +124,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         data = read_frame_bytes(path)
     except FrameError as exc:
         rec.status, rec.error = "failed", str(exc)
-        return FrameOutcome(rec, [], time.perf_counter() - t0)
+        return FrameOutcome(rec, [], time.perf_counter() - t0, more=task.more)
     rec.sha256 = sha256_bytes(data)
     try:
         meta = read_metadata(path, data)
@@ -132,7 +132,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         image = decode_frame(data, path, reduce=reduce)
     except FrameError as exc:
         rec.status, rec.error = "failed", str(exc)
-        return FrameOutcome(rec, [], time.perf_counter() - t0)
+        return FrameOutcome(rec, [], time.perf_counter() - t0, more=task.more)
     del data
     full_h, full_w = image.shape[0] * reduce, image.shape[1] * reduce
     if meta.width and meta.height and reduce > 1:
@@ -177,23 +177,30 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         notes.append(why_no_pose)
     rec.error = "; ".join(n for n in notes if n) or None
 
-    # search
+    # search: with the detectors asked for this kind of frame (colour or thermal)
+    searches: list[SearchRecord] = []
     try:
-        detectors = _resolve_detectors(task.detectors)
+        detectors = _resolve_detectors(task.detectors_for(rec.thermal))
         info = FrameInfo(path=path, thermal=rec.thermal,
                          gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce)
         dets: list[Detection] = []
+        from .detect.provenance import search_identity
         from .detect.registry import detectors_for_frame
 
         for det in detectors_for_frame(detectors, rec.thermal, path):
             dets.extend(det.detect(image, info))
+            searches.append(SearchRecord(det.name, *search_identity(det), searched_at=rec.processed_at))
     except Exception as exc:  # a detector bug must not stop the flight
         rec.status = "failed"
         rec.error = f"detector failed: {type(exc).__name__}: {exc}"
         if os.environ.get("UAV_DEBUG"):
             traceback.print_exc()
-        return FrameOutcome(rec, [], time.perf_counter() - t0, yaw_fix)
+        return FrameOutcome(rec, [], time.perf_counter() - t0, None, more=task.more)
     flags = _place_flags(dets, geo, reduce, why_no_pose)
+    from .look import look_of
+
+    for f, d in zip(flags, dets, strict=True):   # the box as searched (decoded size)
+        f.look = look_of(image, d.x0, d.y0, d.x1, d.y1)
 
     if task.geotiff_dir and geo is not None:
         try:
@@ -203,7 +210,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
                 task.geotiff_dir, os.path.splitext(rec.name)[0] + ".tif"), reduce=reduce)
         except Exception as exc:
             rec.error = "; ".join(x for x in (rec.error, f"GeoTIFF not written: {exc}") if x)
-    return FrameOutcome(rec, flags, time.perf_counter() - t0, yaw_fix)
+    return FrameOutcome(rec, flags, time.perf_counter() - t0, yaw_fix, searches=searches, more=task.more)
 
 
 def _place_flags(dets: list[Detection], geo, scale: int, why_no_pose: str | None) -> list[FlagRecord]:

@@ -96,6 +96,11 @@ def get_detector(name: str, **options) -> Detector:
     return det
 
 
+# What searches a frame when no detector is named: each kind of frame gets what its models are
+# made for (a thermal frame has no fire or smoke model; a colour photo no person model).
+DEFAULT_COLOUR = ("fire", "smoke", "vehicle")
+DEFAULT_THERMAL = ("person", "vehicle")
+
 # On a thermal frame a colour-only detector hands over to the thermal one reporting its class.
 THERMAL_COUNTERPART = {"vehicle": "thermal-vehicle"}
 
@@ -127,6 +132,47 @@ def detectors_for_frame(detectors: list[Detector], thermal: bool,
                             "frames only (a colour-mapped thermal image? give --camera its "
                             "thermal profile)")
     return out
+
+
+def frame_kind_names(names, thermal: bool) -> list[str]:
+    """The names of the detectors that would search a frame of this kind (as
+    :func:`detectors_for_frame` picks them), found without loading any model: so the parent
+    can tell what a frame already done still needs searching for."""
+    out: list[str] = []
+    for name in names:
+        if not isinstance(name, str):
+            wants = bool(getattr(name, "wants_thermal", False))
+            name = name.name or type(name).__name__
+        else:
+            wants = _wants_thermal(name)
+        if wants == bool(thermal):
+            pick = name
+        elif thermal and name in THERMAL_COUNTERPART:
+            pick = THERMAL_COUNTERPART[name]
+        else:
+            continue
+        if pick not in out:
+            out.append(pick)
+    return out
+
+
+def _wants_thermal(name: str) -> bool:
+    if name in BUILTINS:
+        factory = _load_builtin(name)
+    else:
+        factory = None
+        ep = _plugins().get(name)
+        if ep is not None:
+            try:
+                factory = ep.load()
+            except Exception:   # get_detector names the broken plugin when it runs
+                return False
+    if isinstance(factory, type):
+        return bool(getattr(factory, "wants_thermal", False))
+    try:
+        return bool(getattr(get_detector(name), "wants_thermal", False))
+    except DetectorError:
+        return False
 
 
 _counterparts: dict[str, Detector] = {}

@@ -16,6 +16,7 @@ from .format import (
     Decision,
     FlagRecord,
     FrameRecord,
+    SearchRecord,
     gpkg_geometry,
     parse_gpkg_geometry,
 )
@@ -23,7 +24,7 @@ from .read import DECISIONS, FlagNotFoundError, FlagQuery, FlightDB, SightingQue
 from .write import FlightStore
 
 __all__ = [
-    "FlightStore", "FrameRecord", "FlagRecord", "Decision", "ReviewConflictError",
+    "FlightStore", "FrameRecord", "FlagRecord", "SearchRecord", "Decision", "ReviewConflictError",
     "FRAME_STATUSES", "FLAG_STATUSES", "gpkg_geometry", "parse_gpkg_geometry",
     "FlightDB", "FlagQuery", "SightingQuery", "FlagNotFoundError", "DECISIONS",
 ]

@@ -129,7 +129,22 @@ class FlagRecord:
     frame_fid: int | None = None
     frame_path: str | None = None
     sighting_id: int | None = None      # the sighting it is evidence of (processing.sightings)
+    look: str | None = None             # what the box looks like (processing.look): chains movers
     fid: int | None = None
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """What one frame was searched for: one row of ``frame_searches`` per detector that ran.
+
+    ``model`` names the model file and the start of its SHA-256 (``vehicle.onnx 1a2b3c4d5e6f``),
+    so a re-run with a retrained model can tell; ``threshold`` is the sensitivity used.
+    """
+
+    detector: str
+    model: str | None = None
+    threshold: float | None = None
+    searched_at: str | None = None
 
 
 @dataclass
@@ -174,7 +189,8 @@ CREATE TABLE IF NOT EXISTS flags (
   frame_path TEXT, class TEXT NOT NULL, score REAL NOT NULL, detector TEXT,
   px_x0 REAL, px_y0 REAL, px_x1 REAL, px_y1 REAL, lat REAL, lon REAL, position_note TEXT,
   ground_size_m REAL, size_ok INTEGER, status TEXT NOT NULL DEFAULT 'new', note TEXT,
-  reviewer TEXT, reviewed_at TEXT, version INTEGER NOT NULL DEFAULT 0, sighting_id INTEGER);
+  reviewer TEXT, reviewed_at TEXT, version INTEGER NOT NULL DEFAULT 0, sighting_id INTEGER,
+  look TEXT);
 CREATE INDEX IF NOT EXISTS flags_frame_fid ON flags(frame_fid);
 CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id);
 CREATE INDEX IF NOT EXISTS flags_status ON flags(status);
@@ -185,6 +201,15 @@ CREATE TABLE IF NOT EXISTS track (
   fid INTEGER PRIMARY KEY AUTOINCREMENT, geom LINESTRING, source TEXT);
 CREATE TABLE IF NOT EXISTS flight_meta (key TEXT PRIMARY KEY, value TEXT);
 """
+
+# Per frame, what it was searched for (added on open to files made before it existed).
+SEARCHES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS frame_searches (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, frame_fid INTEGER NOT NULL, detector TEXT NOT NULL,
+  model TEXT, threshold REAL, searched_at TEXT, UNIQUE (frame_fid, detector));
+"""
+SEARCHES_CONTENTS = [("frame_searches", "attributes", "frame_searches",
+                      "What each frame was searched for: detector, model, sensitivity", None)]
 
 _SRS_ROWS = [
     ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),
@@ -213,5 +238,5 @@ def _register(con, contents):
                         (table, "geom", gtype, SRS_ID))
 
 
-__all__ = ["FLAG_STATUSES", "FRAME_STATUSES", "Decision", "FlagRecord", "FrameRecord", "gpkg_geometry",
-           "parse_gpkg_geometry"]
+__all__ = ["FLAG_STATUSES", "FRAME_STATUSES", "Decision", "FlagRecord", "FrameRecord", "SearchRecord",
+           "gpkg_geometry", "parse_gpkg_geometry"]

@@ -25,10 +25,13 @@ from .format import (
     APPLICATION_ID,
     FLAG_STATUSES,
     FRAME_STATUSES,
+    SEARCHES_CONTENTS,
+    SEARCHES_SCHEMA,
     USER_VERSION,
     Decision,
     FlagRecord,
     FrameRecord,
+    SearchRecord,
     _now,
     _register,
     gpkg_geometry,
@@ -76,7 +79,7 @@ class FlightStore:
             self._con.execute("PRAGMA foreign_keys = ON")
             if existed:
                 self._check()
-                self._add_sighting_column()
+                self._migrate()
             else:
                 self._init_schema()
             self._con.execute("PRAGMA journal_mode = WAL")
@@ -101,10 +104,10 @@ class FlightStore:
         con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         con.execute(f"PRAGMA user_version = {USER_VERSION}")
         # executescript commits on its own; the schema is idempotent (IF NOT EXISTS).
-        con.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+        con.executescript("BEGIN;" + _SCHEMA + SEARCHES_SCHEMA + "COMMIT;")
         with self._tx():
             con.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS)
-            _register(con, _CONTENTS)
+            _register(con, _CONTENTS + SEARCHES_CONTENTS)
             con.execute("INSERT OR IGNORE INTO flight_meta VALUES ('created_at', ?)", (_now(),))
             con.execute("INSERT OR IGNORE INTO flight_meta VALUES ('created_by', 'amur-uav')")
 
@@ -116,16 +119,38 @@ class FlightStore:
             why = "not a GeoPackage" if app_id != APPLICATION_ID else f"missing table(s) {', '.join(sorted(missing))}"
             raise FlightStoreError(f"{self.path} is not a flight GeoPackage made by amur-uav ({why})")
 
-    def _add_sighting_column(self):
-        """A file made before sightings existed gets ``flags.sighting_id`` (idempotent)."""
-        if "sighting_id" in {r[1] for r in self._con.execute("PRAGMA table_info(flags)")}:
+    def _migrate(self):
+        """Bring a file made by an older version up to date (idempotent; nothing is lost):
+        ``flags.sighting_id`` (sightings), ``flags.look`` (movers chained by their look) and
+        the ``frame_searches`` table (what each frame was searched for)."""
+        cols = {r[1] for r in self._con.execute("PRAGMA table_info(flags)")}
+        tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if {"sighting_id", "look"} <= cols and "frame_searches" in tables:
             return
         try:
             with self._tx() as con:
-                con.execute("ALTER TABLE flags ADD COLUMN sighting_id INTEGER")
-                con.execute("CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id)")
+                if "sighting_id" not in cols:
+                    con.execute("ALTER TABLE flags ADD COLUMN sighting_id INTEGER")
+                    con.execute("CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id)")
+                if "look" not in cols:
+                    con.execute("ALTER TABLE flags ADD COLUMN look TEXT")
+            if "frame_searches" not in tables:
+                self.add_layer(SEARCHES_SCHEMA, SEARCHES_CONTENTS)
+                self._backfill_searches()
         except sqlite3.OperationalError as exc:
-            raise FlightStoreError(f"{self.path} predates sightings and cannot be updated: {exc}") from None
+            raise FlightStoreError(f"{self.path} was made by an older amur-uav and cannot be updated "
+                                   f"({exc}); is it read-only? Copy it somewhere writable and try again, "
+                                   "or open it with `uav review`/`uav export`, which only read") from None
+
+    def _backfill_searches(self):
+        """Frames done before searches were recorded get the detectors their flight recorded
+        (``flight_meta.detectors``, the last run's), model unknown, marked "before records"."""
+        row = self._con.execute("SELECT value FROM flight_meta WHERE key = 'detectors'").fetchone()
+        names = [n.strip() for n in (row[0] if row and row[0] else "").split(",") if n.strip()]
+        with self._tx() as con:
+            fids = [r[0] for r in con.execute("SELECT fid FROM frames WHERE status IN ('done','no_pose')")]
+            con.executemany("INSERT OR IGNORE INTO frame_searches (frame_fid, detector, searched_at) "
+                            "VALUES (?,?,'before records')", [(f, n) for f in fids for n in names])
 
     def add_layer(self, schema_sql: str, contents) -> None:
         """Create more tables (idempotent SQL) and list them in gpkg_contents, as
@@ -215,11 +240,16 @@ class FlightStore:
         """Absolute paths of every frame already processed (for skipping in bulk)."""
         return {r[0] for r in self._query("SELECT path FROM frames WHERE status IN ('done','no_pose')")}
 
-    def add_frame_result(self, frame: FrameRecord, flags: list[FlagRecord] = ()) -> int:
-        """Write one frame and all its flags in ONE transaction; returns the frame's fid.
+    def add_frame_result(self, frame: FrameRecord, flags: list[FlagRecord] = (),
+                         searches: list[SearchRecord] = (), *, more: bool = False) -> int:
+        """Write one frame, all its flags and what it was searched for in ONE transaction;
+        returns the frame's fid.
 
-        A frame already in the file (a failed one being retried) is replaced, its old flags
-        removed; its fid is kept.
+        A frame already in the file (a failed one being retried) is replaced, its old flags and
+        search records removed; its fid is kept.  ``more=True`` instead adds to a frame already
+        done: it was searched for more detectors (or again with a newer model), so its row and
+        the flags of the other detectors stay; the undecided flags of the detectors searched
+        again are replaced (a decided flag is kept: a reviewer's work is never thrown away).
         """
         if frame.status not in FRAME_STATUSES:
             raise InvalidInputError(f"frame status must be one of {FRAME_STATUSES}, got {frame.status!r}")
@@ -235,9 +265,15 @@ class FlightStore:
         try:
             with self._tx() as con:
                 old = con.execute("SELECT fid FROM frames WHERE path = ?", (path,)).fetchone()
-                if old:
+                if old and more:
+                    fid = old[0]
+                    again = [s.detector for s in searches]
+                    con.executemany("DELETE FROM flags WHERE frame_fid = ? AND detector = ? AND status = 'new'",
+                                    [(fid, d) for d in again])
+                elif old:
                     fid = old[0]
                     con.execute("DELETE FROM flags WHERE frame_fid = ?", (fid,))
+                    con.execute("DELETE FROM frame_searches WHERE frame_fid = ?", (fid,))
                     sets = ", ".join(f"{c} = ?" for c in cols)
                     con.execute(f"UPDATE frames SET {sets} WHERE fid = ?", (geom, *values.values(), fid))
                 else:
@@ -246,10 +282,27 @@ class FlightStore:
                     fid = cur.lastrowid
                 for flag in flags:
                     self._insert_flag(con, flag, fid, path)
+                con.executemany("INSERT OR REPLACE INTO frame_searches (frame_fid, detector, model, threshold, "
+                                "searched_at) VALUES (?,?,?,?,?)",
+                                [(fid, s.detector, s.model, s.threshold, s.searched_at or values["processed_at"])
+                                 for s in searches])
         except sqlite3.Error as exc:
             raise FlightStoreError(f"writing frame {path} to {self.path} failed: {exc}") from None
         frame.fid = fid
         return fid
+
+    def searches(self) -> dict[int, dict[str, SearchRecord]]:
+        """What every frame was searched for: frame fid -> detector name -> record."""
+        out: dict[int, dict[str, SearchRecord]] = {}
+        for fid, det, model, thr, at in self._query(
+                "SELECT frame_fid, detector, model, threshold, searched_at FROM frame_searches"):
+            out.setdefault(fid, {})[det] = SearchRecord(det, model, thr, at)
+        return out
+
+    def done_frames(self) -> dict[str, tuple[int, bool]]:
+        """Every frame already processed: absolute path -> (fid, thermal)."""
+        return {r[0]: (r[1], bool(r[2])) for r in self._query(
+            "SELECT path, fid, thermal FROM frames WHERE status IN ('done','no_pose')")}
 
     def _insert_flag(self, con, flag: FlagRecord, frame_fid: int, frame_path: str):
         if flag.status not in FLAG_STATUSES:

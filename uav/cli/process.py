@@ -37,6 +37,28 @@ def _no_pose_lines(out, paths: list[str], count: int) -> list[str]:
             for f in rows[-count:][:20]]
 
 
+def _interrupted(out, found: list[str]) -> str:
+    """Where a Ctrl-C left the run, and how to go on."""
+    import os
+    import shlex
+    import sys
+
+    again = "uav " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "the same command"
+    if not os.path.exists(out):
+        return f"Stopped (Ctrl-C) before any frame was written; {out} was not made. Run {again} to start again."
+    from processing import FlightStore
+
+    with FlightStore(out) as store:
+        rows = store._query("SELECT path, name FROM frames WHERE status IN ('done','no_pose') "
+                            "ORDER BY processed_at DESC")
+    wanted = set(found)
+    ours = [r for r in rows if r[0] in wanted]
+    last = f"; the last written was {ours[0][1]}" if ours else ""
+    return (f"Stopped (Ctrl-C): {len(ours)} of {len(found)} frame(s) are done in {out}{last}. "
+            f"Nothing done is lost: run the same command again ({again}) and it goes on from there, "
+            f"skipping the frames already done.")
+
+
 DASK_CONNECT_TIMEOUT_S = 10.0
 
 
@@ -65,8 +87,13 @@ def connect_dask(address: str, timeout_s: float | None = None):
               help="DEM GeoTIFF to intersect rays with (default: flat ground at take-off height).")
 @click.option("--ground-elevation", type=float, default=None,
               help="Flat ground at this elevation (m, GPS altitude datum) instead of take-off height.")
-@click.option("--detectors", default="fire,smoke,vehicle", show_default=True,
-              help="Comma-separated detector names ('none' to only georeference).")
+@click.option("--detectors", default=None,
+              help="Comma-separated detector names for every frame ('none' to only georeference). "
+                   "Default: fitted to the frame: colour frames fire,smoke,vehicle; thermal frames "
+                   "person,vehicle.")
+@click.option("--redo", is_flag=True,
+              help="Search frames already done again with detectors whose model or sensitivity "
+                   "changed since (the summary names them).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--dask", "dask_address", default=None, help="Dask scheduler address (tcp://host:8786).")
 @click.option("--geotiff", is_flag=True, help="Also write a GeoTIFF per frame (UTM) next to the GeoPackage.")
@@ -77,7 +104,7 @@ def connect_dask(address: str, timeout_s: float | None = None):
 @click.option("--per-flag", is_flag=True,
               help="With --watch: also print every flag, not only each sighting (object) once.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, dask_address,
+def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, workers, dask_address,
             geotiff, camera, reduce, watch, per_flag, quiet):
     """Georeference FRAMES (files or folders) and flag smoke, fire and vehicles in them.
 
@@ -95,10 +122,10 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
         from ..profiles import get_camera
 
         profile = get_camera(camera)
-    names = _detector_names(detectors)
+    names = None if detectors is None else _detector_names(detectors)
     kwargs = dict(telemetry=telemetry, dem=dem, ground_elevation=ground_elevation, detectors=names,
                   camera=profile, workers=workers, dask_address=dask_address, geotiff=geotiff,
-                  reduce=int(reduce))
+                  reduce=int(reduce), redo=redo)
     if watch and (len(frames) != 1 or not os.path.isdir(frames[0])):
         raise InvalidInputError("--watch needs exactly one folder to watch")
     client = None
@@ -121,6 +148,10 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, workers, d
             summary = watch_folder(frames[0], out, echo=click.echo, flag_lines=per_flag, **kwargs)
         else:
             summary = process_frames(frames, out, progress=not quiet, **kwargs)
+    except KeyboardInterrupt:
+        # Each frame is written in its own transaction: everything done so far is kept.
+        click.secho(_interrupted(out, found), fg="yellow", err=True)
+        raise SystemExit(130) from None
     finally:
         if client is not None:
             client.close()
