@@ -2,7 +2,7 @@
 
 The commands are read from the README itself, so an example that stops working, for instance
 because the energy model now cuts a lookout out of one battery, fails here rather than in the
-field.  ``SECTOR`` in the perimeter example is a placeholder; it is given the demo sector.
+field.
 """
 
 from __future__ import annotations

@@ -58,6 +58,10 @@ class CameraProfile:
     min_trigger_interval_s: float = 1.0
     thermal: bool = False
     description: str = ""
+    # DJI route files (WPML): the payload's enum value and the lens it shoots with
+    # ("wide", "ir", "zoom"); None for cameras DJI Pilot 2 does not fly.
+    wpml_payload: int | None = None
+    wpml_lens: str | None = None
 
     def __post_init__(self):
         for f in ("sensor_width_mm", "sensor_height_mm", "focal_length_mm", "image_width_px",
@@ -129,6 +133,11 @@ class AircraftProfile:
     climb_power_per_ms: float = 0.06
     descent_power_per_ms: float = 0.05
     description: str = ""
+    # DJI route files (WPML): droneEnumValue / droneSubEnumValue; None = no DJI route format.
+    wpml_drone: int | None = None
+    wpml_drone_sub: int = 0
+    # The cameras this aircraft carries (profile names); empty = any camera.
+    cameras: tuple[str, ...] = ()
 
     def __post_init__(self):
         for f in ("cruise_speed_ms", "max_speed_ms", "climb_rate_ms", "descent_rate_ms",
@@ -152,6 +161,9 @@ class AircraftProfile:
                 raise ProfileError(f"aircraft {self.name!r}: power_curve must start at [0, 1.0] "
                                    "(hover is the reference)")
             object.__setattr__(self, "power_curve", curve)
+        if isinstance(self.cameras, str) or not all(isinstance(c, str) for c in self.cameras):
+            raise ProfileError(f"aircraft {self.name!r}: cameras must be a list of camera names")
+        object.__setattr__(self, "cameras", tuple(self.cameras))  # TOML/JSON give lists
         self.energy  # noqa: B018 - a bad curve or power is refused here, not mid-plan
 
     @cached_property
@@ -182,6 +194,15 @@ class AircraftProfile:
                            descent_w_per_ms=self.descent_power_per_ms * hover_w,
                            reserve_fraction=self.reserve_fraction)
 
+    def check_camera(self, camera: CameraProfile | None) -> None:
+        """Refuse a camera this aircraft cannot carry (``--aircraft mavic3e --camera m3t-thermal``)."""
+        if camera is None or not self.cameras or camera.name in self.cameras:
+            return
+        carriers = sorted(a.name for a in AIRCRAFT.values() if camera.name in a.cameras)
+        hint = f"; {camera.name} flies on: {', '.join(carriers)}" if carriers else ""
+        raise ProfileError(f"aircraft {self.name!r} cannot carry camera {camera.name!r}: its cameras are "
+                           f"{', '.join(self.cameras)}{hint}")
+
     @property
     def usable_endurance_s(self) -> float:
         """Level flight at cruise speed available before the reserve is touched."""
@@ -195,11 +216,31 @@ CAMERAS: dict[str, CameraProfile] = {c.name: c for c in [
     CameraProfile("phantom4rtk", 13.2, 8.8, 8.8, 5472, 3648, 2.0,
                   description="DJI Phantom 4 RTK FC6310R, 1-inch 20 MP"),
     CameraProfile("mavic3e-wide", 17.3, 13.0, 12.29, 5280, 3956, 0.7,
-                  description="DJI Mavic 3 Enterprise wide camera, 4/3 CMOS 20 MP"),
+                  description="DJI Mavic 3 Enterprise wide camera, 4/3 CMOS 20 MP",
+                  wpml_payload=66, wpml_lens="wide"),
     CameraProfile("m3t-wide", 6.4, 4.8, 4.4, 8000, 6000, 0.7,
-                  description="DJI Mavic 3 Thermal wide camera, 1/2-inch 48 MP"),
+                  description="DJI Mavic 3 Thermal wide camera, 1/2-inch 48 MP",
+                  wpml_payload=67, wpml_lens="wide"),
     CameraProfile("m3t-thermal", 7.68, 6.144, 9.1, 640, 512, 2.0, thermal=True,
-                  description="DJI Mavic 3 Thermal radiometric camera, 640x512 12 um VOx"),
+                  description="DJI Mavic 3 Thermal radiometric camera, 640x512 12 um VOx",
+                  wpml_payload=67, wpml_lens="ir"),
+    # M30T: DJI lists a 1/2-inch 48 MP wide camera, 4.5 mm (24 mm equivalent), and the same
+    # 640x512 12 um thermal core as the Mavic 3T, 9.1 mm (40 mm equivalent).
+    CameraProfile("m30t-wide", 6.4, 4.8, 4.5, 8000, 6000, 0.7,
+                  description="DJI Matrice 30T wide camera, 1/2-inch 48 MP",
+                  wpml_payload=53, wpml_lens="wide"),
+    CameraProfile("m30t-thermal", 7.68, 6.144, 9.1, 640, 512, 2.0, thermal=True,
+                  description="DJI Matrice 30T radiometric camera, 640x512 12 um VOx",
+                  wpml_payload=53, wpml_lens="ir"),
+    # Zenmuse H20T: DJI lists the wide camera as 1/2.3-inch 12 MP (4056x3040), 4.5 mm, DFOV
+    # 82.9 deg (the sensor size here is derived from those: 7.94 mm diagonal, 4:3), and the
+    # thermal camera as 640x512 12 um VOx, 13.5 mm.  The 2 s interval is an estimate.
+    CameraProfile("h20t-wide", 6.35, 4.76, 4.5, 4056, 3040, 2.0,
+                  description="DJI Zenmuse H20T wide camera, 1/2.3-inch 12 MP",
+                  wpml_payload=43, wpml_lens="wide"),
+    CameraProfile("h20t-thermal", 7.68, 6.144, 13.5, 640, 512, 2.0, thermal=True,
+                  description="DJI Zenmuse H20T radiometric camera, 640x512 12 um VOx",
+                  wpml_payload=43, wpml_lens="ir"),
     CameraProfile("flir-vue-pro-640-13mm", 10.88, 8.704, 13.0, 640, 512, 1.0, thermal=True,
                   description="FLIR Vue Pro R 640, 13 mm lens, 17 um"),
     CameraProfile("phantom3-fc300s", 6.17, 4.55, 3.61, 4000, 3000, 2.0,
@@ -224,7 +265,14 @@ AIRCRAFT: dict[str, AircraftProfile] = {a.name: a for a in [
     AircraftProfile("mavic3e", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=6,
                     descent_rate_ms=4, endurance_s=45 * 60, hover_endurance_s=38 * 60,
                     reserve_fraction=0.25, battery_capacity_mah=5000, battery_voltage_v=15.4,
-                    description="DJI Mavic 3 Enterprise (77 Wh pack)"),
+                    description="DJI Mavic 3 Enterprise (77 Wh pack)",
+                    wpml_drone=77, wpml_drone_sub=0, cameras=("mavic3e-wide",)),
+    # The Mavic 3T is the same airframe and pack; DJI lists the same flight and hover times.
+    AircraftProfile("mavic3t", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=6,
+                    descent_rate_ms=4, endurance_s=45 * 60, hover_endurance_s=38 * 60,
+                    reserve_fraction=0.25, battery_capacity_mah=5000, battery_voltage_v=15.4,
+                    description="DJI Mavic 3 Thermal (77 Wh pack)",
+                    wpml_drone=77, wpml_drone_sub=1, cameras=("m3t-wide", "m3t-thermal")),
     AircraftProfile("phantom4pro", cruise_speed_ms=10, max_speed_ms=15, climb_rate_ms=5,
                     descent_rate_ms=3, endurance_s=30 * 60, reserve_fraction=0.25,
                     battery_capacity_mah=5870, battery_voltage_v=15.2,
@@ -232,7 +280,23 @@ AIRCRAFT: dict[str, AircraftProfile] = {a.name: a for a in [
     AircraftProfile("m30t", cruise_speed_ms=12, max_speed_ms=23, climb_rate_ms=6,
                     descent_rate_ms=5, endurance_s=41 * 60, hover_endurance_s=36 * 60,
                     reserve_fraction=0.25, battery_capacity_mah=2 * 5880, battery_voltage_v=22.38,
-                    description="DJI Matrice 30T (two TB30 packs, 2 x 131.6 Wh)"),
+                    description="DJI Matrice 30T (two TB30 packs, 2 x 131.6 Wh)",
+                    wpml_drone=67, wpml_drone_sub=1, cameras=("m30t-wide", "m30t-thermal")),
+    # M300 RTK / M350 RTK with a Zenmuse H20T: DJI's flight times are without payload (55 min;
+    # M350 hover 53 min), so these plans are optimistic with an H20T aboard: fly one battery
+    # and compare.  Two packs at once: TB60 5935 mAh / 274 Wh (volts taken as Wh / Ah =
+    # 46.17 V; DJI also lists 52.8 V, which does not give 274 Wh), TB65 5880 mAh / 44.76 V /
+    # 263.2 Wh.  Both: 23 m/s max, 6 m/s climb, 5 m/s descent.
+    AircraftProfile("m300", cruise_speed_ms=12, max_speed_ms=23, climb_rate_ms=6,
+                    descent_rate_ms=5, endurance_s=55 * 60, reserve_fraction=0.25,
+                    battery_capacity_mah=2 * 5935, battery_voltage_v=46.17,
+                    description="DJI Matrice 300 RTK (two TB60 packs, 2 x 274 Wh)",
+                    wpml_drone=60, wpml_drone_sub=0, cameras=("h20t-wide", "h20t-thermal")),
+    AircraftProfile("m350", cruise_speed_ms=12, max_speed_ms=23, climb_rate_ms=6,
+                    descent_rate_ms=5, endurance_s=55 * 60, hover_endurance_s=53 * 60,
+                    reserve_fraction=0.25, battery_capacity_mah=2 * 5880, battery_voltage_v=44.76,
+                    description="DJI Matrice 350 RTK (two TB65 packs, 2 x 263.2 Wh)",
+                    wpml_drone=89, wpml_drone_sub=0, cameras=("h20t-wide", "h20t-thermal")),
     # Speeds match the simulated copter's defaults (ArduCopter WPNAV_SPEED 10 m/s,
     # WPNAV_SPEED_UP 2.5 m/s, WPNAV_SPEED_DN 1.5 m/s) so rehearsals and plans agree.  SITL's
     # quad (plus) frame draws 28.1 A hovering and 30.6 A at 10 m/s (its top level speed; 15 m/s is

@@ -1,7 +1,9 @@
-"""Mission files: QGroundControl ``.plan``, ``QGC WPL 110`` waypoints, KML/KMZ and GeoJSON.
+"""Mission files: QGroundControl ``.plan``, ``QGC WPL 110`` waypoints, KML/KMZ, GeoJSON and
+DJI Pilot 2 routes (WPML KMZ).
 
-``.plan`` and ``.waypoints`` are read and written (lossless within each format's precision);
-KML and GeoJSON are written for people looking at a map (Google Earth, QGIS).
+``.plan``, ``.waypoints`` and DJI route KMZs are read and written (lossless within each
+format's precision); KML and GeoJSON are written for people looking at a map (Google Earth,
+QGIS).  A ``.kmz`` is read as a DJI route (``wpmz/``); Google Earth KMZs are written only.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from pathlib import Path
 
 from uav.errors import PlanFileError
 
-EXPORT_FORMATS = ("plan", "waypoints", "kml", "kmz", "geojson")
+EXPORT_FORMATS = ("plan", "waypoints", "kml", "kmz", "geojson", "wpml")
 
 
 def format_for(path, to: str | None = None) -> str:
@@ -34,8 +36,9 @@ def write_any_plan(plan, path, to: str | None = None, *, photos: bool = False) -
     plan : missions.model.Plan
     path : str or Path
         Output file; with no suffix (and no ``to``) a QGroundControl ``.plan`` is written.
-    to : {"plan", "waypoints", "kml", "kmz", "geojson"}, optional
-        Format; default from the suffix (``.json`` = GeoJSON, ``.txt`` = waypoints).
+    to : {"plan", "waypoints", "kml", "kmz", "geojson", "wpml"}, optional
+        Format; default from the suffix (``.json`` = GeoJSON, ``.txt`` = waypoints, ``.kmz``
+        = Google Earth); ``wpml`` = DJI Pilot 2 route, one KMZ per sortie.
     photos : bool
         KML/KMZ/GeoJSON: also mark every planned photo position.
 
@@ -62,6 +65,10 @@ def write_any_plan(plan, path, to: str | None = None, *, photos: bool = False) -
         from .waypoints import write_plan_waypoints
 
         return write_plan_waypoints(plan, path)
+    if fmt == "wpml":
+        from .wpml import write_wpml
+
+        return write_wpml(plan, path)
     if fmt in ("kml", "kmz"):
         from .kml import write_kml
 
@@ -74,8 +81,12 @@ def write_any_plan(plan, path, to: str | None = None, *, photos: bool = False) -
 
 
 def read_any_plan(path):
-    """A :class:`~missions.model.Plan` from a ``.plan`` or ``.waypoints`` file."""
+    """A :class:`~missions.model.Plan` from a ``.plan``, ``.waypoints`` or DJI route ``.kmz``."""
     suffix = Path(path).suffix.lower()
+    if suffix == ".kmz":
+        from .wpml_reader import read_wpml_plan
+
+        return read_wpml_plan(path)
     if suffix in (".waypoints", ".txt", ".mission"):
         from .waypoints import read_waypoints_plan
 

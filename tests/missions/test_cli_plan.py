@@ -272,7 +272,7 @@ def test_a_plan_takes_the_sectors_own_name_and_says_what_rally_points_it_has(tmp
     assert res.exit_code == 0 and read_plan(named).name == "Kedrovaya spring"
     road = tmp_path / "road.plan"
     res = run("corridor", sample_path("road_a189"), "--width", 100, "--camera", "m3t-thermal",
-              "--alt", 120, "--aircraft", "mavic3e", "-o", road)
+              "--alt", 120, "--aircraft", "mavic3t", "-o", road)
     assert res.exit_code == 0, res.output
     assert read_plan(road).name == "Highway A189 stretch (made up)"
 

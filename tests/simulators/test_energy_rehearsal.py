@@ -1,6 +1,6 @@
 """What the planner accepts, its rehearsal flies within the battery: README's corridor example.
 
-``uav plan corridor … --aircraft mavic3e`` then ``uav rehearse`` on the selected backend (the
+``uav plan corridor … --aircraft mavic3t`` then ``uav rehearse`` on the selected backend (the
 built-in copter, or ArduPilot's SITL with ``pytest --backend ardupilot``): every sortie lands
 with the reserve untouched, and the charge it used is the planner's estimate within 10 %.
 """
@@ -22,7 +22,7 @@ def test_readme_corridor_example_passes_its_rehearsal(sim_backend, tmp_path):
     plan_path = tmp_path / "a189.plan"
     res = CliRunner().invoke(cli, ["plan", "corridor", str(sample_path("road_a189.geojson")),
                                    "--width", "100", "--camera", "m3t-thermal", "--alt", "120",
-                                   "--aircraft", "mavic3e", "-o", str(plan_path)])
+                                   "--aircraft", "mavic3t", "-o", str(plan_path)])
     assert res.exit_code == 0, res.output
     plan = read_plan(plan_path)
     usable = plan.aircraft.energy.usable_mah

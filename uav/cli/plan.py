@@ -2,7 +2,8 @@
 
 Commands: ``survey`` (photo grid over a sector), ``corridor`` (along a road), ``lookout``
 (orbit salt licks / watch points), ``perimeter`` (patrol a sector's boundary), ``show``
-(statistics and validation of a plan file) and ``export`` (to .waypoints, KML/KMZ, GeoJSON).
+(statistics and validation of a plan file), ``export`` (to .waypoints, KML/KMZ, GeoJSON, DJI
+Pilot 2 routes) and ``import`` (a DJI Pilot 2 route back into a plan).
 Heavy imports happen inside the commands so ``uav --help`` stays fast.
 """
 
@@ -57,6 +58,11 @@ def _camera(camera: str | None, profiles_file):
     from ..profiles import get_camera
 
     return get_camera(camera, profiles_file) if camera else None
+
+
+def _fits(flight, camera) -> None:
+    """A camera the aircraft cannot carry is refused at plan time, naming its cameras."""
+    flight.aircraft.check_camera(camera)
 
 
 def imaging_options(f):
@@ -187,6 +193,9 @@ def summary_lines(plan) -> list[str]:
     if plan.aircraft is not None:
         lines.append(f"  aircraft        {plan.aircraft.name}: usable endurance "
                      f"{_minutes(plan.aircraft.usable_endurance_s)} per battery")
+    dji = _dji_line(plan)
+    if dji:
+        lines.append(dji)
     if f["rally_points"]:
         lines.append(f"  rally points    {f['rally_points']} (RTL lands at the nearest of these or home)")
     else:
@@ -199,6 +208,31 @@ def summary_lines(plan) -> list[str]:
     if note:
         lines.append(f"  note            {note}")
     return lines
+
+
+def _dji_line(plan) -> str | None:
+    """Which DJI aircraft and payload the plan's DJI Pilot 2 routes are for (when it has one)."""
+    a = plan.aircraft
+    if a is None or a.wpml_drone is None:
+        return None
+    from ..profiles import CAMERAS
+
+    cam = plan.camera or (CAMERAS.get(a.cameras[0]) if a.cameras else None)
+    if cam is None or cam.wpml_payload is None:
+        return f"  DJI route       drone {a.wpml_drone}/{a.wpml_drone_sub}, no DJI payload for the camera"
+    return (f"  DJI route       {a.name} (drone {a.wpml_drone}/{a.wpml_drone_sub}), payload "
+            f"{cam.wpml_payload} ({cam.name}, lens {cam.wpml_lens}): uav plan export PLAN --to wpml")
+
+
+def home_lines(plan) -> list[str]:
+    """The plan's home and the ``uav sim start`` line that puts a simulator there."""
+    home = plan.sorties[0].home if plan.sorties else None
+    if home is None:
+        return []
+    alt = round(home.alt_amsl, 1) + 0.0   # never print -0.0
+    heading = 0   # a plan has no launch heading; north, as uav sim start's own default
+    return [f"  home            {home.lat:.7f}, {home.lon:.7f}, {alt:.1f} m AMSL",
+            f"  simulator       uav sim start --home {home.lat:.7f},{home.lon:.7f},{alt:.1f},{heading}"]
 
 
 def _files_line(written: list[Path]) -> str:
@@ -285,6 +319,7 @@ def survey(sector, sector_name, where, exclude, camera, alt, gsd, front_overlap,
     imaging.turnaround_m = turnaround
     area, own_name = read_named_sector(sector, name=sector_name, where=where)
     flight, homes = _flight(common, default_name=sector_name or own_name or Path(sector).stem)
+    _fits(flight, imaging.camera)
     if len(homes) > 1 and len(homes) != drones:
         raise click.UsageError(f"give one --home, or one per drone ({drones}); got {len(homes)}")
     request = SurveyRequest(
@@ -312,6 +347,7 @@ def corridor(route, route_name, width, exclude, camera, alt, gsd, front_overlap,
     imaging = _imaging(camera, common["profiles"], alt, gsd, front_overlap, side_overlap, trigger)
     line, own_name = read_named_route(route, name=route_name)
     flight, _homes = _flight(common, default_name=route_name or own_name or Path(route).stem)
+    _fits(flight, imaging.camera)
     request = CorridorRequest(line, width, imaging, exclusions=_exclusions(exclude))
     _emit(request.plan(flight), common["output"])
 
@@ -337,6 +373,7 @@ def lookout(points, radius, time_s, alt, exclude, order, sector_file, camera, **
     cam = _camera(camera, common["profiles"])
     pts = read_points(points)
     flight, _homes = _flight(common, default_name=Path(points).stem)
+    _fits(flight, cam)
     request = LookoutRequest(
         pts, alt, radius_m=radius, time_s=time_s, camera=cam, exclusions=_exclusions(exclude),
         sector=read_sector(sector_file) if sector_file else None, order=order)
@@ -362,6 +399,7 @@ def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, **c
     cam = _camera(camera, common["profiles"])
     area, own_name = read_named_sector(sector, name=sector_name, where=where)
     flight, _homes = _flight(common, default_name=sector_name or own_name or Path(sector).stem)
+    _fits(flight, cam)
     request = PerimeterRequest(area, inset, alt, laps=laps, camera=cam, exclusions=_exclusions(exclude))
     _emit(request.plan(flight), common["output"])
 
@@ -399,7 +437,7 @@ def show(plan_file, max_items, max_fence_points, as_json):
         click.echo(json.dumps(json_safe({**plan_figures(p), "file": plan_file, "valid": not problems,
                                          "problems": problems}), indent=2, ensure_ascii=False))
     else:
-        for line in summary_lines(p):
+        for line in summary_lines(p) + home_lines(p):
             click.echo(line)
         if not problems:
             click.echo("validation: OK (fence, altitude, item count, fence size, endurance, camera interval)")
@@ -409,12 +447,14 @@ def show(plan_file, max_items, max_fence_points, as_json):
 
 @plan.command("export")
 @click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False))
-@click.option("--to", "to", type=click.Choice(["waypoints", "kml", "kmz", "geojson", "plan"]), default=None,
-              help="Format (default: from the output suffix).")
+@click.option("--to", "to", type=click.Choice(["waypoints", "kml", "kmz", "geojson", "plan", "wpml"]),
+              default=None, help="Format (default: from the output suffix; wpml = DJI Pilot 2 route KMZ, "
+                                 "one per sortie).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file.")
 @click.option("--photos", is_flag=True, help="KML/GeoJSON: also mark every planned photo position.")
 def export(plan_file, to, output, photos):
-    """Convert PLAN to Mission Planner waypoints, KML/KMZ (Google Earth) or GeoJSON (QGIS)."""
+    """Convert PLAN to Mission Planner waypoints, KML/KMZ (Google Earth), GeoJSON (QGIS) or DJI
+    Pilot 2 routes (--to wpml: OUT.kmz, or OUT-sortieN.kmz per sortie)."""
     from missions import format_for, read_any_plan, write_any_plan
 
     p = read_any_plan(plan_file)
@@ -422,3 +462,29 @@ def export(plan_file, to, output, photos):
     text = f"wrote {', '.join(str(w) for w in written)}" if len(written) <= 3 else \
         f"wrote {len(written)} files ({written[0].name} \u2026 {written[-1].name})"
     click.echo(f"{text}; {len(p.sorties)} sortie(s)")
+    if format_for(output, to) == "wpml":
+        click.echo(_dji_line(p).strip())
+        click.echo("  copy each KMZ to the controller or import it in DJI Pilot 2 (see docs/dji.md); "
+                   "check the take-off point, heights and lost-link action there before flying")
+
+
+@plan.command("import")
+@click.argument("route_file", metavar="ROUTE.kmz", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write the plan here (.plan, .waypoints, ...; default: ROUTE.plan beside the KMZ).")
+def import_route(route_file, output):
+    """Read a DJI Pilot 2 route (WPML KMZ: ours, or one drawn in Pilot 2 or FlightHub 2) into a
+    plan that `uav plan show`, `uav plan export` and `uav rehearse` take."""
+    from missions import read_any_plan, write_any_plan
+
+    p = read_any_plan(route_file) if str(route_file).lower().endswith(".kmz") else None
+    if p is None:
+        raise InvalidInputError(f"{route_file}: a DJI route is a .kmz file (wpmz/template.kml and "
+                                "wpmz/waylines.wpml inside)")
+    out = Path(output) if output else Path(route_file).with_suffix(".plan")
+    written = write_any_plan(p, out)
+    for line in summary_lines(p) + home_lines(p):
+        click.echo(line)
+    for note in (p.settings.get("import_notes") or []):
+        click.echo(f"  note            {note}")
+    click.echo(f"wrote {', '.join(str(w) for w in written)}")
