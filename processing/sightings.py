@@ -45,6 +45,7 @@ DEFAULT_EXTENT_M = 8.0
 MOVER_SPEED_MS = {"vehicle": 15.0, "person": 2.0}
 MOVER_MAX_GAP_S = 20.0
 MOVER_NEIGHBOURS = 6          # later flags of the class looked at for the next position
+MAX_SIZE_RATIO = 2.0          # a mover's flags differ in ground size by at most this
 # Flags of these classes come from thermal frames only; the others from visible-light frames,
 # so only frames of the matching kind count as having covered a sighting.
 THERMAL_CLASSES = frozenset({"hotspot"})
@@ -100,11 +101,23 @@ class FlagTable:
     height_m: np.ndarray
     off_nadir_deg: np.ndarray
     gsd_m: np.ndarray
+    # what each box looks like (processing.look; None unknown) and its ground size (m, NaN
+    # unknown): a mover is chained only to flags that look like it
+    look: np.ndarray | None = None
+    size_m: np.ndarray | None = None
+    # flags without a map position: their image-space track (processing.image_tracks), -1 none
+    track: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.fid)
+        if self.look is None:
+            self.look = np.full(n, None, object)
+        if self.size_m is None:
+            self.size_m = np.full(n, np.nan)
+        if self.track is None:
+            self.track = np.full(n, -1, np.int64)
         for name in ("frame_fid", "cls", "score", "lon", "lat", "time_s", "height_m",
-                     "off_nadir_deg", "gsd_m"):
+                     "off_nadir_deg", "gsd_m", "look", "size_m", "track"):
             if len(getattr(self, name)) != n:
                 raise InvalidInputError(f"flag table column {name} has {len(getattr(self, name))} "
                                         f"entries for {n} flags")
@@ -115,9 +128,13 @@ class FlagTable:
     @classmethod
     def from_rows(cls, rows) -> FlagTable:
         """From ``(fid, frame_fid, class, score, lon, lat, time_s, height_m, off_nadir_deg,
-        gsd_m)`` tuples (None for unknown)."""
+        gsd_m[, look, size_m])`` tuples (None for unknown)."""
         rows = list(rows)
         cols = list(zip(*rows)) if rows else [()] * 10
+        extra = {}
+        if len(cols) >= 12:
+            extra = dict(look=np.array(cols[10], object), size_m=np.array(
+                [np.nan if v is None else v for v in cols[11]], float))
 
         def num(c):
             return np.array([np.nan if v is None else v for v in c], float)
@@ -126,7 +143,7 @@ class FlagTable:
                    frame_fid=np.array([-1 if v is None else v for v in cols[1]], np.int64),
                    cls=np.array(cols[2], object), score=num(cols[3]), lon=num(cols[4]),
                    lat=num(cols[5]), time_s=num(cols[6]), height_m=num(cols[7]),
-                   off_nadir_deg=num(cols[8]), gsd_m=num(cols[9]))
+                   off_nadir_deg=num(cols[8]), gsd_m=num(cols[9]), **extra)
 
 
 @dataclass
@@ -250,7 +267,22 @@ def _mutual(i, j, d, frame):
     return near[:m] & near[m:]
 
 
-def _class_edges(x, y, t, u, frame, cls: str):
+def _look_alike(a, b, look, size):
+    """For pairs (a, b): whether the two boxes look alike (colour histogram) and are of similar
+    ground size.  An unknown look never passes: a mover is not chained on position alone."""
+    from .look import SAME_LOOK, look_similarity
+
+    out = np.zeros(len(a), bool)
+    for k, (i, j) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        sim = look_similarity(look[i], look[j])
+        if sim is None or sim < SAME_LOOK:
+            continue
+        si, sj = size[i], size[j]
+        out[k] = not (np.isfinite(si) and np.isfinite(sj) and max(si, sj) > MAX_SIZE_RATIO * min(si, sj))
+    return out
+
+
+def _class_edges(x, y, t, u, frame, cls: str, look=None, size=None):
     """Accepted flag pairs (local indices) of one class."""
     extent = CLASS_EXTENT_M.get(cls, DEFAULT_EXTENT_M)
     n = len(x)
@@ -293,6 +325,10 @@ def _class_edges(x, y, t, u, frame, cls: str):
         cdt.append(dt[ok])
         cd.append(dist[ok])
     a, b, dt, dist = (np.concatenate(v) for v in (ca, cb, cdt, cd))
+    # a mover is followed only to a flag that looks like it: position and speed alone would
+    # chain a parked car to whatever stands within driving distance in the next photo
+    alike = _look_alike(a, b, look, size) if look is not None else np.zeros(len(a), bool)
+    a, b, dt, dist = a[alike], b[alike], dt[alike], dist[alike]
     mutual = _mutual(a, b, dist, frame)
     a, b, dt = a[mutual], b[mutual], dt[mutual]
     first = np.lexsort((dt, a))
@@ -332,13 +368,17 @@ def group_flags(flags: FlagTable, frames: FrameCover | None = None) -> Grouping:
     next_label = 0
     for cls in sorted(set(flags.cls[placed].tolist())):
         idx = np.nonzero(placed & (flags.cls == cls))[0]
-        a, b = _class_edges(x[idx], y[idx], flags.time_s[idx], u[idx], flags.frame_fid[idx], cls)
+        a, b = _class_edges(x[idx], y[idx], flags.time_s[idx], u[idx], flags.frame_fid[idx], cls,
+                            flags.look[idx], flags.size_m[idx])
         comp = _components(len(idx), a, b)
         _, dense = np.unique(comp, return_inverse=True)
         label[idx] = dense + next_label
         next_label += int(dense.max()) + 1
     lone = np.nonzero(~placed)[0]
-    label[lone] = next_label + np.arange(len(lone))
+    # without a map position: one sighting per image-space track, or per flag when untracked
+    key = np.where(flags.track[lone] >= 0, flags.track[lone], -1 - np.arange(len(lone)))
+    _, dense = np.unique(key, return_inverse=True)
+    label[lone] = next_label + dense
     groups = _summarise(flags, label, placed, x, y, u, frames)
     order = sorted(range(len(groups)), key=lambda k: (-groups[k].score, groups[k].best_flag))
     remap = np.empty(len(groups), np.int64)

@@ -111,8 +111,8 @@ def read_flag_table(store: FlightStore):
     frame time text (in the same order)."""
     rows = store._query(
         "SELECT f.fid, f.frame_fid, f.class, f.score, f.lon, f.lat, fr.time, fr.alt_rel, fr.pitch, "
-        "fr.gsd_m, f.sighting_id, f.status FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
-        "ORDER BY f.fid")
+        "fr.gsd_m, f.sighting_id, f.status, f.look, f.ground_size_m FROM flags f "
+        "LEFT JOIN frames fr ON fr.fid = f.frame_fid ORDER BY f.fid")
     times = {}
     out = []
     for r in rows:
@@ -121,12 +121,33 @@ def read_flag_table(store: FlightStore):
             times[t] = parse_time_s(t)
         pitch = r[8]
         out.append((r[0], r[1], r[2], r[3], r[4], r[5], times[t], r[7],
-                    None if pitch is None else 90.0 - abs(pitch), r[9]))
+                    None if pitch is None else 90.0 - abs(pitch), r[9], r[12], r[13]))
     table = FlagTable.from_rows(out)
+    table.track = _image_tracks(store, table)
     prev = np.array([-1 if r[10] is None else r[10] for r in rows], np.int64)
     status = np.array([r[11] for r in rows], object)
     time_text = [r[6] for r in rows]
     return table, prev, status, time_text
+
+
+def _image_tracks(store: FlightStore, table: FlagTable) -> np.ndarray:
+    """Per flag, its image-space track when it has no map position (-1 otherwise)."""
+    from ..image_tracks import ImageFlag, track_in_image
+
+    out = np.full(len(table), -1, np.int64)
+    lone = ~(np.isfinite(table.lon) & np.isfinite(table.lat))
+    if not lone.any():
+        return out
+    rows = store._query("SELECT f.fid, f.frame_fid, f.class, f.px_x0, f.px_y0, f.px_x1, f.px_y1, f.look, "
+                        "fr.path, fr.time FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
+                        "WHERE f.lat IS NULL OR f.lon IS NULL")
+    flags = [ImageFlag(*(v if v is not None else 0.0 for v in r[:7]), look=r[7]) for r in rows]
+    frames = {r[1]: (r[8] or "", parse_time_s(r[9]) if r[9] else None) for r in rows}
+    tracks = track_in_image(flags, frames)
+    pos = {f: k for k, f in enumerate(table.fid.tolist())}
+    for fid, k in tracks.items():
+        out[pos[fid]] = k
+    return out
 
 
 def read_frame_cover(store: FlightStore) -> FrameCover:

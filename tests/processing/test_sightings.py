@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
+from processing.look import look_of, look_similarity
 from processing.sightings import FlagTable, FrameCover, group_flags, position_uncertainty_m
 from processing.store import FlagRecord, FlightStore, FrameRecord
 from processing.store.sightings import decide_sighting, update_sightings
@@ -23,14 +24,27 @@ def _ll(east, north):
     return (LON0 + east / (111320.0 * math.cos(math.radians(LAT0))), LAT0 + north / 110574.0)
 
 
+def _look(bgr):
+    """The look (processing.look) of a plain box of this colour with a dark edge."""
+    img = np.zeros((20, 30, 3), np.uint8)
+    img[:] = (40, 40, 40)
+    img[3:17, 3:27] = bgr
+    return look_of(img, 0, 0, 30, 20)
+
+
+SILVER, GREEN = _look((190, 180, 175)), _look((60, 140, 40))
+
+
 def _table(rows):
-    """rows: (cls, east, north, t, frame, score[, height]) -> FlagTable (None east = no position)."""
+    """rows: (cls, east, north, t, frame, score[, height[, look]]) -> FlagTable (None east = no
+    position); flags look alike (silver) unless a look is given."""
     out = []
     for k, r in enumerate(rows):
         cls, e, n, t, frame, score = r[:6]
         h = r[6] if len(r) > 6 else 60.0
+        look = r[7] if len(r) > 7 else SILVER
         lon, lat = _ll(e, n) if e is not None else (None, None)
-        out.append((k + 1, frame, cls, score, lon, lat, T0 + t, h, 0.0, 0.02))
+        out.append((k + 1, frame, cls, score, lon, lat, T0 + t, h, 0.0, 0.02, look, 4.5))
     return FlagTable.from_rows(out)
 
 
@@ -87,6 +101,22 @@ def test_moving_vehicle_is_one_sighting_two_parked_cars_two():
     # fire does not move: the same 24 m steps make six fire sightings
     fires = group_flags(_table([("fire", 24.0 * f, 0.0, 2.0 * f, f, 0.8) for f in range(6)]))
     assert len(fires.sightings) == 6
+
+
+def test_a_mover_is_chained_only_to_flags_that_look_like_it():
+    # A silver car in three photos 7 s apart, then in the next photo, 40 m away (reachable at
+    # 6 m/s), a green box the same size: position and speed allow it, the look does not.
+    assert look_similarity(SILVER, GREEN) < 0.55 <= look_similarity(SILVER, SILVER)
+    rows = [("vehicle", 0.0, 0.0, 7.0 * f, f, 0.8) for f in range(3)]
+    rows.append(("vehicle", 40.0, 0.0, 21.0, 3, 0.7, 60.0, GREEN))
+    vs = sorted(group_flags(_table(rows)).sightings, key=lambda s: min(s.flag_fids))
+    assert [len(s.flag_fids) for s in vs] == [3, 1]
+    # the same green flag looking silver would have been followed: the look decided it
+    rows[-1] = ("vehicle", 40.0, 0.0, 21.0, 3, 0.7, 60.0, SILVER)
+    assert len(group_flags(_table(rows)).sightings) == 1
+    # a flag whose look is unknown (a file from before looks) is not chained on position alone
+    rows[-1] = ("vehicle", 40.0, 0.0, 21.0, 3, 0.7, 60.0, None)
+    assert len(group_flags(_table(rows)).sightings) == 2
 
 
 def test_flags_without_position_are_sightings_of_their_own():
