@@ -141,7 +141,8 @@ def _restore_sigterm(previous) -> None:
 @click.option("-o", "--output", "report_out", type=click.Path(dir_okay=False), default=None,
               help="Write the rehearsal report as JSON here.")
 def rehearse(plan_path, backend, speedup, frames_out, track_out, sitl_bin, report_out):
-    """Fly PLAN on a simulator: upload (verified), arm, fly every sortie, and report.
+    """Fly PLAN (.plan, .waypoints or a DJI Pilot 2 route .kmz) on a simulator: upload
+    (verified), arm, fly every sortie, and report.
 
     The report compares each sortie with the plan: flight time, battery used, photos taken,
     cross-track error, fence breaches and items reached.  Exit status 1 if any sortie had a
@@ -149,10 +150,10 @@ def rehearse(plan_path, backend, speedup, frames_out, track_out, sitl_bin, repor
     """
     from pathlib import Path
 
-    from missions.formats.qgc_plan import read_plan
+    from missions import read_any_plan
     from simulators.rehearsal import rehearse as run
 
-    plan = read_plan(plan_path)
+    plan = read_any_plan(plan_path)   # .plan, .waypoints or a DJI route .kmz
     if track_out is None:
         base = Path(report_out) if report_out else Path(plan_path)
         track_out = base.with_name(base.stem + "-track.geojson")
