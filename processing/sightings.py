@@ -107,6 +107,8 @@ class FlagTable:
     size_m: np.ndarray | None = None
     # flags without a map position: their image-space track (processing.image_tracks), -1 none
     track: np.ndarray | None = None
+    # split off its sighting by a reviewer: joined to nothing
+    apart: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.fid)
@@ -116,8 +118,10 @@ class FlagTable:
             self.size_m = np.full(n, np.nan)
         if self.track is None:
             self.track = np.full(n, -1, np.int64)
+        if self.apart is None:
+            self.apart = np.zeros(n, bool)
         for name in ("frame_fid", "cls", "score", "lon", "lat", "time_s", "height_m",
-                     "off_nadir_deg", "gsd_m", "look", "size_m", "track"):
+                     "off_nadir_deg", "gsd_m", "look", "size_m", "track", "apart"):
             if len(getattr(self, name)) != n:
                 raise InvalidInputError(f"flag table column {name} has {len(getattr(self, name))} "
                                         f"entries for {n} flags")
@@ -359,6 +363,7 @@ def group_flags(flags: FlagTable, frames: FrameCover | None = None) -> Grouping:
     if n == 0:
         return Grouping([], label)
     placed = np.isfinite(flags.lon) & np.isfinite(flags.lat)
+    alone = flags.apart.astype(bool)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
     if placed.any():
@@ -366,17 +371,18 @@ def group_flags(flags: FlagTable, frames: FrameCover | None = None) -> Grouping:
         x[placed], y[placed] = lf.to_metric(flags.lon[placed], flags.lat[placed])
     u = position_uncertainty_m(flags.height_m, flags.off_nadir_deg, flags.gsd_m)
     next_label = 0
-    for cls in sorted(set(flags.cls[placed].tolist())):
-        idx = np.nonzero(placed & (flags.cls == cls))[0]
+    for cls in sorted(set(flags.cls[placed & ~alone].tolist())):
+        idx = np.nonzero(placed & ~alone & (flags.cls == cls))[0]
         a, b = _class_edges(x[idx], y[idx], flags.time_s[idx], u[idx], flags.frame_fid[idx], cls,
                             flags.look[idx], flags.size_m[idx])
         comp = _components(len(idx), a, b)
         _, dense = np.unique(comp, return_inverse=True)
         label[idx] = dense + next_label
         next_label += int(dense.max()) + 1
-    lone = np.nonzero(~placed)[0]
-    # without a map position: one sighting per image-space track, or per flag when untracked
-    key = np.where(flags.track[lone] >= 0, flags.track[lone], -1 - np.arange(len(lone)))
+    lone = np.nonzero(~placed | alone)[0]
+    # without a map position: one sighting per image-space track, or per flag when untracked;
+    # a flag a reviewer split off stays alone
+    key = np.where((flags.track[lone] >= 0) & ~alone[lone], flags.track[lone], -1 - np.arange(len(lone)))
     _, dense = np.unique(key, return_inverse=True)
     label[lone] = next_label + dense
     groups = _summarise(flags, label, placed, x, y, u, frames)

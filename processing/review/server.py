@@ -83,6 +83,7 @@ ROUTES = [
     _r(r"/api/sightings/markers", GET="api_sighting_markers"),
     _r(r"/api/sightings/(\d+)", GET="api_sighting"),
     _r(r"/api/sightings/(\d+)/decision", POST="api_decide_sighting"),
+    _r(r"/api/sightings/(\d+)/flags/(\d+)/decision", POST="api_decide_flag_of_sighting"),
     _r(r"/api/flags/(\d+)", GET="api_flag"),
     _r(r"/api/flags/(\d+)/decision", POST="api_decide"),
     _r(r"/api/flags/(\d+)/crop", GET="img_crop"),
@@ -355,6 +356,17 @@ class ReviewHandler(BaseHTTPRequestHandler):
         except ReviewConflictError as e:
             raise ApiError(409, str(e), extra={"current": self._sighting_out(fid)}) from None
         self._json(200, self._sighting_out(fid))
+
+    def api_decide_flag_of_sighting(self, fid: int, flag_fid: int):
+        status, note, version, reviewer = self._decision_body("sighting")
+        try:
+            s = self.db.decide_flag_of_sighting(fid, flag_fid, status, note, reviewer, version)
+        except ReviewConflictError as e:
+            raise ApiError(409, str(e), extra={"current": self._sighting_out(fid)}) from None
+        split_to = s.pop("split_to")
+        out = self._sighting_out(fid)
+        out["split_to"] = split_to
+        self._json(200, out)
 
     def _decision_body(self, what: str = "flag"):
         body = self._read_json()

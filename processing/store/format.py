@@ -130,6 +130,7 @@ class FlagRecord:
     frame_path: str | None = None
     sighting_id: int | None = None      # the sighting it is evidence of (processing.sightings)
     look: str | None = None             # what the box looks like (processing.look): chains movers
+    apart: bool = False                 # a reviewer split it off its sighting: it stays alone
     fid: int | None = None
 
 
@@ -190,7 +191,7 @@ CREATE TABLE IF NOT EXISTS flags (
   px_x0 REAL, px_y0 REAL, px_x1 REAL, px_y1 REAL, lat REAL, lon REAL, position_note TEXT,
   ground_size_m REAL, size_ok INTEGER, status TEXT NOT NULL DEFAULT 'new', note TEXT,
   reviewer TEXT, reviewed_at TEXT, version INTEGER NOT NULL DEFAULT 0, sighting_id INTEGER,
-  look TEXT);
+  look TEXT, apart INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS flags_frame_fid ON flags(frame_fid);
 CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id);
 CREATE INDEX IF NOT EXISTS flags_status ON flags(status);

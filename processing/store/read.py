@@ -391,6 +391,26 @@ class FlightDB:
             decide_sighting(self._store, fid, status, note, reviewer, expected_version)
         return self.sighting(fid)
 
+    def decide_flag_of_sighting(self, fid: int, flag_fid: int, status: str, note: str | None,
+                                reviewer: str | None, expected_version: int) -> dict:
+        """Decide one flag of sighting ``fid`` alone, splitting it off when rejected or uncertain
+        (:mod:`.sighting_review`); returns the sighting as it is now, with ``split_to``."""
+        from .sighting_review import decide_flag_of_sighting
+
+        if status not in DECISIONS:
+            raise InvalidInputError(f"unknown decision {status!r}; use one of {', '.join(DECISIONS)}")
+        if note is not None and len(note) > NOTE_MAX_CHARS:
+            raise InvalidInputError(f"note is {len(note)} characters long; keep it under {NOTE_MAX_CHARS}")
+        self.sighting(fid)
+        with self._store_lock:
+            if self._store is None:
+                self._store = FlightStore.open(self.path)
+            split_to = decide_flag_of_sighting(self._store, fid, flag_fid, status, note, reviewer,
+                                               expected_version)
+        out = self.sighting(fid)
+        out["split_to"] = split_to
+        return out
+
     # -- frames --------------------------------------------------------------------------
     def frame(self, fid: int) -> dict:
         """One frame's row (no geometry blob) plus the fids of its neighbours in time."""

@@ -111,7 +111,7 @@ def read_flag_table(store: FlightStore):
     frame time text (in the same order)."""
     rows = store._query(
         "SELECT f.fid, f.frame_fid, f.class, f.score, f.lon, f.lat, fr.time, fr.alt_rel, fr.pitch, "
-        "fr.gsd_m, f.sighting_id, f.status, f.look, f.ground_size_m FROM flags f "
+        "fr.gsd_m, f.sighting_id, f.status, f.look, f.ground_size_m, f.apart FROM flags f "
         "LEFT JOIN frames fr ON fr.fid = f.frame_fid ORDER BY f.fid")
     times = {}
     out = []
@@ -124,6 +124,7 @@ def read_flag_table(store: FlightStore):
                     None if pitch is None else 90.0 - abs(pitch), r[9], r[12], r[13]))
     table = FlagTable.from_rows(out)
     table.track = _image_tracks(store, table)
+    table.apart = np.array([bool(r[14]) for r in rows], bool)
     prev = np.array([-1 if r[10] is None else r[10] for r in rows], np.int64)
     status = np.array([r[11] for r in rows], object)
     time_text = [r[6] for r in rows]
@@ -140,7 +141,7 @@ def _image_tracks(store: FlightStore, table: FlagTable) -> np.ndarray:
         return out
     rows = store._query("SELECT f.fid, f.frame_fid, f.class, f.px_x0, f.px_y0, f.px_x1, f.px_y1, f.look, "
                         "fr.path, fr.time FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
-                        "WHERE f.lat IS NULL OR f.lon IS NULL")
+                        "WHERE (f.lat IS NULL OR f.lon IS NULL) AND NOT f.apart")
     flags = [ImageFlag(*(v if v is not None else 0.0 for v in r[:7]), look=r[7]) for r in rows]
     frames = {r[1]: (r[8] or "", parse_time_s(r[9]) if r[9] else None) for r in rows}
     tracks = track_in_image(flags, frames)

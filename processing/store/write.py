@@ -121,11 +121,12 @@ class FlightStore:
 
     def _migrate(self):
         """Bring a file made by an older version up to date (idempotent; nothing is lost):
-        ``flags.sighting_id`` (sightings), ``flags.look`` (movers chained by their look) and
-        the ``frame_searches`` table (what each frame was searched for)."""
+        ``flags.sighting_id`` (sightings), ``flags.look`` (movers chained by their look),
+        ``flags.apart`` (split off its sighting by a reviewer) and the ``frame_searches`` table
+        (what each frame was searched for)."""
         cols = {r[1] for r in self._con.execute("PRAGMA table_info(flags)")}
         tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if {"sighting_id", "look"} <= cols and "frame_searches" in tables:
+        if {"sighting_id", "look", "apart"} <= cols and "frame_searches" in tables:
             return
         try:
             with self._tx() as con:
@@ -134,6 +135,8 @@ class FlightStore:
                     con.execute("CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id)")
                 if "look" not in cols:
                     con.execute("ALTER TABLE flags ADD COLUMN look TEXT")
+                if "apart" not in cols:
+                    con.execute("ALTER TABLE flags ADD COLUMN apart INTEGER NOT NULL DEFAULT 0")
             if "frame_searches" not in tables:
                 self.add_layer(SEARCHES_SCHEMA, SEARCHES_CONTENTS)
                 self._backfill_searches()
@@ -310,6 +313,7 @@ class FlightStore:
         flag.frame_fid, flag.frame_path = frame_fid, frame_path
         vals = [getattr(flag, "cls" if c == "class" else c) for c in _FLAG_COLS]
         vals[_FLAG_COLS.index("size_ok")] = None if flag.size_ok is None else int(bool(flag.size_ok))
+        vals[_FLAG_COLS.index("apart")] = int(bool(flag.apart))
         geom = None
         if flag.lat is not None and flag.lon is not None:
             geom = gpkg_geometry(shapely.Point(flag.lon, flag.lat))
@@ -365,6 +369,7 @@ class FlightStore:
     def _flag_from_row(r) -> FlagRecord:
         kw = {("cls" if c == "class" else c): v for c, v in zip(_FLAG_COLS, r[1:], strict=True)}
         kw["size_ok"] = _bool_or_none(kw["size_ok"])
+        kw["apart"] = bool(kw["apart"])
         return FlagRecord(fid=r[0], **kw)
 
     def flag_counts(self) -> dict[str, int]:

@@ -250,6 +250,7 @@ async function decide(status) {
   if (state.mode === "sightings") {
     const s = state.sighting;
     if (!s || state.deciding) return;
+    if (!farApartConfirmed(s, status)) return;
     state.deciding = true;
     let ok = false;
     try { ok = await decideSightingOn(s, status); } finally { state.deciding = false; }
@@ -675,6 +676,7 @@ function onKey(ev) {
   const actions = {
     j: () => move(1), k: () => move(-1), ArrowDown: () => move(1), ArrowUp: () => move(-1),
     a: () => decide("confirmed"), r: () => decide("rejected"), u: () => decide("uncertain"),
+    A: () => decideFlagOfSighting("confirmed"), x: () => decideFlagOfSighting("rejected"),
     n: () => $("note").focus(),
     "[": () => $("frame-prev").click(), "]": () => $("frame-next").click(),
     "+": () => zoomAt(1.5), "=": () => zoomAt(1.5), "-": () => zoomAt(1 / 1.5), "0": fit, z: zoomToBox,
@@ -710,6 +712,8 @@ async function main() {
   $("btn-accept").addEventListener("click", () => decide("confirmed"));
   $("btn-reject").addEventListener("click", () => decide("rejected"));
   $("btn-uncertain").addEventListener("click", () => decide("uncertain"));
+  $("btn-flag-accept").addEventListener("click", () => decideFlagOfSighting("confirmed"));
+  $("btn-flag-split").addEventListener("click", () => decideFlagOfSighting("rejected"));
   $("btn-help").addEventListener("click", () => $("help").showModal());
   $("help-close").addEventListener("click", () => $("help").close());
   $("show-pictures").addEventListener("change", togglePictures);

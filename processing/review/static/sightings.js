@@ -27,6 +27,57 @@ function sightingRow(s, i) {
   return li;
 }
 
+// A sighting whose flags lie further apart than this (or that is called moving) may have joined
+// things that are not one object: one key press does not decide it before the analyst looked.
+const FAR_APART_M = 15;
+
+function farApartConfirmed(s, status) {
+  const far = s.moving || Number(s.spread_m) > FAR_APART_M;
+  if (!far || s.n_flags < 2) return true;
+  const key = `${s.fid}:${status}`;
+  if (state.farConfirm === key) { state.farConfirm = null; return true; }
+  state.farConfirm = key;
+  const verb = { confirmed: "accept", rejected: "reject", uncertain: "call uncertain" }[status] || status;
+  message(`Look first: the ${s.n_flags} flags of sighting #${s.fid} lie up to ${Number(s.spread_m).toFixed(0)} m ` +
+    `apart and may not be one object. Click each photo in its strip; split off one that shows something ` +
+    `else (x). Press the same key again to ${verb} all ${s.n_flags} flags.`, "warn");
+  return false;
+}
+
+async function decideFlagOfSighting(status) {
+  const s = state.sighting, f = state.flag;
+  if (state.mode !== "sightings" || !s || !f || state.deciding) return;
+  const reviewer = $("reviewer").value.trim();
+  const body = { status, note: null, expected_version: s.version, reviewer: reviewer || null };
+  state.deciding = true;
+  let updated;
+  try {
+    updated = await api(`/api/sightings/${s.fid}/flags/${f.fid}/decision`, {
+      method: "POST", headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (err) {
+    message(`Not saved: ${err.message}`, "error");
+    return false;
+  } finally { state.deciding = false; }
+  state.farConfirm = null;
+  const split = updated.split_to;
+  applySightingUpdate(s, updated);
+  s.flags = updated.flags.slice(0, 12);
+  const i = state.page.items.indexOf(s);
+  const row = i >= 0 ? rowOf(i) : null;
+  if (row) {   // its strip and counts without the flag split off
+    row.replaceWith(sightingRow(s, i));
+    rowOf(i).classList.add("selected");
+  }
+  Object.assign(state.flight, await api("/api/flight"));
+  renderCounts();
+  message(split ? `Saved: flag #${f.fid} ${status}, split off sighting #${s.fid} into sighting #${split}.`
+    : `Saved: flag #${f.fid} ${status} (it stays in sighting #${s.fid}).`, "ok");
+  await showFlag(s.best_flag_fid);
+  return true;
+}
+
 let sightingToken = 0;
 async function showSighting(s, flagFid) {
   const token = ++sightingToken;
