@@ -368,3 +368,23 @@ def test_rehearse_flies_a_dji_route_kmz(tmp_path, sim_backend):
     planned = read_plan(tmp_path / "s.plan").stats.photo_count
     taken = report["sorties"][0]["photos_taken"]
     assert abs(taken - planned) <= 2, (taken, planned)
+
+
+def test_readme_dji_commands_run_as_printed(tmp_path, monkeypatch):
+    # The README's DJI block, after its Sector 7 survey: export and import as printed.
+    import shlex
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("### DJI pilot: fly the plan from DJI Pilot 2", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    survey = text.split("### Ranger: plan a flight", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    survey = survey.split("uav plan survey", 1)[1].split("uav plan show", 1)[0].replace("\\\n", " ")
+    monkeypatch.chdir(ROOT)
+    res = run("plan", "survey", *[a.replace("sector7.plan", str(tmp_path / "sector7.plan"))
+                                  for a in shlex.split(survey.split("#")[0])])
+    assert res.exit_code == 0, res.output
+    commands = [shlex.split(line.split("  #", 1)[0]) for line in block.splitlines() if line.startswith("uav plan")]
+    assert [c[2] for c in commands] == ["export", "import"]
+    for argv in commands:
+        res = run(*[str(tmp_path / a) if a.endswith((".plan", ".kmz")) else a for a in argv[1:]])
+        assert res.exit_code == 0, (argv, res.output)
+    assert (tmp_path / "sector7-sortie1.kmz").exists() and read_plan(tmp_path / "check.plan").sorties

@@ -289,6 +289,8 @@ def plan():
     uav plan lookout salt_licks.geojson --radius 40 --time 120 --alt 50 -o licks.plan
     uav plan show sector7.plan
     uav plan export sector7.plan --to kml -o sector7.kml
+    uav plan export sector7.plan --to wpml -o sector7.kmz     (DJI Pilot 2, one KMZ per sortie)
+    uav plan import route.kmz -o route.plan                   (a DJI route back into a plan)
     """
 
 
