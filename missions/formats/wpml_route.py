@@ -108,14 +108,30 @@ def dji_aircraft_names() -> list[str]:
     return sorted(a.name for a in AIRCRAFT.values() if a.wpml_drone is not None)
 
 
+def with_dji_values(profile, presets):
+    """``profile`` with the DJI values of the preset of its name, when it has none: a plan
+    saved before the presets knew them still exports (user profiles keep their own)."""
+    from dataclasses import fields, replace
+
+    preset = presets.get(getattr(profile, "name", None))
+    if profile is None or preset is None or profile == preset:
+        return profile
+    keys = [f.name for f in fields(preset) if f.name.startswith("wpml_") or f.name == "cameras"]
+    if all(getattr(profile, k) in (None, (), 0) for k in keys):
+        same = {f.name: getattr(profile, f.name) for f in fields(preset) if f.name not in keys}
+        if same == {f.name: getattr(preset, f.name) for f in fields(preset) if f.name not in keys}:
+            return replace(profile, **{k: getattr(preset, k) for k in keys})
+    return profile
+
+
 def route_profiles(plan):
     """The aircraft and camera a route of ``plan`` is written for, or a clear refusal."""
-    aircraft = plan.aircraft
+    aircraft = with_dji_values(plan.aircraft, AIRCRAFT)
     if aircraft is None or aircraft.wpml_drone is None:
         name = aircraft.name if aircraft is not None else "no aircraft"
         raise ProfileError(f"aircraft {name!r} has no DJI route format (WPML): plan with one of "
                            f"{', '.join(dji_aircraft_names())} (--aircraft) to fly it from DJI Pilot 2")
-    camera = plan.camera
+    camera = with_dji_values(plan.camera, CAMERAS)
     if camera is None and aircraft.cameras:
         camera = CAMERAS.get(aircraft.cameras[0])
     if camera is None:

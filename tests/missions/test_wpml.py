@@ -388,3 +388,17 @@ def test_readme_dji_commands_run_as_printed(tmp_path, monkeypatch):
         res = run(*[str(tmp_path / a) if a.endswith((".plan", ".kmz")) else a for a in argv[1:]])
         assert res.exit_code == 0, (argv, res.output)
     assert (tmp_path / "sector7-sortie1.kmz").exists() and read_plan(tmp_path / "check.plan").sorties
+
+
+def test_a_plan_saved_before_the_dji_values_still_exports(tmp_path):
+    res = run("plan", "survey", sample_path("demo_sector"), "--camera", "mavic3e-wide", "--alt", 60,
+              "--aircraft", "mavic3e", "--home", HOME, "-o", tmp_path / "s.plan")
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "s.plan").read_text())
+    for key in ("aircraft", "camera"):   # what an older amur-uav stored
+        for f in ("wpml_drone", "wpml_drone_sub", "cameras", "wpml_payload", "wpml_lens"):
+            doc["amur"][key].pop(f, None)
+    (tmp_path / "s.plan").write_text(json.dumps(doc))
+    res = run("plan", "export", tmp_path / "s.plan", "--to", "wpml", "-o", tmp_path / "s.kmz")
+    assert res.exit_code == 0, res.output
+    check_spec_rules(tmp_path / "s.kmz", (77, 0), 66, "wide")

@@ -212,12 +212,14 @@ def summary_lines(plan) -> list[str]:
 
 def _dji_line(plan) -> str | None:
     """Which DJI aircraft and payload the plan's DJI Pilot 2 routes are for (when it has one)."""
-    a = plan.aircraft
+    from missions.formats.wpml_route import with_dji_values
+
+    from ..profiles import AIRCRAFT, CAMERAS
+
+    a = with_dji_values(plan.aircraft, AIRCRAFT)
     if a is None or a.wpml_drone is None:
         return None
-    from ..profiles import CAMERAS
-
-    cam = plan.camera or (CAMERAS.get(a.cameras[0]) if a.cameras else None)
+    cam = with_dji_values(plan.camera, CAMERAS) or (CAMERAS.get(a.cameras[0]) if a.cameras else None)
     if cam is None or cam.wpml_payload is None:
         return f"  DJI route       drone {a.wpml_drone}/{a.wpml_drone_sub}, no DJI payload for the camera"
     return (f"  DJI route       {a.name} (drone {a.wpml_drone}/{a.wpml_drone_sub}), payload "
@@ -415,7 +417,7 @@ def perimeter(sector, sector_name, where, inset, laps, alt, exclude, camera, **c
               help="Vehicle fence storage in points [default: what the plan was made for, else 60].")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures and problems as JSON.")
 def show(plan_file, max_items, max_fence_points, as_json):
-    """Statistics and validation of PLAN (.plan or .waypoints).
+    """Statistics and validation of PLAN (.plan, .waypoints or a DJI route .kmz).
 
     Exits with status 2 when the plan breaks a rule (fence, altitude, item count, endurance,
     camera interval); every problem is listed with its item.
