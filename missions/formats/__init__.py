@@ -96,13 +96,18 @@ def read_any_plan(path):
     return read_plan(path)
 
 
-def __getattr__(name):
-    # The writers load only when used; json_safe is the one helper the command line needs.
-    if name == "json_safe":
-        from .qgc_plan import json_safe
+_LAZY = {"json_safe": ".qgc_plan", "write_wpml": ".wpml", "read_wpml_plan": ".wpml_reader",
+         "geoid_height": ".geoid"}
 
-        return json_safe
+
+def __getattr__(name):
+    # The writers load only when used; these are the helpers callers reach for by name.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["EXPORT_FORMATS", "format_for", "json_safe", "read_any_plan", "write_any_plan"]
+__all__ = ["EXPORT_FORMATS", "format_for", "geoid_height", "json_safe", "read_any_plan", "read_wpml_plan",
+           "write_any_plan", "write_wpml"]
