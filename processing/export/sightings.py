@@ -61,14 +61,25 @@ def _properties(s: dict, evidence: list[dict], flight: str) -> dict:
     }
 
 
-def _positioned(items: list[dict], result) -> list[dict]:
+def _ids(ids: list[int], most: int = 20) -> str:
+    shown = ", ".join(map(str, ids[:most]))
+    return shown + (f" and {len(ids) - most} more" if len(ids) > most else "")
+
+
+def _positioned(items: list[dict], result, carried: bool = False) -> list[dict]:
+    """The sightings with a map position; the others are counted and named in a warning (a map
+    format cannot place them; GeoJSON carries them with a null geometry: ``carried``)."""
     out = [s for s in items if s["lat"] is not None and s["lon"] is not None]
     result.without_position = [s["fid"] for s in items if s["lat"] is None or s["lon"] is None]
     if result.without_position:
+        n = len(result.without_position)
+        where = ("are in this GeoJSON with a null geometry (a GIS program lists them but draws nothing)"
+                 if carried else f"are left out of this {result.fmt.upper()}")
         result.warnings.append(
-            f"{len(result.without_position)} sighting(s) have no map position and are not in this "
-            f"{result.fmt.upper()} (sighting ids {', '.join(map(str, result.without_position))}); the CSV "
-            "export lists them")
+            f"{n} of {len(items)} sighting(s) have no map position, because their frames had none (no GPS "
+            f"in the photo and no --telemetry): they {where} (sighting ids {_ids(result.without_position)}). "
+            "To place them, run `uav process` again with the flight's log (--telemetry); the CSV and "
+            "GeoJSON exports carry them as they are")
     return out
 
 
@@ -84,10 +95,12 @@ def _best_crop(db, s: dict, result, label: str) -> bytes | None:
 
 
 def _geojson(db, items, out, result, ev, write):
+    placed = {s["fid"] for s in _positioned(items, result, carried=True)}
     feats = [{"type": "Feature", "id": s["fid"],
-              "geometry": {"type": "Point", "coordinates": [round(s["lon"], 8), round(s["lat"], 8)]},
+              "geometry": ({"type": "Point", "coordinates": [round(s["lon"], 8), round(s["lat"], 8)]}
+                           if s["fid"] in placed else None),
               "properties": _properties(s, _evidence(s, ev), db.path.name)}
-             for s in _positioned(items, result)]
+             for s in items]
     doc = {"type": "FeatureCollection", "name": f"{db.path.stem} sightings", "features": feats}
     write(out, lambda p: p.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8"))
     result.count = len(feats)
