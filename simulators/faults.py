@@ -1,4 +1,5 @@
-"""A fault-injecting MAVLink proxy: drop, duplicate, reorder and delay whole frames.
+"""A fault-injecting MAVLink proxy: drop, duplicate, reorder and delay whole frames, or play a
+telemetry radio (:mod:`simulators.radio`: airtime, burst loss, fades, a radio unplugged).
 
 Put it between a GCS and any vehicle (built-in or SITL) to see what a lossy radio does to a
 transfer.  The byte stream is cut into MAVLink frames (v1 and v2, signed or not) so faults hit
@@ -8,6 +9,10 @@ untouched.  Faults are drawn from a seeded generator per direction, so a failing
 >>> with FaultyLink("tcp:127.0.0.1:5760", drop=0.2, seed=1) as link:   # doctest: +SKIP
 ...     upload(link.connection_string, plan)
 ...     print(link.counters["to_vehicle"]["dropped"])
+
+From the command line, so a pilot can rehearse on a bad link too::
+
+    python -m simulators.faults tcp:127.0.0.1:5760 --radio sik-57600-fades --port 5770
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
 from uav.errors import SimulatorError
+
+from .radio import RADIO_COMPONENT_ID, RADIO_SYSTEM_ID, RadioChannel, RadioModel, radio_model
 
 V1, V2 = 0xFE, 0xFD
 # A frame held back to be reordered goes out after the next frame on its stream, or after this
@@ -111,6 +120,11 @@ class FaultyLink:
         Seed of the fault generator.
     to_vehicle, to_gcs : dict, optional
         Per-direction settings, e.g. ``to_gcs={"drop": 0.5}``.
+    radio : str or RadioModel, optional
+        Play a telemetry radio (a preset name such as ``sik-57600``, or a model) on top of
+        the faults above: airtime, half duplex, burst loss, fades, scripted drops.
+    listen_port : int
+        Where to listen (0: any free port).
 
     Attributes
     ----------
@@ -123,7 +137,8 @@ class FaultyLink:
 
     def __init__(self, target: str, drop: float = 0.0, duplicate: float = 0.0,
                  reorder: float = 0.0, delay_s: float = 0.0, seed: int = 1,
-                 to_vehicle: dict | None = None, to_gcs: dict | None = None):
+                 to_vehicle: dict | None = None, to_gcs: dict | None = None,
+                 radio: str | RadioModel | None = None, listen_port: int = 0):
         kind, _, rest = target.partition(":")
         host, _, port = rest.rpartition(":")
         if kind not in ("tcp", "udp") or not host or not port.isdigit():
@@ -131,6 +146,12 @@ class FaultyLink:
                                  f"(where the vehicle listens), got {target!r}")
         self.kind = kind
         self.target = (host, int(port))
+        self.radio = radio_model(radio) if radio is not None else None
+        if self.radio is not None and self.radio.drops and kind != "tcp":
+            raise SimulatorError("radio drops close a connection: they need a tcp: target")
+        self._radio_rng = random.Random(seed * 1000 + 7)
+        self.channel: RadioChannel | None = None  # made at start()
+        self.drops_done: list[float] = []
         base = dict(drop=drop, duplicate=duplicate, reorder=reorder, delay_s=delay_s)
         self._dirs = {}
         for i, (name, over) in enumerate((("to_vehicle", to_vehicle), ("to_gcs", to_gcs))):
@@ -147,17 +168,14 @@ class FaultyLink:
         if kind == "tcp":
             self._listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             self._listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._listen.bind(("127.0.0.1", 0))
-            self._listen.listen(4)
-            self._listen.setblocking(False)
-            self.port = self._listen.getsockname()[1]
-            self._sel.register(self._listen, selectors.EVENT_READ, ("listen", None))
+            self.port = listen_port
+            self._open_listener()
         else:
             # one socket the GCS sends to, one that talks to the vehicle; frames are
             # re-sent one per datagram, as a radio modem's packets
             self._listen = None
             self._udp_gcs = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self._udp_gcs.bind(("127.0.0.1", 0))
+            self._udp_gcs.bind(("127.0.0.1", listen_port))
             self._udp_vehicle = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self._udp_vehicle.bind(("127.0.0.1", 0))
             for u in (self._udp_gcs, self._udp_vehicle):
@@ -172,6 +190,35 @@ class FaultyLink:
         self._seq = 0
         self._running = False
         self._thread: threading.Thread | None = None
+        self._cuts: list[float] = []  # drops asked for from other threads (seconds down)
+        self._reopen_at: float | None = None
+        self._status_mav = mavlink.MAVLink(None, RADIO_SYSTEM_ID, RADIO_COMPONENT_ID)
+
+    def _open_listener(self) -> None:
+        self._listen = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listen.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listen.bind(("127.0.0.1", self.port))
+        self._listen.listen(4)
+        self._listen.setblocking(False)
+        self.port = self._listen.getsockname()[1]
+        self._sel.register(self._listen, selectors.EVENT_READ, ("listen", None))
+
+    def cut(self, down_s: float) -> None:
+        """Close every connection now and refuse new ones for ``down_s`` seconds, as a USB
+        radio pulled out of the laptop and plugged back in (TCP only)."""
+        if self.kind != "tcp":
+            raise SimulatorError("a cut closes a connection: it needs a tcp: target")
+        self._cuts.append(float(down_s))
+
+    def _do_cut(self, down_s: float, now: float) -> None:
+        for pair in list(self._pairs):
+            self._close_pair(pair)
+        if self._listen is not None:
+            self._sel.unregister(self._listen)
+            self._listen.close()
+            self._listen = None
+        self._reopen_at = now + down_s
+        self.drops_done.append(now - self.channel.start if self.channel else 0.0)
 
     @property
     def connection_string(self) -> str:
@@ -181,6 +228,10 @@ class FaultyLink:
         return f"tcp:127.0.0.1:{self.port}"
 
     def start(self) -> FaultyLink:
+        if self.radio is not None:
+            self.channel = RadioChannel(self.radio, self._radio_rng, time.monotonic())
+            self._scheduled = sorted(self.radio.drops)
+            self._next_status = time.monotonic()
         self._running = True
         self._thread = threading.Thread(target=self._run, name=f"faulty-link:{self.port}",
                                         daemon=True)
@@ -224,6 +275,13 @@ class FaultyLink:
                 else:
                     self._read(pair, kind)
             now = time.monotonic()
+            if self.channel is not None:
+                self._radio_tick(now)
+            while self._cuts:
+                self._do_cut(self._cuts.pop(0), now)
+            if self._reopen_at is not None and now >= self._reopen_at:
+                self._reopen_at = None
+                self._open_listener()
             for d in self._dirs.values():
                 if d.held is not None and d.held[2] <= now:
                     self._release(d)
@@ -231,6 +289,28 @@ class FaultyLink:
                 _, _, sock, data = heapq.heappop(self._queue)
                 try:
                     sock.sendall(data)
+                except OSError:
+                    pass
+
+    def _radio_tick(self, now: float) -> None:
+        """Scripted drops, and RADIO_STATUS from the local radio (no airtime: it comes over
+        the serial cable, not the air)."""
+        ch = self.channel
+        while self._scheduled and ch.start + self._scheduled[0][0] <= now:
+            self._do_cut(self._scheduled.pop(0)[1], now)
+        if self.radio.status_hz > 0 and now >= self._next_status:
+            self._next_status = now + 1.0 / self.radio.status_hz
+            rssi = ch.rssi(now)
+            free = ch.free_at.get("air" if self.radio.half_duplex else "to_vehicle", now)
+            backlog = max(0.0, free - now) * self.radio.baud / 10
+            txbuf = max(0, min(100, int(100 * (1 - backlog / self.radio.buffer_bytes))))
+            errors = min(65535, ch.counters["lost"] + ch.counters["faded"])
+            msg = mavlink.MAVLink_radio_status_message(
+                rssi, rssi, txbuf, 40, 40, errors, min(65535, ch.counters["overflow"]))
+            frame = msg.pack(self._status_mav)
+            for pair in self._pairs:
+                try:
+                    pair["gcs"].sendall(frame)
                 except OSError:
                     pass
 
@@ -307,6 +387,15 @@ class FaultyLink:
             self._emit(d, out, frame)
             return
         c["frames"] += 1
+        if getattr(self, "channel", None) is not None:
+            arrive = self.channel.send(d.name, len(frame), time.monotonic())
+            if arrive is None:
+                c["dropped"] += 1
+                return
+            c["bytes"] += len(frame)
+            self._seq += 1
+            heapq.heappush(self._queue, (arrive, self._seq, out, frame))
+            return
         if rng.random() < f.drop:
             c["dropped"] += 1
             return
@@ -345,3 +434,61 @@ class FaultyLink:
             heapq.heappush(self._queue, (time.monotonic(), self._seq, out, data))
         except OSError:
             pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m simulators.faults TARGET --radio sik-57600 [--port P]``: run the proxy until
+    Ctrl-C, printing where to connect and, every 10 s, what the link did."""
+    import argparse
+
+    from .radio import PRESETS
+
+    ap = argparse.ArgumentParser(
+        prog="python -m simulators.faults",
+        description="A bad link between a ground station and a vehicle (built-in copter or "
+                    "ArduPilot SITL), to rehearse uploads and flights on it.")
+    ap.add_argument("target", help="where the vehicle listens: tcp:HOST:PORT or udp:HOST:PORT")
+    ap.add_argument("--radio", choices=sorted(PRESETS), default=None,
+                    help="play a telemetry radio (airtime, burst loss; -fades adds 2-8 s "
+                         "fades every 15-40 s)")
+    ap.add_argument("--drop", type=float, default=0.0, help="extra loss per frame, 0..1")
+    ap.add_argument("--cut-at", type=float, action="append", default=[], metavar="S",
+                    help="close the connection S seconds after the start, as a radio pulled "
+                         "out (repeatable)")
+    ap.add_argument("--down", type=float, default=5.0, metavar="S",
+                    help="seconds a cut link stays refused before it can be opened again")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
+    args = ap.parse_args(argv)
+    radio = None
+    if args.radio or args.cut_at:
+        radio = radio_model(args.radio or "sik-57600",
+                            drops=tuple((t, args.down) for t in args.cut_at))
+    try:
+        proxy = FaultyLink(args.target, drop=args.drop, seed=args.seed, radio=radio,
+                           listen_port=args.port)
+    except (SimulatorError, OSError) as exc:
+        print(f"Error: {exc}")
+        return 2
+    with proxy:
+        print(f"connect: {proxy.connection_string}  (to {args.target}; Ctrl-C stops)",
+              flush=True)
+        try:
+            while True:
+                time.sleep(10)
+                c = proxy.counters
+                extra = ""
+                if proxy.channel is not None:
+                    rc = proxy.channel.counters
+                    extra = (f"; radio lost {rc['lost']}, faded {rc['faded']}, buffer full "
+                             f"{rc['overflow']}, drops {len(proxy.drops_done)}")
+                print(f"up {c['to_vehicle']['frames']} frames ({c['to_vehicle']['dropped']} "
+                      f"lost), down {c['to_gcs']['frames']} ({c['to_gcs']['dropped']} lost)"
+                      f"{extra}", flush=True)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

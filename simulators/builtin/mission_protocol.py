@@ -184,6 +184,9 @@ class MissionItemProtocol:
         if sysid != up.sysid or compid != up.compid:
             self._ack(up.channel, sysid, compid, M.MAV_MISSION_DENIED)
             return
+        # The same ground station reconnected (a TCP client back on SITL's serial port, which
+        # ArduPilot sees as the one link it was uploading on): answer it where it is now.
+        up.channel = channel
         if msg.get_type() == "MISSION_ITEM" and not up.item_warning_sent:
             up.item_warning_sent = True
             self.send_text(M.MAV_SEVERITY_WARNING,

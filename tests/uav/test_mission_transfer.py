@@ -64,7 +64,7 @@ def test_too_many_items_reports_no_space_and_vehicle_text():
             upload_verified(link, survey(30), fence=False, rally=False)
     msg = str(exc.value)
     assert "MAV_MISSION_NO_SPACE" in msg and "Only 20 items are supported" in msg
-    assert "mission: holds 0 items plus home of the 30 sent" in msg  # the old mission stays
+    assert "mission: holds 0 of the 29 mission items (plus home) sent" in msg
 
 
 def test_vehicle_that_stops_asking_fails_loudly_with_what_is_left():

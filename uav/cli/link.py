@@ -69,10 +69,16 @@ def _connect(url: str, signing_key: Path | None, timeout: float):
 
     link = connect(url, timeout=timeout, signing_key=signing_key)
     if not link.answered:
+        signed = link.signed_frames
         link.close()
-        raise LinkError(f"the vehicle on {url} sends heartbeats but answered nothing we sent"
-                        + ("" if signing_key else ": if MAVLink2 signing is set up on it, "
-                           "give its key with --signing-key"))
+        if signed and not signing_key:
+            raise LinkError(f"the vehicle on {url} sends heartbeats but answered nothing we "
+                            f"sent, and its messages are signed ({signed} seen): MAVLink2 "
+                            "signing is set up on it; give its key with --signing-key")
+        raise LinkError(f"the vehicle on {url} sends heartbeats but answered none of our "
+                        f"requests in {timeout:g} s: the link reaches us but not the vehicle, "
+                        "or loses most of what we send (radio antenna, range, a one-way "
+                        "cable or udpout port?); try again closer, or with a longer --timeout")
     signed = f", signed with {link.signing}" if link.signing else ""
     click.echo(f"Connected to {link.vehicle.describe()} on {url}{signed}", err=True)
     return link
@@ -87,11 +93,16 @@ def _connect(url: str, signing_key: Path | None, timeout: float):
 @click.option("--sortie", type=int, default=1, show_default=True,
               help="Which sortie of a multi-sortie plan to put on the aircraft (1 = first).")
 @timeout_option
-def upload(plan_path, url, no_fence, no_rally, signing_key, sortie, timeout):
+@click.option("--reconnect", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              metavar="S", help="If the link closes or goes silent (a radio unplugged or "
+              "behind a ridge), open it again for up to S seconds and carry on (0: give up "
+              "at once).")
+def upload(plan_path, url, no_fence, no_rally, signing_key, sortie, timeout, reconnect):
     """Put a plan on the aircraft: fence, rally points, then mission, each read back and
     compared item by item. Nothing is reported as done until it is verified."""
     from missions.formats.qgc_plan import read_plan
     from uav.errors import InvalidInputError
+    from uav.link.mission_transfer import TransferSettings
     from uav.link.upload import upload_verified
 
     plan = read_plan(plan_path)
@@ -99,9 +110,17 @@ def upload(plan_path, url, no_fence, no_rally, signing_key, sortie, timeout):
         raise InvalidInputError(f"{plan_path} has {len(plan.sorties)} sortie(s); "
                                 f"--sortie {sortie} does not exist")
     mission = plan.sorties[sortie - 1]
+    settings = TransferSettings(fade_s=max(TransferSettings.fade_s, reconnect))
     with _connect(url, signing_key, timeout) as link, StageBars() as bars:
+        link.reconnect_s = reconnect
+
+        def tell(text: str) -> None:
+            bars.close()
+            click.secho(f"  {text}", fg="yellow", err=True)
+
+        link.on_link_event = tell
         report = upload_verified(link, mission, fence=not no_fence, rally=not no_rally,
-                                 progress=bars)
+                                 progress=bars, settings=settings)
     for mtype in report.lists:
         click.echo(report.lists[mtype].describe())
     click.secho(f"Verified on the aircraft in {report.seconds:.2f} s: sortie {sortie} of "

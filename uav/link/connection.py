@@ -171,6 +171,19 @@ class Link:
         self.signing = None  # set by uav.link.signing.enable_signing
         self.answered = False  # has the vehicle answered anything we sent?
         self.rtt_s: float | None = None  # a measured round trip, when one is known
+        # When the vehicle was last heard (any message of its own): a transfer that hears
+        # nothing at all is in a radio fade, not facing a vehicle that stopped asking.
+        self.last_heard = time.monotonic()
+        # Vehicle frames that carried a MAVLink2 signature we could not check (we hold no
+        # key): tells "signing is set up on it" apart from "the link loses what we send".
+        self.signed_frames = 0
+        # A link that closes (a USB radio pulled out, a TCP proxy restarting) is opened again
+        # for up to this many seconds and carries on; 0 = a closed link is an error at once.
+        self.reconnect_s = 0.0
+        self.reconnects = 0
+        # told, in a pilot's words, when the link is lost and when it is back
+        self.on_link_event: Callable[[str], None] | None = None
+        self._recovering = False
         self._wrap_send()
 
     # --- plumbing -----------------------------------------------------------------------
@@ -187,7 +200,13 @@ class Link:
         original = self._original_send = mav.send
 
         def send(msg, force_mavlink1=False, _original=original):
-            _original(msg, force_mavlink1=force_mavlink1)
+            try:
+                _original(msg, force_mavlink1=force_mavlink1)
+            except LinkError:
+                if not self._recover():
+                    raise
+                self.master.mav.send(msg, force_mavlink1=force_mavlink1)
+                return
             if self._send_listeners:
                 buf = bytes(msg.get_msgbuf())
                 for fn in list(self._send_listeners):
@@ -249,10 +268,14 @@ class Link:
                 if data:
                     msg = master.mav.parse_char(data)
         except LinkError:
+            if self._recover():
+                return None
             raise
         except mavlink.MAVError:
             return None
         except OSError as exc:
+            if self._recover():
+                return None
             raise LinkError(f"the link to {self.url or 'the vehicle'} broke: "
                             f"{exc.strerror or exc}") from exc
         if msg is not None:
@@ -261,6 +284,12 @@ class Link:
 
     def _dispatch(self, msg) -> None:
         mtype = msg.get_type()
+        if self._from_vehicle(msg) and mtype != "RADIO_STATUS":
+            self.last_heard = time.monotonic()
+            header = getattr(msg, "_header", None)
+            if header is not None and header.incompat_flags & mavlink.MAVLINK_IFLAG_SIGNED \
+                    and self.signing is None:
+                self.signed_frames += 1
         if mtype == "STATUSTEXT":
             self.statustexts.append((time.monotonic(), msg.severity, _text(msg.text)))
         self.last[mtype] = msg
@@ -271,9 +300,10 @@ class Link:
         for fn in list(self._listeners):
             fn(msg)
 
-    def _keepalive(self) -> None:
+    def _keepalive(self, force: bool = False) -> None:
         now = time.monotonic()
-        if now - self._last_heartbeat_sent >= self.heartbeat_interval_s:
+        if force and now - self._last_heartbeat_sent >= 0.5 or \
+                now - self._last_heartbeat_sent >= self.heartbeat_interval_s:
             self._last_heartbeat_sent = now
             self.mav.heartbeat_send(mavlink.MAV_TYPE_GCS, mavlink.MAV_AUTOPILOT_INVALID, 0, 0,
                                     mavlink.MAV_STATE_ACTIVE)
@@ -325,6 +355,90 @@ class Link:
         src = msg.get_srcSystem()
         # RADIO_STATUS comes from the radio (sysid '3'), not from the vehicle.
         return src == self.target_system or msg.get_type() == "RADIO_STATUS"
+
+    def quiet_for(self) -> float:
+        """Seconds since the vehicle was last heard (any message of its own)."""
+        return time.monotonic() - self.last_heard
+
+    def _recover(self) -> bool:
+        """The connection closed or broke: open it again for up to ``reconnect_s`` seconds.
+
+        Returns True once the same vehicle's heartbeat is heard on a new connection (the caller
+        carries on: its retries resend what was lost); False when reconnecting is off.
+
+        Raises
+        ------
+        LinkError
+            When the link did not come back in time.
+        """
+        if self.reconnect_s <= 0 or self._recovering or isinstance(self.master, _Closed):
+            return False
+        self._recovering = True
+        lost_at = time.monotonic()
+        deadline = lost_at + self.reconnect_s
+        self._tell(f"the link to {self.url} was lost; reconnecting for up to "
+                   f"{self.reconnect_s:.0f} s")
+        ids = (self.master.mav.srcSystem, self.master.mav.srcComponent)
+        try:
+            try:
+                self.master.close()
+            except Exception:  # noqa: BLE001 - the old connection is gone either way
+                pass
+            last_error = "nothing answered"
+            while time.monotonic() < deadline:
+                try:
+                    master = open_master(self.url, source_system=ids[0],
+                                         source_component=ids[1])
+                except LinkError as exc:
+                    last_error = str(exc)
+                    time.sleep(0.5)
+                    continue
+                if self._adopt(master, deadline):
+                    self.reconnects += 1
+                    self._tell(f"the link to {self.url} is back after "
+                               f"{time.monotonic() - lost_at:.1f} s; carrying on")
+                    return True
+                last_error = "no heartbeat from the vehicle on the new connection"
+                try:
+                    master.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                time.sleep(0.5)
+            self.master = _Closed(self.url)
+            raise LinkError(
+                f"the link to {self.url} was lost and did not come back within "
+                f"{self.reconnect_s:.0f} s ({last_error}); check the telemetry radio or cable")
+        finally:
+            self._recovering = False
+
+    def _adopt(self, master, deadline: float) -> bool:
+        """Take ``master`` as this link's connection once the vehicle's heartbeat arrives."""
+        old_master = self.master
+        self.master = master
+        self._wrap_send()
+        if self.signing is not None:
+            from .signing import enable_signing
+
+            enable_signing(self, self.signing)
+        master.target_system = self.target_system
+        master.target_component = self.target_component
+        wait_until = min(deadline, time.monotonic() + 3.0)
+        while time.monotonic() < wait_until:
+            self._keepalive(force=True)
+            try:
+                msg = self._read_one(0.2)
+            except LinkError:
+                break
+            if msg is not None and msg.get_type() == "HEARTBEAT" and \
+                    msg.get_srcSystem() == self.target_system:
+                self._dispatch(msg)
+                return True
+        self.master = old_master
+        return False
+
+    def _tell(self, text: str) -> None:
+        if self.on_link_event is not None:
+            self.on_link_event(text)
 
     def silence_hint(self) -> str:
         """A hint for timeout messages when the vehicle has never answered us at all."""
@@ -442,7 +556,8 @@ def open_master(url: str, *, source_system: int = GCS_SYSTEM_ID,
     master.mav.robust_parsing = True
 
     def closed():
-        raise LinkError(f"the vehicle on {url} closed the connection")
+        raise LinkError(f"the connection to {url} closed (the radio or cable, a proxy on the "
+                        "way, or the vehicle itself)")
 
     # pymavlink prints and retries forever on a closed TCP socket; make it an error instead.
     if hasattr(master, "handle_eof"):
@@ -488,6 +603,7 @@ def connect(url: str, *, timeout: float = 10.0, source_system: int = GCS_SYSTEM_
     LinkError, LinkTimeoutError, SigningError
         When nothing (or nothing acceptable) answers.
     """
+    started = time.monotonic()
     master = open_master(url, source_system=source_system, source_component=source_component)
     link = Link(master, url)
     try:
@@ -512,6 +628,12 @@ def connect(url: str, *, timeout: float = 10.0, source_system: int = GCS_SYSTEM_
         link.vehicle = info
         if identify:
             link.vehicle = identify_vehicle(link, info)
+            # A lossy radio can lose three requests in a row: keep asking for the whole
+            # connect timeout, unless the vehicle's frames are signed (then it ignores us
+            # for want of a key, and waiting longer changes nothing).
+            while not link.answered and not link.signed_frames and \
+                    time.monotonic() - started < timeout:
+                link.vehicle = identify_vehicle(link, info, retries=0)
         if stream_rate_hz > 0:
             request_telemetry(link, stream_rate_hz)
     except BaseException:

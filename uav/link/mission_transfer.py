@@ -76,6 +76,11 @@ class TransferSettings:
     # ArduPilot drops a transfer whose ground station went quiet after 8 s (its
     # MissionItemProtocol upload timeout): ask again every second for this long.
     busy_wait_s: float = 10.0
+    # A radio fade (nothing at all heard from the vehicle, not even its heartbeat) does not
+    # use up retries: the transfer keeps offering at the long timeout for this long, then
+    # carries on where it was once the vehicle is heard again (ArduPilot itself keeps an
+    # upload open for 8 s of silence).
+    fade_s: float = 15.0
 
 
 @dataclass
@@ -169,6 +174,18 @@ class MissionTransfer:
         target = getattr(msg, "target_system", 0)
         return target in (0, self.link.mav.srcSystem)
 
+    def _in_fade(self, label: str) -> bool:
+        """True while nothing at all has been heard from the vehicle for a long timeout (a
+        radio fade: waits then cost no retries); raise once the fade outlasts ``fade_s``."""
+        quiet = self.link.quiet_for()
+        if quiet < self.settings.timeout_s:
+            return False
+        if quiet >= self.settings.fade_s:
+            raise _retryable(MissionTransferError(
+                f"{label} transfer: nothing heard from the vehicle for {quiet:.0f} s (not even "
+                "its heartbeat): the radio link is gone"))
+        return True
+
     def _quick_timeout(self, rtt: float | None, attempt: int) -> float:
         """Wait for attempt ``attempt`` (1-based) of a request: 4 x the round trip, growing by half
         with each attempt (a busy vehicle is not flooded), never above the protocol's 250 ms."""
@@ -184,11 +201,14 @@ class MissionTransfer:
         s = self.settings
         schedule = [self._quick_timeout(self.link.rtt_s, a) for a in range(1, s.retries + 2)]
         schedule += [s.timeout_s] * s.retries
-        for timeout in schedule:
+        i = 0
+        while i < len(schedule):
             send()
-            msg = self.link.poll(types, timeout, condition=condition)
+            msg = self.link.poll(types, schedule[i], condition=condition)
             if msg is not None:
                 return msg
+            if not self._in_fade("the"):
+                i += 1
         raise _retryable(error(f"waited {sum(schedule):.1f} s ({len(schedule)} requests) for "
                                f"{what}{self.link.silence_hint()}"))
 
@@ -203,11 +223,13 @@ class MissionTransfer:
 
     # --- upload -------------------------------------------------------------------------
     def upload(self, items: Sequence[MissionItem], mission_type: int = MissionType.MISSION,
-               progress: Progress | None = None) -> TransferResult:
+               progress: Progress | None = None, settle_s: float = 0.0) -> TransferResult:
         """Write ``items`` to the vehicle as its ``mission_type`` list.
 
         For a mission, ``items[0]`` is home (ArduPilot's seq 0).  This is the bare protocol:
         use :func:`uav.link.upload.upload_verified` to also read back and compare.
+        ``settle_s``: first let the answers to an abandoned attempt arrive and drop them (on
+        a radio they are still in the air when the list is started again).
 
         Raises
         ------
@@ -223,6 +245,11 @@ class MissionTransfer:
         result = TransferResult(mtype, count)
         encoded = [encode_item(link, it, seq, mtype) for seq, it in enumerate(items)]
         link.drain()  # stale requests/acks from an earlier transfer must not steer this one
+        if settle_s > 0:
+            settle_end = time.monotonic() + settle_s
+            while time.monotonic() < settle_end:
+                link.poll(("MISSION_ACK", "MISSION_REQUEST", "MISSION_REQUEST_INT"),
+                          settle_end - time.monotonic())
         count_msg = link.mav.mission_count_encode(link.target_system, link.target_component,
                                                   count, int(mtype))
         link.send(count_msg)
@@ -231,7 +258,7 @@ class MissionTransfer:
         requested: set[int] = set()
         highest = -1
         failures = 0
-        stale_error_seen = False
+        stale_errors = 0
         busy_since = None
         label = mtype.label
         # ArduPilot re-asks for a lost item only after ~1 s and answers an unexpected seq with
@@ -258,6 +285,13 @@ class MissionTransfer:
                 sent_at = time.monotonic()
                 continue
             if msg is None:
+                if self._in_fade(label):
+                    # nothing heard at all: not a failure to count; one frame, not the
+                    # eager pair, so fewer stale answers follow the fade
+                    link.send(last_sent)
+                    result.resends += 1
+                    sent_at = time.monotonic()
+                    continue
                 failures += 1
                 if failures > s.retries:
                     waited = (f"a request for {label} item {highest + 1} of {count}"
@@ -298,11 +332,11 @@ class MissionTransfer:
                     result.final_error = result_name(code) + (
                         f" (vehicle says: {texts})" if texts else "")
                     break
-                if code == mavlink.MAV_MISSION_ERROR and highest < 0 and not stale_error_seen:
-                    # Likely the vehicle's answer to a duplicated last item of an earlier
-                    # transfer, arriving late; ask again once before believing it.
-                    stale_error_seen = True
-                    link.send(count_msg)
+                if code == mavlink.MAV_MISSION_ERROR and highest < 0 and stale_errors < 3:
+                    # Likely the vehicle's answer to an item resent during an earlier attempt
+                    # (a fade), arriving late; the vehicle's requests will tell, or the
+                    # timeout sends MISSION_COUNT again.
+                    stale_errors += 1
                     continue
                 hint = _RESULT_HINTS.get(code, "")
                 texts = "; ".join(link.recent_statustext(started))
@@ -399,11 +433,11 @@ class MissionTransfer:
                 return s.timeout_s
             return self._quick_timeout(rtt, attempt)
 
-        def ask(seq: int, attempt: int) -> None:
+        def ask(seq: int, attempt: int, wait: float | None = None) -> None:
             now = time.monotonic()
             link.mav.mission_request_int_send(link.target_system, link.target_component,
                                               seq, int(mtype))
-            pending[seq] = (now + timeout_for(attempt), attempt, now)
+            pending[seq] = (now + (wait or timeout_for(attempt)), attempt, now)
 
         while len(got) < count:
             if next_seq < count and len(pending) <= window // 2:
@@ -430,8 +464,12 @@ class MissionTransfer:
                     if progress is not None:
                         progress(len(got), count)
                 continue
+            fading = self._in_fade(label)
             for seq, (due, attempt, _asked) in sorted(pending.items()):
                 if due > now:
+                    continue
+                if fading:  # nothing heard at all: ask again without using up an attempt
+                    ask(seq, attempt, s.timeout_s)
                     continue
                 if attempt >= limit:
                     waited = (s.retries + 1) * s.item_timeout_s + s.retries * s.timeout_s
@@ -445,6 +483,14 @@ class MissionTransfer:
         result.items = items
         result.seconds = time.monotonic() - started
         return result
+
+    def cancel(self, mission_type: int = MissionType.MISSION) -> None:
+        """Tell the vehicle we abandon a transfer (an upload stopped by the user), so it stops
+        waiting for items instead of holding the list busy for its 8 s timeout."""
+        try:
+            self._ack(mission_type, mavlink.MAV_MISSION_OPERATION_CANCELLED)
+        except Exception:  # noqa: BLE001 - best effort: the read-back tells what it holds
+            pass
 
     # --- count --------------------------------------------------------------------------
     def count(self, mission_type: int = MissionType.MISSION) -> int:

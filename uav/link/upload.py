@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..errors import MissionTransferError, MissionUploadError, MissionVerifyError
+from ..errors import LinkError, MissionTransferError, MissionUploadError, MissionVerifyError
 from ..items import Mission, MissionItem, MissionType
 from .connection import Link
 from .mission_transfer import MissionTransfer, TransferResult, TransferSettings
-from .verify import verify_items
+from .verify import compare_items, verify_items
 
 # progress(stage, done, total): stage is e.g. "fence upload", "mission read-back"
 StageProgress = Callable[[str, int, int], None]
@@ -77,12 +77,14 @@ def upload_list(transfer: MissionTransfer, items: list[MissionItem], mission_typ
     if not items and mtype == MissionType.MISSION:
         raise MissionUploadError("the mission has no items (not even home); nothing to upload")
     retried_after: list[str] = []
+    up = None
     for attempt in range(1, attempts + 1):
         try:
-            if items:
-                up = transfer.upload(items, mtype, progress=stage("upload"))
-            else:
-                up = transfer.clear(mtype)
+            if up is None:
+                settle = 0.0 if attempt == 1 else max(0.5, 4 * (transfer.link.rtt_s or 0.0))
+                up = transfer.upload(items, mtype, progress=stage("upload"), settle_s=settle) \
+                    if items else transfer.clear(mtype)
+            # A read-back the link broke is read again; the list is not sent again.
             back = transfer.download(mtype, progress=stage("read-back"))
             break
         except MissionTransferError as exc:
@@ -94,7 +96,8 @@ def upload_list(transfer: MissionTransfer, items: list[MissionItem], mission_typ
                 raise
             retried_after.append(str(exc))
             if progress is not None:
-                progress(f"{label} retry {attempt + 1}/{attempts}", 0, 0)
+                what = "read-back" if up is not None else "upload"
+                progress(f"{label} {what} retry {attempt + 1}/{attempts}", 0, 0)
     try:
         verify_items(items, back.items, mtype)
     except MissionVerifyError as exc:
@@ -154,14 +157,22 @@ def upload_verified(link: Link, mission: Mission, *, fence: bool = True, rally: 
         items = list(mission.of_type(mtype))
         try:
             report.lists[mtype] = upload_list(transfer, items, mtype, progress, attempts)
-        except MissionTransferError as exc:
-            report.lists[mtype] = _inspect_broken(transfer, mtype, len(items), exc)
+        except (MissionTransferError, LinkError, KeyboardInterrupt) as exc:
+            # Whatever ends the upload, the last words say what each list now holds.
+            if isinstance(exc, KeyboardInterrupt):
+                transfer.cancel(mtype)
+            report.lists[mtype] = _inspect_broken(transfer, mtype, items, exc)
+            if report.lists[mtype].state in ("verified", "cleared") and \
+                    not isinstance(exc, KeyboardInterrupt):
+                continue  # it all arrived; only an answer or a read-back was lost
             report.seconds = time.monotonic() - started
             not_reached = [t.label for t in ORDER[i + 1:] if wanted[t]]
             tail = (f" Not attempted: {', '.join(not_reached)}." if not_reached else "")
             kind = MissionVerifyError if isinstance(exc, MissionVerifyError) else \
                 MissionUploadError
-            err = kind(f"upload failed: {exc}. On the vehicle now: {report.describe()}.{tail} "
+            cause = ("stopped by Ctrl-C" if isinstance(exc, KeyboardInterrupt)
+                     else f"failed: {exc}")
+            err = kind(f"upload {cause}. On the vehicle now: {report.describe()}.{tail} "
                        "Do not fly this sortie until an upload succeeds.")
             err.report = report
             err.cause = exc
@@ -173,27 +184,43 @@ def upload_verified(link: Link, mission: Mission, *, fence: bool = True, rally: 
     return report
 
 
-def _inspect_broken(transfer: MissionTransfer, mtype: MissionType, wanted_count: int,
-                    exc: Exception) -> ListReport:
+def _inspect_broken(transfer: MissionTransfer, mtype: MissionType,
+                    items: list[MissionItem], exc: BaseException) -> ListReport:
     """Read a failed list back (best effort) so the user learns what the vehicle holds."""
+    wanted = _count_words(mtype, len(items))
     if isinstance(exc, MissionVerifyError):
-        held = getattr(exc, "held", wanted_count)
-        if held == wanted_count:
-            detail = f"uploaded but differs from the plan ({wanted_count} items)"
+        held = getattr(exc, "held", len(items))
+        if held == len(items):
+            detail = f"uploaded but differs from the plan ({wanted})"
         else:
-            extra = " plus home" if mtype == MissionType.MISSION else ""
-            n = held - 1 if mtype == MissionType.MISSION and held else held
-            detail = f"holds {n} items{extra}, not the {wanted_count} sent"
+            detail = f"holds {_count_words(mtype, held)}, not the {wanted} sent"
         return ListReport(mtype, "broken", held, detail=detail)
     try:
         back = transfer.download(mtype)
-    except MissionTransferError:
-        return ListReport(mtype, "broken", detail="unknown - the vehicle may hold a partial "
-                          "or empty list (could not read it back)")
+    except (MissionTransferError, LinkError, KeyboardInterrupt):
+        why = ("the link is lost" if isinstance(exc, LinkError) else
+               "stopped by Ctrl-C" if isinstance(exc, KeyboardInterrupt) else
+               "the vehicle did not answer")
+        return ListReport(mtype, "broken", detail=f"unknown - could not read it back ({why}); "
+                          "it may hold a partial or empty list")
     n = len(back.items)
-    if mtype == MissionType.MISSION:
-        held = f"{n - 1} items plus home" if n else "nothing"
+    if not compare_items(items, back.items, mtype):
+        # everything arrived (the failure came after: a lost ack, a broken read-back)
+        return ListReport(mtype, "verified" if items else "cleared", n, readback=back)
+    if n == len(items):
+        detail = f"holds {_count_words(mtype, n)} but they differ from the plan"
     else:
-        held = f"{n} items"
-    return ListReport(mtype, "broken", n, readback=back,
-                      detail=f"holds {held} of the {wanted_count} sent - incomplete")
+        detail = f"holds {_count_words(mtype, n, of=len(items))} sent - incomplete"
+    return ListReport(mtype, "broken", n, readback=back, detail=detail)
+
+
+def _count_words(mtype: MissionType, n: int, of: int | None = None) -> str:
+    """``12 of the 100 mission items (plus home)``: a mission's item 0 is home, counted apart."""
+    if mtype == MissionType.MISSION:
+        items = max(n - 1, 0)
+        if of is None:
+            return f"{items} mission items (plus home)" if n else "nothing"
+        return f"{items} of the {max(of - 1, 0)} mission items (plus home)"
+    if of is None:
+        return f"{n} {mtype.label} items"
+    return f"{n} of the {of} {mtype.label} items"
