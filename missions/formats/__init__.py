@@ -91,9 +91,25 @@ def read_any_plan(path):
         from .waypoints import read_waypoints_plan
 
         return read_waypoints_plan(path)
+    _refuse_binary(path)
     from .qgc_plan import read_plan
 
     return read_plan(path)
+
+
+def _refuse_binary(path) -> None:
+    """A GeoPackage (or any SQLite file) is not a plan: say what it is and what reads it, instead
+    of a text decoding error."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return   # the reader names the missing or unreadable file
+    if head.startswith(b"SQLite format 3"):
+        raise PlanFileError(f"{path} is a GeoPackage, not a mission plan: a flight processed by "
+                            f"`uav process` opens with `uav review {path}`; a sector in it is planned with "
+                            f"`uav plan survey {path} --sector-name NAME`. Plans are .plan, .waypoints "
+                            "or DJI .kmz files")
 
 
 _LAZY = {"json_safe": ".qgc_plan", "write_wpml": ".wpml", "read_wpml_plan": ".wpml_reader",

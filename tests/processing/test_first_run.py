@@ -225,3 +225,13 @@ def test_a_truncated_jpeg_that_failed_reports_no_yaw_correction(tmp_path):
     assert "FAILED" in r.output and "DJI_0025.JPG is a damaged JPEG" in r.output
     assert "yaw corrected: DJI_0025" not in r.output
     assert "yaw corrected: DJI_0026" in r.output
+
+
+def test_plan_show_on_a_flight_geopackage_says_what_it_is(tmp_path):
+    out = tmp_path / "flight.gpkg"
+    _uav("process", _grey_frames(tmp_path / "ir", 1), "--out", out, "--detectors", "none", "--workers", 0,
+         "--quiet")
+    r = CliRunner().invoke(cli, ["plan", "show", str(out)])
+    assert r.exit_code == 2
+    assert "is a GeoPackage, not a mission plan" in r.output and "uav review" in r.output
+    assert "codec" not in r.output
