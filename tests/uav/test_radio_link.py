@@ -23,6 +23,7 @@ from uav.errors import MissionUploadError  # noqa: E402
 from uav.items import MissionType  # noqa: E402
 from uav.link import connect  # noqa: E402
 from uav.link.mission_transfer import MissionTransfer  # noqa: E402
+from uav.link.reconnect import enable_reconnect  # noqa: E402
 from uav.link.upload import upload_verified  # noqa: E402
 from uav.link.verify import verify_items  # noqa: E402
 
@@ -97,8 +98,7 @@ def test_upload_carries_on_after_the_radio_is_pulled_out_and_back(sim):
     events = []
     with FaultyLink(sim.connection_string, radio=radio, seed=3) as proxy:
         with connect(proxy.connection_string, timeout=10) as link:
-            link.reconnect_s = 20
-            link.on_link_event = events.append
+            enable_reconnect(link, 20, events.append)
             report = upload_verified(link, mission)
         assert proxy.drops_done, "the proxy never cut the link: the test proves nothing"
     assert link.reconnects >= 1

@@ -103,6 +103,7 @@ def upload(plan_path, url, no_fence, no_rally, signing_key, sortie, timeout, rec
     from missions.formats.qgc_plan import read_plan
     from uav.errors import InvalidInputError
     from uav.link.mission_transfer import TransferSettings
+    from uav.link.reconnect import enable_reconnect
     from uav.link.upload import upload_verified
 
     plan = read_plan(plan_path)
@@ -112,13 +113,11 @@ def upload(plan_path, url, no_fence, no_rally, signing_key, sortie, timeout, rec
     mission = plan.sorties[sortie - 1]
     settings = TransferSettings(fade_s=max(TransferSettings.fade_s, reconnect))
     with _connect(url, signing_key, timeout) as link, StageBars() as bars:
-        link.reconnect_s = reconnect
-
         def tell(text: str) -> None:
             bars.close()
             click.secho(f"  {text}", fg="yellow", err=True)
 
-        link.on_link_event = tell
+        enable_reconnect(link, reconnect, tell)
         report = upload_verified(link, mission, fence=not no_fence, rally=not no_rally,
                                  progress=bars, settings=settings)
     for mtype in report.lists:

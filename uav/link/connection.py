@@ -9,7 +9,6 @@ what was waited for.
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -18,75 +17,24 @@ from dataclasses import dataclass
 
 os.environ.setdefault("MAVLINK20", "1")  # before mavutil picks its dialect
 
-from pymavlink import mavutil  # noqa: E402
 from pymavlink.dialects.v20 import ardupilotmega as mavlink  # noqa: E402
 
-from ..errors import InvalidInputError, LinkError, LinkTimeoutError, SigningError
+from ..errors import LinkError, LinkTimeoutError, SigningError  # noqa: E402
 
-GCS_SYSTEM_ID = 255
-GCS_COMPONENT_ID = mavlink.MAV_COMP_ID_MISSIONPLANNER
+# connection strings live in .endpoints; these names stay importable from here
+from .endpoints import (  # noqa: E402, F401
+    GCS_COMPONENT_ID,
+    GCS_SYSTEM_ID,
+    Endpoint,
+    open_master,
+    parse_connection_string,
+)
 
 # Messages a flight needs; ArduPilot sends none of them until asked.
 TELEMETRY_MESSAGES = (
     "GLOBAL_POSITION_INT", "SYS_STATUS", "GPS_RAW_INT", "VFR_HUD", "ATTITUDE",
     "MISSION_CURRENT", "HOME_POSITION", "BATTERY_STATUS", "EXTENDED_SYS_STATE",
 )
-
-_SERIAL_RE = re.compile(r"^(?P<dev>(/dev/\S+?|COM\d+))(?:[:,@](?P<baud>\d+))?$", re.IGNORECASE)
-_NET_RE = re.compile(r"^(?P<scheme>udp|udpin|udpout|tcp|tcpin):(?P<host>[^:]*):(?P<port>\d+)$")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """A parsed connection string.
-
-    Attributes
-    ----------
-    scheme : str
-        ``udpin``, ``udpout``, ``tcp``, ``tcpin`` or ``serial``.
-    address : str
-        ``HOST:PORT`` for network links, the device path for serial.
-    baud : int
-        Serial baud rate (ignored for network links).
-    """
-
-    scheme: str
-    address: str
-    baud: int = 57600
-
-    @property
-    def device(self) -> str:
-        """The string pymavlink's ``mavlink_connection`` understands."""
-        return self.address if self.scheme == "serial" else f"{self.scheme}:{self.address}"
-
-
-def parse_connection_string(url: str) -> Endpoint:
-    """Parse the connection strings pilots already use.
-
-    ``udp:HOST:PORT`` listens (as MAVProxy and QGroundControl do), ``udpin:`` likewise,
-    ``udpout:HOST:PORT`` sends to a vehicle, ``tcp:HOST:PORT`` connects, ``tcpin:`` listens,
-    and a serial device takes an optional baud: ``/dev/ttyUSB0:57600``, ``COM3,115200``.
-
-    Raises
-    ------
-    InvalidInputError
-        If the string is none of these.
-    """
-    text = (url or "").strip()
-    m = _NET_RE.match(text)
-    if m:
-        scheme = {"udp": "udpin"}.get(m["scheme"], m["scheme"])
-        host = m["host"] or ("0.0.0.0" if scheme in ("udpin", "tcpin") else "127.0.0.1")
-        port = int(m["port"])
-        if not 0 < port < 65536:
-            raise InvalidInputError(f"connection {url!r}: port {port} is not between 1 and 65535")
-        return Endpoint(scheme, f"{host}:{port}")
-    m = _SERIAL_RE.match(text)
-    if m:
-        return Endpoint("serial", m["dev"], int(m["baud"] or 57600))
-    raise InvalidInputError(
-        f"connection {url!r} is not understood; use udp:HOST:PORT, udpin:HOST:PORT, "
-        "udpout:HOST:PORT, tcp:HOST:PORT or a serial device such as /dev/ttyUSB0:57600")
 
 
 @dataclass(frozen=True)
@@ -178,11 +126,9 @@ class Link:
         # key): tells "signing is set up on it" apart from "the link loses what we send".
         self.signed_frames = 0
         # A link that closes (a USB radio pulled out, a TCP proxy restarting) is opened again
-        # for up to this many seconds and carries on; 0 = a closed link is an error at once.
-        self.reconnect_s = 0.0
+        # by this, when set (uav.link.reconnect), and carries on; else it is an error at once.
+        self.recover: Callable[[], bool] | None = None
         self.reconnects = 0
-        # told, in a pilot's words, when the link is lost and when it is back
-        self.on_link_event: Callable[[str], None] | None = None
         self._recovering = False
         self._wrap_send()
 
@@ -361,84 +307,15 @@ class Link:
         return time.monotonic() - self.last_heard
 
     def _recover(self) -> bool:
-        """The connection closed or broke: open it again for up to ``reconnect_s`` seconds.
-
-        Returns True once the same vehicle's heartbeat is heard on a new connection (the caller
-        carries on: its retries resend what was lost); False when reconnecting is off.
-
-        Raises
-        ------
-        LinkError
-            When the link did not come back in time.
-        """
-        if self.reconnect_s <= 0 or self._recovering or isinstance(self.master, _Closed):
+        """The connection closed or broke: True once a new one carries on (see
+        :func:`uav.link.reconnect.enable_reconnect`), False when reconnecting is off."""
+        if self.recover is None or self._recovering or isinstance(self.master, _Closed):
             return False
         self._recovering = True
-        lost_at = time.monotonic()
-        deadline = lost_at + self.reconnect_s
-        self._tell(f"the link to {self.url} was lost; reconnecting for up to "
-                   f"{self.reconnect_s:.0f} s")
-        ids = (self.master.mav.srcSystem, self.master.mav.srcComponent)
         try:
-            try:
-                self.master.close()
-            except Exception:  # noqa: BLE001 - the old connection is gone either way
-                pass
-            last_error = "nothing answered"
-            while time.monotonic() < deadline:
-                try:
-                    master = open_master(self.url, source_system=ids[0],
-                                         source_component=ids[1])
-                except LinkError as exc:
-                    last_error = str(exc)
-                    time.sleep(0.5)
-                    continue
-                if self._adopt(master, deadline):
-                    self.reconnects += 1
-                    self._tell(f"the link to {self.url} is back after "
-                               f"{time.monotonic() - lost_at:.1f} s; carrying on")
-                    return True
-                last_error = "no heartbeat from the vehicle on the new connection"
-                try:
-                    master.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                time.sleep(0.5)
-            self.master = _Closed(self.url)
-            raise LinkError(
-                f"the link to {self.url} was lost and did not come back within "
-                f"{self.reconnect_s:.0f} s ({last_error}); check the telemetry radio or cable")
+            return self.recover()
         finally:
             self._recovering = False
-
-    def _adopt(self, master, deadline: float) -> bool:
-        """Take ``master`` as this link's connection once the vehicle's heartbeat arrives."""
-        old_master = self.master
-        self.master = master
-        self._wrap_send()
-        if self.signing is not None:
-            from .signing import enable_signing
-
-            enable_signing(self, self.signing)
-        master.target_system = self.target_system
-        master.target_component = self.target_component
-        wait_until = min(deadline, time.monotonic() + 3.0)
-        while time.monotonic() < wait_until:
-            self._keepalive(force=True)
-            try:
-                msg = self._read_one(0.2)
-            except LinkError:
-                break
-            if msg is not None and msg.get_type() == "HEARTBEAT" and \
-                    msg.get_srcSystem() == self.target_system:
-                self._dispatch(msg)
-                return True
-        self.master = old_master
-        return False
-
-    def _tell(self, text: str) -> None:
-        if self.on_link_event is not None:
-            self.on_link_event(text)
 
     def silence_hint(self) -> str:
         """A hint for timeout messages when the vehicle has never answered us at all."""
@@ -512,58 +389,6 @@ def _is_vehicle_heartbeat(msg) -> bool:
     return (msg.type not in (mavlink.MAV_TYPE_GCS, mavlink.MAV_TYPE_ONBOARD_CONTROLLER,
                              mavlink.MAV_TYPE_GIMBAL, mavlink.MAV_TYPE_ADSB)
             and msg.autopilot != mavlink.MAV_AUTOPILOT_INVALID)
-
-
-def _open_error(url: str, ep: Endpoint, exc: Exception) -> LinkError:
-    """Why ``url`` could not be opened, with what to do about it for the usual serial mishaps."""
-    import errno
-    import glob
-
-    code = getattr(exc, "errno", None)
-    if ep.scheme == "serial":
-        if code == errno.ENOENT or (ep.address.startswith("/dev/") and not os.path.exists(ep.address)):
-            ports = sorted(glob.glob("/dev/ttyUSB*") + glob.glob("/dev/ttyACM*"))
-            here = (f"serial ports on this computer: {', '.join(ports)}" if ports
-                    else "no USB serial port is present on this computer")
-            return LinkError(f"cannot open {url}: there is no serial device {ep.address}; is the aircraft "
-                             f"(USB) or the telemetry radio plugged in? ({here})")
-        if code == errno.EACCES:
-            return LinkError(f"cannot open {url}: permission denied on {ep.address}; add your user to "
-                             "the 'dialout' group (sudo usermod -aG dialout $USER) and log in again")
-    return LinkError(f"cannot open {url}: {getattr(exc, 'strerror', None) or exc}")
-
-
-def open_master(url: str, *, source_system: int = GCS_SYSTEM_ID,
-                source_component: int = GCS_COMPONENT_ID):
-    """Open the pymavlink connection for ``url`` (nothing is waited for)."""
-    ep = parse_connection_string(url)
-    try:
-        master = mavutil.mavlink_connection(
-            ep.device, baud=ep.baud, source_system=source_system,
-            source_component=source_component, autoreconnect=False, retries=0)
-    except Exception as exc:  # OSError, or the bare Exception pymavlink raises for serial/tcp
-        raise _open_error(url, ep, exc) from exc
-    # Speak MAVLink2 from the first byte: signing and the mission_type/opaque_id extensions
-    # need it, whatever dialect mavutil was first imported with.
-    if not isinstance(master.mav, mavlink.MAVLink):
-        master.mav = mavlink.MAVLink(master, srcSystem=source_system,
-                                     srcComponent=source_component)
-    master.WIRE_PROTOCOL_VERSION = "2.0"
-    master.mav.WIRE_PROTOCOL_VERSION = "2.0"
-    master.first_byte = False  # no auto-detection back to MAVLink1
-    # A bad packet (CRC, refused signature) becomes BAD_DATA instead of an exception.
-    master.robust_parsing = True
-    master.mav.robust_parsing = True
-
-    def closed():
-        raise LinkError(f"the connection to {url} closed (the radio or cable, a proxy on the "
-                        "way, or the vehicle itself)")
-
-    # pymavlink prints and retries forever on a closed TCP socket; make it an error instead.
-    if hasattr(master, "handle_eof"):
-        master.handle_eof = closed
-        master.handle_disconnect = closed
-    return master
 
 
 def connect(url: str, *, timeout: float = 10.0, source_system: int = GCS_SYSTEM_ID,
