@@ -200,8 +200,13 @@ CREATE TABLE IF NOT EXISTS decisions (
   reviewer TEXT, at TEXT);
 CREATE TABLE IF NOT EXISTS track (
   fid INTEGER PRIMARY KEY AUTOINCREMENT, geom LINESTRING, source TEXT);
-CREATE TABLE IF NOT EXISTS flight_meta (key TEXT PRIMARY KEY, value TEXT);
 """
+
+# Flight metadata, one row per key.  The INTEGER PRIMARY KEY is the GeoPackage standard's
+# (requirement 119: an attribute table has one); files from before it had ``key`` as a TEXT
+# primary key and are rebuilt on opening for writing (:mod:`.migrate`).
+FLIGHT_META_SCHEMA = ("CREATE TABLE IF NOT EXISTS flight_meta ("
+                      "id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL, value TEXT)")
 
 # Per frame, what it was searched for (added on open to files made before it existed).
 SEARCHES_SCHEMA = """

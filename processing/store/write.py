@@ -24,6 +24,7 @@ from .format import (
     _SRS_ROWS,
     APPLICATION_ID,
     FLAG_STATUSES,
+    FLIGHT_META_SCHEMA,
     FRAME_STATUSES,
     SEARCHES_CONTENTS,
     SEARCHES_SCHEMA,
@@ -37,6 +38,7 @@ from .format import (
     gpkg_geometry,
     parse_gpkg_geometry,
 )
+from .migrate import upgrade
 
 
 def _bool_or_none(v):
@@ -104,12 +106,12 @@ class FlightStore:
         con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         con.execute(f"PRAGMA user_version = {USER_VERSION}")
         # executescript commits on its own; the schema is idempotent (IF NOT EXISTS).
-        con.executescript("BEGIN;" + _SCHEMA + SEARCHES_SCHEMA + "COMMIT;")
+        con.executescript("BEGIN;" + _SCHEMA + FLIGHT_META_SCHEMA + ";" + SEARCHES_SCHEMA + "COMMIT;")
         with self._tx():
             con.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _SRS_ROWS)
             _register(con, _CONTENTS + SEARCHES_CONTENTS)
-            con.execute("INSERT OR IGNORE INTO flight_meta VALUES ('created_at', ?)", (_now(),))
-            con.execute("INSERT OR IGNORE INTO flight_meta VALUES ('created_by', 'amur-uav')")
+            con.execute("INSERT OR IGNORE INTO flight_meta (key, value) VALUES ('created_at', ?)", (_now(),))
+            con.execute("INSERT OR IGNORE INTO flight_meta (key, value) VALUES ('created_by', 'amur-uav')")
 
     def _check(self):
         app_id = self._con.execute("PRAGMA application_id").fetchone()[0]
@@ -120,40 +122,8 @@ class FlightStore:
             raise FlightStoreError(f"{self.path} is not a flight GeoPackage made by amur-uav ({why})")
 
     def _migrate(self):
-        """Bring a file made by an older version up to date (idempotent; nothing is lost):
-        ``flags.sighting_id`` (sightings), ``flags.look`` (movers chained by their look),
-        ``flags.apart`` (split off its sighting by a reviewer) and the ``frame_searches`` table
-        (what each frame was searched for)."""
-        cols = {r[1] for r in self._con.execute("PRAGMA table_info(flags)")}
-        tables = {r[0] for r in self._con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if {"sighting_id", "look", "apart"} <= cols and "frame_searches" in tables:
-            return
-        try:
-            with self._tx() as con:
-                if "sighting_id" not in cols:
-                    con.execute("ALTER TABLE flags ADD COLUMN sighting_id INTEGER")
-                    con.execute("CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id)")
-                if "look" not in cols:
-                    con.execute("ALTER TABLE flags ADD COLUMN look TEXT")
-                if "apart" not in cols:
-                    con.execute("ALTER TABLE flags ADD COLUMN apart INTEGER NOT NULL DEFAULT 0")
-            if "frame_searches" not in tables:
-                self.add_layer(SEARCHES_SCHEMA, SEARCHES_CONTENTS)
-                self._backfill_searches()
-        except sqlite3.OperationalError as exc:
-            raise FlightStoreError(f"{self.path} was made by an older amur-uav and cannot be updated "
-                                   f"({exc}); is it read-only? Copy it somewhere writable and try again, "
-                                   "or open it with `uav review`/`uav export`, which only read") from None
-
-    def _backfill_searches(self):
-        """Frames done before searches were recorded get the detectors their flight recorded
-        (``flight_meta.detectors``, the last run's), model unknown, marked "before records"."""
-        row = self._con.execute("SELECT value FROM flight_meta WHERE key = 'detectors'").fetchone()
-        names = [n.strip() for n in (row[0] if row and row[0] else "").split(",") if n.strip()]
-        with self._tx() as con:
-            fids = [r[0] for r in con.execute("SELECT fid FROM frames WHERE status IN ('done','no_pose')")]
-            con.executemany("INSERT OR IGNORE INTO frame_searches (frame_fid, detector, searched_at) "
-                            "VALUES (?,?,'before records')", [(f, n) for f in fids for n in names])
+        """Bring a file made by an older version up to date (:mod:`.migrate`)."""
+        upgrade(self)
 
     def add_layer(self, schema_sql: str, contents) -> None:
         """Create more tables (idempotent SQL) and list them in gpkg_contents, as
@@ -435,7 +405,9 @@ class FlightStore:
 
     def set_meta(self, key: str, value) -> None:
         with self._tx() as con:
-            con.execute("INSERT OR REPLACE INTO flight_meta (key, value) VALUES (?, ?)",
+            # an upsert, not INSERT OR REPLACE: the row keeps its id
+            con.execute("INSERT INTO flight_meta (key, value) VALUES (?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         (key, None if value is None else str(value)))
 
     @property
