@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from .cluster import Shipping
 from .detect.registry import DEFAULT_COLOUR, DEFAULT_THERMAL
 from .frames import find_frames
 from .prepass import _plan, _tasks, prepare_tasks
@@ -61,7 +62,7 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
                    detectors=None, camera=None, workers: int | None = None,
                    dask_address=None, geotiff: bool | str = False, reduce: int = 1,
                    progress: bool = True, on_flag: Callable | None = None,
-                   check_pixels: bool = True, redo: bool = False) -> Summary:
+                   check_pixels: bool = True, redo: bool = False, ship_frames: bool = False) -> Summary:
     """Process frames into a flight GeoPackage.
 
     Parameters
@@ -98,6 +99,10 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
     redo : bool
         Search frames already done again with the detectors whose model or sensitivity
         changed since (without it the summary names them).
+    ship_frames : bool
+        With ``dask_address``: send every frame's bytes with its task (workers that cannot
+        read the frames' folder).  Without it, only frames a worker reports it cannot read
+        are sent, to that worker; the summary says which and how many MB.
 
     Returns
     -------
@@ -147,7 +152,8 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
             from tqdm import tqdm
 
             bar = tqdm(total=len(todo), unit="frame", desc="processing", file=sys.stderr)
-        runner = (_run_dask(tasks, dask_address, workers) if dask_address is not None
+        shipping = Shipping(always=ship_frames, on_shipped=summary.note_shipped)
+        runner = (_run_dask(tasks, dask_address, workers, shipping) if dask_address is not None
                   else _run_local(tasks, workers))
         counts: Counter = Counter()
         try:
@@ -181,6 +187,7 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         finally:
             if bar is not None:
                 bar.close()
+            summary.blind_workers = sorted(w for w in shipping.blind if w)
         summary.flags_by_class = dict(counts)
         if todo or not store.meta.get("sightings_at"):
             from .store.sightings import update_sightings

@@ -59,23 +59,16 @@ def _run_local(tasks, workers):
                     pending.add(ex.submit(process_frame, nxt))
 
 
-def _run_dask(tasks, address, workers):
-    from distributed import Client, as_completed
+def _run_dask(tasks, address, workers, shipping=None):
+    """Outcomes from a Dask cluster (``address``, or a connected ``distributed.Client``)."""
+    from distributed import Client
+
+    from .cluster import run_dask
 
     own = not hasattr(address, "submit")
     client = Client(address) if own else address
     try:
-        limit = max(2 * (workers or sum(client.nthreads().values()) or 1), 2)
-        it = iter(tasks)
-        # range first: zip stops on it without drawing one more task from ``it``
-        first = [client.submit(process_frame, t, pure=False) for _, t in zip(range(limit), it, strict=False)]
-        ac = as_completed(first)
-        for fut in ac:
-            yield fut.result()
-            fut.release()
-            nxt = next(it, None)
-            if nxt is not None:
-                ac.add(client.submit(process_frame, nxt, pure=False))
+        yield from run_dask(tasks, client, workers, shipping, address if own else None)
     finally:
         if own:
             client.close()

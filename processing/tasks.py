@@ -37,6 +37,11 @@ class FrameTask:
     # overlapping frames to compare with, nearest first, as (path, yaw)
     software: str | None = None
     rotation_refs: tuple = ()
+    # the file's bytes, sent along only to a Dask worker that cannot read ``path`` (and those
+    # of ``rotation_refs``, same order; None where the parent could not read one): held in
+    # memory there, never written to its disk, hashed as they are, so SHA-256 is the file's
+    data: bytes | None = None
+    ref_data: tuple = ()
 
     def detectors_for(self, thermal: bool) -> tuple:
         """The detectors asked for a frame of this kind."""
@@ -54,6 +59,8 @@ class FrameOutcome:
     cpu_s: float = 0.0                  # CPU time the worker spent on it
     searches: list[SearchRecord] = field(default_factory=list)   # the detectors that ran
     more: bool = False                  # added to a frame already done (FrameTask.more)
+    unreadable: bool = False            # the worker could not read the frame at its path
+    worker: str | None = None           # the Dask worker that ran it (None: local)
 
 
 @dataclass
@@ -82,6 +89,10 @@ class Summary:
     redone: Counter = field(default_factory=Counter)   # detector -> frames searched again (redo)
     outdated: dict = field(default_factory=dict)       # detector -> (frames, had, now)
     stopped_at: str | None = None         # the last frame written (where an interrupt stopped)
+    shipped: int = 0                      # frames sent as bytes to workers that cannot read them
+    shipped_bytes: int = 0                # their bytes (and their pixel-check neighbours')
+    shipped_names: list = field(default_factory=list)  # the first MAX_LISTED of them
+    blind_workers: list = field(default_factory=list)  # Dask workers that could not read a path
 
     @property
     def processed(self) -> int:
@@ -118,6 +129,13 @@ class Summary:
         if self.yaw_fixed > len(self.yaw_fixes):
             lines.append(f"  ... and {self.yaw_fixed - len(self.yaw_fixes)} more yaw corrections "
                          f"(frames layer, column yaw_corrected)")
+        if self.shipped:
+            names = ", ".join(os.path.basename(p) for p in self.shipped_names[:10])
+            more = f" and {self.shipped - 10} more" if self.shipped > 10 else ""
+            who = (f" ({len(self.blind_workers)} worker(s) could not read their path: "
+                   f"{', '.join(self.blind_workers[:3])})" if self.blind_workers else " (--ship-frames)")
+            lines.append(f"  sent over the network: {self.shipped} frame(s), "
+                         f"{self.shipped_bytes / 1e6:.1f} MB{who}: {names}{more}")
         if self.sightings is not None:
             lines.append(f"  {self.sightings}")
         for path, err in self.failures:
@@ -131,6 +149,12 @@ class Summary:
         self.yaw_fixed += 1
         if len(self.yaw_fixes) < MAX_LISTED:  # a long flight must not grow the summary per frame
             self.yaw_fixes.append((path, why))
+
+    def note_shipped(self, path: str, nbytes: int) -> None:
+        self.shipped += 1
+        self.shipped_bytes += nbytes
+        if len(self.shipped_names) < MAX_LISTED:
+            self.shipped_names.append(path)
 
     def note_failure(self, path: str, error: str) -> None:
         self.failed += 1

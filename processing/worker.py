@@ -53,7 +53,7 @@ _REF_LOCAL = threading.local()
 _REF_CACHE_SIZE = 8
 
 
-def _ref_features(path: str):
+def _ref_features(path: str, data: bytes | None = None):
     cache = getattr(_REF_LOCAL, "cache", None)
     if cache is None:
         cache = _REF_LOCAL.cache = OrderedDict()
@@ -61,7 +61,8 @@ def _ref_features(path: str):
     if feat is None:
         from .yaw_check import lsh_index, orb_features
 
-        pts, desc = orb_features(decode_frame(read_frame_bytes(path), path, reduce=8))
+        data = read_frame_bytes(path) if data is None else data
+        pts, desc = orb_features(decode_frame(data, path, reduce=8))
         feat = (pts, desc, None if desc is None else lsh_index(desc))
         cache[path] = feat
         while len(cache) > _REF_CACHE_SIZE:
@@ -89,9 +90,10 @@ def _check_pixels(task: FrameTask, pose: Pose, image, full_w: int) -> tuple[Pose
     if small.shape[1] != size[0]:
         small = cv2.resize(small, size, interpolation=cv2.INTER_AREA)
     own = orb_features(small, 2000)  # the references keep 3000: enough inliers, less matching
-    for ref_path, ref_yaw in task.rotation_refs:
+    sent = tuple(task.ref_data) + (None,) * (len(task.rotation_refs) - len(task.ref_data))
+    for (ref_path, ref_yaw), ref_bytes in zip(task.rotation_refs, sent, strict=True):
         try:
-            pts, desc, index = _ref_features(ref_path)
+            pts, desc, index = _ref_features(ref_path, ref_bytes)
             rot = rotation_between((pts, desc), own, index=index)
         except FrameError:
             continue  # a damaged neighbour: its own task records the error
@@ -121,10 +123,12 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
     path = os.path.abspath(task.path)
     rec = FrameRecord(path=path, name=os.path.basename(path), processed_at=_now())
     try:
-        data = read_frame_bytes(path)
+        data = read_frame_bytes(path) if task.data is None else task.data
     except FrameError as exc:
+        # on a Dask worker this usually means "not on this PC's disk": the parent sends the
+        # bytes instead (processing.cluster); a local run records it as the frame's failure
         rec.status, rec.error = "failed", str(exc)
-        return FrameOutcome(rec, [], time.perf_counter() - t0, more=task.more)
+        return FrameOutcome(rec, [], time.perf_counter() - t0, more=task.more, unreadable=True)
     rec.sha256 = sha256_bytes(data)
     try:
         meta = read_metadata(path, data)

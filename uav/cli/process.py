@@ -59,7 +59,7 @@ def _interrupted(out, found: list[str]) -> str:
             f"skipping the frames already done.")
 
 
-DASK_CONNECT_TIMEOUT_S = 10.0
+DASK_CONNECT_TIMEOUT_S = 5.0   # a scheduler that is there answers in milliseconds
 
 
 def connect_dask(address: str, timeout_s: float | None = None):
@@ -96,6 +96,11 @@ def connect_dask(address: str, timeout_s: float | None = None):
                    "changed since (the summary names them).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: CPU count).")
 @click.option("--dask", "dask_address", default=None, help="Dask scheduler address (tcp://host:8786).")
+@click.option("--dask-timeout", type=float, default=60.0, show_default=True,
+              help="With --dask: seconds to wait for a worker to join before giving up.")
+@click.option("--ship-frames", is_flag=True,
+              help="With --dask: send every frame's bytes to the workers (they cannot read the "
+                   "frames' folder). Without it, only the frames a worker says it cannot read are sent.")
 @click.option("--geotiff", is_flag=True, help="Also write a GeoTIFF per frame (UTM) next to the GeoPackage.")
 @click.option("--camera", default=None, help="Camera profile name overriding the frames' own intrinsics.")
 @click.option("--reduce", type=click.Choice(["1", "2", "4", "8"]), default="1",
@@ -105,7 +110,7 @@ def connect_dask(address: str, timeout_s: float | None = None):
               help="With --watch: also print every flag, not only each sighting (object) once.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, workers, dask_address,
-            geotiff, camera, reduce, watch, per_flag, quiet):
+            dask_timeout, ship_frames, geotiff, camera, reduce, watch, per_flag, quiet):
     """Georeference FRAMES (files or folders) and flag smoke, fire and vehicles in them.
 
     Writes OUT, a GeoPackage with a 'frames' layer (footprints, poses, SHA-256, status) and a
@@ -126,13 +131,25 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, work
     kwargs = dict(telemetry=telemetry, dem=dem, ground_elevation=ground_elevation, detectors=names,
                   camera=profile, workers=workers, dask_address=dask_address, geotiff=geotiff,
                   reduce=int(reduce), redo=redo)
+    if ship_frames and not dask_address:
+        raise InvalidInputError("--ship-frames sends frames to Dask workers: it needs --dask ADDRESS "
+                                "(a local run reads the frames from this computer's disk)")
     if watch and (len(frames) != 1 or not os.path.isdir(frames[0])):
         raise InvalidInputError("--watch needs exactly one folder to watch")
     client = None
     if dask_address:
         # Checked before any frame is touched, so an unreachable scheduler is one clear line.
         client = connect_dask(dask_address)
+        try:
+            from processing.cluster import ready_cluster
+
+            ready_cluster(client, dask_address, dask_timeout, echo=lambda m: click.echo(m, err=True))
+        except BaseException:
+            client.close()
+            raise
         kwargs["dask_address"] = client
+        if ship_frames:
+            kwargs["ship_frames"] = True
     if watch:
         click.echo(f"watching {frames[0]} (Ctrl-C to stop) -> {out}")
     found = []

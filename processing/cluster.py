@@ -1,0 +1,235 @@
+"""Processing on a Dask cluster: frames that reach workers which cannot read them, and a cluster
+checked before the first frame is sent.
+
+A PC at HQ running ``dask worker`` usually does not see the analyst's card reader, so a worker
+that cannot read a frame's path says so (:attr:`FrameOutcome.unreadable`) and the parent sends
+that frame again with the file's bytes in the task (:attr:`FrameTask.data`).  From then on that
+worker gets bytes and the workers that can read the paths keep reading them from their own
+disk.  Bytes travel in the task message and stay in the worker's memory (never its disk); the
+worker hashes what it was sent, so the SHA-256 stored is the original file's.  At most
+``2 x threads`` tasks are in flight, so at most that many frames' bytes (each with the
+overlapping frames a re-saved frame's pixels are checked against) are held anywhere.
+
+Before the first frame: :func:`ready_cluster` waits for a worker (saying so) and refuses one
+that runs another version of amur-uav, naming both.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field, replace
+
+from uav.errors import FrameError, LinkError
+
+from .frames import read_frame_bytes
+from .tasks import FrameOutcome, FrameTask
+from .worker import process_frame
+
+__all__ = ["Shipping", "installed_version", "ready_cluster", "run_dask"]
+
+
+def installed_version() -> str:
+    """amur-uav's version as installed here (what ``pip install amur-uav==`` takes)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("amur-uav")
+    except PackageNotFoundError:  # a checkout run without installing it
+        import uav
+
+        return uav.__version__
+
+
+def ready_cluster(client, address: str, wait_s: float, echo: Callable[[str], None] = print) -> int:
+    """Wait up to ``wait_s`` for a worker, then check every worker runs this amur-uav.
+
+    Returns the number of workers.  Raises :class:`LinkError` naming the address when none
+    came, or naming the worker and both versions when one differs.
+    """
+    if not client.nthreads():
+        echo(f"waiting for a Dask worker at {address} (up to {wait_s:g} s; start one on each PC "
+             f"with `dask worker {address}`) ...")
+        try:
+            client.wait_for_workers(1, timeout=wait_s)
+        except TimeoutError:
+            raise LinkError(f"no Dask worker joined the scheduler at {address} within {wait_s:g} s; "
+                            f"nothing was processed. Start one on each PC with `dask worker {address}` "
+                            f"(amur-uav installed there), give more time with --dask-timeout, or "
+                            f"leave out --dask to use this computer's cores") from None
+    from importlib.metadata import version
+
+    ours = installed_version()
+    # asked through the standard library only, so a worker with an old amur-uav (or none)
+    # still answers instead of failing to unpickle a function of ours
+    versions = client.run(version, "amur-uav", on_error="return")
+    bad = {w: (v if isinstance(v, str) else "not installed") for w, v in versions.items()
+           if not (isinstance(v, str) and v == ours)}
+    if bad:
+        lines = "; ".join(f"{w} runs amur-uav {v}" for w, v in sorted(bad.items()))
+        raise LinkError(f"Dask worker(s) at {address} run another version of amur-uav than this "
+                        f"computer ({ours}): {lines}. Install amur-uav {ours} there "
+                        f"(pip install amur-uav=={ours}, or the same checkout) and restart "
+                        f"`dask worker`; nothing was processed")
+    return len(versions)
+
+
+@dataclass
+class Shipping:
+    """Which frames travelled as bytes, and to which workers (the summary's line)."""
+
+    always: bool = False                          # --ship-frames: every frame goes with its bytes
+    blind: set = field(default_factory=set)       # workers that could not read a frame's path
+    on_shipped: Callable[[str, int], None] | None = None   # (path, bytes sent)
+
+
+def _with_bytes(task: FrameTask) -> tuple[FrameTask | None, int, str | None]:
+    """The task with its frame's bytes (and its neighbours'), their size; or why not."""
+    try:
+        data = read_frame_bytes(task.path)
+    except FrameError as exc:
+        return None, 0, str(exc)
+    refs = []
+    for ref_path, _ in task.rotation_refs:
+        try:
+            refs.append(read_frame_bytes(ref_path))
+        except FrameError:
+            refs.append(None)   # the check goes on with the others; that frame's task says why
+    nbytes = len(data) + sum(len(r) for r in refs if r)
+    return replace(task, data=data, ref_data=tuple(refs)), nbytes, None
+
+
+def _frame_on_worker(task: FrameTask) -> FrameOutcome:
+    out = process_frame(task)
+    from distributed import get_worker
+
+    out.worker = get_worker().address   # the parent learns which workers cannot see the frames
+    return out
+
+
+class _Router:
+    """Plain tasks to workers that see the paths, tasks with bytes to those that do not."""
+
+    def __init__(self, client, shipping: Shipping):
+        self.client, self.shipping = client, shipping
+        self.threads: dict = {}
+        self.asked = 0.0
+        self.flight = {True: 0, False: 0}        # tasks in flight with / without bytes
+
+    def _workers(self) -> dict:
+        if time.monotonic() - self.asked > 2.0:  # a scheduler round trip: not once per frame
+            self.threads, self.asked = self.client.nthreads(), time.monotonic()
+        return self.threads
+
+    def choose(self) -> tuple[bool, list | None]:
+        """(send bytes?, workers to prefer)."""
+        blind = self.shipping.blind
+        if self.shipping.always:
+            return True, None
+        if not blind:
+            return False, None
+        workers = self._workers()
+        seeing = [w for w in workers if w not in blind]
+        if not seeing:
+            return True, None
+        # keep each side about as busy per thread as the other
+        t_blind = sum(n for w, n in workers.items() if w in blind) or 1
+        t_seeing = sum(workers[w] for w in seeing) or 1
+        if self.flight[True] / t_blind < self.flight[False] / t_seeing:
+            return True, sorted(blind)
+        return False, seeing
+
+
+def run_dask(tasks: Iterable[FrameTask], client, workers: int | None,
+             shipping: Shipping | None = None, address: str | None = None) -> Iterator[FrameOutcome]:
+    """Each task's outcome, as they finish, from the Dask cluster behind ``client``."""
+    from distributed import as_completed
+
+    shipping = shipping or Shipping()
+    where = address or getattr(client, "scheduler", None) and client.scheduler.address
+    router = _Router(client, shipping)
+    limit = max(2 * (workers or sum(client.nthreads().values()) or 1), 2)
+    it = iter(tasks)
+    owner: dict = {}   # future -> (task as the parent made it, sent with bytes?)
+    done = 0
+
+    def submit(task: FrameTask, ship: bool | None = None, prefer=None):
+        if ship is None:
+            ship, prefer = router.choose()
+        sent = task
+        if ship:
+            sent, nbytes, why = _with_bytes(task)
+            if sent is None:   # unreadable here too: the frame fails, named; the batch goes on
+                return FrameOutcome(_failed(task, why), [], more=task.more)
+            if shipping.on_shipped:
+                shipping.on_shipped(task.path, nbytes)
+        with warnings.catch_warnings():
+            # Dask warns of a "large graph" past 10 MB: a frame and its neighbours are that, by
+            # design, and only 2 x threads of them are ever in flight
+            warnings.filterwarnings("ignore", message="Sending large graph")
+            fut = client.submit(_frame_on_worker, sent, pure=False, workers=prefer,
+                                allow_other_workers=prefer is not None)
+        owner[fut] = (task, ship)
+        router.flight[ship] += 1
+        ac.add(fut)
+        return None
+
+    ac = as_completed([])
+    ready: list[FrameOutcome] = []
+
+    def feed(n: int):
+        for _ in range(n):
+            nxt = next(it, None)
+            if nxt is None:
+                return
+            failed = submit(nxt)
+            if failed is not None:
+                ready.append(failed)
+
+    try:
+        feed(limit)
+        while ready or owner:
+            while ready:
+                done += 1
+                yield ready.pop()
+                feed(1)
+            if not owner:
+                break
+            fut = next(ac)
+            task, ship = owner.pop(fut)
+            router.flight[ship] -= 1
+            out = fut.result()
+            fut.release()
+            if out.unreadable and not ship:
+                # this worker cannot see the frame: once more, with its bytes, to a worker
+                # that needs them (or any, if every worker is blind)
+                shipping.blind.add(out.worker)
+                failed = submit(task, True, None)
+                if failed is not None:
+                    ready.append(failed)
+                continue
+            done += 1
+            yield out
+            feed(1)
+    except (OSError, TimeoutError, CancelledError) as exc:
+        # the scheduler went away (CommClosedError is an OSError; the client cancels the
+        # futures it had once it gives up reconnecting)
+        raise LinkError(f"lost the Dask scheduler at {where} after {done} frame(s) "
+                        f"({type(exc).__name__}: {exc}); every frame written so far is kept: run "
+                        f"the same command again and it goes on from there") from None
+    finally:
+        for fut in owner:
+            fut.release()
+
+
+def _failed(task: FrameTask, why: str | None):
+    import os
+
+    from .store import FrameRecord
+    from .worker import _now
+
+    path = os.path.abspath(task.path)
+    return FrameRecord(path=path, name=os.path.basename(path), processed_at=_now(), status="failed",
+                       error=f"{why} (no worker could read it either)")
