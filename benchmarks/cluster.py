@@ -1,0 +1,126 @@
+"""``uav process --dask`` throughput on real ``dask scheduler`` / ``dask worker`` processes: 1
+worker against 2, with the frames on a folder the workers see (shared) and on one they cannot
+see (blind: each worker in its own mount namespace with an empty tmpfs over the frames' folder,
+so every frame travels as bytes; needs root for ``unshare --mount``).
+
+Frames: the 12 Brighton photos (4000x2250 DJI JPEGs, 6 re-saved by a photo viewer and checked
+against their neighbours' pixels) linked ``copies`` times into a temporary folder (72 by
+default), default detectors (fire, smoke, vehicle).  Each worker has one thread
+(``--nthreads 1``).  Every cluster first processes the 12 frames once into a throwaway file
+(imports, models loaded), then the timed run.  The machine may be shared, so the rounds
+alternate 1 and 2 workers and every round's figures are reported with the median ratio.
+
+Run: ``python -m benchmarks.cluster [--copies 6] [--rounds 2] [--modes shared,blind]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "brighton"
+DASK = Path(sys.executable).with_name("dask")
+
+
+def _start(tmp: Path, workers: int, hidden: Path | None):
+    info = tmp / f"sched-{time.monotonic_ns()}.json"
+    procs = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(info)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    while not info.exists():
+        time.sleep(0.1)
+    time.sleep(0.3)
+    address = json.loads(info.read_text())["address"]
+    for k in range(workers):
+        cwd = tmp / f"w{k}"
+        cwd.mkdir(exist_ok=True)
+        cmd = [str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard",
+               "--local-directory", str(cwd)]
+        if hidden is not None:
+            cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount -t tmpfs none "$0" && exec "$@"', str(hidden), *cmd]
+        procs.append(subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return procs, address
+
+
+def _stop(procs):
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def one(tmp: Path, frames: Path, warm: Path, workers: int, blind: bool) -> dict:
+    from distributed import Client
+
+    from processing.pipeline import process_frames
+
+    procs, address = _start(tmp, workers, frames.parent if blind else None)
+    try:
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(workers, timeout=120)
+            process_frames([warm], tmp / f"warm-{time.monotonic_ns()}.gpkg", dask_address=client,
+                           progress=False)
+            out = tmp / f"run-{time.monotonic_ns()}.gpkg"
+            s = process_frames([frames], out, dask_address=client, progress=False)
+            os.unlink(out)
+    finally:
+        _stop(procs)
+    return {"workers": workers, "frames": s.processed, "failed": s.failed,
+            "flags": sum(s.flags_by_class.values()), "seconds": round(s.elapsed_s, 2),
+            "frames_per_s": round(s.frames_per_s, 2), "shipped": s.shipped,
+            "shipped_mb": round(s.shipped_bytes / 1e6, 1), "load_avg": os.getloadavg()[0]}
+
+
+def run(copies: int = 6, rounds: int = 2, modes=("shared", "blind")) -> dict:
+    if not DATA.is_dir():
+        return {"skipped": f"no Brighton frames at {DATA} (../shared/data)"}
+    src = sorted(DATA.glob("DJI_*.JPG"))
+    out: dict = {"cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        card = tmp / "card"
+        frames, warm = card / "flight", card / "warm"
+        frames.mkdir(parents=True)
+        warm.mkdir()
+        for k in range(copies * len(src)):
+            p = src[k % len(src)]
+            os.symlink(p, frames / f"c{k // len(src):03d}_{p.name}")
+        for p in src:
+            os.symlink(p, warm / p.name)
+        for mode in modes:
+            if mode == "blind" and os.geteuid() != 0:
+                out[mode] = {"skipped": "needs root for unshare --mount"}
+                continue
+            runs = []
+            for _ in range(rounds):
+                for n in (1, 2):
+                    runs.append(one(tmp, frames, warm, n, mode == "blind"))
+                    print(json.dumps({mode: runs[-1]}), file=sys.stderr)
+            ratios = [b["frames_per_s"] / a["frames_per_s"] for a, b in zip(runs[::2], runs[1::2], strict=True)]
+            out[mode] = {"runs": runs, "ratio_2_over_1": [round(r, 2) for r in ratios],
+                         "median_ratio": round(statistics.median(ratios), 2)}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--copies", type=int, default=6)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--modes", default="shared,blind")
+    a = ap.parse_args()
+    print(json.dumps(run(a.copies, a.rounds, tuple(a.modes.split(","))), indent=2))
+
+
+if __name__ == "__main__":
+    main()
