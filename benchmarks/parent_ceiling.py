@@ -83,7 +83,7 @@ def _instant_workers(template):
             dlon, dlat = p.lon - template.frame.lon, p.lat - template.frame.lat
             frame = dataclasses.replace(template.frame, path=t.path, name=os.path.basename(t.path),
                                         lat=p.lat, lon=p.lon, yaw=p.yaw,
-                                        footprint=shapely.transform(fp, lambda xy: xy + (dlon, dlat)))
+                                        footprint=shapely.transform(fp, lambda xy, d=(dlon, dlat): xy + d))
             flags = []
             if flag is not None and k % 10 == 0:
                 flags = [dataclasses.replace(flag, lat=flag.lat + dlat, lon=flag.lon + dlon)]
