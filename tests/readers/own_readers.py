@@ -53,10 +53,10 @@ def _validator(name: str) -> tuple[str, ...] | None:
     return (script,) if script else None
 
 
-def _run(cmd, tool: str) -> Verdict:
+def _run(cmd, tool: str, **env) -> Verdict:
     # GDAL_PAM_ENABLED=NO: no .aux.xml left beside the file checked
     r = subprocess.run([os.fspath(c) for c in cmd], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "GDAL_PAM_ENABLED": "NO"})
+                       env={**os.environ, "GDAL_PAM_ENABLED": "NO", **env})
     return Verdict(tool, r.returncode, (r.stdout + r.stderr).strip())
 
 
@@ -81,8 +81,17 @@ def validate_cog(path) -> Verdict:
                 "validate_cloud_optimized_geotiff.py")
 
 
-def ogrinfo(path, *args) -> Verdict:
-    return _run(["ogrinfo", "-ro", *args, path], "ogrinfo")
+# GDAL's two KML readers: each is made the only one by skipping the other (Debian 12's GDAL 3.6
+# has no ``ogrinfo -if``).
+_SKIP = {"KML": "LIBKML", "LIBKML": "KML"}
+
+
+def ogrinfo(path, *args, layer: str | None = None, driver: str | None = None) -> Verdict:
+    """``ogrinfo -ro ARGS PATH [LAYER]``; ``driver`` "KML" or "LIBKML" opens it with that
+    reader only."""
+    env = {"GDAL_SKIP": _SKIP[driver]} if driver else {}
+    return _run(["ogrinfo", "-ro", *args, path, *([layer] if layer else [])],
+                f"ogrinfo ({driver})" if driver else "ogrinfo", **env)
 
 
 def ogr_layers(path) -> dict:
