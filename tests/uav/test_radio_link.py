@@ -180,3 +180,26 @@ def test_a_link_losing_what_we_send_is_not_blamed_on_signing(sim):
     assert res.exit_code == 2
     assert "answered none of our requests in 3 s" in res.output
     assert "signing" not in res.output
+
+
+# --- commands over it ---------------------------------------------------------------------------
+@pytest.mark.slow
+def test_mode_arm_takeoff_and_rtl_survive_lost_acks(sim):
+    from pymavlink.dialects.v20 import ardupilotmega as M
+
+    from uav.link import control
+
+    # half the frames coming down are lost (acks, heartbeats, positions alike), seeded
+    with FaultyLink(sim.connection_string, to_gcs={"drop": 0.5}, seed=8) as proxy, \
+            connect(proxy.connection_string, timeout=20) as link:
+        sent = []
+        link.add_send_listener(lambda buf: sent.append(buf))
+        control.takeoff(link, 10.0, timeout=90)
+        control.rtl(link)
+        lost = proxy.counters["to_gcs"]["dropped"]
+    assert lost > 20
+    with connect(sim.connection_string, timeout=10) as clean:
+        assert control.mode_name(control.heartbeat(clean).custom_mode) == "RTL"
+    longs = [b for b in sent if len(b) > 10 and b[7:10] == (M.MAVLINK_MSG_ID_COMMAND_LONG)
+             .to_bytes(3, "little")]
+    assert len(longs) >= 4  # mode, arm, takeoff, mode: some of them sent again

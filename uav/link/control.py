@@ -8,6 +8,7 @@ heartbeat that shows it.  A refusal says what the vehicle said (its STATUSTEXT l
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
@@ -44,9 +45,17 @@ def mode_number(name: str) -> int:
     return COPTER_MODES[key]
 
 
-def command(link: Link, cmd: int, *params: float, timeout: float = 1.5, retries: int = 2,
-            error=CommandError) -> int:
+def command(link: Link, cmd: int, *params: float, timeout: float = 1.5, retries: int = 4,
+            error=CommandError, done: Callable[[], bool] | None = None,
+            fade_s: float = 15.0) -> int:
     """Send COMMAND_LONG and wait for its COMMAND_ACK; return MAV_RESULT_ACCEPTED.
+
+    On a radio link the command or its ack may be lost: the command is sent again (its
+    ``confirmation`` counting up, as MAVLink asks), tries spent while nothing at all is heard
+    from the vehicle (a fade, up to ``fade_s``) do not count, and ``done()``, when given, is
+    asked whether the vehicle already did it (its heartbeat shows the mode, it is armed): a
+    lost ack is not a failure, and a refusal of a repeat of a command that already acted
+    (ArduPilot refuses a takeoff when flying) is not either.
 
     Raises
     ------
@@ -55,8 +64,10 @@ def command(link: Link, cmd: int, *params: float, timeout: float = 1.5, retries:
         never acknowledges.
     """
     started = time.monotonic()
-    for attempt in range(retries + 1):
-        link.command_long(cmd, *params, confirmation=attempt)
+    attempt = sent = 0
+    while attempt <= retries:
+        link.command_long(cmd, *params, confirmation=min(sent, 255))
+        sent += 1
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -69,11 +80,31 @@ def command(link: Link, cmd: int, *params: float, timeout: float = 1.5, retries:
                 continue
             if ack.result == mavlink.MAV_RESULT_ACCEPTED:
                 return ack.result
+            if sent > 1 and done is not None and done():
+                return mavlink.MAV_RESULT_ACCEPTED  # an earlier send acted; its ack was lost
             texts = _texts(link, started)
             raise error(f"the vehicle refused {_command_label(cmd)}: {result_name(ack.result)}"
                         + (f" - {texts}" if texts else ""))
-    raise error(f"no answer to {_command_label(cmd)}: waited {timeout:.1f} s x {retries + 1} "
-                "for the vehicle's COMMAND_ACK")
+        if done is not None and done():
+            return mavlink.MAV_RESULT_ACCEPTED
+        quiet = link.quiet_for()
+        if timeout <= quiet < fade_s:
+            continue  # nothing heard at all: a fade, not a vehicle ignoring us
+        attempt += 1
+    raise error(f"no answer to {_command_label(cmd)}: sent it {sent} times over "
+                f"{time.monotonic() - started:.0f} s without the vehicle's COMMAND_ACK")
+
+
+def _heard_state(link: Link, check: Callable[[object], bool]) -> bool:
+    """Whether the vehicle's latest heartbeat (read now, briefly) shows ``check``."""
+    hb = link.poll("HEARTBEAT", 0.0, condition=_vehicle_heartbeat) or link.last.get("HEARTBEAT")
+    if hb is None or hb.type == mavlink.MAV_TYPE_GCS:
+        hb = link.poll("HEARTBEAT", 1.1, condition=_vehicle_heartbeat)
+    return hb is not None and check(hb)
+
+
+def _vehicle_heartbeat(m) -> bool:
+    return m.type != mavlink.MAV_TYPE_GCS
 
 
 def _texts(link: Link, since: float, settle: float = 0.2) -> str:
@@ -81,7 +112,7 @@ def _texts(link: Link, since: float, settle: float = 0.2) -> str:
     return "; ".join(link.recent_statustext(since))
 
 
-def heartbeat(link: Link, timeout: float = 3.0):
+def heartbeat(link: Link, timeout: float = 6.0):
     """The vehicle's next heartbeat."""
     return link.wait_heartbeat(timeout)
 
@@ -90,29 +121,29 @@ def is_armed(hb) -> bool:
     return bool(hb.base_mode & mavlink.MAV_MODE_FLAG_SAFETY_ARMED)
 
 
-def wait_mode(link: Link, name: str, timeout: float = 5.0) -> None:
+def wait_mode(link: Link, name: str, timeout: float = 8.0) -> None:
     """Wait until the heartbeat shows mode ``name``."""
     number = mode_number(name)
     link.recv("HEARTBEAT", timeout, f"the vehicle to report mode {name.upper()}",
               condition=lambda m: m.custom_mode == number and m.type != mavlink.MAV_TYPE_GCS)
 
 
-def set_mode(link: Link, name: str, timeout: float = 5.0) -> None:
+def set_mode(link: Link, name: str, timeout: float = 8.0) -> None:
     """Switch to flight mode ``name`` (GUIDED, AUTO, LOITER, RTL, LAND, BRAKE, ...)."""
     number = mode_number(name)
     command(link, mavlink.MAV_CMD_DO_SET_MODE, mavlink.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
-            number)
+            number, done=lambda: _heard_state(link, lambda hb: hb.custom_mode == number))
     wait_mode(link, name, timeout)
 
 
-def wait_armed(link: Link, armed: bool = True, timeout: float = 5.0) -> None:
+def wait_armed(link: Link, armed: bool = True, timeout: float = 8.0) -> None:
     """Wait until the heartbeat shows the vehicle armed (or disarmed)."""
     what = "armed" if armed else "disarmed"
     link.recv("HEARTBEAT", timeout, f"the vehicle to report it is {what}",
               condition=lambda m: m.type != mavlink.MAV_TYPE_GCS and is_armed(m) == armed)
 
 
-def arm(link: Link, force: bool = False, timeout: float = 5.0) -> None:
+def arm(link: Link, force: bool = False, timeout: float = 8.0) -> None:
     """Arm the motors.
 
     Raises
@@ -123,7 +154,7 @@ def arm(link: Link, force: bool = False, timeout: float = 5.0) -> None:
     """
     started = time.monotonic()
     command(link, mavlink.MAV_CMD_COMPONENT_ARM_DISARM, 1, FORCE_ARM_MAGIC if force else 0,
-            error=ArmingError)
+            error=ArmingError, done=lambda: _heard_state(link, is_armed))
     try:
         wait_armed(link, True, timeout)
     except LinkTimeoutError as exc:
@@ -190,10 +221,17 @@ def takeoff(link: Link, altitude_m: float, wait: bool = True, timeout: float = 6
     hb = heartbeat(link)
     if not is_armed(hb):
         arm(link)
-    command(link, mavlink.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m)
+    # a repeat of a takeoff that already acted is refused by a flying copter: climbing is done
+    command(link, mavlink.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, altitude_m,
+            done=lambda: _climbing(link))
     if wait:
         wait_altitude(link, altitude_m, tolerance_m=max(0.5, altitude_m * 0.05),
                       timeout=timeout)
+
+
+def _climbing(link: Link) -> bool:
+    pos = link.poll("GLOBAL_POSITION_INT", 1.0) or link.last.get("GLOBAL_POSITION_INT")
+    return pos is not None and pos.relative_alt > 500  # mm: off the ground
 
 
 def start_mission(link: Link) -> None:
@@ -222,9 +260,17 @@ def resume(link: Link) -> None:
     command(link, mavlink.MAV_CMD_DO_PAUSE_CONTINUE, 1)
 
 
-def rtl(link: Link) -> None:
-    """Return to launch."""
-    set_mode(link, "RTL")
+def rtl(link: Link, timeout: float = 30.0) -> None:
+    """Return to launch; on a fading link keep asking until the heartbeat shows RTL or
+    ``timeout`` passes (a pilot's Ctrl-C must not end at the first lost answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            set_mode(link, "RTL", timeout=min(8.0, max(deadline - time.monotonic(), 0.5)))
+            return
+        except (CommandError, LinkTimeoutError):
+            if time.monotonic() >= deadline:
+                raise
 
 
 def land(link: Link) -> None:
