@@ -62,7 +62,7 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
                    detectors=None, camera=None, workers: int | None = None,
                    dask_address=None, geotiff: bool | str = False, reduce: int = 1,
                    progress: bool = True, on_flag: Callable | None = None,
-                   check_pixels: bool = True, redo: bool = False, ship_frames: bool = False) -> Summary:
+                   check_pixels: bool = True, redo: bool = False, register: bool = False, ship_frames: bool = False) -> Summary:
     """Process frames into a flight GeoPackage.
 
     Parameters
@@ -103,6 +103,11 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         With ``dask_address``: send every frame's bytes with its task (workers that cannot
         read the frames' folder).  Without it, only frames a worker reports it cannot read
         are sent, to that worker; the summary says which and how many MB.
+
+    register : bool
+        Register the frames to each other once they are through (:mod:`.register_flight`):
+        footprints, flag positions and GeoTIFFs then use the registered poses.  Off by default:
+        it decodes every frame once more (about 1000 px across) and matches its neighbours.
 
     Returns
     -------
@@ -189,7 +194,14 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
                 bar.close()
             summary.blind_workers = sorted(w for w in shipping.blind if w)
         summary.flags_by_class = dict(counts)
-        if todo or not store.meta.get("sightings_at"):
+        registered = False
+        if register and (todo or not store.get_meta("registration")):
+            from .register_flight import register_flight
+
+            summary.registration = register_flight(store, dem=dem, ground_elevation=ground_elevation,
+                                                   camera=camera, geotiff_dir=geotiff_dir)
+            registered = True  # flags moved: the sightings are grouped again
+        if todo or registered or not store.meta.get("sightings_at"):
             from .store.sightings import update_sightings
 
             summary.sightings = update_sightings(store)  # the objects, not the photos

@@ -82,6 +82,7 @@ class Summary:
                                           # the frames too when workers=0)
     out: str = ""
     sightings: object = None              # processing.store.sightings.SightingsUpdate
+    registration: object = None           # processing.registration.Registration (--register)
     searched_for: dict = field(default_factory=dict)   # "colour"/"thermal" -> detector names
     kinds: Counter = field(default_factory=Counter)    # frames searched, by kind
     searched_again: int = 0               # frames already done, searched for more detectors
@@ -138,6 +139,8 @@ class Summary:
                          f"{self.shipped_bytes / 1e6:.1f} MB{who}: {names}{more}")
         if self.sightings is not None:
             lines.append(f"  {self.sightings}")
+        if self.registration is not None:
+            lines.append(f"  {self.registration}")
         for path, err in self.failures:
             lines.append(f"  FAILED {path}: {err}")
         if self.failed > len(self.failures):

@@ -1,0 +1,207 @@
+"""Frame registration on real frames: footprints against the point cloud, seams between frames.
+
+Brighton (12 DJI Phantom 3 nadir frames, ~40 m up; ``../shared/data/brighton``), processed
+through the pipeline twice (``--detectors none``; without and with ``register=True``), then
+scored the same way for both:
+
+* **Footprints against the cloud.**  The point cloud ``model.laz`` is rendered top-down (10 cm
+  cells, as :mod:`benchmarks.georef_accuracy` does).  Each frame is orthorectified with its
+  *direct* pose onto that grid, ORB features are matched with the cloud's raster (RANSAC
+  similarity to drop mismatches), and the matched features are taken back to the frame's own
+  pixels; a RANSAC homography from frame pixels to the cloud's ground gives the frame's
+  reference footprint (its corners).  The reference is made once, from the direct poses, and
+  scores both runs: corner distance (m) and IoU with the footprint in the GeoPackage.  Frames
+  whose reference has fewer than 40 inliers are left out (named).  Caveat: ODM georeferenced
+  the cloud from the same GPS tags, so a shift shared by all the frames' GPS is invisible.
+* **Seams.**  For every pair of frames whose footprints overlap (15 % of the smaller),
+  SIFT features (not the ORB features the registration ties are made of) are matched at 1/4
+  size, RANSAC homography inliers kept, and each matched pixel is put on the ground through the
+  frame's camera from the GeoPackage's pose (direct, or the registered one); the distance
+  between the two ground points of a match is the seam error.
+
+Run: ``python -m benchmarks.registration`` (prints JSON; about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _cameras(gpkg):
+    """Frame path -> (camera from the stored pose, registered or direct; footprint in UTM)."""
+    from processing.frames import read_metadata
+    from processing.georef import FlatGround, georeference_frame
+    from processing.poses import Pose, intrinsics_from_metadata
+    from processing.registration import adjusted_intrinsics
+    from processing.store import FlightStore
+    from processing.store.registration import read_registration
+
+    out = {}
+    with FlightStore.open(gpkg) as store:
+        reg = read_registration(store)
+        for f in store.frames("done"):
+            r = reg.get(f.fid)
+            src = r if r is not None and r["status"] == "registered" else f.__dict__
+            pose = Pose(lat=src["lat"], lon=src["lon"], alt_amsl=src["alt_amsl"], alt_rel=src["alt_rel"],
+                        yaw=src["yaw"], pitch=f.pitch, roll=f.roll)
+            intr = intrinsics_from_metadata(read_metadata(f.path))
+            if src is r and r["lens_k1"]:
+                intr = adjusted_intrinsics(intr, r["lens_k1"])
+            geo = georeference_frame(pose, intr, FlatGround())
+            out[f.path] = (geo, f.footprint)
+    return out
+
+
+def _reference_footprints(paths, cams, ref, origin, res):
+    """Per frame: its corners on the cloud (RANSAC homography pixels -> cloud ground), inliers."""
+    import cv2
+
+    from processing.frames import decode_frame, read_frame_bytes
+    from processing.geotiff import orthorectify
+
+    x0, y1 = origin
+    h, w = ref.shape[:2]
+    bounds = (x0, y1 - h * res, x0 + w * res, y1)
+    gr = cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY)
+    orb = cv2.ORB_create(8000)
+    kr, dr = orb.detectAndCompute(gr, None)
+    out = {}
+    for p in paths:
+        geo = cams[p][0]
+        img = decode_frame(read_frame_bytes(p), str(p), reduce=4)
+        ours, _, valid = orthorectify(img, geo, reduce=4, res_m=res, bounds=bounds, max_px=100000)
+        ours[~valid] = 0
+        g = cv2.cvtColor(ours, cv2.COLOR_BGR2GRAY)
+        ko, do = orb.detectAndCompute(g, (g > 0).astype(np.uint8) * 255)
+        if do is None:
+            continue
+        m = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(do, dr)
+        if len(m) < 40:
+            continue
+        po = np.float32([ko[i.queryIdx].pt for i in m])
+        pr = np.float32([kr[i.trainIdx].pt for i in m])
+        cv2.setRNGSeed(1)
+        M, inl = cv2.estimateAffinePartial2D(po, pr, method=cv2.RANSAC, ransacReprojThreshold=6.0,
+                                             maxIters=5000)
+        if M is None or inl.sum() < 40:
+            continue
+        k = inl.ravel().astype(bool)
+        # our ortho cell -> ground (the pose's own ground) -> frame pixel
+        gx, gy = x0 + (po[k, 0] + 0.5) * res, y1 - (po[k, 1] + 0.5) * res
+        cam = geo.camera
+        u, v, _ = cam.world_to_pixel(np.stack([gx, gy, np.full_like(gx, cam.ground_z)], -1))
+        rx, ry = x0 + (pr[k, 0] + 0.5) * res, y1 - (pr[k, 1] + 0.5) * res
+        H, inl2 = cv2.findHomography(np.float32(np.stack([u, v], -1)), np.float32(np.stack([rx, ry], -1)),
+                                     cv2.RANSAC, 0.5)
+        if H is None or inl2.sum() < 40:
+            continue
+        W, Hh = cam.intr.width, cam.intr.height
+        corners = np.float32([[-0.5, -0.5], [W - 0.5, -0.5], [W - 0.5, Hh - 0.5], [-0.5, Hh - 0.5]])
+        out[p] = (cv2.perspectiveTransform(corners[None], H)[0], int(inl2.sum()))
+    return out
+
+
+def _score_footprints(cams, refs):
+    import shapely
+
+    errs, ious = [], []
+    for p, (corners, _) in refs.items():
+        cam = cams[p][0].camera
+        W, H = cam.intr.width, cam.intr.height
+        P = cam.pixel_to_world([-0.5, W - 0.5, W - 0.5, -0.5], [-0.5, -0.5, H - 0.5, H - 0.5])[:, :2]
+        errs.extend(np.linalg.norm(P - corners, axis=1))
+        a, b = shapely.Polygon(P), shapely.Polygon(corners)
+        ious.append(a.intersection(b).area / a.union(b).area)
+    return {"frames": len(refs), "corner_median_m": round(float(np.median(errs)), 2),
+            "corner_p90_m": round(float(np.percentile(errs, 90)), 2),
+            "iou_median": round(float(np.median(ious)), 3), "iou_mean": round(float(np.mean(ious)), 3)}
+
+
+def _sift_matches(paths, pairs):
+    import cv2
+
+    from processing.frames import decode_frame, read_frame_bytes
+
+    sift = cv2.SIFT_create(4000)
+    feats = {}
+    for p in paths:
+        g = cv2.cvtColor(decode_frame(read_frame_bytes(p), str(p), reduce=4), cv2.COLOR_BGR2GRAY)
+        k, d = sift.detectAndCompute(g, None)
+        feats[p] = (np.float32([x.pt for x in k]) * 4 + 1.5, d)
+    out = {}
+    for a, b in pairs:
+        (pa, da), (pb, db) = feats[a], feats[b]
+        knn = cv2.BFMatcher(cv2.NORM_L2).knnMatch(da, db, k=2)
+        good = [m[0] for m in knn if len(m) == 2 and m[0].distance < 0.75 * m[1].distance]
+        if len(good) < 20:
+            continue
+        ua, ub = pa[[m.queryIdx for m in good]], pb[[m.trainIdx for m in good]]
+        cv2.setRNGSeed(1)
+        H, inl = cv2.findHomography(ua, ub, cv2.RANSAC, 12.0)
+        if H is None or inl.sum() < 20:
+            continue
+        k = inl.ravel().astype(bool)
+        out[(a, b)] = (ua[k], ub[k])
+    return out
+
+
+def _score_seams(cams, matches):
+    d = []
+    for (a, b), (ua, ub) in matches.items():
+        ga = cams[a][0].camera.pixel_to_world(ua[:, 0], ua[:, 1])[:, :2]
+        gb = cams[b][0].camera.pixel_to_world(ub[:, 0], ub[:, 1])[:, :2]
+        d.append(np.linalg.norm(ga - gb, axis=1))
+    d = np.concatenate(d)
+    return {"pairs": len(matches), "matches": int(len(d)), "median_m": round(float(np.median(d)), 2),
+            "p90_m": round(float(np.percentile(d, 90)), 2)}
+
+
+def brighton(workdir: str | None = None) -> dict:
+    from benchmarks.georef_accuracy import _cloud_ortho
+    from processing import process_frames
+    from processing.ties import overlapping_pairs
+
+    folder = DATA / "brighton"
+    paths = sorted(str(p) for p in folder.glob("DJI_*.JPG"))
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="uav-reg-"))
+    runs, seconds = {}, {}
+    for name, register in (("direct", False), ("registered", True)):
+        out = tmp / f"{name}.gpkg"
+        if out.exists():
+            out.unlink()
+        t = time.perf_counter()
+        s = process_frames(paths, out, detectors=(), workers=2, progress=False, register=register)
+        seconds[name] = round(time.perf_counter() - t, 1)
+        runs[name] = (out, s)
+    cams = {k: _cameras(v[0]) for k, v in runs.items()}
+    ref, (x0, y1, res), _ = _cloud_ortho(folder / "model.laz")
+    refs = _reference_footprints(paths, cams["direct"], ref, (x0, y1), res)
+    fps = [cams["direct"][p][0].footprint_utm for p in paths]
+    pairs = [(paths[a], paths[b]) for a, b in overlapping_pairs(fps)]
+    matches = _sift_matches(paths, pairs)
+    reg = runs["registered"][1].registration
+    return {
+        "frames": len(paths), "reference_frames_left_out": sorted(
+            os.path.basename(p) for p in paths if p not in refs),
+        "footprints_vs_cloud": {k: _score_footprints(c, refs) for k, c in cams.items()},
+        "seams_sift": {k: _score_seams(c, matches) for k, c in cams.items()},
+        "registration": None if reg is None else {
+            "registered": reg.registered, "pairs": reg.pairs, "ties": reg.ties,
+            "height_bias_m": round(reg.height_bias_m, 2), "height_bias_used": reg.height_bias_used,
+            "lens_k1": round(reg.lens_k1, 4), "lens_used": reg.lens_used,
+            "tie_seams_before_after_m": [reg.seam_before_m, reg.seam_after_m]},
+        "process_seconds": seconds,
+    }
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    print(json.dumps(brighton(), indent=1, default=str))

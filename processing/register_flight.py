@@ -1,0 +1,150 @@
+"""Register a processed flight: tie its frames together, re-place everything on the map.
+
+Runs in the parent after the frames are through (``uav process … --register``): reads the
+frames' direct poses from the GeoPackage, decodes each georeferenced frame once at about
+1000 px across for its tie features (:mod:`.ties`), solves the pose corrections
+(:mod:`.registration`), then puts footprints, GSDs, flag positions and, when asked, the
+per-frame GeoTIFFs on the registered poses and records each frame's registered pose,
+residual and neighbours (:mod:`.store.registration`).  A frame that cannot be read or tied
+keeps its direct georeference, with status ``direct`` and why.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from uav.errors import FrameError, GeoreferenceError
+
+from .georef import DemGround, FlatGround, georeference_frame
+from .poses import Pose, intrinsics_from_metadata
+from .registration import (
+    Priors,
+    Registration,
+    adjusted_intrinsics,
+    adjusted_pose,
+    solve_registration,
+)
+from .search import _size_check
+from .store.registration import FrameRegistrationRecord, save_registration
+from .ties import decode_scale, frame_features, match_pair, overlapping_pairs
+
+__all__ = ["register_flight"]
+
+
+def _direct(frames, camera, ground):
+    """Each frame's direct georeference (None where it has none) and its intrinsics."""
+    from .frames import read_metadata
+
+    out = []
+    for f in frames:
+        if f.lat is None or f.yaw is None:
+            out.append(None)
+            continue
+        pose = Pose(lat=f.lat, lon=f.lon, alt_amsl=f.alt_amsl, alt_rel=f.alt_rel, yaw=f.yaw,
+                    pitch=f.pitch if f.pitch is not None else -90.0, roll=f.roll or 0.0)
+        try:
+            intr = intrinsics_from_metadata(read_metadata(f.path), camera, f.width, f.height)
+            out.append((pose, intr, georeference_frame(pose, intr, ground)))
+        except (FrameError, GeoreferenceError, OSError):
+            out.append(None)  # moved or unreadable since processing: keeps what it has
+    return out
+
+
+def _place(flags, geo):
+    """New ``(fid, lon, lat, ground size, size ok)`` for a frame's flags through ``geo``."""
+    if not flags:
+        return []
+    b = np.array([(f.px_x0, f.px_y0, f.px_x1, f.px_y1) for f in flags], float) - 0.5
+    x0, y0, x1, y1 = b.T
+    n = len(flags)
+    cam = geo.camera
+    P = cam.pixel_to_world(np.concatenate([(x0 + x1) / 2, x0, x1, x1, x0]),
+                           np.concatenate([(y0 + y1) / 2, y0, y0, y1, y1]))
+    lon, lat = cam.to_lonlat(P[:n, 0], P[:n, 1])
+    corners = P[n:].reshape(4, n, 3).transpose(1, 0, 2)
+    sides = np.linalg.norm(corners - np.roll(corners, -1, axis=1), axis=2).max(axis=1)
+    whole = np.isfinite(corners).all(axis=(1, 2))
+    out = []
+    for i, f in enumerate(flags):
+        if not np.isfinite(P[i, 0]):
+            continue  # the box centre misses the ground: the flag keeps its old place
+        size = float(sides[i]) if whole[i] else None
+        out.append((f.fid, float(lon[i]), float(lat[i]), size, _size_check(f.cls, size)))
+    return out
+
+
+def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geotiff_dir=None,
+                    priors: Priors | None = None) -> Registration:
+    """Register every georeferenced frame of ``store`` (a :class:`FlightStore`) and write it back.
+
+    Returns the :class:`Registration` (its ``frames`` in the order of ``store.frames('done')``).
+    Running it again starts from the direct poses, so it never compounds.
+    """
+    from .frames import decode_frame, read_frame_bytes
+
+    ground = DemGround(dem) if dem else FlatGround(ground_elevation)
+    frames = store.frames("done")
+    direct = _direct(frames, camera, ground)
+    feats = [None] * len(frames)
+    for i, (f, d) in enumerate(zip(frames, direct, strict=True)):
+        if d is None:
+            continue
+        r = decode_scale(d[1].width)
+        try:
+            feats[i] = frame_features(decode_frame(read_frame_bytes(f.path), f.path, reduce=r), r)
+        except (FrameError, OSError):
+            feats[i] = None
+    epsg = [None if d is None else d[2].epsg for d in direct]
+    main_epsg = max(set(e for e in epsg if e), key=epsg.count, default=None)
+    # a colour and a thermal camera see the ground differently: only like frames are tied
+    prints = [None if d is None or feats[i] is None or epsg[i] != main_epsg else d[2].footprint_utm
+              for i, d in enumerate(direct)]
+    ties = []
+    for a, b in overlapping_pairs(prints):
+        if frames[a].thermal == frames[b].thermal:
+            t = match_pair(feats[a], feats[b], a, b)
+            if t is not None:
+                ties.append(t)
+    del feats
+    reg = solve_registration([None if d is None else d[2].camera for d in direct], ties, priors or Priors())
+
+    rows, footprints, flag_updates = [], {}, []
+    for f, d, adj in zip(frames, direct, reg.frames, strict=True):
+        if d is None:
+            rows.append(FrameRegistrationRecord(f.fid, "direct", note="no direct georeference to start from"))
+            continue
+        pose, intr, geo = d
+        new = adjusted_pose(pose, geo.camera, adj)
+        if adj.status == "registered":
+            intr = adjusted_intrinsics(intr, reg.lens_k1)
+            geo = georeference_frame(new, intr, ground)
+            footprints[f.fid] = (geo.footprint, geo.gsd_m)
+        else:
+            footprints[f.fid] = (d[2].footprint, d[2].gsd_m)
+        flag_updates += _place(store.flags(frame_fid=f.fid), geo)
+        why = None if adj.status == "registered" else (
+            "matched no overlapping frame: direct georeference kept" if prints[adj.index] is not None
+            else "not tied (frame unreadable, or another UTM zone): direct georeference kept")
+        rows.append(FrameRegistrationRecord(
+            f.fid, adj.status, adj.neighbours, adj.residual_m, adj.residual_before_m, new.lat, new.lon,
+            new.alt_amsl, new.alt_rel, new.yaw, (intr.distortion or (0.0,))[0], adj.dx_m, adj.dy_m, adj.dz_m, adj.dyaw_deg, why,
+            direct_footprint=d[2].footprint))
+        if geotiff_dir and adj.status == "registered":
+            _rewrite_geotiff(f, geo, geotiff_dir)
+    save_registration(store, rows, footprints, flag_updates)
+    store.set_meta("registration", (f"{reg.registered} of {len(frames)} frames registered; "
+                                    f"height bias {reg.height_bias_m:+.2f} m" if reg.height_bias_used
+                                    else f"{reg.registered} of {len(frames)} frames registered"))
+    return reg
+
+
+def _rewrite_geotiff(frame, geo, folder):
+    """The frame's GeoTIFF again, on its registered pose (decoded at the tie scale)."""
+    from .frames import decode_frame, read_frame_bytes
+    from .geotiff import write_frame_geotiff
+
+    r = decode_scale(geo.camera.intr.width)
+    img = decode_frame(read_frame_bytes(frame.path), frame.path, reduce=r)
+    write_frame_geotiff(img, geo, os.path.join(folder, os.path.splitext(frame.name)[0] + ".tif"), reduce=r)

@@ -1,0 +1,362 @@
+"""Frames registered to each other: one small robust least-squares problem per flight.
+
+Every frame keeps the pose its GPS/IMU gave (the *direct* georeference) as a prior and gets a
+correction: a yaw turn about the vertical through the camera, an east/north shift and a height
+change; the flight may also share one camera-height bias (the take-off point is not where the
+ground is).  Tie points (:mod:`.ties`) say that a pixel of frame ``a`` and a pixel of frame
+``b`` are the same ground: the residual is the horizontal distance between where the two
+corrected cameras put it.  Priors keep each correction near zero within the sensors' accuracy,
+so a frame tied to nothing stays where its GPS put it and the block as a whole cannot drift.
+
+The solve is :func:`scipy.optimize.least_squares` (trust-region reflective) with the
+Jacobian given analytically as a sparse matrix (each tie touches two frames and the bias) and a
+``soft_l1`` loss, so the few mismatched features RANSAC lets through weigh little.
+
+Ground model of a tie, exact for a change of yaw and height: the direct ray through the pixel
+meets the ground at height ``z`` (flat ground or the DEM), ``h = C_z - z`` below the camera;
+its horizontal run per metre of drop is ``v = d_xy / -d_z``.  Corrected, the ground point is
+``C_xy + (dx, dy) + (h + dz + bias) * Rot(-dyaw) v`` (yaw is clockwise; ENU turns
+anticlockwise).  Over a DEM the hit height is held at the direct ray's, fine for corrections of
+a few metres.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from uav.errors import GeoreferenceError
+
+from .georef import CameraModel
+from .poses import Intrinsics, Pose
+from .ties import Tie
+
+__all__ = ["Priors", "FrameAdjustment", "Registration", "solve_registration", "adjusted_pose",
+           "adjusted_intrinsics", "tie_ground_points"]
+
+
+@dataclass(frozen=True)
+class Priors:
+    """How far each sensor is trusted (one standard deviation), and the tie accuracy.
+
+    Defaults for a consumer drone: GPS 3 m horizontally, barometric height 1 m between frames,
+    compass/gimbal yaw 3 degrees, the lens's radial
+    distortion k1 0.1 off the frame's own lens model; a tie 0.3 m (a few pixels at 1/4 size,
+    plus relief the flat ground does not model).
+
+    ``bias_m`` (say 5.0) also estimates one camera-height bias shared by the flight.  Off by
+    default: ties alone cannot tell it from scaling the whole block, only the GPS priors can,
+    and on Brighton it came out at -10.6 m (the point cloud says about -3.8 m), shrinking every
+    footprint (corner error 3.8 -> 7.6 m against the cloud); see docs/registration.md.
+    """
+
+    xy_m: float = 3.0
+    z_m: float = 1.0
+    yaw_deg: float = 3.0
+    bias_m: float | None = None
+    lens_k1: float = 0.1
+    tie_m: float = 0.3
+
+
+_DEFAULT = Priors()
+
+
+@dataclass
+class FrameAdjustment:
+    """One frame's outcome: its correction, and how well it now agrees with its neighbours."""
+
+    index: int
+    status: str                      # 'registered' or 'direct' (tied to nothing: pose kept)
+    dx_m: float = 0.0
+    dy_m: float = 0.0
+    dz_m: float = 0.0
+    dyaw_deg: float = 0.0
+    neighbours: int = 0              # frames it shares ties with
+    residual_m: float | None = None  # median tie disagreement after the solve
+    residual_before_m: float | None = None
+
+
+@dataclass
+class Registration:
+    """The flight's solve: per-frame corrections, the shared height bias and seam figures."""
+
+    frames: list[FrameAdjustment]
+    height_bias_m: float = 0.0
+    height_bias_sd_m: float | None = None
+    height_bias_used: bool = False   # False: the ties could not tell it from the priors
+    lens_k1: float = 0.0             # radial distortion added to every frame's lens (OpenCV k1)
+    lens_k1_sd: float | None = None
+    lens_used: bool = False
+    pairs: int = 0
+    ties: int = 0
+    seam_before_m: tuple[float, float] | None = None   # (median, p90) over the ties
+    seam_after_m: tuple[float, float] | None = None
+    note: str = ""
+
+    @property
+    def registered(self) -> int:
+        return sum(f.status == "registered" for f in self.frames)
+
+    def __str__(self) -> str:
+        n = len(self.frames)
+        if not self.registered:
+            return f"registration: none of {n} frame(s) tied ({self.note})"
+        seam = ""
+        if self.seam_before_m and self.seam_after_m:
+            seam = (f"; tie seams median {self.seam_before_m[0]:.2f} -> {self.seam_after_m[0]:.2f} m "
+                    f"(p90 {self.seam_before_m[1]:.2f} -> {self.seam_after_m[1]:.2f})")
+        bias = (f"; shared height bias {self.height_bias_m:+.2f} m (sd {self.height_bias_sd_m:.2f})"
+                if self.height_bias_used else "")
+        if self.lens_used:
+            bias += f"; lens k1 {self.lens_k1:+.4f} (sd {self.lens_k1_sd:.4f})"
+        direct = n - self.registered
+        rest = f"; {direct} kept their direct georeference (frame_registration.note)" if direct else ""
+        return (f"registration: {self.registered} of {n} frame(s) tied to their neighbours over "
+                f"{self.pairs} pair(s), {self.ties} ties{seam}{bias}{rest}")
+
+
+def _ray_terms(cam: CameraModel, uv: np.ndarray):
+    """Per pixel: its undistorted normalised image coordinates (N, 2) under the frame's own lens
+    model, and the direct height of the camera above where its ray hits the ground ``h``."""
+    P = cam.pixel_to_world(uv[:, 0], uv[:, 1])
+    D = cam.rays(uv[:, 0], uv[:, 1])
+    dc = D @ cam.R                      # back to the camera frame
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xy = dc[:, :2] / dc[:, 2:3]
+    h = cam.C[2] - P[:, 2]
+    ok = np.isfinite(P[:, 0]) & (D[:, 2] < -1e-6) & (dc[:, 2] > 1e-6)
+    return xy, h, ok
+
+
+def tie_ground_points(cam: CameraModel, uv: np.ndarray) -> np.ndarray:
+    """Where a camera puts pixels on the ground, horizontally (N, 2) in its UTM zone."""
+    return cam.pixel_to_world(uv[:, 0], uv[:, 1])[:, :2]
+
+
+class _Problem:
+    """The stacked tie observations and the residual/Jacobian functions of the solve."""
+
+    def __init__(self, cams: list[CameraModel], ties: list[Tie], pri: Priors, with_bias: bool,
+                 with_lens: bool):
+        self.n, self.pri, self.with_bias, self.with_lens = len(cams), pri, with_bias, with_lens
+        self.R = np.stack([c.R for c in cams])
+        origin = np.mean([c.C[:2] for c in cams], axis=0)
+        ia, ib, va, vb, ha, hb, ca, cb = [], [], [], [], [], [], [], []
+        for t in ties:
+            v1, h1, ok1 = _ray_terms(cams[t.a], t.uv_a)
+            v2, h2, ok2 = _ray_terms(cams[t.b], t.uv_b)
+            ok = ok1 & ok2
+            k = int(ok.sum())
+            ia.append(np.full(k, t.a))
+            ib.append(np.full(k, t.b))
+            va.append(v1[ok])
+            vb.append(v2[ok])
+            ha.append(h1[ok])
+            hb.append(h2[ok])
+            ca.append(np.repeat(cams[t.a].C[None, :2] - origin, k, 0))
+            cb.append(np.repeat(cams[t.b].C[None, :2] - origin, k, 0))
+        def cat(x, shape):
+            return (np.concatenate(x) if x else np.zeros(shape))
+        self.ia, self.ib = cat(ia, 0).astype(int), cat(ib, 0).astype(int)
+        self.va, self.vb = cat(va, (0, 2)), cat(vb, (0, 2))
+        self.ha, self.hb = cat(ha, 0), cat(hb, 0)
+        self.ca, self.cb = cat(ca, (0, 2)), cat(cb, (0, 2))
+        self.m = len(self.ia)
+        # parameters, each in units of its prior's sd (conditioning, and the priors are x itself):
+        # [dx, dy, dz, dyaw] per frame, then the height bias, then the lens's k1
+        self.scale = np.array([pri.xy_m, pri.xy_m, pri.z_m, math.radians(pri.yaw_deg)])
+        self.nx = 4 * self.n + 2
+
+    def unpack(self, x):
+        p = x[:4 * self.n].reshape(self.n, 4) * self.scale
+        bias = x[-2] * self.pri.bias_m if self.with_bias else 0.0
+        return p, bias
+
+    def kappa(self, x) -> float:
+        """Radial factor on undistorted coordinates: ``xy * (1 + kappa r^2)`` (k1 ~ -kappa)."""
+        return x[-1] * self.pri.lens_k1 if self.with_lens else 0.0
+
+    def _runs(self, idx, xy, kappa):
+        """Run per metre of drop ``v`` and its derivative in kappa, through each frame's R."""
+        r2 = (xy ** 2).sum(1)
+        f = 1 + kappa * r2
+        cam = np.stack([xy[:, 0] * f, xy[:, 1] * f, np.ones(len(xy))], -1)
+        R = self.R[idx]
+        d = np.einsum("nij,nj->ni", R, cam)
+        dd = np.einsum("nij,nj->ni", R[:, :, :2], xy * r2[:, None])
+        v = d[:, :2] / -d[:, 2:3]
+        dv = dd[:, :2] / -d[:, 2:3] + d[:, :2] * dd[:, 2:3] / d[:, 2:3] ** 2
+        return v, dv
+
+    def _ground(self, p, bias, idx, c, xy, h, kappa=0.0):
+        v, _ = self._runs(idx, xy, kappa)
+        th = p[idx, 3]
+        cs, sn = np.cos(th), np.sin(th)
+        rv = np.stack([cs * v[:, 0] + sn * v[:, 1], -sn * v[:, 0] + cs * v[:, 1]], -1)  # Rot(-th) v
+        L = h + p[idx, 2] + bias
+        return c + p[idx, :2] + L[:, None] * rv, rv, L, cs, sn
+
+    def seams(self, x) -> np.ndarray:
+        """Horizontal disagreement (m) of every tie under parameters ``x``."""
+        p, bias = self.unpack(x)
+        k = self.kappa(x)
+        ga = self._ground(p, bias, self.ia, self.ca, self.va, self.ha, k)[0]
+        gb = self._ground(p, bias, self.ib, self.cb, self.vb, self.hb, k)[0]
+        return np.linalg.norm(ga - gb, axis=1)
+
+    def residuals(self, x):
+        p, bias = self.unpack(x)
+        k = self.kappa(x)
+        ga = self._ground(p, bias, self.ia, self.ca, self.va, self.ha, k)[0]
+        gb = self._ground(p, bias, self.ib, self.cb, self.vb, self.hb, k)[0]
+        r_tie = ((ga - gb) / self.pri.tie_m).ravel()
+        return np.concatenate([r_tie, x])   # the priors: each parameter's own sd units
+
+    def jacobian(self, x):
+        from scipy import sparse
+
+        p, bias = self.unpack(x)
+        kappa = self.kappa(x)
+        rows, cols, vals = [], [], []
+        m = self.m
+        r = np.arange(m)
+        for sign, idx, c, xy, h in ((1.0, self.ia, self.ca, self.va, self.ha),
+                                    (-1.0, self.ib, self.cb, self.vb, self.hb)):
+            _, rv, L, cs, sn = self._ground(p, bias, idx, c, xy, h, kappa)
+            v, dv = self._runs(idx, xy, kappa)
+            rdv = np.stack([cs * dv[:, 0] + sn * dv[:, 1], -sn * dv[:, 0] + cs * dv[:, 1]], -1)
+            # d Rot(-th) v / d th = [-sn vx + cs vy, -cs vx - sn vy]
+            drv = np.stack([-sn * v[:, 0] + cs * v[:, 1], -cs * v[:, 0] - sn * v[:, 1]], -1)
+            k = sign / self.pri.tie_m
+            for comp in (0, 1):
+                rr = 2 * r + comp
+                rows += [rr, rr, rr]
+                cols += [4 * idx + comp, 4 * idx + 2, 4 * idx + 3]
+                vals += [np.full(m, k * self.scale[comp]), k * self.scale[2] * rv[:, comp],
+                         k * self.scale[3] * L * drv[:, comp]]
+                if self.with_bias:
+                    rows.append(rr)
+                    cols.append(np.full(m, self.nx - 2))
+                    vals.append(k * self.pri.bias_m * rv[:, comp])
+                if self.with_lens:
+                    rows.append(rr)
+                    cols.append(np.full(m, self.nx - 1))
+                    vals.append(k * self.pri.lens_k1 * L * rdv[:, comp])
+        rows.append(2 * m + np.arange(self.nx))
+        cols.append(np.arange(self.nx))
+        vals.append(np.ones(self.nx))
+        return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                 shape=(2 * m + self.nx, self.nx))
+
+
+def _stats(d: np.ndarray) -> tuple[float, float] | None:
+    return (float(np.median(d)), float(np.percentile(d, 90))) if len(d) else None
+
+
+def _solve(prob: _Problem):
+    from scipy.optimize import least_squares
+
+    # f_scale 3: ties within about a metre count fully, farther ones (mismatches) grow slowly
+    res = least_squares(prob.residuals, np.zeros(prob.nx), jac=prob.jacobian, method="trf",
+                        loss="soft_l1", f_scale=3.0, x_scale=1.0, tr_solver="lsmr", max_nfev=100)
+    if not np.all(np.isfinite(res.x)):
+        raise GeoreferenceError("frame registration did not converge; the direct georeference is kept")
+    return res
+
+
+def _posterior_sd(prob: _Problem, x, k: int) -> float | None:
+    """Posterior sd of parameter ``k`` (in its prior's sd units) from the Gauss-Newton normal
+    matrix at the solution."""
+    from scipy.sparse.linalg import spsolve
+
+    J = prob.jacobian(x).tocsc()
+    N = (J.T @ J).tocsc()
+    e = np.zeros(prob.nx)
+    e[k] = 1.0
+    try:
+        col = spsolve(N, e)
+    except Exception:
+        return None
+    var = float(col[k])
+    return math.sqrt(var) if var > 0 else None
+
+
+def solve_registration(cams: list[CameraModel | None], ties: list[Tie], priors: Priors = _DEFAULT
+                       ) -> Registration:
+    """Solve every frame's pose correction from its ties, with the direct poses as priors.
+
+    ``cams[i]`` is frame ``i``'s direct camera (None: not georeferenced, left out).  The shared
+    height bias is estimated first; it is kept only when the ties pin it down (its posterior sd
+    under half its prior's), otherwise the solve is redone without it: a bias the data cannot
+    see would only move every frame by what the prior allows.
+    """
+    n = len(cams)
+    ties = [t for t in ties if cams[t.a] is not None and cams[t.b] is not None and len(t.uv_a)]
+    out = [FrameAdjustment(i, "direct") for i in range(n)]
+    if not ties:
+        return Registration(out, note="no overlapping frames shared enough ground features: "
+                                      "every frame keeps its direct georeference")
+    # frames without a camera get a stand-in so indices line up; nothing ties them
+    stand_in = next(c for c in cams if c is not None)
+    full = [c if c is not None else stand_in for c in cams]
+    want_bias = bool(priors.bias_m)
+    prob = _Problem(full, ties, priors, with_bias=want_bias, with_lens=True)
+    if prob.m == 0:
+        return Registration(out, note="no tie reached the ground in both frames")
+    before = prob.seams(np.zeros(prob.nx))
+    res = _solve(prob)
+    # a shared parameter is kept only where the ties shrink its prior's sd by half or more
+    sds = [_posterior_sd(prob, res.x, k) for k in (prob.nx - 2, prob.nx - 1)]
+    used, lens = [s is not None and s < 0.5 for s in sds]
+    used = used and want_bias
+    if not (used and lens):
+        prob = _Problem(full, ties, priors, with_bias=used, with_lens=lens)
+        res = _solve(prob)
+    p, bias = prob.unpack(res.x)
+    kappa = prob.kappa(res.x)
+    after = prob.seams(res.x)
+    neighbours: dict[int, set] = {}
+    for t in ties:
+        neighbours.setdefault(t.a, set()).add(t.b)
+        neighbours.setdefault(t.b, set()).add(t.a)
+    for i in neighbours:
+        sel = (prob.ia == i) | (prob.ib == i)
+        if not sel.any():
+            continue
+        out[i] = FrameAdjustment(i, "registered", dx_m=float(p[i, 0]), dy_m=float(p[i, 1]),
+                                 dz_m=float(p[i, 2] + bias), dyaw_deg=math.degrees(p[i, 3]),
+                                 neighbours=len(neighbours[i]),
+                                 residual_m=float(np.median(after[sel])),
+                                 residual_before_m=float(np.median(before[sel])))
+    note = "; ".join(w for w, ok in (("shared height bias not estimated: the ties do not pin it down",
+                                       used or not want_bias),
+                                      ("lens distortion not estimated: the ties do not pin it down", lens))
+                     if not ok)
+    sd_b, sd_k = ((None if s is None or not f else s * f) for s, f in zip(sds, (priors.bias_m, priors.lens_k1), strict=True))
+    return Registration(out, height_bias_m=float(bias), height_bias_sd_m=sd_b, height_bias_used=used,
+                        lens_k1=-float(kappa), lens_k1_sd=sd_k, lens_used=lens,
+                        pairs=len(ties), ties=prob.m, seam_before_m=_stats(before),
+                        seam_after_m=_stats(after), note=note)
+
+
+def adjusted_pose(pose: Pose, cam: CameraModel, adj: FrameAdjustment) -> Pose:
+    """The frame's pose with its correction applied (same datum and conventions as ``pose``)."""
+    if adj.status != "registered":
+        return pose
+    lon, lat = cam.to_lonlat(cam.C[0] + adj.dx_m, cam.C[1] + adj.dy_m)
+    def up(a):
+        return (None if a is None else a + adj.dz_m)
+    return replace(pose, lat=float(lat), lon=float(lon), alt_amsl=up(pose.alt_amsl),
+                   alt_rel=up(pose.alt_rel), yaw=(pose.yaw + adj.dyaw_deg + 180.0) % 360.0 - 180.0,
+                   notes=list(pose.notes))
+
+
+def adjusted_intrinsics(intr: Intrinsics, k1: float) -> Intrinsics:
+    """The lens with the flight's estimated radial distortion ``k1`` added (OpenCV model)."""
+    if not k1:
+        return intr
+    d = list(intr.distortion or ()) + [0.0] * 5
+    d[0] += k1
+    return replace(intr, distortion=tuple(d[:5]), source=f"{intr.source}; k1 {k1:+.4f} from registration")
