@@ -102,6 +102,9 @@ def connect_dask(address: str, timeout_s: float | None = None):
               help="With --dask: send every frame's bytes to the workers (they cannot read the "
                    "frames' folder). Without it, only the frames a worker says it cannot read are sent.")
 @click.option("--geotiff", is_flag=True, help="Also write a GeoTIFF per frame (UTM) next to the GeoPackage.")
+@click.option("--register", is_flag=True,
+              help="Tie overlapping frames to each other and place footprints, flags and GeoTIFFs on "
+                   "the registered poses (frame_registration table; docs/registration.md).")
 @click.option("--camera", default=None, help="Camera profile name overriding the frames' own intrinsics.")
 @click.option("--reduce", type=click.Choice(["1", "2", "4", "8"]), default="1",
               help="Decode and search at 1/N resolution (faster; small objects may be missed).")
@@ -110,7 +113,7 @@ def connect_dask(address: str, timeout_s: float | None = None):
               help="With --watch: also print every flag, not only each sighting (object) once.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, workers, dask_address,
-            dask_timeout, ship_frames, geotiff, camera, reduce, watch, per_flag, quiet):
+            dask_timeout, ship_frames, geotiff, register, camera, reduce, watch, per_flag, quiet):
     """Georeference FRAMES (files or folders) and flag smoke, fire and vehicles in them.
 
     Writes OUT, a GeoPackage with a 'frames' layer (footprints, poses, SHA-256, status) and a
@@ -130,7 +133,7 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, work
     names = None if detectors is None else _detector_names(detectors)
     kwargs = dict(telemetry=telemetry, dem=dem, ground_elevation=ground_elevation, detectors=names,
                   camera=profile, workers=workers, dask_address=dask_address, geotiff=geotiff,
-                  reduce=int(reduce), redo=redo)
+                  reduce=int(reduce), redo=redo, register=register)
     if ship_frames and not dask_address:
         raise InvalidInputError("--ship-frames sends frames to Dask workers: it needs --dask ADDRESS "
                                 "(a local run reads the frames from this computer's disk)")
