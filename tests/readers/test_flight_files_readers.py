@@ -183,3 +183,21 @@ def test_quicklook_mosaic_geotiff_opens_in_gdalinfo(processed, tmp_path):
     assert gi["driverShortName"] == "GTiff" and len(gi["bands"]) == 3
     assert 'ID["EPSG",32652]' in gi["coordinateSystem"]["wkt"]
     assert max(gi["size"]) <= 801 and gi["bands"][0]["maximum"] > 0
+
+
+@needs_gpkg_validator
+def test_a_registered_flight_with_every_optional_table_passes_gdal_validator(processed, tmp_path):
+    import sqlite3
+
+    from processing.pipeline import process_frames
+
+    out = tmp_path / "registered.gpkg"
+    frames = sorted(str(p) for p in (processed / "DCIM").glob("*.JPG"))
+    process_frames(frames, out, detectors=("vehicle",), workers=0, progress=False, register=True)
+    con = sqlite3.connect(out)
+    tables = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+    rows = con.execute("SELECT count(*) FROM frame_registration").fetchone()[0]
+    con.close()
+    assert {"sightings", "frame_searches", "frame_registration"} <= tables and rows == 3
+    verdict = validate_gpkg(out)
+    assert verdict.ok and verdict.output == "", verdict
