@@ -26,6 +26,8 @@ BENCHMARKS = [
     ("review", "benchmarks.review_api", "review API on 3,000 frames / 12,000 flags"),
     ("sightings", "benchmarks.sightings", "grouping 100,000 flags vs reading them; false sightings cut"),
     ("thermal", "benchmarks.thermal", "thermal person + vehicle per 640x512 frame vs decoding it"),
+    ("parent_ceiling", "benchmarks.parent_ceiling", "frames/s the parent accepts from instant workers"),
+    ("cluster", "benchmarks.cluster", "1 vs 2 real dask workers on Brighton, shared and blind"),
 ]
 
 

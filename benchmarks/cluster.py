@@ -79,7 +79,11 @@ def one(tmp: Path, frames: Path, warm: Path, workers: int, blind: bool) -> dict:
     return {"workers": workers, "frames": s.processed, "failed": s.failed,
             "flags": sum(s.flags_by_class.values()), "seconds": round(s.elapsed_s, 2),
             "frames_per_s": round(s.frames_per_s, 2), "shipped": s.shipped,
-            "shipped_mb": round(s.shipped_bytes / 1e6, 1), "load_avg": os.getloadavg()[0]}
+            "shipped_mb": round(s.shipped_bytes / 1e6, 1),
+            # CPU seconds per frame in process_frame: if this holds while frames/s does not
+            # scale, the cores were busy with something else (load_avg: 1-minute, after the run)
+            "worker_cpu_s_per_frame": round(s.worker_cpu_s / max(s.processed, 1), 3),
+            "load_avg": round(os.getloadavg()[0], 2)}
 
 
 def run(copies: int = 6, rounds: int = 2, modes=("shared", "blind")) -> dict:
