@@ -39,3 +39,11 @@ def test_process_with_unreachable_dask_is_a_plain_error(tmp_path, monkeypatch):
     assert f"no Dask scheduler answered at {address}" in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def test_ship_frames_without_dask_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "flight.gpkg"
+    result = CliRunner().invoke(cli, ["process", str(tmp_path), "--out", str(out), "--ship-frames", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "--ship-frames sends frames to Dask workers: it needs --dask ADDRESS" in result.output
+    assert not out.exists()
