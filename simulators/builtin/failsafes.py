@@ -47,16 +47,19 @@ class Failsafes:
         return self._fence_shapes
 
     def _current_breaches(self) -> list[str]:
+        return self._breaches_at(self.k.n, self.k.e, self.k.u)
+
+    def _breaches_at(self, n: float, e: float, up: float) -> list[str]:
         p = self.params
         ftype = int(p["FENCE_TYPE"])
         out = []
-        if ftype & 1 and self.k.u > p["FENCE_ALT_MAX"]:
+        if ftype & 1 and up > p["FENCE_ALT_MAX"]:
             out.append("Max Alt")
-        if ftype & 2 and math.hypot(self.k.n, self.k.e) > p["FENCE_RADIUS"]:
+        if ftype & 2 and math.hypot(n, e) > p["FENCE_RADIUS"]:
             out.append("Circle")
         shapes = self.fence_shapes()
         if ftype & 4 and shapes is not None:
-            for b in shapes.breaches(self.k.n, self.k.e):
+            for b in shapes.breaches(n, e):
                 if b == "Circle" and "Circle" in out:
                     continue
                 out.append(b)
@@ -68,6 +71,10 @@ class Failsafes:
             return
         breaches = self._current_breaches()
         new = [b for b in breaches if b not in self.fence_breached]
+        if self.fence_breached and not breaches:
+            # Copter::fence_check, once every breach is gone (SITL 4.7: a circle breach clears
+            # as soon as the copter is back within FENCE_RADIUS, during the RTL it caused)
+            self.send_text(M.MAV_SEVERITY_NOTICE, "Fence breach cleared")
         self.fence_breached = breaches
         if not new:
             return
@@ -82,6 +89,11 @@ class Failsafes:
             self.set_mode(MODES["BRAKE"], "fence")
         elif self.set_mode(MODES["RTL"], "fence") is not None:
             self.set_mode(MODES["LAND"], "fence")
+
+    def destination_outside_fence(self, n: float, e: float, up: float) -> bool:
+        """AC_Fence::check_destination_within_fence, negated: ArduCopter's GUIDED refuses a
+        destination beyond an enabled fence (SITL answers a "fly here" there with an ERROR)."""
+        return bool(int(self.params["FENCE_ENABLE"])) and bool(self._breaches_at(n, e, up))
 
     def _check_battery(self) -> None:
         p = self.params

@@ -83,16 +83,24 @@ class MissionRunner:
 
     def _begin_from(self, seq: int) -> None:
         self.mission_state = M.MISSION_STATE_ACTIVE
-        idx = self._advance(seq)
+        idx, later = self._advance(seq)
         if idx is None:
             self._mission_complete()
         else:
-            self._start_nav(idx)
+            self._start_nav(idx, later)
 
-    def _advance(self, start: int) -> int | None:
-        """Run DO commands from ``start`` up to the next NAV command; return its index."""
+    def _advance(self, start: int) -> tuple[int | None, list[int]]:
+        """Run DO commands from ``start`` up to the next NAV command; return its index and the
+        DO commands left to run once it has started.
+
+        AP_Mission starts one DO command while it looks for the next NAV command and the rest
+        after that NAV command has started, one per loop: SITL 4.7 says "Mission: 3
+        ChangeSpeed", "Mission: 5 WP", "Mission: 4 SetCamTrigDst" for DO, DO, NAV.
+        """
         i = start
         guard = 0
+        later: list[int] = []
+        started_one = False
         while i < self.mission.count():
             guard += 1
             if guard > 2000:
@@ -114,12 +122,19 @@ class MissionRunner:
                 i += 1
                 continue
             if it.command in NAV_COMMANDS:
-                return i
-            self._do_command(it)
+                return i, later
+            if not started_one:
+                self._do_command(i, it)
+                started_one = True
+            else:
+                later.append(i)
             i += 1
-        return None
+        for j in later:  # no NAV command left: the mission ends, its last DOs done
+            self._do_command(j, self.mission.get(j))
+        return None, []
 
-    def _do_command(self, it: StoredItem) -> None:
+    def _do_command(self, idx: int, it: StoredItem) -> None:
+        self.send_text(M.MAV_SEVERITY_INFO, f"Mission: {idx} {cmd_short(it.command)}")
         c = it.command
         if c == M.MAV_CMD_DO_CHANGE_SPEED:
             self.change_speed(it.param2)
@@ -133,11 +148,13 @@ class MissionRunner:
         elif c == M.MAV_CMD_DO_FENCE_ENABLE:
             self.params.set("FENCE_ENABLE", 1 if int(it.param1) == 1 else 0)
 
-    def _start_nav(self, idx: int) -> None:
+    def _start_nav(self, idx: int, later: list[int] = ()) -> None:
         it = self.mission.get(idx)
         self.mission_current = idx
         self.send_text(M.MAV_SEVERITY_INFO, f"Mission: {idx} {cmd_short(it.command)}")
         self.broadcast_mission_current()
+        for j in later:
+            self._do_command(j, self.mission.get(j))
         c = it.command
         nav = {"index": idx, "item": it, "phase": "goto", "target": None, "t0": None}
         if c == M.MAV_CMD_NAV_TAKEOFF:
@@ -189,15 +206,17 @@ class MissionRunner:
         self.reached.append(idx)
         self.broadcast(M.MAVLink_mission_item_reached_message(idx))
         if self.mission.get(idx).command in (M.MAV_CMD_NAV_WAYPOINT,
-                                             M.MAV_CMD_NAV_SPLINE_WAYPOINT):
-            # ArduCopter says this for waypoints only (not takeoff, loiter, RTL)
+                                             M.MAV_CMD_NAV_SPLINE_WAYPOINT,
+                                             M.MAV_CMD_NAV_LOITER_TIME):
+            # ArduCopter says this for waypoints and LOITER_TIME (SITL 4.7), not for takeoff,
+            # LOITER_TURNS or RTL
             self.send_text(M.MAV_SEVERITY_INFO, f"Reached command #{idx}")
         self.nav = None
-        nxt = self._advance(idx + 1)
+        nxt, later = self._advance(idx + 1)
         if nxt is None:
             self._mission_complete()
         else:
-            self._start_nav(nxt)
+            self._start_nav(nxt, later)
 
     def _mission_complete(self) -> None:
         self.nav = None

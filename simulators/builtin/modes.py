@@ -52,7 +52,30 @@ def fence_names(kinds: list[str]) -> str:
     return text + (" fences" if len(names) > 1 else " fence")
 
 
+# AP_Mission::Mission_Command::type(), the word in "Mission: 2 WP" (SITL 4.7 says these), for
+# the commands the built-in copter stores
+CMD_WORDS = {
+    M.MAV_CMD_NAV_WAYPOINT: "WP", M.MAV_CMD_NAV_SPLINE_WAYPOINT: "SplineWP",
+    M.MAV_CMD_NAV_RETURN_TO_LAUNCH: "RTL", M.MAV_CMD_NAV_LOITER_UNLIM: "LoitUnlim",
+    M.MAV_CMD_NAV_LOITER_TIME: "LoitTime", M.MAV_CMD_NAV_LOITER_TURNS: "LoitTurns",
+    M.MAV_CMD_NAV_LOITER_TO_ALT: "LoitAltitude", M.MAV_CMD_NAV_TAKEOFF: "Takeoff",
+    M.MAV_CMD_NAV_LAND: "Land", M.MAV_CMD_NAV_DELAY: "Delay",
+    M.MAV_CMD_NAV_CONTINUE_AND_CHANGE_ALT: "ContinueAndChangeAlt",
+    M.MAV_CMD_CONDITION_DELAY: "CondDelay", M.MAV_CMD_CONDITION_DISTANCE: "CondDist",
+    M.MAV_CMD_CONDITION_YAW: "CondYaw", M.MAV_CMD_DO_CHANGE_SPEED: "ChangeSpeed",
+    M.MAV_CMD_DO_SET_HOME: "SetHome", M.MAV_CMD_DO_SET_SERVO: "SetServo",
+    M.MAV_CMD_DO_SET_RELAY: "SetRelay", M.MAV_CMD_DO_DIGICAM_CONFIGURE: "DigiCamCfg",
+    M.MAV_CMD_DO_DIGICAM_CONTROL: "DigiCamCtrl", M.MAV_CMD_DO_SET_CAM_TRIGG_DIST: "SetCamTrigDst",
+    M.MAV_CMD_DO_SET_ROI: "SetROI", M.MAV_CMD_DO_FENCE_ENABLE: "FenceEnable",
+    M.MAV_CMD_DO_LAND_START: "LandStart", M.MAV_CMD_DO_MOUNT_CONTROL: "MountControl",
+    M.MAV_CMD_DO_JUMP: "Jump", M.MAV_CMD_DO_PAUSE_CONTINUE: "PauseContinue",
+    M.MAV_CMD_IMAGE_START_CAPTURE: "ImageStartCapture",
+}
+
+
 def cmd_short(cmd: int) -> str:
+    if cmd in CMD_WORDS:
+        return CMD_WORDS[cmd]
     entry = M.enums["MAV_CMD"].get(cmd)
     name = entry.name if entry else str(cmd)
     return name.removeprefix("MAV_CMD_NAV_").removeprefix("MAV_CMD_").title().replace("_", "")

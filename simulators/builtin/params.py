@@ -37,6 +37,7 @@ DEFAULTS: dict[str, tuple[float, int]] = {
     "FENCE_RADIUS": (300.0, REAL32),     # m, circle around home
     "FENCE_MARGIN": (2.0, REAL32),       # m
     "FENCE_TOTAL": (0, INT8),
+    "MIS_TOTAL": (0, INT16),             # mission items, home included (kept by the vehicle)
     "WPNAV_SPEED": (1000.0, REAL32),     # cm/s
     "WPNAV_SPEED_UP": (250.0, REAL32),   # cm/s
     "WPNAV_SPEED_DN": (150.0, REAL32),   # cm/s

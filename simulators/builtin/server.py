@@ -23,6 +23,7 @@ from uav.errors import SimulatorError
 
 from .channel import Channel, SimClock, signing_timestamp_now
 from .commands import Commands
+from .gcs_answers import GcsAnswers
 from .mission_protocol import MissionItemProtocol
 from .params import ParamTable
 from .telemetry import Telemetry
@@ -55,14 +56,8 @@ MISSION_HANDLERS = {
 }
 
 
-# MAVLink FTP (https://mavlink.io/en/services/ftp.html): opcodes and error codes used here
-FTP_TERMINATE_SESSION, FTP_RESET_SESSIONS = 1, 2
-FTP_OPENS = {4, 6, 11}  # OpenFileRO, CreateFile, OpenFileWO
-FTP_ACK, FTP_NAK = 128, 129
-FTP_ERR_UNKNOWN_COMMAND, FTP_ERR_FILE_NOT_FOUND = 7, 10
 
-
-class BuiltinVehicleServer(Commands, Telemetry):
+class BuiltinVehicleServer(Commands, GcsAnswers, Telemetry):
     """A built-in ArduPilot-compatible copter served over MAVLink2.
 
     Parameters
@@ -415,6 +410,9 @@ class BuiltinVehicleServer(Commands, Telemetry):
         if not self._for_us(msg):
             return
         handler = MISSION_HANDLERS.get(t)
+        if handler is not None and self.is_fly_here(msg):
+            self._fly_here(ch, msg)  # a GUIDED target, not an upload
+            return
         if handler is not None:  # the mission protocol first: uploads are message-bound
             mtype = getattr(msg, "mission_type", 0)
             proto = self.protocols.get(mtype)
@@ -440,11 +438,7 @@ class BuiltinVehicleServer(Commands, Telemetry):
             if p is not None:
                 ch.send(self._param_value(p))
         elif t == "PARAM_SET":
-            name = _pname(msg.param_id)
-            p = self.params.set(name, msg.param_value)
-            if p is not None:
-                self._param_changed(name)
-                self.broadcast(self._param_value(p))
+            self._param_set(_pname(msg.param_id), msg.param_value)
         elif t == "COMMAND_LONG":
             result = self._command(ch, msg, msg.command,
                                    [msg.param1, msg.param2, msg.param3, msg.param4,
@@ -493,30 +487,8 @@ class BuiltinVehicleServer(Commands, Telemetry):
                     alt -= v.home_alt
                 v.guided_goto(msg.lat_int / 1e7, msg.lon_int / 1e7, alt)
 
-    def _ftp_refusal(self, msg):
-        """Answer a MAVLink FTP request: this vehicle has no files.
-
-        MAVProxy (and QGC with FTP parameter download on) first ask for ``@PARAM/param.pck`` by
-        FTP; a NAK makes them fall back to PARAM_REQUEST_LIST at once instead of timing out.
-        Session resets are ACKed, everything else NAKed (FileNotFound for opens).
-        """
-        req = bytes(msg.payload)
-        seq = int.from_bytes(req[0:2], "little")
-        session, opcode = req[2], req[3]
-        out = bytearray(251)
-        out[0:2] = ((seq + 1) & 0xFFFF).to_bytes(2, "little")
-        out[2] = session
-        out[5] = opcode
-        if opcode in (FTP_TERMINATE_SESSION, FTP_RESET_SESSIONS):
-            out[3] = FTP_ACK
-        else:
-            out[3] = FTP_NAK
-            out[4] = 1
-            out[12] = FTP_ERR_FILE_NOT_FOUND if opcode in FTP_OPENS else FTP_ERR_UNKNOWN_COMMAND
-        return M.MAVLink_file_transfer_protocol_message(0, msg.get_srcSystem(),
-                                                        msg.get_srcComponent(), list(out))
-
     def _param_value(self, p) -> object:
+        p = self._live_value(p)  # MIS_TOTAL follows the mission
         return M.MAVLink_param_value_message(p.name.encode(), p.value, p.type, len(self.params),
                                              p.index)
 

@@ -10,7 +10,9 @@ differs from what it wrote, in ways a verifying uploader must allow for:
 * command parameters are held in narrow integer fields or dropped: a waypoint's hold time
   (param1) is cut to whole seconds, its param2-4 are not stored; a loiter-turns radius fits in
   one byte; a rally point's altitude is whole metres;
-* mission seq 0 is always the vehicle's current home (NAV_WAYPOINT, frame 0, absolute alt).
+* mission seq 0 is always the vehicle's current home (NAV_WAYPOINT, frame 0, absolute alt);
+* autocontinue is not stored: mission items come back with 1, fence and rally items with 0,
+  whatever was sent (seen on SITL 4.7 with items uploaded as 0 and as 1).
 
 This module reproduces those rules for the commands the project uses (facts read from
 ArduPilot's ``AP_Mission.cpp`` and observed on SITL; no code taken from it).
@@ -262,7 +264,7 @@ def store_fence_item(it: Incoming) -> tuple[int, StoredItem | None]:
         if p1 <= 0:
             return M.MAV_MISSION_INVALID_PARAM1, None
     return M.MAV_MISSION_ACCEPTED, StoredItem(cmd, M.MAV_FRAME_GLOBAL, param1=p1,
-                                              x=it.x, y=it.y, z=0.0)
+                                              x=it.x, y=it.y, z=0.0, autocontinue=0)
 
 
 def store_rally_item(it: Incoming) -> tuple[int, StoredItem | None]:
@@ -273,7 +275,7 @@ def store_rally_item(it: Incoming) -> tuple[int, StoredItem | None]:
     if frame is None:
         return M.MAV_MISSION_UNSUPPORTED_FRAME, None
     return M.MAV_MISSION_ACCEPTED, StoredItem(it.command, frame, x=it.x, y=it.y,
-                                              z=float(_s(it.z, 16)))
+                                              z=float(_s(it.z, 16)), autocontinue=0)
 
 
 def validate_fence(items: list[StoredItem]) -> str | None:

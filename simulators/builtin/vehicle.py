@@ -317,6 +317,8 @@ class Vehicle(MissionRunner, Failsafes):
         if self.mode != MODES["GUIDED"] or not self.armed or self.landed:
             return False
         e, n = self.frame.to_metric(lon, lat)
+        if self.destination_outside_fence(n, e, alt_rel):
+            return False
         self.guided_target = self._target(n, e, alt_rel)
         return True
 

@@ -37,8 +37,9 @@ def param_set(m, name: str, value: float, ptype=M.MAV_PARAM_TYPE_REAL32):
     return got
 
 
-def upload(m, items, mission_type=0, timeout=20.0):
-    """Upload MISSION_ITEM_INT tuples (frame, command, p1..p4, lat, lon, alt); return the ack."""
+def upload(m, items, mission_type=0, timeout=20.0, autocontinue=None):
+    """Upload MISSION_ITEM_INT tuples (frame, command, p1..p4, lat, lon, alt); return the ack.
+    ``autocontinue``: one value per item (default 1 for all)."""
     m.mav.mission_count_send(m.target_system, m.target_component, len(items), mission_type)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -55,8 +56,9 @@ def upload(m, items, mission_type=0, timeout=20.0):
                 continue  # ArduPilot's non-fatal "not that one" answer
             return msg
         frame, cmd, p1, p2, p3, p4, lat, lon, alt = items[msg.seq]
+        ac = 1 if autocontinue is None else autocontinue[msg.seq]
         m.mav.mission_item_int_send(m.target_system, m.target_component, msg.seq, frame, cmd,
-                                    0, 1, p1, p2, p3, p4, int(round(lat * 1e7)),
+                                    0, ac, p1, p2, p3, p4, int(round(lat * 1e7)),
                                     int(round(lon * 1e7)), alt, mission_type)
     raise AssertionError("upload did not finish")
 

@@ -15,11 +15,14 @@ import time
 
 import pytest
 from mavtest_helpers import (
+    arm,
     command,
     connect,
     download,
     home_item,
     item,
+    param_set,
+    request_streams,
     set_mode,
     upload,
     wait,
@@ -74,6 +77,8 @@ def test_upload_arm_and_auto_flight_answer_like_arducopter(vehicle_factory):
                             M.MAVLINK_MSG_ID_AUTOPILOT_VERSION, 0, 0, 0, 0, 0, 0)
     ver = rec.next("AUTOPILOT_VERSION")
     assert ver is not None and ver.capabilities & M.MAV_PROTOCOL_CAPABILITY_MISSION_INT
+    # SITL offers MAVLink FTP (the built-in copter offers it too, and refuses every file)
+    assert ver.capabilities & M.MAV_PROTOCOL_CAPABILITY_FTP
     acks = [i for i, x in enumerate(rec.log) if x.get_type() == "COMMAND_ACK"
             and x.command == M.MAV_CMD_REQUEST_MESSAGE]
     assert acks and acks[0] < rec.log.index(ver), rec.types()
@@ -238,12 +243,14 @@ def test_fence_and_rally_come_back_as_arducopter_stores_them(vehicle_factory):
                       frame=M.MAV_FRAME_GLOBAL_INT))
     fence.append(item(M.MAV_CMD_NAV_FENCE_RETURN_POINT, lat=h[0], lon=h[1] + d / 2, alt=25,
                       frame=M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT))
-    assert upload(m, fence, mission_type=1).type == M.MAV_MISSION_ACCEPTED
+    # autocontinue 0 and 1 alike: ArduPilot does not store it (checked on read-back)
+    assert upload(m, fence, mission_type=1,
+                  autocontinue=[0, 1, 0, 1, 1, 0]).type == M.MAV_MISSION_ACCEPTED
     rally = [item(M.MAV_CMD_NAV_RALLY_POINT, lat=h[0] + d, lon=h[1], alt=35.7,
                   frame=M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT),
              item(M.MAV_CMD_NAV_RALLY_POINT, lat=h[0], lon=h[1] - d, alt=50,
                   frame=M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT)]
-    assert upload(m, rally, mission_type=2).type == M.MAV_MISSION_ACCEPTED
+    assert upload(m, rally, mission_type=2, autocontinue=[1, 0]).type == M.MAV_MISSION_ACCEPTED
     for sent, mtype in ((fence, 1), (rally, 2)):
         back = download(m, mtype)
         assert len(back) == len(sent)
@@ -251,6 +258,7 @@ def test_fence_and_rally_come_back_as_arducopter_stores_them(vehicle_factory):
             assert (b.command, b.mission_type, b.seq) == (f[1], mtype, back.index(b))
             assert abs(b.x - round(f[6] * 1e7)) <= 1 and abs(b.y - round(f[7] * 1e7)) <= 1
             assert b.param1 == pytest.approx(f[2], abs=1e-3), (b.command, b.param1)
+            assert b.autocontinue == 0, (mtype, b.seq)  # whatever was sent
         frames_z = [(b.frame, round(b.z, 1)) for b in back]
         if mtype == 1:
             # ArduPilot's fence storage keeps points only: every item comes back in frame 0
@@ -273,3 +281,161 @@ def test_a_copter_that_cannot_pass_its_prearm_checks_is_never_ready(vehicle_fact
     text = str(err.value)
     assert "not ready to arm after 8 s; still waiting for pre-arm checks to pass" in text, text
     assert "PreArm: Battery 1 below minimum arming voltage" in text, text
+
+
+def _param(m, name):
+    m.mav.param_request_read_send(m.target_system, m.target_component, name.encode(), -1)
+    p = wait(m, "PARAM_VALUE", 3, lambda x: x.param_id == name)
+    assert p is not None, f"no PARAM_VALUE for {name}"
+    return p
+
+
+def _mission_count(m):
+    m.mav.mission_request_list_send(m.target_system, m.target_component, 0)
+    c = wait(m, "MISSION_COUNT", 3, lambda x: x.mission_type == 0)
+    assert c is not None, "no MISSION_COUNT"
+    return c.count
+
+
+def test_mis_total_is_the_mission_count_and_refuses_a_write(vehicle_factory):
+    v = vehicle_factory(speedup=5.0)
+    m = connect(v.connection_string)
+    h = v.home
+    # a fresh copter holds home only: MIS_TOTAL 1 (an INT16), as MISSION_COUNT says
+    p = _param(m, "MIS_TOTAL")
+    assert (p.param_value, p.param_type) == (1.0, M.MAV_PARAM_TYPE_INT16)
+    assert _mission_count(m) == 1
+    items = [home_item(h), item(M.MAV_CMD_NAV_TAKEOFF, alt=10, frame=3),
+             wp(h[0] + 0.0003, h[1], 10), item(M.MAV_CMD_NAV_LAND, frame=3)]
+    assert upload(m, items).type == M.MAV_MISSION_ACCEPTED
+    assert _param(m, "MIS_TOTAL").param_value == 4.0
+    # the vehicle keeps it: a write is refused in words and answered with the real count
+    rec = Recorder(m)
+    m.mav.param_set_send(m.target_system, m.target_component, b"MIS_TOTAL", 9,
+                         M.MAV_PARAM_TYPE_INT16)
+    got = rec.next("PARAM_VALUE", 3, lambda x: x.param_id == "MIS_TOTAL")
+    assert got is not None and got.param_value == 4.0
+    rec.next("STATUSTEXT", 2, lambda x: x.text.startswith("Param write"))
+    assert "Param write denied (MIS_TOTAL)" in [t.text for t in rec.of("STATUSTEXT")]
+    assert upload(m, items[:2]).type == M.MAV_MISSION_ACCEPTED
+    assert _param(m, "MIS_TOTAL").param_value == 2.0
+    m.mav.mission_clear_all_send(m.target_system, m.target_component, 0)
+    assert wait(m, "MISSION_ACK", 3).type == M.MAV_MISSION_ACCEPTED
+    assert _param(m, "MIS_TOTAL").param_value == 0.0 and _mission_count(m) == 0
+    m.close()
+
+
+def _fly_here(m, lat, lon, alt, as_int=False):
+    """A GUIDED "fly here" as QGC and MAVProxy send it: a mission item with current=2."""
+    if as_int:
+        m.mav.mission_item_int_send(m.target_system, m.target_component, 0,
+                                    M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, M.MAV_CMD_NAV_WAYPOINT,
+                                    2, 1, 0, 0, 0, 0, int(lat * 1e7), int(lon * 1e7), alt, 0)
+    else:
+        m.mav.mission_item_send(m.target_system, m.target_component, 0,
+                                M.MAV_FRAME_GLOBAL_RELATIVE_ALT, M.MAV_CMD_NAV_WAYPOINT, 2, 1,
+                                0, 0, 0, 0, lat, lon, alt, 0)
+    ack = wait(m, "MISSION_ACK", 3)
+    assert ack is not None, "no MISSION_ACK to a fly-here item"
+    return ack.type
+
+
+def _distance_to(m, f, east, north, timeout):
+    """Metres from (east, north) once the copter stops closing in on it (or at timeout)."""
+    deadline = time.monotonic() + timeout
+    d = None
+    while time.monotonic() < deadline:
+        g = wait(m, "GLOBAL_POSITION_INT", 2)
+        if g is None:
+            continue
+        e, n = f.to_metric(g.lon / 1e7, g.lat / 1e7)
+        d = ((e - east) ** 2 + (n - north) ** 2) ** 0.5
+        if d < 1.5:
+            break
+    return d
+
+
+def test_guided_fly_here_item_is_flown_and_a_fence_breach_clears(vehicle_factory):
+    v = vehicle_factory(speedup=5.0)
+    m = connect(v.connection_string)
+    request_streams(m, 4)
+    h = v.home
+    f = TangentPlane(h[1], h[0])  # east, north <-> lon, lat
+    lat, lon = f.to_lonlat(0, 40)[::-1]
+    # not in GUIDED: refused; in GUIDED, even disarmed: accepted (nothing moves)
+    assert set_mode(m, 0).result == M.MAV_RESULT_ACCEPTED  # STABILIZE
+    assert _fly_here(m, lat, lon, 15) == M.MAV_MISSION_ERROR
+    assert set_mode(m, 4).result == M.MAV_RESULT_ACCEPTED
+    assert _fly_here(m, lat, lon, 15) == M.MAV_MISSION_ACCEPTED
+    arm(m, timeout=30)
+    assert command(m, M.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, 10).result == 0
+    assert wait(m, "GLOBAL_POSITION_INT", 40, lambda g: g.relative_alt > 9000) is not None
+    # flying: MISSION_ITEM and MISSION_ITEM_INT with current=2 are flown to
+    assert _fly_here(m, lat, lon, 15) == M.MAV_MISSION_ACCEPTED
+    assert _distance_to(m, f, 0, 40, 60) < 1.5
+    lat2, lon2 = f.to_lonlat(20, 40)[::-1]
+    assert _fly_here(m, lat2, lon2, 15, as_int=True) == M.MAV_MISSION_ACCEPTED
+    assert _distance_to(m, f, 20, 40, 40) < 1.5
+    # an enabled fence: a point beyond it is refused
+    param_set(m, "FENCE_TYPE", 2, M.MAV_PARAM_TYPE_INT8)
+    param_set(m, "FENCE_RADIUS", 80)
+    param_set(m, "FENCE_ACTION", 1, M.MAV_PARAM_TYPE_INT8)  # RTL
+    assert command(m, M.MAV_CMD_DO_FENCE_ENABLE, 1).result == M.MAV_RESULT_ACCEPTED
+    far = f.to_lonlat(0, 130)[::-1]
+    assert _fly_here(m, *far, 15) == M.MAV_MISSION_ERROR
+    # the fence shrinks under the copter (about 45 m out): breach, RTL, and once back inside
+    # the circle ArduCopter says the breach is cleared, before it lands
+    rec = Recorder(m)
+    param_set(m, "FENCE_RADIUS", 30)
+    cleared = rec.next("STATUSTEXT", 90, lambda x: x.text == "Fence breach cleared")
+    texts = [t.text for t in rec.of("STATUSTEXT")]
+    assert cleared is not None, texts
+    assert "Circle fence breached" in texts, texts
+    assert texts.index("Circle fence breached") < texts.index("Fence breach cleared")
+    assert cleared.severity == M.MAV_SEVERITY_NOTICE
+    modes = [hb.custom_mode for hb in rec.of("HEARTBEAT") if hb.get_srcComponent() == 1]
+    assert modes and modes[-1] == 6, modes  # still in the RTL the breach started
+    pos = [g for g in rec.of("GLOBAL_POSITION_INT")]
+    assert pos and pos[-1].relative_alt > 5000, "cleared only on the ground"
+    m.close()
+
+
+MISSION_TEXTS = ["Mission: 1 Takeoff", "Mission: 2 WP", "Mission: 3 ChangeSpeed",
+                 "Mission: 5 WP", "Mission: 4 SetCamTrigDst", "Mission: 6 LoitTime",
+                 "Mission: 7 DigiCamCtrl", "Mission: 9 Jump 1/1", "Mission: 5 WP",
+                 "Mission: 8 SetCamTrigDst", "Mission: 6 LoitTime", "Mission: 7 DigiCamCtrl",
+                 "Mission: 10 Land", "Mission: 8 SetCamTrigDst"]
+
+
+def test_mission_texts_name_each_command_as_arducopter_does(vehicle_factory):
+    """AP_Mission's "Mission: N WP" for NAV and DO commands, in SITL's order: one DO command
+    before the next NAV command starts, the rest after it."""
+    v = vehicle_factory(speedup=5.0)
+    m = connect(v.connection_string)
+    request_streams(m, 4)
+    h = v.home
+    f = TangentPlane(h[1], h[0])
+    at = [f.to_lonlat(e, n)[::-1] for e, n in ((0, 20), (10, 20), (10, 10))]
+    mission = [home_item(h), item(M.MAV_CMD_NAV_TAKEOFF, alt=10, frame=3),
+               wp(*at[0], 10), item(M.MAV_CMD_DO_CHANGE_SPEED, 1, 5, -1),
+               item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 10, 0, 1), wp(*at[1], 10, hold=1),
+               item(M.MAV_CMD_NAV_LOITER_TIME, 1, lat=at[2][0], lon=at[2][1], alt=10, frame=6),
+               item(M.MAV_CMD_DO_DIGICAM_CONTROL, 0, 0, 0, 0, 1),
+               item(M.MAV_CMD_DO_SET_CAM_TRIGG_DIST, 0), item(M.MAV_CMD_DO_JUMP, 5, 1),
+               item(M.MAV_CMD_NAV_LAND, frame=3)]
+    assert upload(m, mission).type == M.MAV_MISSION_ACCEPTED
+    assert set_mode(m, 4).result == M.MAV_RESULT_ACCEPTED
+    arm(m, timeout=30)
+    assert command(m, M.MAV_CMD_NAV_TAKEOFF, 0, 0, 0, 0, 0, 0, 10).result == 0
+    assert wait(m, "GLOBAL_POSITION_INT", 40, lambda g: g.relative_alt > 9000) is not None
+    rec = Recorder(m)
+    m.mav.set_mode_send(m.target_system, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 3)  # AUTO
+    rec.next("STATUSTEXT", 120, lambda x: x.text == "Mission: 10 Land")
+    rec.next("STATUSTEXT", 3, lambda x: x.text == "Mission: 8 SetCamTrigDst")
+    texts = [t.text for t in rec.of("STATUSTEXT") if t.text.startswith("Mission: ")]
+    assert texts == MISSION_TEXTS, texts
+    # "Reached command #N" for waypoints and LOITER_TIME, not for the takeoff
+    reached = [t.text for t in rec.of("STATUSTEXT") if t.text.startswith("Reached command")]
+    assert reached == ["Reached command #2", "Reached command #5", "Reached command #6",
+                       "Reached command #5", "Reached command #6"], reached
+    m.close()
