@@ -63,11 +63,13 @@ class StageBars:
         self.close()
 
 
-def _connect(url: str, signing_key: Path | None, timeout: float):
+def _connect(url: str, signing_key: Path | None, timeout: float, telemetry: bool = True):
     from uav.errors import LinkError
     from uav.link import connect
 
-    link = connect(url, timeout=timeout, signing_key=signing_key)
+    # a transfer needs no telemetry streams: on a radio their airtime would slow it down
+    link = connect(url, timeout=timeout, signing_key=signing_key,
+                   stream_rate_hz=4.0 if telemetry else 0.0)
     if not link.answered:
         signed = link.signed_frames
         link.close()
@@ -112,7 +114,7 @@ def upload(plan_path, url, no_fence, no_rally, signing_key, sortie, timeout, rec
                                 f"--sortie {sortie} does not exist")
     mission = plan.sorties[sortie - 1]
     settings = TransferSettings(fade_s=max(TransferSettings.fade_s, reconnect))
-    with _connect(url, signing_key, timeout) as link, StageBars() as bars:
+    with _connect(url, signing_key, timeout, telemetry=False) as link, StageBars() as bars:
         def tell(text: str) -> None:
             bars.close()
             click.secho(f"  {text}", fg="yellow", err=True)
@@ -139,7 +141,7 @@ def download(url, output, signing_key, timeout):
     from uav.items import Mission, MissionType
     from uav.link.mission_transfer import MissionTransfer
 
-    with _connect(url, signing_key, timeout) as link, StageBars() as bars:
+    with _connect(url, signing_key, timeout, telemetry=False) as link, StageBars() as bars:
         t = MissionTransfer(link)
         lists = {}
         for mtype in (MissionType.MISSION, MissionType.FENCE, MissionType.RALLY):

@@ -70,8 +70,10 @@ class TransferSettings:
     eager_resend: bool = True
     eager_resends_per_item: int = 5
     # Downloads: item requests kept in flight at once.  ArduPilot answers each request on its
-    # own, so a window hides the round trip (a 100 ms radio: 500 items in ~7 s, not 50 s).
-    download_window: int = 8
+    # own, so a window hides the round trip (a 100 ms radio: 500 items in ~7 s, not 50 s);
+    # 16 read 100 items over a SiK-shaped 57.6 kbaud radio in 5.8-8.3 s against 8.1-11.6 s
+    # for 8 (python -m benchmarks.radio_upload).
+    download_window: int = 16
     # A vehicle busy with another ground station's transfer answers MAV_MISSION_DENIED.
     # ArduPilot drops a transfer whose ground station went quiet after 8 s (its
     # MissionItemProtocol upload timeout): ask again every second for this long.
@@ -429,9 +431,12 @@ class MissionTransfer:
         window = max(1, int(s.download_window))
 
         def timeout_for(attempt: int) -> float:
-            if attempt > s.retries + 1:
-                return s.timeout_s
-            return self._quick_timeout(rtt, attempt)
+            if attempt > s.retries + 1 or rtt is None:
+                return s.timeout_s if attempt > s.retries + 1 else s.item_timeout_s
+            # rtt here is measured on windowed requests, so it includes their queueing on a
+            # slow radio: 4 x that, not the protocol's 250 ms cap, or a 19.2 kbaud link would
+            # ask again for items still on their way and choke on the repeats
+            return min(s.timeout_s, max(s.min_item_timeout_s, 4 * rtt) * 1.5 ** (attempt - 1))
 
         def ask(seq: int, attempt: int, wait: float | None = None) -> None:
             now = time.monotonic()
