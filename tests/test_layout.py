@@ -110,3 +110,66 @@ def test_exports_do_not_import_the_review_web_app():
     for path in sorted((ROOT / "processing" / "export").rglob("*.py")):
         bad = sorted(m for m in _relative_targets(path) if m.startswith("processing.review"))
         assert bad == [], f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Module -> the project's modules it imports (files only; a package is its __init__)."""
+    files = {}
+    for package in sorted(PACKAGES):
+        for path in (ROOT / package).rglob("*.py"):
+            rel = path.relative_to(ROOT).with_suffix("")
+            parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+            files[".".join(parts)] = path
+    return {name: {t for t in _relative_targets(path) if t in files and t != name}
+            for name, path in files.items()}
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every group of modules that import each other round a circle (Tarjan's components),
+    leaving out a package's front door re-exporting its own modules (``__init__`` names)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found = []
+
+    def edges(v):
+        # a module importing its own package's front door is the front door's business
+        return {t for t in graph.get(v, ()) if not v.startswith(t + ".")}
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges(v):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circles():
+    # data flows one way, and so do imports: the channel does not need the server that makes
+    # it, signing does not need the handshake that uses it
+    assert import_circles(_module_graph()) == []
+
+
+def test_the_circle_check_sees_a_circle():
+    graph = {"a.x": {"a.y"}, "a.y": {"a.z"}, "a.z": {"a.x"}, "a.w": {"a.x"}}
+    assert import_circles(graph) == [["a.x", "a.y", "a.z"]]

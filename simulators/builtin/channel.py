@@ -5,16 +5,28 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from uav.errors import SimulatorError
 
-if TYPE_CHECKING:
-    from .server import BuiltinVehicleServer
-
 M = mavlink
+
+
+class ChannelOwner(Protocol):
+    """What a channel needs of the vehicle that serves it (the server): its system id, where
+    send errors go, its signing, and to be told when the socket broke.  Named here so the
+    channel needs nothing from the server's module (the server makes channels, not the
+    other way round)."""
+
+    sysid: int
+    send_errors: list[str]
+    _sysid_param: Any
+
+    def _apply_signing(self, ch: Channel) -> None: ...
+
+    def _close_channel(self, ch: Channel) -> None: ...
 
 SIGNING_EPOCH = 1420070400  # MAVLink signing timestamps count 10 us units from 2015-01-01
 
@@ -34,7 +46,7 @@ class _Sink:
 class Channel:
     """One GCS connection (a TCP client, or one UDP peer)."""
 
-    def __init__(self, server: BuiltinVehicleServer, kind: str, sock: socket.socket,
+    def __init__(self, server: ChannelOwner, kind: str, sock: socket.socket,
                  addr, link_id: int, usb: bool = False):
         self.server = server
         self.kind = kind
