@@ -35,6 +35,13 @@ NAV_COMMANDS = frozenset({Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_
 Progress = Callable[[str], None]
 
 
+
+def is_fence_breach_text(text: str) -> bool:
+    """A breach as ArduCopter words it ("Circle fence breached"), not its end: "Fence breach
+    cleared" follows once the copter is back inside (SITL 4.7 and the built-in copter)."""
+    low = text.lower()
+    return "fence" in low and "breach" in low and "cleared" not in low
+
 @dataclass
 class SortieReport:
     """What one sortie did against what was planned for it."""
@@ -381,7 +388,7 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
             elif mtype == "STATUSTEXT":
                 text = msg.text if isinstance(msg.text, str) else msg.text.decode(errors="replace")
                 low = text.lower()
-                if "fence" in low and "breach" in low:
+                if is_fence_breach_text(text):
                     sr.fence_breaches.append(text)
                 if "battery" in low and "failsafe" in low:
                     sr.problems.append(f"battery failsafe: {text}")

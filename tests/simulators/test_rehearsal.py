@@ -88,3 +88,11 @@ def test_rehearse_cli_writes_report_and_track(small_plan, sim_backend, tmp_path)
 def test_rehearse_cli_refuses_a_missing_plan(tmp_path):
     result = CliRunner().invoke(cli, ["rehearse", str(tmp_path / "nope.plan")])
     assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_a_cleared_fence_breach_is_not_counted_as_another():
+    from simulators.rehearsal import is_fence_breach_text
+
+    assert is_fence_breach_text("Circle fence breached")
+    assert is_fence_breach_text("Max Alt and Polygon fences breached")
+    assert not is_fence_breach_text("Fence breach cleared")
