@@ -126,3 +126,7 @@ class ReviewConflictError(FlightStoreError):
 
 class ExportError(UavError, RuntimeError):
     """An export could not be written or sent."""
+
+
+class MosaicError(UavError, RuntimeError):
+    """A flight's mosaic cannot be made or written (no placed frame, too large, unwritable)."""

@@ -1,0 +1,105 @@
+"""A flight's mosaic, a Cloud Optimized GeoTIFF a GIS opens (issue 24).
+
+Start here: :func:`build_mosaic` (``uav mosaic FLIGHT.gpkg -o OUT.tif``, ``uav process …
+--mosaic``).  The frames are placed on the ground as the GeoPackage says (registered poses when
+``--register`` made them, else each frame's own GPS/IMU; :mod:`.poses`), orthorectified one
+by one and blended nearest-to-nadir with soft seams (:mod:`.build`, :mod:`.blend`), and
+written as a COG with overviews and an alpha band (:mod:`.cog`).  :mod:`.overlay` turns it into
+the picture the review page lays under the flags.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from uav.errors import MosaicError
+
+from ..georef import DemGround, FlatGround
+from ..store import FlightStore
+from .build import MosaicFile, mosaic_frames
+from .poses import placed_frames
+
+__all__ = ["MosaicFile", "MosaicResult", "build_mosaic", "default_mosaic_path"]
+
+
+@dataclass
+class MosaicResult:
+    """What :func:`build_mosaic` wrote: one file per camera kind, and notes on frames left out."""
+
+    files: list[MosaicFile]
+    notes: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def __str__(self) -> str:
+        lines = []
+        for f in self.files:
+            w, h = f.size
+            lines.append(f"Wrote {f.path}: {f.kind} mosaic of {f.frames} frame(s) ({f.registered} registered), "
+                         f"{f.res_m:.3f} m cells, {w} x {h}, EPSG:{f.epsg}")
+        lines += [f"  note: {n}" for n in self.notes[:20]]
+        if len(self.notes) > 20:
+            lines.append(f"  … and {len(self.notes) - 20} more notes")
+        return "\n".join(lines)
+
+
+def default_mosaic_path(gpkg) -> str:
+    """FLIGHT_mosaic.tif next to FLIGHT.gpkg (as FLIGHT_geotiff/ holds the per-frame GeoTIFFs)."""
+    return os.path.splitext(os.fspath(gpkg))[0] + "_mosaic.tif"
+
+
+def _thermal_path(out: str) -> str:
+    stem, ext = os.path.splitext(out)
+    return f"{stem}_thermal{ext or '.tif'}"
+
+
+def build_mosaic(gpkg, out=None, *, resolution: float | None = None, dem=None,
+                 ground_elevation: float | None = None, camera=None) -> MosaicResult:
+    """Write the flight's mosaic(s) and record where in the GeoPackage (for ``uav review``).
+
+    Parameters
+    ----------
+    gpkg : path
+        The flight GeoPackage (``uav process``).
+    out : path, optional
+        The GeoTIFF to write; FLIGHT_mosaic.tif by default.  A flight with colour and thermal
+        frames gets two: the thermal one named ``…_thermal.tif``.
+    resolution : float, optional
+        Cell size in metres; default the frames' median GSD × 4.
+    dem, ground_elevation, camera
+        As processing was given them (the DEM recorded in the GeoPackage is used by default).
+
+    Raises
+    ------
+    MosaicError
+        No frame of the flight is placed on the ground, or the mosaic cannot be written.
+    """
+    t0 = time.perf_counter()
+    gpkg = os.fspath(gpkg)
+    if not os.path.isfile(gpkg):
+        raise MosaicError(f"flight GeoPackage {gpkg} not found (make it with `uav process`)")
+    out = os.fspath(out) if out else default_mosaic_path(gpkg)
+    with FlightStore.open(gpkg) as store:
+        dem = dem or store.get_meta("dem")
+        if dem and not os.path.exists(dem):
+            raise MosaicError(f"the DEM this flight was processed with, {dem}, is gone; give it with --dem "
+                              "or use --ground-elevation")
+        ground = DemGround(dem) if dem else FlatGround(ground_elevation)
+        frames, notes = placed_frames(store, ground, camera)
+        if not frames:
+            raise MosaicError(f"{gpkg} has no frame placed on the ground (no position or heading), "
+                              "so there is nothing to make a mosaic of")
+        kinds = {k: [p for p in frames if p.thermal == (k == "thermal")] for k in ("colour", "thermal")}
+        kinds = {k: v for k, v in kinds.items() if v}
+        files = []
+        for kind, group in kinds.items():
+            path = _thermal_path(out) if kind == "thermal" and len(kinds) == 2 else out
+            made = mosaic_frames(group, path, kind, resolution, notes)
+            if made is not None:
+                files.append(made)
+        if not files:
+            raise MosaicError(f"no frame of {gpkg} could be read to draw: " + "; ".join(notes[:3]))
+        # the review page shows the colour mosaic when there is one
+        store.set_meta("mosaic", os.path.abspath(files[0].path))
+    return MosaicResult(files, notes, time.perf_counter() - t0)

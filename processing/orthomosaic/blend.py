@@ -1,0 +1,111 @@
+"""Frames blended on one north-up grid: each ground cell taken mostly from the frame that sees
+it closest to straight down, with a soft seam.
+
+Every orthorectified frame adds its pixels with the weight ``exp(-d / B)``, ``d`` the cell's
+ground distance from the frame's nadir point (the point under the camera) and ``B`` the blend
+width.  Normalised over the frames that see a cell this is a soft minimum: the nearest-to-nadir
+frame dominates (less relief displacement, less lens fall-off, the sharpest pixels) and two
+frames share a cell only within a few ``B`` of the line where their nadir distances are equal,
+so a seam is a short cross-fade instead of a cut.  A frame's weight also fades to nothing over
+``B`` inside its own edge, so no frame edge shows as a step.  The running maximum of the
+log-weight is kept per cell, so the exponentials never underflow however far the nadir is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Grid", "Canvas"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up grid in one UTM zone: upper-left corner ``(x0, y1)``, cell ``res`` metres."""
+
+    epsg: int
+    x0: float
+    y1: float
+    res: float
+    width: int
+    height: int
+
+    @classmethod
+    def covering(cls, epsg: int, bounds, res: float) -> Grid:
+        """The grid of cell ``res`` whose lines fall on multiples of ``res`` (so a mosaic made
+        again at the same resolution lines up cell for cell) and that covers ``bounds``."""
+        x0, y0, x1, y1 = bounds
+        gx0, gy1 = np.floor(x0 / res) * res, np.ceil(y1 / res) * res
+        w = int(np.ceil((x1 - gx0) / res - 1e-9))
+        h = int(np.ceil((gy1 - y0) / res - 1e-9))
+        return cls(epsg, float(gx0), float(gy1), float(res), max(w, 1), max(h, 1))
+
+    def window(self, bounds) -> tuple[int, int, int, int]:
+        """``(col0, row0, col1, row1)`` of the cells covering ``bounds``, clipped to the grid."""
+        x0, y0, x1, y1 = bounds
+        c0 = max(0, int(np.floor((x0 - self.x0) / self.res)))
+        r0 = max(0, int(np.floor((self.y1 - y1) / self.res)))
+        c1 = min(self.width, int(np.ceil((x1 - self.x0) / self.res)))
+        r1 = min(self.height, int(np.ceil((self.y1 - y0) / self.res)))
+        return c0, r0, c1, r1
+
+    def window_bounds(self, c0, r0, c1, r1) -> tuple[float, float, float, float]:
+        return (self.x0 + c0 * self.res, self.y1 - r1 * self.res, self.x0 + c1 * self.res, self.y1 - r0 * self.res)
+
+
+class Canvas:
+    """Weighted sums of the frames' pixels on a :class:`Grid` (float32, ``bands`` deep)."""
+
+    def __init__(self, grid: Grid, bands: int, blend_m: float):
+        self.grid, self.bands, self.blend_m = grid, bands, float(blend_m)
+        shape = (grid.height, grid.width)
+        self.acc = np.zeros(shape + (bands,), np.float32)
+        self.wsum = np.zeros(shape, np.float32)
+        self.logmax = np.full(shape, -np.inf, np.float32)
+        self.frames = 0
+
+    @staticmethod
+    def bytes_per_cell(bands: int) -> int:
+        return 4 * (bands + 2)
+
+    def add(self, pixels: np.ndarray, valid: np.ndarray, window, nadir_xy) -> None:
+        """Blend one frame in.  ``pixels`` (h, w[, bands]) and ``valid`` (h, w) cover ``window``
+        (cells ``(col0, row0, col1, row1)`` of the grid); ``nadir_xy`` is the UTM point under
+        the camera."""
+        import cv2
+
+        c0, r0, c1, r1 = window
+        h, w = r1 - r0, c1 - c0
+        pixels, valid = pixels[:h, :w], valid[:h, :w]
+        if not valid.any():
+            return
+        g = self.grid
+        xs = g.x0 + (np.arange(c0, c1) + 0.5) * g.res
+        ys = g.y1 - (np.arange(r0, r1) + 0.5) * g.res
+        d = np.hypot(xs[None, :] - nadir_xy[0], ys[:, None] - nadir_xy[1])
+        logw = (-d / self.blend_m).astype(np.float32)
+        # fade in from the frame's own edge: distance (in cells) to the nearest unseen cell
+        inside = cv2.distanceTransform(np.pad(valid, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+        fade = np.clip(inside * g.res / self.blend_m, 0.0, 1.0)
+        with np.errstate(divide="ignore"):
+            logw = np.where(valid & (fade > 0), logw + np.log(np.maximum(fade, 1e-12)), -np.inf)
+        sl = (slice(r0, r1), slice(c0, c1))
+        old = self.logmax[sl]
+        new = np.maximum(old, logw)
+        seen = np.isfinite(new)
+        with np.errstate(invalid="ignore", over="ignore"):
+            k_old = np.where(seen & np.isfinite(old), np.exp(old - new), 0.0).astype(np.float32)
+            k_new = np.where(seen & np.isfinite(logw), np.exp(logw - new), 0.0).astype(np.float32)
+        px = pixels.reshape(h, w, -1).astype(np.float32)
+        self.acc[sl] = self.acc[sl] * k_old[..., None] + px * k_new[..., None]
+        self.wsum[sl] = self.wsum[sl] * k_old + k_new
+        self.logmax[sl] = np.where(seen, new, old)
+        self.frames += 1
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """The blended pixels (float32, h, w, bands) and where any frame was seen (bool)."""
+        seen = self.wsum > 0
+        out = np.zeros_like(self.acc)
+        np.divide(self.acc, self.wsum[..., None], out=out, where=seen[..., None])
+        return out, seen
