@@ -13,7 +13,7 @@ _WHERE = {
     "start_vehicle": ".backend", "find_sitl": ".backend", "BuiltinVehicle": ".backend",
     "ArduPilotSITL": ".sitl", "find_sitl_binary": ".sitl",
     "BuiltinVehicleServer": ".builtin", "Vehicle": ".builtin",
-    "rehearse": ".rehearsal", "RehearsalReport": ".rehearsal", "SortieReport": ".rehearsal",
+    "rehearse": ".rehearsal", "RehearsalReport": ".rehearsal_report", "SortieReport": ".rehearsal_report",
     "Scene": ".scene", "PlantedObject": ".scene", "SimCamera": ".camera",
     "FrameCollector": ".frames", "write_frame": ".frames",
     "Faults": ".faults", "FaultyLink": ".faults",

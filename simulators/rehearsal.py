@@ -12,9 +12,10 @@ Time here is the vehicle's (``time_boot_ms``), so figures do not depend on the s
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ from uav.geo import LocalFrame
 from uav.items import Cmd, Mission
 from uav.link import connect, control
 from uav.link.upload import upload_verified
+
+from .rehearsal_report import RehearsalReport, SortieReport
 
 # Items the vehicle reports reaching (MISSION_ITEM_REACHED); DO_ commands are not "reached".
 NAV_COMMANDS = frozenset({Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_TURNS,
@@ -41,86 +44,6 @@ def is_fence_breach_text(text: str) -> bool:
     cleared" follows once the copter is back inside (SITL 4.7 and the built-in copter)."""
     low = text.lower()
     return "fence" in low and "breach" in low and "cleared" not in low
-
-@dataclass
-class SortieReport:
-    """What one sortie did against what was planned for it."""
-
-    index: int
-    planned_time_s: float | None
-    flown_time_s: float
-    planned_photos: int
-    photos_taken: int
-    battery_capacity_mah: float | None
-    battery_used_mah: float | None
-    battery_remaining_pct: float | None
-    max_cross_track_m: float | None
-    battery_predicted_mah: float | None = None   # the planner's energy model, same sortie
-    fence_breaches: list[str] = field(default_factory=list)
-    items_total: int = 0
-    items_reached: list[int] = field(default_factory=list)
-    completed: bool = False
-    landed: bool = False
-    upload: str = ""
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def photo_ratio(self) -> float | None:
-        return self.photos_taken / self.planned_photos if self.planned_photos else None
-
-    @property
-    def ok(self) -> bool:
-        return self.completed and self.landed and not self.fence_breaches and not self.problems
-
-
-@dataclass
-class RehearsalReport:
-    plan: str
-    backend: str
-    speedup: float
-    sorties: list[SortieReport] = field(default_factory=list)
-    track_path: str | None = None
-    frames_dir: str | None = None
-    truth_path: str | None = None
-    tlog_path: str | None = None
-    wall_time_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.sorties) and all(s.ok for s in self.sorties)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ok"] = self.ok
-        for s, sd in zip(self.sorties, d["sorties"]):
-            sd["ok"] = s.ok
-            sd["photo_ratio"] = s.photo_ratio
-        return d
-
-    def write(self, path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
-        return path
-
-    def describe(self) -> str:
-        lines = [f"Rehearsal of {self.plan} on {self.backend} ({self.speedup:g}x): "
-                 f"{'OK' if self.ok else 'PROBLEMS'}"]
-        for s in self.sorties:
-            planned = f"{s.planned_time_s / 60:.1f}" if s.planned_time_s else "?"
-            batt = (f"{s.battery_used_mah:.0f}/{s.battery_capacity_mah:.0f} mAh"
-                    if s.battery_used_mah is not None and s.battery_capacity_mah else "n/a")
-            if s.battery_predicted_mah:
-                batt += f" (planned {s.battery_predicted_mah:.0f})"
-            xte = f"{s.max_cross_track_m:.1f} m" if s.max_cross_track_m is not None else "n/a"
-            lines.append(
-                f"  sortie {s.index}: flown {s.flown_time_s / 60:.1f} min (planned {planned}), "
-                f"battery {batt}, photos {s.photos_taken}/{s.planned_photos}, "
-                f"max cross-track {xte}, waypoints reached {len(set(s.items_reached))}/{s.items_total}"
-                f", fence breaches {len(s.fence_breaches)}, {'landed' if s.landed else 'NOT LANDED'}")
-            for p in s.problems:
-                lines.append(f"    ! {p}")
-        return "\n".join(lines)
-
 
 def planned_photos(mission: Mission) -> int:
     """Photos a mission should take, counted as ArduPilot's camera library takes them.
@@ -167,7 +90,7 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
              scene=None, camera_scale: float = 0.25, track_out=None, tlog_out=None,
              sitl_bin=None, progress: Progress | None = None, sortie_timeout_s: float = 4 * 3600,
              connect_timeout: float = 30.0, plan_name: str = "",
-             instance: int | None = None) -> RehearsalReport:
+             instance: int | None = None, connect_url: str | None = None) -> RehearsalReport:
     """Fly every sortie of ``plan`` on a simulated vehicle and report.
 
     Parameters
@@ -187,7 +110,17 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
         Vehicle-time limit for one sortie.
     instance : int, optional
         SITL instance (ports 5760 + 10 * instance); None takes the first free one.
+    connect_url : str, optional
+        Fly on a simulator that is already running (the one ``uav sim start`` printed, and a
+        ground station may be watching) instead of starting one; its battery is not swapped
+        between sorties and its parameters are left as they are.
     """
+    if connect_url is not None:
+        return _rehearse_on_running(plan, connect_url, frames_out=frames_out, scene=scene,
+                                    camera_scale=camera_scale, track_out=track_out,
+                                    tlog_out=tlog_out, progress=progress,
+                                    sortie_timeout_s=sortie_timeout_s,
+                                    connect_timeout=connect_timeout, plan_name=plan_name)
     from .backend import find_sitl, start_vehicle
 
     if not plan.sorties:
@@ -222,6 +155,69 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
                              stream_rate_hz=4.0) as link:
                     sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
                                             sortie_timeout_s, tlog, scale)
+                report.sorties.append(sr)
+                if track:
+                    track_features.append({
+                        "type": "Feature",
+                        "geometry": {"type": "LineString", "coordinates": track},
+                        "properties": {"kind": "track", "sortie": index,
+                                       "flown_time_s": round(sr.flown_time_s, 1)}})
+    finally:
+        if collector is not None:
+            report.truth_path = str(collector.finish())
+    if track_out is not None:
+        Path(track_out).write_text(json.dumps(
+            {"type": "FeatureCollection", "features": track_features}))
+        report.track_path = str(track_out)
+    report.wall_time_s = time.monotonic() - t_wall
+    return report
+
+
+# A running simulator whose home is further than this from the plan's would fly long transits.
+HOME_MISMATCH_M = 1000.0
+
+
+def _rehearse_on_running(plan, url: str, *, frames_out, scene, camera_scale, track_out,
+                         tlog_out, progress, sortie_timeout_s, connect_timeout,
+                         plan_name) -> RehearsalReport:
+    """Every sortie on the simulator at ``url``, one after the other, on its own battery."""
+    from uav.geo import distance_m
+    from uav.link import params
+
+    if not plan.sorties:
+        raise SimulatorError("the plan has no sorties to fly")
+    t_wall = time.monotonic()
+    home = plan.sorties[0].home
+    report = RehearsalReport(plan=plan_name or plan.name or plan.kind.value,
+                             backend=f"the simulator at {url}", speedup=1.0)
+    collector = None
+    if frames_out is not None:
+        collector = _make_collector(plan, frames_out, scene, camera_scale, home)
+        report.frames_dir = str(frames_out)
+    track_features = []
+    try:
+        with connect(url, timeout=connect_timeout, stream_rate_hz=4.0) as link:
+            where = control.wait_home(link, connect_timeout)
+            off = float(distance_m(home.lon, home.lat, where.longitude / 1e7,
+                                   where.latitude / 1e7))
+            if off > HOME_MISMATCH_M:
+                raise SimulatorError(
+                    f"the simulator at {url} is {off / 1000:.1f} km from the plan's home: "
+                    f"start it there with `uav sim start --home {home.lat:.6f},{home.lon:.6f},"
+                    f"{home.alt_amsl:.0f},0` (the line `uav plan show` prints)")
+            try:
+                report.speedup = float(params.read(link, "SIM_SPEEDUP", timeout=2.0))
+            except UavError:
+                pass
+            for index, sortie in enumerate(plan.sorties, start=1):
+                tlog = None
+                if tlog_out is not None:
+                    tlog = Path(tlog_out)
+                    if len(plan.sorties) > 1:
+                        tlog = tlog.with_name(f"{tlog.stem}-sortie{index}{tlog.suffix}")
+                    report.tlog_path = str(tlog)
+                sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
+                                        sortie_timeout_s, tlog)
                 report.sorties.append(sr)
                 if track:
                     track_features.append({
@@ -331,6 +327,10 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
                       items_total=sum(1 for it in sortie.items[1:] if it.command in NAV_COMMANDS))
     track: list[list[float]] = []
     airborne: list[bool] = []  # per track point: high enough to compare with the plan
+    stations = _lookout_stations(sortie, plan)
+    watched = {seq: 0.0 for seq in stations}
+    current_seq = -1
+    last_fix = None  # (vehicle time, lat, lon) of the previous position
     try:
         say = progress or (lambda text: None)
         say(f"sortie {index}: uploading {len(sortie.items)} items, {len(sortie.fence)} fence, "
@@ -367,6 +367,12 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
                 lat, lon = msg.lat / 1e7, msg.lon / 1e7
                 track.append([lon, lat, round(msg.alt / 1000.0, 2)])
                 airborne.append(msg.relative_alt > 2000)
+                if current_seq in stations and last_fix is not None:
+                    watched[current_seq] += _on_station_s(stations[current_seq], last_fix,
+                                                          (t_now, lat, lon))
+                last_fix = (t_now, lat, lon)
+            elif mtype == "MISSION_CURRENT":
+                current_seq = int(msg.seq)
             elif mtype == "CAMERA_FEEDBACK":
                 if msg.img_idx in photo_seen:
                     continue
@@ -430,8 +436,45 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
     if not sr.completed and not sr.problems:
         missing = [s for s in nav if s not in set(sr.items_reached)]
         sr.problems.append(f"items not reached: {missing[:10]}{'…' if len(missing) > 10 else ''}")
+    sr.lookouts = [dict(item=seq, lat=st[0], lon=st[1], planned_s=round(st[3], 1),
+                        watched_s=round(watched[seq], 1)) for seq, st in stations.items()]
     _battery_verdict(sr, plan, sortie)
     return sr, track
+
+
+# How far from a lookout's orbit (or hover point) the aircraft still counts as watching it.
+ON_STATION_MARGIN_M = 15.0
+
+
+def _lookout_stations(sortie: Mission, plan) -> dict[int, tuple[float, float, float, float]]:
+    """Mission seq -> (lat, lon, radius m, planned seconds) of each orbit or hover."""
+    from missions.estimate import orbit_speed_ms
+
+    aircraft = plan.aircraft
+    speed = aircraft.cruise_speed_ms if aircraft is not None else 5.0
+    accel = aircraft.acceleration_ms2 if aircraft is not None else 2.5
+    out = {}
+    for seq, it in enumerate(sortie.items):
+        if seq == 0 or not (it.lat or it.lon):
+            continue
+        if it.command == Cmd.NAV_LOITER_TIME:
+            out[seq] = (it.lat, it.lon, abs(it.param3), max(it.param1, 0.0))
+        elif it.command == Cmd.NAV_LOITER_TURNS:
+            r = abs(it.param3)
+            circ = 2 * math.pi * r * max(it.param1, 0.0)
+            out[seq] = (it.lat, it.lon, r, circ / orbit_speed_ms(r, speed, accel) if r else 0.0)
+    return out
+
+
+def _on_station_s(station, before, now) -> float:
+    """Seconds between two fixes spent on ``station``: both fixes within its radius plus the
+    margin of its centre (a pass on the way in does not count)."""
+    from uav.geo import distance_m
+
+    lat, lon, radius, _planned = station
+    reach = radius + ON_STATION_MARGIN_M
+    near = all(float(distance_m(lon, lat, f[2], f[1])) <= reach for f in (before, now))
+    return max(0.0, now[0] - before[0]) if near else 0.0
 
 
 # How far the flown charge may exceed the energy model's before the rehearsal calls it a

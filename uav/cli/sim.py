@@ -140,7 +140,10 @@ def _restore_sigterm(previous) -> None:
               help="ArduPilot SITL binary (else ARDUPILOT_SITL or arducopter on PATH).")
 @click.option("-o", "--output", "report_out", type=click.Path(dir_okay=False), default=None,
               help="Write the rehearsal report as JSON here.")
-def rehearse(plan_path, backend, speedup, frames_out, track_out, sitl_bin, report_out):
+@click.option("--connect", "url", default=None, metavar="URL",
+              help="Fly on a simulator already running (what `uav sim start` printed, e.g. "
+                   "tcp:127.0.0.1:5760) instead of starting one.")
+def rehearse(plan_path, backend, speedup, frames_out, track_out, sitl_bin, report_out, url):
     """Fly PLAN (.plan, .waypoints or a DJI Pilot 2 route .kmz) on a simulator: upload
     (verified), arm, fly every sortie, and report.
 
@@ -161,9 +164,12 @@ def rehearse(plan_path, backend, speedup, frames_out, track_out, sitl_bin, repor
     def progress(text):
         click.echo(f"\r{text:<100}", nl=False)
 
+    if url is None:
+        click.echo(f"Starting a simulator of its own ({backend}, {speedup:g}x); to fly on one "
+                   "you started and watch, give its address with --connect", err=True)
     report = run(plan, backend=backend, speedup=speedup, frames_out=frames_out,
                  track_out=track_out, sitl_bin=sitl_bin, progress=progress,
-                 plan_name=Path(plan_path).name)
+                 plan_name=Path(plan_path).name, connect_url=url)
     click.echo("")
     click.echo(report.describe())
     click.echo(f"Flown track: {report.track_path}")
