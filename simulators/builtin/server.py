@@ -11,6 +11,7 @@ faster than 50 Hz of wall time so a high speed-up does not flood a GCS.
 
 from __future__ import annotations
 
+import errno
 import selectors
 import socket
 import threading
@@ -116,7 +117,13 @@ class BuiltinVehicleServer(Commands, GcsAnswers, Telemetry):
             self._listen.bind((host, port))
         except OSError as exc:
             self._listen.close()
-            raise SimulatorError(f"cannot listen on TCP {host}:{port}: {exc.strerror}") from exc
+            hint = ""
+            if exc.errno == errno.EADDRINUSE:
+                hint = (f" (another simulator, SITL or program holds port {port}: stop it, or "
+                        "start this one on another with `uav sim start --port PORT`, 0 for any "
+                        "free port)")
+            raise SimulatorError(f"cannot listen on TCP {host}:{port}: {exc.strerror}{hint}") \
+                from exc
         self._listen.listen(8)
         self._listen.setblocking(False)
         self.port = self._listen.getsockname()[1]

@@ -24,6 +24,7 @@ COMMANDS = {
     "rehearse": "sim:rehearse",
     "process": "process:process",
     "review": "review:review",
+    "mosaic": "mosaic:mosaic",
     "export": "review:export",
     "demo": "demo:demo",
 }

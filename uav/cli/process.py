@@ -105,6 +105,11 @@ def connect_dask(address: str, timeout_s: float | None = None):
 @click.option("--register", is_flag=True,
               help="Tie overlapping frames to each other and place footprints, flags and GeoTIFFs on "
                    "the registered poses (frame_registration table; docs/registration.md).")
+@click.option("--mosaic", "mosaic", is_flag=True,
+              help="Also write the flight's mosaic, a Cloud Optimized GeoTIFF (OUT_mosaic.tif; "
+                   "see `uav mosaic`), once the frames are through.")
+@click.option("--mosaic-resolution", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --mosaic: cell size in metres (default: the frames' median GSD x 4).")
 @click.option("--camera", default=None, help="Camera profile name overriding the frames' own intrinsics.")
 @click.option("--reduce", type=click.Choice(["1", "2", "4", "8"]), default="1",
               help="Decode and search at 1/N resolution (faster; small objects may be missed).")
@@ -113,7 +118,8 @@ def connect_dask(address: str, timeout_s: float | None = None):
               help="With --watch: also print every flag, not only each sighting (object) once.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, workers, dask_address,
-            dask_timeout, ship_frames, geotiff, register, camera, reduce, watch, per_flag, quiet):
+            dask_timeout, ship_frames, geotiff, register, mosaic, mosaic_resolution, camera, reduce, watch,
+            per_flag, quiet):
     """Georeference FRAMES (files or folders) and flag smoke, fire and vehicles in them.
 
     Writes OUT, a GeoPackage with a 'frames' layer (footprints, poses, SHA-256, status) and a
@@ -137,6 +143,11 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, work
     if ship_frames and not dask_address:
         raise InvalidInputError("--ship-frames sends frames to Dask workers: it needs --dask ADDRESS "
                                 "(a local run reads the frames from this computer's disk)")
+    if mosaic and watch:
+        raise InvalidInputError("--mosaic is made once the frames are through, and --watch never ends: "
+                                "run `uav mosaic OUT.gpkg` when the flight is in")
+    if mosaic_resolution is not None and not mosaic:
+        raise InvalidInputError("--mosaic-resolution sizes the mosaic: add --mosaic")
     if watch and (len(frames) != 1 or not os.path.isdir(frames[0])):
         raise InvalidInputError("--watch needs exactly one folder to watch")
     client = None
@@ -181,3 +192,7 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, work
             click.echo(line)
     if summary.processed and summary.failed == summary.processed:
         raise FrameError(f"every frame of this batch failed ({summary.failed}); see the reasons above")
+    if mosaic:
+        from .mosaic import write_mosaic
+
+        write_mosaic(out, None, mosaic_resolution, dem, ground_elevation, profile)

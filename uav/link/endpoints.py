@@ -94,7 +94,12 @@ def _open_error(url: str, ep: Endpoint, exc: Exception) -> LinkError:
         if code == errno.EACCES:
             return LinkError(f"cannot open {url}: permission denied on {ep.address}; add your user to "
                              "the 'dialout' group (sudo usermod -aG dialout $USER) and log in again")
-    return LinkError(f"cannot open {url}: {getattr(exc, 'strerror', None) or exc}")
+    why = getattr(exc, "strerror", None) or exc
+    if code == errno.ECONNREFUSED or "refused" in str(why).lower():
+        return LinkError(f"cannot open {url}: {why}: nothing listens there. Is the simulator "
+                         "running (`uav sim start` prints its address), MAVProxy forwarding to "
+                         "that port, or the address mistyped?")
+    return LinkError(f"cannot open {url}: {why}")
 
 
 def open_master(url: str, *, source_system: int = GCS_SYSTEM_ID,

@@ -1,0 +1,139 @@
+"""The flight's mosaic as a GIS user gets it: `uav process --mosaic` and `uav mosaic` write a
+Cloud Optimized GeoTIFF that GDAL's own validator passes and gdalinfo opens (UTM, RGB + alpha,
+overviews), and whose cells show the ground where it is: frames rendered from a known ground
+picture come back as that picture, seams included.  Bad input gets one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from mosaicflight import EPSG, make_survey
+
+from tests.readers.own_readers import gdalinfo, needs_cog_validator, needs_gdal, validate_cog
+from uav.cli import cli
+
+BRIGHTON = Path(__file__).resolve().parents[3] / "shared" / "data" / "brighton"
+
+
+def _uav(*args, code: int = 0) -> str:
+    r = CliRunner().invoke(cli, [str(a) for a in args])
+    assert r.exit_code == code, r.output
+    return r.output
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory):
+    """Six overlapping nadir frames of a known ground, processed with --mosaic."""
+    root = tmp_path_factory.mktemp("mosaic")
+    s = make_survey(root)
+    out = _uav("process", s.frames, "--out", root / "flight.gpkg", "--detectors", "none", "--workers", 0,
+               "--quiet", "--mosaic")
+    assert f"Wrote {root / 'flight_mosaic.tif'}: colour mosaic of 6 frame(s)" in out
+    return root, s
+
+
+def _read(tif):
+    import rasterio
+
+    with rasterio.open(tif) as ds:
+        return ds.read(), ds.transform, ds.res
+
+
+@needs_gdal
+@needs_cog_validator
+def test_process_mosaic_is_a_valid_cog_in_utm_with_alpha(survey):
+    root, _ = survey
+    tif = root / "flight_mosaic.tif"
+    verdict = validate_cog(tif)
+    assert verdict.ok and "is a valid cloud optimized GeoTIFF" in verdict.output, verdict
+    assert "ERROR" not in verdict.output and "WARNING" not in verdict.output, verdict
+    info = gdalinfo(tif)
+    assert f'ID["EPSG",{EPSG}]' in info["coordinateSystem"]["wkt"]
+    assert [b["colorInterpretation"] for b in info["bands"]] == ["Red", "Green", "Blue", "Alpha"]
+    assert info["metadata"]["IMAGE_STRUCTURE"]["LAYOUT"] == "COG"
+    # default cell: the frames' median GSD (6.25 cm here) x 4
+    assert info["geoTransform"][1] == pytest.approx(0.25, rel=1e-6)
+
+
+@needs_gdal
+@needs_cog_validator
+def test_uav_mosaic_at_a_chosen_resolution_has_overviews_and_shows_the_ground(survey, tmp_path):
+    root, s = survey
+    tif = tmp_path / "fine.tif"
+    out = _uav("mosaic", root / "flight.gpkg", "-o", tif, "--resolution", 0.0625)
+    assert "0.062 m cells" in out
+    verdict = validate_cog(tif)
+    assert verdict.ok and "ERROR" not in verdict.output and "WARNING" not in verdict.output, verdict
+    info = gdalinfo(tif)
+    assert len(info["bands"][0]["overviews"]) >= 2      # a GIS zoomed out reads the small copies
+    a, transform, res = _read(tif)
+    assert res == pytest.approx((0.0625, 0.0625))
+    rows, cols = np.nonzero(a[3] == 255)
+    # every cell a frame saw is opaque; cells outside all footprints are transparent
+    assert 0.9 < len(rows) / a[3].size < 1.0
+    import rasterio
+
+    xs, ys = rasterio.transform.xy(transform, rows, cols)
+    truth = s.ground_at(np.asarray(xs), np.asarray(ys)).astype(int)
+    got = a[:3, rows, cols].T[:, ::-1].astype(int)          # RGB -> BGR like the ground picture
+    err = np.abs(got - truth).mean(axis=1)
+    # JPEG and two resamplings leave a few grey levels over the whole mosaic (measured: median
+    # 1.3, p90 3.3)
+    assert np.median(err) <= 3 and np.percentile(err, 90) <= 6, (np.median(err), np.percentile(err, 90))
+    # Where the ground has an edge, placement shows: measured there, median 7.7 grey levels as
+    # placed, 13 against the ground moved by half a cell (3 cm), 28 by one cell.
+    for dx, dy in ((0.0625, 0), (0, 0.0625)):
+        moved = s.ground_at(np.asarray(xs) + dx, np.asarray(ys) + dy).astype(int)
+        edge = np.abs(moved - truth).mean(axis=1) > 15
+        assert edge.sum() > 5000
+        assert np.median(err[edge]) <= 10, np.median(err[edge])
+        assert np.median(np.abs(got - moved).mean(axis=1)[edge]) > 2 * np.median(err[edge])
+
+def test_mosaic_refuses_bad_input_in_words(survey, tmp_path):
+    root, _ = survey
+    out = _uav("mosaic", root / "flight.gpkg", "--resolution", 0, code=2)
+    assert "--resolution" in out and "0" in out
+    out = _uav("mosaic", root / "flight.gpkg", "--resolution", 0.0001, code=2)
+    assert "Error: a colour mosaic at 0.0001 m would be" in out and "use --resolution" in out
+    out = _uav("process", root / "DCIM", "--out", tmp_path / "w.gpkg", "--watch", "--mosaic", code=2)
+    assert "run `uav mosaic OUT.gpkg` when the flight is in" in out
+    assert not (tmp_path / "w.gpkg").exists()
+    # a flight whose frames have no position: nothing to draw, said so
+    from processing.store import FlightStore, FrameRecord
+
+    with FlightStore(tmp_path / "blind.gpkg") as store:
+        store.add_frame_result(FrameRecord(path=str(tmp_path / "x.jpg"), name="x.jpg", status="no_pose"))
+    out = _uav("mosaic", tmp_path / "blind.gpkg", code=2)
+    assert "has no frame placed on the ground" in out and "Traceback" not in out
+    assert not (tmp_path / "blind_mosaic.tif").exists()
+
+
+@pytest.mark.skipif(not BRIGHTON.is_dir(), reason=f"Brighton frames not found at {BRIGHTON} (shared data)")
+@needs_cog_validator
+def test_brighton_registered_mosaic(tmp_path):
+    """Four real overlapping DJI frames, registered, mosaicked: a valid COG covering them."""
+    frames = sorted(BRIGHTON.glob("DJI_*.JPG"))[:4]
+    _uav("process", *frames, "--out", tmp_path / "b.gpkg", "--detectors", "none", "--workers", 1, "--quiet",
+         "--register", "--mosaic", "--mosaic-resolution", 0.2)
+    tif = tmp_path / "b_mosaic.tif"
+    verdict = validate_cog(tif)
+    assert verdict.ok and "ERROR" not in verdict.output, verdict
+    a, _, res = _read(tif)
+    assert res == pytest.approx((0.2, 0.2))
+    # the opaque cells are the ground the frames' (registered) footprints cover, no more, no less
+    import shapely
+
+    from processing.store import FlightStore
+    from uav.geo import LocalFrame
+
+    with FlightStore.open(tmp_path / "b.gpkg") as store:
+        prints = [f.footprint for f in store.frames("done")]
+    local = LocalFrame.around(*prints[0].centroid.coords[0])
+    union = shapely.union_all([shapely.transform(p, lambda c: np.stack(local.to_metric(c[:, 0], c[:, 1]), -1))
+                               for p in prints])
+    opaque = (a[3] > 0).sum() * 0.2 * 0.2
+    assert opaque == pytest.approx(union.area, rel=0.03)
+    assert a[:3][:, a[3] == 255].mean() > 20          # pictures, not black
