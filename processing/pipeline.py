@@ -62,7 +62,8 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
                    detectors=None, camera=None, workers: int | None = None,
                    dask_address=None, geotiff: bool | str = False, reduce: int = 1,
                    progress: bool = True, on_flag: Callable | None = None,
-                   check_pixels: bool = True, redo: bool = False, register: bool = False, ship_frames: bool = False) -> Summary:
+                   check_pixels: bool = True, redo: bool = False, register: bool = False, ship_frames: bool = False,
+                   sensitivity=None) -> Summary:
     """Process frames into a flight GeoPackage.
 
     Parameters
@@ -104,6 +105,10 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         read the frames' folder).  Without it, only frames a worker reports it cannot read
         are sent, to that worker; the summary says which and how many MB.
 
+    sensitivity : Sensitivity or str, optional
+        How much each class lets through: ``"high"``, ``"smoke=high"``
+        (:func:`processing.detect.sensitivity.parse_sensitivity`); ``None`` is normal.  Each
+        frame records its level per detector (``frame_searches.sensitivity``).
     register : bool
         Register the frames to each other once they are through (:mod:`.register_flight`):
         footprints, flag positions and GeoTIFFs then use the registered poses.  Off by default:
@@ -124,13 +129,18 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         geotiff_dir = os.fspath(geotiff_dir)
     if workers is None:
         workers = min(os.cpu_count() or 1, 32)
+    from .detect.sensitivity import parse_sensitivity
+
+    if sensitivity is None or isinstance(sensitivity, str):
+        sensitivity = parse_sensitivity(sensitivity)   # refused here, before any frame is read
     colour = DEFAULT_COLOUR if detectors is None else tuple(detectors)
     thermal = DEFAULT_THERMAL if detectors is None else tuple(detectors)
     summary.searched_for = {"colour": _kind_line(colour, False), "thermal": _kind_line(thermal, True)}
+    summary.sensitivity = sensitivity
     with FlightStore(out_gpkg) as store:
         from .rerun import plan_rerun
 
-        rerun = plan_rerun(store, frames, colour, thermal, redo)
+        rerun = plan_rerun(store, frames, colour, thermal, redo, sensitivity)
         done = store.done_paths()
         todo = [p for p in frames if p not in done or p in rerun.more]
         summary.skipped = len(frames) - len(todo)
@@ -141,13 +151,15 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         # a yaw fix is reported once the frame is through: a frame that fails was not fixed
         fixes = {f[0]: f[1] for f in plan.fixes if f[0] in wanted}
         tasks = _tasks(plan, wanted, dem=dem, ground_elevation=ground_elevation, camera=camera,
-                       detectors=colour, thermal_detectors=thermal, reduce=reduce, geotiff_dir=geotiff_dir)
+                       detectors=colour, thermal_detectors=thermal, reduce=reduce, geotiff_dir=geotiff_dir,
+                       sensitivity=None if sensitivity.is_normal else sensitivity)
         if rerun.more:
             tasks = (dataclasses.replace(t, detectors=rerun.more[t.path], thermal_detectors=None, more=True)
                      if t.path in rerun.more else t for t in tasks)
         if todo:
             store.set_meta("detectors", _names(colour))            # colour frames (and
             store.set_meta("detectors_thermal", _names(thermal))   # what thermal ones got)
+            store.set_meta("sensitivity", str(sensitivity))          # the last run's ask
             if telemetry:
                 store.set_meta("telemetry", os.path.abspath(telemetry))
             if dem:

@@ -29,7 +29,7 @@ class Rerun:
     outdated: dict = field(default_factory=dict)      # detector -> (frames, what they had, now)
 
 
-def _current(names, cache: dict):
+def _current(names, cache: dict, sensitivity=None):
     from .detect.provenance import search_identity
     from .search import _resolve_detectors
 
@@ -37,15 +37,22 @@ def _current(names, cache: dict):
     for n in names:
         if n not in cache:
             try:
-                cache[n] = search_identity(_resolve_detectors((n,))[0])
+                det = _resolve_detectors((n,), sensitivity)[0]
+                cache[n] = (*search_identity(det), getattr(det, "sensitivity", None))
             except Exception:   # the worker names a broken detector on the frame
-                cache[n] = (None, None)
+                cache[n] = (None, None, None)
         out[n] = cache[n]
     return out
 
 
-def plan_rerun(store, paths, colour_names, thermal_names, redo: bool = False) -> Rerun:
-    """What the frames among ``paths`` already done in ``store`` still need."""
+def _said(model, thr, level) -> str:
+    return f"{model} at {thr}" + (f" ({level} sensitivity)" if level else "")
+
+
+def plan_rerun(store, paths, colour_names, thermal_names, redo: bool = False,
+               sensitivity=None) -> Rerun:
+    """What the frames among ``paths`` already done in ``store`` still need (at the levels of
+    ``sensitivity``: a frame searched at another level is searched again only with ``redo``)."""
     done = store.done_frames()
     paths = [p for p in paths if p in done]
     res = Rerun()
@@ -64,8 +71,8 @@ def plan_rerun(store, paths, colour_names, thermal_names, redo: bool = False) ->
         had.update({n: None for n in frame_kind_names(legacy, thermal)})
         todo = [n for n in want if n not in had]
         res.added.update(todo)
-        now = _current([n for n in want if n in had and had[n] is not None], cache)
-        for n, (model, thr) in now.items():
+        now = _current([n for n in want if n in had and had[n] is not None], cache, sensitivity)
+        for n, (model, thr, level) in now.items():
             rec = had[n]
             if model is None or (rec.model == model and rec.threshold == thr):
                 continue
@@ -74,7 +81,8 @@ def plan_rerun(store, paths, colour_names, thermal_names, redo: bool = False) ->
                 res.redone[n] += 1
             else:
                 k, _, _ = res.outdated.get(n, (0, None, None))
-                res.outdated[n] = (k + 1, f"{rec.model} at {rec.threshold}", f"{model} at {thr}")
+                res.outdated[n] = (k + 1, _said(rec.model, rec.threshold, rec.sensitivity),
+                                   _said(model, thr, level))
         if todo:
             res.more[p] = tuple(todo)
     return res

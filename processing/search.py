@@ -21,18 +21,20 @@ from .poses import intrinsics_from_metadata, pose_from_metadata
 _DETECTOR_CACHE: dict = {}
 
 
-def _resolve_detectors(spec: Sequence) -> list[Detector]:
+def _resolve_detectors(spec: Sequence, sensitivity=None) -> list[Detector]:
+    """Detectors by name (built once per process and level) and Detector instances as given."""
     names = tuple(s for s in spec if isinstance(s, str))
     objs = [s for s in spec if not isinstance(s, str)]
     if names:
-        if names not in _DETECTOR_CACHE:
+        key = (names, None if sensitivity is None or sensitivity.is_normal else sensitivity)
+        if key not in _DETECTOR_CACHE:
             try:
                 from .detect.registry import get_detectors
             except ImportError as exc:
                 raise DetectorError(f"no detector registry available ({exc}); "
                                     f"run with no detectors or install the detectors") from None
-            _DETECTOR_CACHE[names] = get_detectors(list(names))
-        objs = list(_DETECTOR_CACHE[names]) + objs
+            _DETECTOR_CACHE[key] = get_detectors(list(names), sensitivity)
+        objs = list(_DETECTOR_CACHE[key]) + objs
     return objs
 
 
@@ -64,7 +66,7 @@ def _search_reduction(task, meta, is_jpeg: bool) -> int:
     if task.geotiff_dir or not is_jpeg or not names or not (meta.width and meta.height):
         return task.reduce
     try:
-        detectors = _resolve_detectors(names)
+        detectors = _resolve_detectors(names, task.sensitivity)
     except Exception:   # the search step reports it, naming the frame
         return task.reduce
     gsd = None
@@ -83,7 +85,7 @@ def _search_reduction(task, meta, is_jpeg: bool) -> int:
     from .detect.registry import detectors_for_frame
 
     try:
-        searching = detectors_for_frame(detectors, thermal)
+        searching = detectors_for_frame(detectors, thermal, sensitivity=task.sensitivity)
     except DetectorError:   # the search step reports it, naming the frame
         return task.reduce
     for det in searching:

@@ -31,6 +31,7 @@ class FrameTask:
                                         # thermal ones unless thermal_detectors is given)
     thermal_detectors: tuple | None = None   # for thermal frames, when they get others
     more: bool = False                  # a frame already done, searched for more detectors
+    sensitivity: object = None          # detect.sensitivity.Sensitivity (None: normal)
     reduce: int = 1
     geotiff_dir: str | None = None
     # pixel-rotation check (editor re-saved frames only): who re-saved it, and trusted
@@ -89,6 +90,7 @@ class Summary:
     added: Counter = field(default_factory=Counter)    # detector -> frames done, newly searched
     redone: Counter = field(default_factory=Counter)   # detector -> frames searched again (redo)
     outdated: dict = field(default_factory=dict)       # detector -> (frames, had, now)
+    sensitivity: object = None            # detect.sensitivity.Sensitivity asked for
     stopped_at: str | None = None         # the last frame written (where an interrupt stopped)
     shipped: int = 0                      # frames sent as bytes to workers that cannot read them
     shipped_bytes: int = 0                # their bytes (and their pixel-check neighbours')
@@ -111,6 +113,15 @@ class Summary:
             if self.kinds.get(kind):
                 lines.append(f"  {kind} frames ({self.kinds[kind]}) searched for: "
                              f"{self.searched_for.get(kind) or 'nothing'}")
+        sens = self.sensitivity
+        if sens is not None and not sens.is_normal:
+            from .detect.sensitivity import SENSITIVE_CLASSES
+
+            levels: dict = {}
+            for c in SENSITIVE_CLASSES:
+                levels.setdefault(sens.level_for(c), []).append(c)
+            lines.append("  sensitivity: " + "; ".join(f"{lv} for {', '.join(cs)}"
+                                                       for lv, cs in levels.items()))
         if self.searched_again:
             what = ", ".join(f"{d} ({n})" for d, n in sorted((self.added + self.redone).items()))
             lines.append(f"  searched again: {self.searched_again} frame(s) already done, for {what} "
@@ -123,6 +134,11 @@ class Summary:
         else:
             lines.append("  flags: none")
         for det, (n, had, now) in sorted(self.outdated.items()):
+            if had.split(" at ")[0] == now.split(" at ")[0]:   # same model, another level
+                lines.append(f"  SENSITIVITY CHANGED: {n} frame(s) were searched for {det} with {had}; "
+                             f"asked now: {now}. Add --redo to search them again at it (decided flags "
+                             f"are kept)")
+                continue
             lines.append(f"  MODEL CHANGED: {n} frame(s) were searched for {det} with {had}; the installed one is "
                          f"{now}. Add --redo to search them again with it (decided flags are kept)")
         for path, why in self.yaw_fixes:

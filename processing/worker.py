@@ -184,16 +184,17 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
     # search: with the detectors asked for this kind of frame (colour or thermal)
     searches: list[SearchRecord] = []
     try:
-        detectors = _resolve_detectors(task.detectors_for(rec.thermal))
+        detectors = _resolve_detectors(task.detectors_for(rec.thermal), task.sensitivity)
         info = FrameInfo(path=path, thermal=rec.thermal,
                          gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce)
         dets: list[Detection] = []
         from .detect.provenance import search_identity
         from .detect.registry import detectors_for_frame
 
-        for det in detectors_for_frame(detectors, rec.thermal, path):
+        for det in detectors_for_frame(detectors, rec.thermal, path, task.sensitivity):
             dets.extend(det.detect(image, info))
-            searches.append(SearchRecord(det.name, *search_identity(det), searched_at=rec.processed_at))
+            searches.append(SearchRecord(det.name, *search_identity(det), searched_at=rec.processed_at,
+                                         sensitivity=getattr(det, "sensitivity", None)))
     except Exception as exc:  # a detector bug must not stop the flight
         rec.status = "failed"
         rec.error = f"detector failed: {type(exc).__name__}: {exc}"

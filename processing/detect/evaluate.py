@@ -38,6 +38,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from uav.errors import DetectorError
+
 from .base import FIRE, SMOKE, VEHICLE, Detector, FrameInfo
 from .datasets import CANONICAL_GSD_M, aerial_cars_samples, fire_smoke_samples
 
@@ -263,12 +265,15 @@ def false_alarms(root: Path, detectors: list[Detector]) -> dict:
                    "frames_with_flags": int(sum(1 for x in v if x))} for n, v in per.items()}}
 
 
-def _learned(name: str):
+def _learned(name: str, level: str = "normal"):
     from .registry import get_detector
 
     # run low so AP sees the whole curve; precision/recall use the operating threshold
     det = get_detector(name, threshold=AP_FLOOR)
-    default = get_detector(name).threshold
+    try:
+        default = get_detector(name, sensitivity=level).threshold
+    except DetectorError:   # that level is not chosen yet: scored at normal until it is
+        default = get_detector(name).threshold
     return det, default
 
 
@@ -277,21 +282,24 @@ def _as_dicts(scores: dict[str, ClassScore]) -> dict:
 
 
 def evaluate(root: Path | None = None, splits=("fire-smoke", "aerial-cars", "brighton"),
-             synthetic: Path | None = None, set_recall: float | dict | None = None) -> dict:
+             synthetic: Path | None = None, set_recall: float | dict | None = None,
+             level: str = "normal") -> dict:
     """Scores of the learned detectors and the colour baselines on the requested splits.
 
     With ``set_recall``, each learned class's operating threshold is chosen for that recall on
     its held-back split (fire and smoke on fire-smoke, vehicles on aerial-cars), stored in the
-    model's JSON, and the scores are given at the new thresholds.
+    model's JSON, and the scores are given at the new thresholds.  ``level`` (``low``,
+    ``high``) stores them as that sensitivity level's operating points instead, and scores at
+    that level (:mod:`processing.detect.sensitivity`); ``normal`` is ``operating_thresholds``.
     """
     from .registry import get_detector
 
     root = Path(root or data_root())
     res: dict = {"data": str(root), "split": "by source (datasets.source_of)"}
     t0 = time.perf_counter()
-    fire, fire_thr = _learned("fire")
-    smoke, smoke_thr = _learned("smoke")
-    veh, veh_thr = _learned("vehicle")
+    fire, fire_thr = _learned("fire", level)
+    smoke, smoke_thr = _learned("smoke", level)
+    veh, veh_thr = _learned("vehicle", level)
     thr = {FIRE: fire_thr, SMOKE: smoke_thr, VEHICLE: veh_thr}
     base = [get_detector("fire-colour", min_score=AP_FLOOR),
             get_detector("smoke-colour", min_score=AP_FLOOR)]
@@ -314,7 +322,7 @@ def evaluate(root: Path | None = None, splits=("fire-smoke", "aerial-cars", "bri
         scored["aerial-cars DJI"] = score_split(dji, [veh], (VEHICLE,), thr, "DJI frames")
         res["aerial-cars DJI"] = {"images": len(dji)}
     if set_recall is not None:
-        res["thresholds_set"] = store_thresholds(scored, set_recall)
+        res["thresholds_set"] = store_thresholds(scored, set_recall, level)
         thr.update({c: v["threshold"] for c, v in res["thresholds_set"].items()})
         for split in scored.values():
             for c, sc in split.items():
@@ -351,8 +359,9 @@ def _rescore(sc: ClassScore, t: float) -> None:
     sc.false_per_100 = 100.0 * int((~h[op]).sum()) / max(sc.frames, 1)
 
 
-def store_thresholds(scored: dict, recall: float) -> dict:
-    """Choose each class's threshold for ``recall`` and write it into the model's JSON."""
+def store_thresholds(scored: dict, recall: float, level: str = "normal") -> dict:
+    """Choose each class's threshold for ``recall`` and write it into the model's JSON (as
+    ``operating_thresholds`` at ``normal``, else as ``sensitivity`` -> class -> ``level``)."""
     from .learned import FIRE_SMOKE_MODEL, VEHICLE_MODEL
 
     where = {FIRE: ("fire-smoke", FIRE_SMOKE_MODEL), SMOKE: ("fire-smoke", FIRE_SMOKE_MODEL),
@@ -371,10 +380,13 @@ def store_thresholds(scored: dict, recall: float) -> dict:
         t = max(np.floor(t * 1000) / 1000, AP_FLOOR)   # down: the recall must still be met
         side = Path(model).with_suffix(".json")
         d = json.loads(side.read_text())
-        d.setdefault("operating_thresholds", {})[c] = {
-            "threshold": float(t), "target_recall": target, "chosen_on": f"{split} source-test"}
+        point = {"threshold": float(t), "target_recall": target, "chosen_on": f"{split} source-test"}
+        if level == "normal":
+            d.setdefault("operating_thresholds", {})[c] = point
+        else:
+            d.setdefault("sensitivity", {}).setdefault(c, {})[level] = point
         side.write_text(json.dumps(d, indent=1) + "\n")
-        chosen[c] = {"threshold": float(t), "target_recall": target, "split": split}
+        chosen[c] = {"threshold": float(t), "target_recall": target, "split": split, "level": level}
     return chosen
 
 
@@ -416,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="choose each class's operating threshold for this recall on its "
                          "held-back split and store it in the model's JSON: one number, or "
                          "per class (fire=0.7,smoke=0.5,vehicle=0.8)")
+    ap.add_argument("--level", choices=("low", "normal", "high"), default="normal",
+                    help="the sensitivity level scored, and set by --set-thresholds (normal: the "
+                         "operating thresholds; low/high: the ranger's --sensitivity levels)")
     a = ap.parse_args(argv)
     root = a.data or data_root()
     if not root.is_dir():
@@ -441,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--set-thresholds: {a.set_thresholds!r} is not a recall (0.8) or per-class "
                   "recalls (fire=0.7,smoke=0.5,vehicle=0.8)")
             return 2
-    res = evaluate(root, splits, syn, recall)
+    res = evaluate(root, splits, syn, recall, a.level)
     print(format_table(res))
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))

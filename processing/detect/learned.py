@@ -36,6 +36,7 @@ from .base import FIRE, SMOKE, VEHICLE, Detection, Detector, FrameInfo
 from .datasets import CANONICAL_GSD_M
 from .onnx_runner import OnnxModel, nms
 from .scales import SCALE_TOLERANCE, fallback_scales, gsd_scale
+from .sensitivity import level_point
 
 MODELS_DIR = Path(__file__).parent / "models"
 FIRE_SMOKE_MODEL = MODELS_DIR / "fire_smoke.onnx"
@@ -160,6 +161,9 @@ class LearnedDetector(Detector):
         Merge overlapping boxes of these classes into one per plume (smoke).
     backend
         ``"auto"``, ``"onnxruntime"`` or ``"opencv"``.
+    sensitivity
+        ``low``, ``normal`` or ``high``: the operating point stored in the model's JSON for
+        that level (:mod:`processing.detect.sensitivity`), when no ``threshold`` is given.
     """
 
     def __init__(self, model: str | Path, report: tuple[str, ...], threshold: float | None = None,
@@ -167,7 +171,8 @@ class LearnedDetector(Detector):
                  use_gsd: bool = False, overlap: float = 0.25, nms_iou: float = 0.5,
                  backend: str = "auto", default_threshold: float = 0.4,
                  plumes: tuple[str, ...] = (),
-                 zoom_gates: dict[str, float] | str | None = "stored"):
+                 zoom_gates: dict[str, float] | str | None = "stored",
+                 sensitivity: str = "normal"):
         self.model = load_model(model, backend)
         info = self.model.info
         missing = [c for c in report if c not in info.classes]
@@ -176,8 +181,11 @@ class LearnedDetector(Detector):
                                 f"it has {', '.join(info.classes)}")
         stored = (info.extra.get("operating_thresholds") or {}).get(report[0]) or {}
         operating = float(stored.get("threshold", default_threshold))
+        # the level asked for, or None when a threshold was given outright (an evaluation)
+        self.sensitivity = sensitivity if threshold is None else None
         if threshold is None:
-            threshold = operating
+            threshold = (operating if sensitivity == "normal" else
+                         float(level_point(info.extra, report[0], sensitivity, str(model))["threshold"]))
         if not 0.0 < threshold < 1.0:
             raise DetectorError(f"detector {self.name!r}: threshold must be between 0 and 1, "
                                 f"not {threshold}")

@@ -104,9 +104,25 @@ DEFAULT_THERMAL = ("person", "vehicle")
 # On a thermal frame a colour-only detector hands over to the thermal one reporting its class.
 THERMAL_COUNTERPART = {"vehicle": "thermal-vehicle"}
 
+# The class whose ``--sensitivity`` level a built-in detector takes (``vehicle=high`` sets the
+# thermal vehicle model too: a ranger asks for a class, not a model).  Others have no levels.
+SENSITIVITY_CLASS = {"fire": "fire", "smoke": "smoke", "vehicle": "vehicle",
+                     "thermal-vehicle": "vehicle", "person": "person"}
+
+
+def level_options(name: str, sensitivity=None) -> dict:
+    """The options giving detector ``name`` its level of ``sensitivity`` (a
+    :class:`~processing.detect.sensitivity.Sensitivity`); none at ``normal``, so a normal run
+    builds exactly the detectors it always did."""
+    cls = SENSITIVITY_CLASS.get(name)
+    if sensitivity is None or cls is None:
+        return {}
+    level = sensitivity.level_for(cls)
+    return {} if level == "normal" else {"sensitivity": level}
+
 
 def detectors_for_frame(detectors: list[Detector], thermal: bool,
-                        path: str = "") -> list[Detector]:
+                        path: str = "", sensitivity=None) -> list[Detector]:
     """The detectors that search a thermal (or colour) frame: those made for that kind of
     frame, with ``vehicle`` replaced by ``thermal-vehicle`` on thermal frames.
 
@@ -121,7 +137,7 @@ def detectors_for_frame(detectors: list[Detector], thermal: bool,
         if bool(getattr(det, "wants_thermal", False)) == bool(thermal):
             out.append(det)
         elif thermal and det.name in THERMAL_COUNTERPART:
-            out.append(_counterpart(THERMAL_COUNTERPART[det.name]))
+            out.append(_counterpart(THERMAL_COUNTERPART[det.name], sensitivity))
     seen: set[str] = set()
     out = [d for d in out if not (d.name in seen or seen.add(d.name))]   # once each, in order
     if (not out and not thermal and detectors
@@ -175,17 +191,20 @@ def _wants_thermal(name: str) -> bool:
         return False
 
 
-_counterparts: dict[str, Detector] = {}
+_counterparts: dict[tuple, Detector] = {}
 
 
-def _counterpart(name: str) -> Detector:
-    if name not in _counterparts:
-        _counterparts[name] = get_detector(name)
-    return _counterparts[name]
+def _counterpart(name: str, sensitivity=None) -> Detector:
+    options = level_options(name, sensitivity)
+    key = (name, tuple(sorted(options.items())))
+    if key not in _counterparts:
+        _counterparts[key] = get_detector(name, **options)
+    return _counterparts[key]
 
 
-def get_detectors(names) -> list[Detector]:
-    """Detectors for a list of names or a comma-separated string ("fire,smoke,vehicle")."""
+def get_detectors(names, sensitivity=None) -> list[Detector]:
+    """Detectors for a list of names or a comma-separated string ("fire,smoke,vehicle"), each
+    at its class's level of ``sensitivity`` (normal when ``None``)."""
     if isinstance(names, str):
         names = [n for n in names.split(",")]
     names = [n.strip() for n in names if n and n.strip()]
@@ -195,5 +214,5 @@ def get_detectors(names) -> list[Detector]:
     for n in names:
         if n not in seen:
             seen.add(n)
-            out.append(get_detector(n))
+            out.append(get_detector(n, **level_options(n, sensitivity)))
     return out

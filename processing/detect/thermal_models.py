@@ -32,6 +32,7 @@ import numpy as np
 from uav.errors import DetectorError
 
 from .base import VEHICLE, Detection, Detector, FrameInfo
+from .sensitivity import level_point
 
 PERSON = "person"
 MODELS_DIR = Path(__file__).parent / "models"
@@ -112,13 +113,17 @@ class ThermalDetector(Detector):
     scale
         Resize factor before the model (the model was trained around full 640x512 frames;
         ``None`` takes the JSON's ``run_scale`` or 1).
+    sensitivity
+        ``low``, ``normal`` or ``high``: the operating point stored for that level, when no
+        ``threshold`` is given.
     """
 
     wants_thermal = True
     cls = PERSON
 
     def __init__(self, threshold: float | None = None, model: str | Path = THERMAL_MODEL,
-                 scale: float | None = None, backend: str = "auto", nms_iou: float = 0.5):
+                 scale: float | None = None, backend: str = "auto", nms_iou: float = 0.5,
+                 sensitivity: str = "normal"):
         from .learned import load_model
 
         self.model = load_model(model, backend)
@@ -127,6 +132,9 @@ class ThermalDetector(Detector):
             raise DetectorError(f"model {model} does not know class {self.cls!r}; it has "
                                 f"{', '.join(info.classes)}")
         extra = info.extra
+        self.sensitivity = sensitivity if threshold is None else None
+        if threshold is None and sensitivity != "normal":
+            threshold = float(level_point(extra, self.cls, sensitivity, str(model))["threshold"])
         if threshold is None:
             stored = (extra.get("operating_thresholds") or {}).get(self.cls) or {}
             threshold = float(stored.get("threshold", 0.3))

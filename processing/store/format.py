@@ -146,6 +146,7 @@ class SearchRecord:
     model: str | None = None
     threshold: float | None = None
     searched_at: str | None = None
+    sensitivity: str | None = None      # low / normal / high (None: a threshold given outright)
 
 
 @dataclass
@@ -212,10 +213,10 @@ FLIGHT_META_SCHEMA = ("CREATE TABLE IF NOT EXISTS flight_meta ("
 SEARCHES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS frame_searches (
   id INTEGER PRIMARY KEY AUTOINCREMENT, frame_fid INTEGER NOT NULL, detector TEXT NOT NULL,
-  model TEXT, threshold REAL, searched_at TEXT, UNIQUE (frame_fid, detector));
+  model TEXT, threshold REAL, searched_at TEXT, sensitivity TEXT, UNIQUE (frame_fid, detector));
 """
 SEARCHES_CONTENTS = [("frame_searches", "attributes", "frame_searches",
-                      "What each frame was searched for: detector, model, sensitivity", None)]
+                      "What each frame was searched for: detector, model, threshold, sensitivity level", None)]
 
 _SRS_ROWS = [
     ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate reference system"),

@@ -6,7 +6,8 @@ idempotent and nothing lost (a reviewer's decisions, the flags, the metadata):
 * ``flags.sighting_id``, ``flags.look``, ``flags.apart`` (sightings; movers chained by their
   look; a flag split off its sighting by a reviewer): columns added;
 * ``frame_searches`` (what each frame was searched for): added and filled from the detectors
-  the flight recorded;
+  the flight recorded; its ``sensitivity`` column (the ranger's level) added, empty for
+  searches made before levels existed;
 * ``flight_meta`` keyed by an INTEGER PRIMARY KEY: up to now its key was a TEXT primary key,
   which the GeoPackage standard forbids in an attribute table (requirement 119: GDAL's
   ``validate_gpkg.py`` refuses the file and strict GIS readers may too).  The table is rebuilt
@@ -43,7 +44,8 @@ def _meta_keyed_by_text(con) -> bool:
 def needs_upgrade(con) -> bool:
     """Whether the file behind ``con`` lacks anything this version writes."""
     return (not {"sighting_id", "look", "apart"} <= set(_columns(con, "flags"))
-            or "frame_searches" not in _tables(con) or _meta_keyed_by_text(con))
+            or "frame_searches" not in _tables(con) or _meta_keyed_by_text(con)
+            or "sensitivity" not in _columns(con, "frame_searches"))
 
 
 def upgrade(store) -> None:
@@ -68,6 +70,10 @@ def upgrade(store) -> None:
         if "frame_searches" not in _tables(store._con):
             store.add_layer(SEARCHES_SCHEMA, SEARCHES_CONTENTS)
             _backfill_searches(store)
+        elif "sensitivity" not in _columns(store._con, "frame_searches"):
+            with store._tx() as con:
+                if "sensitivity" not in _columns(con, "frame_searches"):
+                    con.execute("ALTER TABLE frame_searches ADD COLUMN sensitivity TEXT")
     except sqlite3.OperationalError as exc:
         raise FlightStoreError(f"{store.path} was made by an older amur-uav and cannot be updated "
                                f"({exc}); is it read-only? Copy it somewhere writable and try again, "

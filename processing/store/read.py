@@ -198,6 +198,7 @@ class FlightDB:
             if self.has_meta:
                 meta = {r[0]: r[1] for r in con.execute("SELECT key, value FROM flight_meta")}
             no_position = con.execute("SELECT count(*) FROM flags WHERE lat IS NULL OR lon IS NULL").fetchone()[0]
+            sensitivity = self._sensitivity(con)
         return {
             "name": self.path.name,
             "frames": {"total": sum(frames.values()), **frames},
@@ -208,7 +209,21 @@ class FlightDB:
             "has_track": self.has_track,
             "sightings": self.sighting_counts(),
             "meta": meta,
+            "sensitivity": sensitivity,
         }
+
+    @staticmethod
+    def _sensitivity(con) -> dict:
+        """detector -> level -> frames searched at it (the per-frame record; a search made
+        before levels were recorded, or at a threshold given outright, is "not recorded")."""
+        cols = {r[1] for r in con.execute("PRAGMA table_info(frame_searches)")}
+        if "sensitivity" not in cols:
+            return {}
+        out: dict = {}
+        for det, level, n in con.execute("SELECT detector, sensitivity, count(*) FROM frame_searches "
+                                         "GROUP BY detector, sensitivity ORDER BY detector"):
+            out.setdefault(det, {})[level or "not recorded"] = n
+        return out
 
     def frames_geojson(self) -> dict:
         """Frame footprints as a GeoJSON FeatureCollection (frames without a pose have null geometry)."""

@@ -256,9 +256,9 @@ class FlightStore:
                 for flag in flags:
                     self._insert_flag(con, flag, fid, path)
                 con.executemany("INSERT OR REPLACE INTO frame_searches (frame_fid, detector, model, threshold, "
-                                "searched_at) VALUES (?,?,?,?,?)",
-                                [(fid, s.detector, s.model, s.threshold, s.searched_at or values["processed_at"])
-                                 for s in searches])
+                                "searched_at, sensitivity) VALUES (?,?,?,?,?,?)",
+                                [(fid, s.detector, s.model, s.threshold, s.searched_at or values["processed_at"],
+                                  s.sensitivity) for s in searches])
         except sqlite3.Error as exc:
             raise FlightStoreError(f"writing frame {path} to {self.path} failed: {exc}") from None
         frame.fid = fid
@@ -267,9 +267,9 @@ class FlightStore:
     def searches(self) -> dict[int, dict[str, SearchRecord]]:
         """What every frame was searched for: frame fid -> detector name -> record."""
         out: dict[int, dict[str, SearchRecord]] = {}
-        for fid, det, model, thr, at in self._query(
-                "SELECT frame_fid, detector, model, threshold, searched_at FROM frame_searches"):
-            out.setdefault(fid, {})[det] = SearchRecord(det, model, thr, at)
+        for fid, det, model, thr, at, level in self._query(
+                "SELECT frame_fid, detector, model, threshold, searched_at, sensitivity FROM frame_searches"):
+            out.setdefault(fid, {})[det] = SearchRecord(det, model, thr, at, level)
         return out
 
     def done_frames(self) -> dict[str, tuple[int, bool]]:

@@ -91,6 +91,11 @@ def connect_dask(address: str, timeout_s: float | None = None):
               help="Comma-separated detector names for every frame ('none' to only georeference). "
                    "Default: fitted to the frame: colour frames fire,smoke,vehicle; thermal frames "
                    "person,vehicle.")
+@click.option("--sensitivity", default=None,
+              help="How much to flag: low, normal (default) or high (fire season: show everything "
+                   "that might be smoke), for every class or per class: smoke=high, or "
+                   "low,smoke=high. Each level is an operating point stored with the model, chosen "
+                   "on held-back frames for a stated recall (docs/models.md).")
 @click.option("--redo", is_flag=True,
               help="Search frames already done again with detectors whose model or sensitivity "
                    "changed since (the summary names them).")
@@ -117,7 +122,7 @@ def connect_dask(address: str, timeout_s: float | None = None):
 @click.option("--per-flag", is_flag=True,
               help="With --watch: also print every flag, not only each sighting (object) once.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, workers, dask_address,
+def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivity, redo, workers, dask_address,
             dask_timeout, ship_frames, geotiff, register, mosaic, mosaic_resolution, camera, reduce, watch,
             per_flag, quiet):
     """Georeference FRAMES (files or folders) and flag smoke, fire and vehicles in them.
@@ -137,7 +142,11 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, redo, work
 
         profile = get_camera(camera)
     names = None if detectors is None else _detector_names(detectors)
-    kwargs = dict(telemetry=telemetry, dem=dem, ground_elevation=ground_elevation, detectors=names,
+    from processing.detect.sensitivity import check_levels, parse_sensitivity
+
+    levels = parse_sensitivity(sensitivity)   # a misspelt level is refused before any frame is read
+    check_levels(levels)
+    kwargs = dict(sensitivity=levels, telemetry=telemetry, dem=dem, ground_elevation=ground_elevation, detectors=names,
                   camera=profile, workers=workers, dask_address=dask_address, geotiff=geotiff,
                   reduce=int(reduce), redo=redo, register=register)
     if ship_frames and not dask_address:

@@ -89,6 +89,20 @@ function renderCounts() {
   if (f.flags.no_position) c.append(item("without map position", f.flags.no_position));
 }
 
+// What each detector was searched at (--sensitivity): a "high" smoke search flags more, so the
+// reviewer should know before reading the list.  Levels as recorded per frame.
+function renderSensitivity() {
+  const sens = state.flight.sensitivity || {};
+  const parts = Object.entries(sens).map(([det, levels]) => {
+    const names = Object.keys(levels);
+    const shown = names.length === 1 ? names[0] : names.map((l) => `${l} (${levels[l]} frames)`).join(", ");
+    return `${det} ${shown}`;
+  });
+  $("sensitivity").textContent = parts.length ? `Sensitivity: ${parts.join(" · ")}` : "";
+  const high = Object.values(sens).some((levels) => "high" in levels);
+  $("sensitivity").classList.toggle("high", high);
+}
+
 /* ---------- flag list ---------- */
 function listQuery() {
   const [sort, order] = $("f-sort").value.split(":");
@@ -532,6 +546,7 @@ async function buildMap() {
   setupMapInteraction(root);
   $("show-pictures").checked = frames.features.length <= 400;
   togglePictures();
+  window.mosaicLayer.draw(root, state.proj).catch(showError);   // mosaic.js: the mosaic under it all
   const legend = $("legend");
   legend.replaceChildren(...Object.keys(f.flags.by_class).map((c) => el("span", null, swatch(c), c)));
   markSelectedMarker();
@@ -702,6 +717,7 @@ async function main() {
   const sel = $("f-class");
   for (const c of Object.keys(f.flags.by_class)) sel.append(el("option", { value: c }, c));
   renderCounts();
+  renderSensitivity();
   setupViewer();
   $("filters").addEventListener("submit", (ev) => ev.preventDefault());
   for (const id of ["f-class", "f-status", "f-score", "f-sort"]) {
