@@ -1,10 +1,11 @@
 """The review page's local web server (standard library only).
 
-It serves the page (four static files bundled with the package), a small JSON API over one
+It serves the page (five static files bundled with the package), a small JSON API over one
 flight GeoPackage, and images of that flight's frames.  Safety rules it keeps:
 
-* Files: only the four bundled page files, and frame images looked up **by frame id** in the
-  GeoPackage (never by a path taken from the request), plus thumbnails/crops it made itself.
+* Files: only the five bundled page files, and frame images looked up **by frame id** in the
+  GeoPackage (never by a path taken from the request), plus thumbnails/crops it made itself and
+  the picture of the flight's mosaic (its file named by the GeoPackage or the command line).
 * State changes (decisions) are POST with a JSON body only; GET on them answers 405.  A JSON
   content type is required, so a plain HTML form on another site cannot post a decision.
 * The Host header must name a loopback address when the server listens on loopback, which stops
@@ -33,6 +34,7 @@ from uav.errors import FrameError, InvalidInputError, ReviewConflictError, UavEr
 from ..store.images import ImageCache
 from ..store.read import DECISIONS, FlagNotFoundError, FlagQuery, FlightDB, SightingQuery
 from .coords import radio_position
+from .mosaic_layer import MosaicLayer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ STATIC_FILES = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/sightings.js": ("sightings.js", "text/javascript; charset=utf-8"),
+    "/mosaic.js": ("mosaic.js", "text/javascript; charset=utf-8"),
     "/app.css": ("app.css", "text/css; charset=utf-8"),
 }
 MAX_BODY = 64 * 1024
@@ -90,6 +93,8 @@ ROUTES = [
     _r(r"/api/frames/(\d+)", GET="api_frame"),
     _r(r"/api/frames/(\d+)/thumb", GET="img_thumb"),
     _r(r"/api/frames/(\d+)/image", GET="img_view"),
+    _r(r"/api/mosaic", GET="api_mosaic"),
+    _r(r"/api/mosaic/image", GET="img_mosaic"),
 ]
 
 
@@ -415,6 +420,15 @@ class ReviewHandler(BaseHTTPRequestHandler):
         path, sha = self.db.frame_file(flag["frame_fid"])
         self._file(self.server.images.crop(flag, path, sha), "image/jpeg")
 
+    # -- the flight's mosaic under the map (processing/review/mosaic_layer.py) --------------
+    def api_mosaic(self):
+        self._json(200, self.server.mosaic.info())
+
+    def img_mosaic(self):
+        if self.server.mosaic.path() is None:
+            raise ApiError(404, "this flight has no mosaic yet (uav mosaic)")
+        self._file(self.server.mosaic.overlay().png, "image/png")
+
 
 class ReviewServer(ThreadingHTTPServer):
     """The review server of one flight.  Use :func:`serve` to make and start one."""
@@ -422,9 +436,11 @@ class ReviewServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
 
-    def __init__(self, db: FlightDB, host: str, port: int, reviewer: str | None, verbose: bool = False):
+    def __init__(self, db: FlightDB, host: str, port: int, reviewer: str | None, verbose: bool = False,
+                 mosaic=None):
         self.db = db
         self.images = ImageCache(db.cache_dir)
+        self.mosaic = MosaicLayer(db, mosaic)
         self.reviewer = reviewer
         self.verbose = verbose
         self.loopback_only = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
@@ -464,7 +480,7 @@ class ReviewServer(ThreadingHTTPServer):
 
 
 def serve(gpkg_path, host: str = "127.0.0.1", port: int = 0, reviewer: str | None = None,
-          verbose: bool = False) -> ReviewServer:
+          verbose: bool = False, mosaic=None) -> ReviewServer:
     """Serve the review page of one flight, in a background thread.
 
     Parameters
@@ -479,6 +495,8 @@ def serve(gpkg_path, host: str = "127.0.0.1", port: int = 0, reviewer: str | Non
         Name recorded with each decision when the page does not send one.
     verbose : bool
         Log every request to stderr.
+    mosaic : str or Path, optional
+        The mosaic GeoTIFF to draw under the map (default: the one recorded in the flight).
 
     Returns
     -------
@@ -487,7 +505,7 @@ def serve(gpkg_path, host: str = "127.0.0.1", port: int = 0, reviewer: str | Non
     """
     db = FlightDB(gpkg_path)
     try:
-        srv = ReviewServer(db, host, port, reviewer, verbose=verbose)
+        srv = ReviewServer(db, host, port, reviewer, verbose=verbose, mosaic=mosaic)
     except OSError as exc:
         raise InvalidInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return srv.start()

@@ -14,7 +14,9 @@ import click
               help="TCP port (default: a free one, printed at start).")
 @click.option("--reviewer", default=None, help="Your name, recorded with every decision.")
 @click.option("--verbose", is_flag=True, help="Log every request.")
-def review(gpkg, host, port, reviewer, verbose):
+@click.option("--mosaic", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Mosaic GeoTIFF to show under the map (default: the one `uav mosaic` made for GPKG).")
+def review(gpkg, host, port, reviewer, verbose, mosaic):
     """Review the sightings (and flags) of a flight in a local web page: accept, reject or mark uncertain.
 
     Decisions are stored in GPKG at once.  Open the printed address in a browser; nothing is
@@ -22,7 +24,7 @@ def review(gpkg, host, port, reviewer, verbose):
     """
     from processing.review.server import serve
 
-    srv = serve(gpkg, host=host, port=port, reviewer=reviewer, verbose=verbose)
+    srv = serve(gpkg, host=host, port=port, reviewer=reviewer, verbose=verbose, mosaic=mosaic)
     s = srv.db.summary()
     click.echo(f"Reviewing {s['name']}: {s['flags']['total']} flags on {s['frames']['total']} frames "
                f"({s['flags']['by_status']['new']} not yet reviewed), grouped into {s['sightings']['total']} "
