@@ -1,0 +1,122 @@
+"""Mosaic time per frame next to decoding the same frames, on Brighton and on simulator frames.
+
+For each frame set the flight is processed first (``--detectors none``, 2 workers; Brighton
+also ``--register``, so the mosaic is laid on registered poses), then, back to back in this
+one process:
+
+* decode-only: read + decode every frame at FULL size, one after another (the floor the issue
+  measures processing against; the mosaic runs in one process too);
+* mosaic: :func:`processing.orthomosaic.build_mosaic` at its default cell (median GSD x 4):
+  decode (at the reduced JPEG scale the cell allows), orthorectify, blend, write the COG.
+
+Brighton: the 12 DJI Phantom 3 photos (4000x2250) read in place from ``../shared/data/brighton``.
+Simulator: a lawnmower survey rendered by :class:`simulators.frames.FrameCollector`
+(mavic3e-wide at scale 0.25, 1320x989, 60 m up, lines 50 m apart, a photo every 20 m) at 12
+and 120 frames (``--sim 12,120,1200`` for more): the cost per frame should stay flat as the
+flight grows (each frame touches only its own cells), the canvas grows with the area.
+
+Run: ``python -m benchmarks.mosaic [--sim 12,120]`` (prints JSON).  Wall-clock figures on a
+shared machine jump: each set is timed ``--repeats`` times and the median reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _decode_s(paths) -> float:
+    from processing.frames import decode_frame, read_frame_bytes
+
+    t0 = time.perf_counter()
+    for p in paths:
+        decode_frame(read_frame_bytes(p), str(p))
+    return time.perf_counter() - t0
+
+
+def _measure(paths, gpkg, out, repeats: int) -> dict:
+    from processing.orthomosaic import build_mosaic
+
+    dec, mos, last = [], [], None
+    for _ in range(repeats):
+        dec.append(_decode_s(paths))
+        t0 = time.perf_counter()
+        last = build_mosaic(gpkg, out)
+        mos.append(time.perf_counter() - t0)
+    f = last.files[0]
+    n = len(paths)
+    d, m = statistics.median(dec), statistics.median(mos)
+    return {
+        "frames": n, "mosaic_frames": f.frames, "registered": f.registered,
+        "cell_m": round(f.res_m, 4), "mosaic_px": list(f.size),
+        "mosaic_mb": round(Path(f.path).stat().st_size / 1e6, 1),
+        "decode_only_s_per_frame": round(d / n, 3), "mosaic_s_per_frame": round(m / n, 3),
+        "mosaic_vs_decode": round(m / d, 2), "phases_s": f.timings_s,
+        "runs_s": [round(x, 2) for x in mos],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def brighton(tmp: Path, repeats: int = 3) -> dict:
+    from processing import process_frames
+
+    paths = sorted((DATA / "brighton").glob("DJI_*.JPG"))
+    if not paths:
+        return {"skipped": f"no Brighton frames in {DATA / 'brighton'}"}
+    gpkg = tmp / "brighton.gpkg"
+    process_frames(paths, gpkg, detectors=(), workers=2, progress=False, register=True)
+    return _measure(paths, gpkg, tmp / "brighton_mosaic.tif", repeats)
+
+
+def simulator(tmp: Path, n: int, repeats: int = 3) -> dict:
+    from processing import process_frames
+    from simulators.frames import FrameCollector
+    from simulators.scene import Scene
+    from uav.geo import offset_lonlat
+    from uav.profiles import get_camera
+
+    lon0, lat0 = 131.2010, 43.1010
+    per_line = max(2, round(n ** 0.5 * 1.5))
+    lines = -(-n // per_line)
+    scene = Scene.generate((131.199, 43.099, 131.199 + (lines * 50 + 200) / 81000,
+                            43.101 + (per_line * 20 + 200) / 111000), seed=1, ground_alt_amsl=100.0)
+    folder = tmp / f"sim{n}"
+    with FrameCollector(folder, scene, get_camera("mavic3e-wide"), 0.25) as fc:
+        for i in range(n):
+            line, k = divmod(i, per_line)
+            north = (k if line % 2 == 0 else per_line - 1 - k) * 20.0
+            lon, lat = offset_lonlat(lon0, lat0, line * 50.0, north)
+            fc.on_trigger(float(lat), float(lon), 160.0, 60.0, 0.0 if line % 2 == 0 else 180.0, 0.0, 0.0,
+                          i * 2.0, i + 1)
+    paths = sorted(folder.glob("*.JPG")) or sorted(folder.glob("*.jpg"))
+    gpkg = tmp / f"sim{n}.gpkg"
+    process_frames([folder], gpkg, detectors=(), workers=2, progress=False)
+    return _measure(paths, gpkg, tmp / f"sim{n}_mosaic.tif", repeats)
+
+
+def run(sim=(12, 120), repeats: int = 3) -> dict:
+    with tempfile.TemporaryDirectory(prefix="uav-mosaic-") as t:
+        tmp = Path(t)
+        out = {"brighton": brighton(tmp, repeats)}
+        for n in sim:
+            out[f"simulator_{n}"] = simulator(tmp, n, repeats)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sim", default="12,120", help="simulator flight sizes, comma-separated")
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    print(json.dumps(run(tuple(int(x) for x in a.sim.split(",") if x), a.repeats), indent=2))
+
+
+if __name__ == "__main__":
+    main()
