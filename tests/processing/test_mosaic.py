@@ -137,3 +137,30 @@ def test_brighton_registered_mosaic(tmp_path):
     opaque = (a[3] > 0).sum() * 0.2 * 0.2
     assert opaque == pytest.approx(union.area, rel=0.03)
     assert a[:3][:, a[3] == 255].mean() > 20          # pictures, not black
+
+
+@needs_cog_validator
+def test_a_thermal_mosaic_keeps_the_cameras_values_with_nan_outside(tmp_path):
+    """Thermal frames (one band, not 8-bit colour) give a float32 COG of their own values; the
+    review map gets it stretched to grey, transparent where no frame saw the ground."""
+    from PIL import Image
+
+    from processing.orthomosaic.blend import Grid
+    from processing.orthomosaic.cog import write_cog
+    from processing.orthomosaic.overlay import mosaic_overlay
+
+    grid = Grid.covering(EPSG, (683000.0, 4774000.0, 683160.0, 4774120.0), 0.25)
+    yy, xx = np.mgrid[0:grid.height, 0:grid.width]
+    values = (20.0 + xx / grid.width * 15.0).astype(np.float32)[..., None]      # 20-35 degrees C
+    seen = (xx - grid.width / 2) ** 2 + (yy - grid.height / 2) ** 2 < (grid.height / 2) ** 2
+    tif = write_cog(tmp_path / "t.tif", values, seen, grid, thermal=True)
+    verdict = validate_cog(tif)
+    assert verdict.ok and "ERROR" not in verdict.output and "WARNING" not in verdict.output, verdict
+    a, _, _ = _read(tif)
+    assert a.dtype == np.float32 and np.isnan(a[0][~seen]).all()
+    assert np.allclose(a[0][seen], values[..., 0][seen])
+    ov = mosaic_overlay(tif, tmp_path / "cache", max_px=300)
+    assert ov.kind == "thermal" and ov.bounds[0] == pytest.approx(131.26, abs=0.02)
+    im = np.asarray(Image.open(ov.png))
+    assert im.shape[2] == 4 and im[..., 3].min() == 0 and im[..., 3].max() == 255
+    assert im[..., 0][im[..., 3] == 255].std() > 20        # the warm side is lighter, not one grey
