@@ -122,6 +122,11 @@ class CameraModel:
         if pose.yaw is None:
             raise GeoreferenceError("the camera's heading (yaw) is unknown, so its pixels cannot be "
                                     "placed on the ground")
+        if pose.pitch is not None and pose.pitch > 0:
+            # looking up: at most the bottom rows see the ground, far off and unmeasurable
+            raise GeoreferenceError(f"the camera looks {pose.pitch:.0f} deg above the horizon "
+                                    f"(gimbal pitch {pose.pitch:+.0f} deg), so its pixels cannot "
+                                    "be placed on the ground")
         self.pose, self.intr = pose, intrinsics
         self.ground = ground if ground is not None else FlatGround()
         self.epsg = epsg or utm_epsg(pose.lon, pose.lat)
@@ -342,6 +347,19 @@ class CameraModel:
         if not np.isfinite(P).all():
             return None
         return float((np.linalg.norm(P[1] - P[0]) + np.linalg.norm(P[2] - P[0])) / 2)
+
+    def row_gsd(self, rows: int = 48) -> tuple[tuple[float, float], ...]:
+        """Ground resolution down the frame: ``(row, metres per pixel)`` at ``rows`` rows from
+        top to bottom, on the centre column (mean of the across- and along-range directions,
+        as :meth:`gsd_m`); NaN where the row sees no ground (above the horizon, or beyond the
+        usable range).  An oblique frame's far rows are several times coarser than its near
+        ones, so one GSD per frame cannot say how big a car is everywhere in it."""
+        v = np.linspace(0.5, self.intr.height - 1.5, rows)
+        u = np.full_like(v, self.intr.cx)
+        P = self.pixel_to_world(np.concatenate([u, u + 1, u]), np.concatenate([v, v, v + 1]))
+        P0, Pu, Pv = P[:rows], P[rows:2 * rows], P[2 * rows:]
+        g = (np.linalg.norm(Pu - P0, axis=1) + np.linalg.norm(Pv - P0, axis=1)) / 2
+        return tuple((float(r), float(x)) for r, x in zip(v, g, strict=True))
 
     def box_ground_size(self, x0, y0, x1, y1) -> float | None:
         """Longest side (metres) of a pixel box's quadrilateral on the ground; None if it misses."""

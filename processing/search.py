@@ -69,7 +69,7 @@ def _search_reduction(task, meta, is_jpeg: bool) -> int:
         detectors = _resolve_detectors(names, task.sensitivity)
     except Exception:   # the search step reports it, naming the frame
         return task.reduce
-    gsd = None
+    gsd, row_gsd = None, ()
     try:
         pose = task.pose
         if pose is None and task.pose_error is None:
@@ -78,7 +78,8 @@ def _search_reduction(task, meta, is_jpeg: bool) -> int:
             raise PoseError(task.pose_error)
         intr = intrinsics_from_metadata(meta, task.camera, meta.width, meta.height)
         ground = DemGround(task.dem) if task.dem else FlatGround(task.ground_elevation)
-        gsd = georeference_frame(pose, intr, ground).gsd_m
+        geo = georeference_frame(pose, intr, ground)
+        gsd, row_gsd = geo.gsd_m, geo.camera.row_gsd()
     except (UavError, ValueError):
         pass   # no pose or footprint: detectors fall back to a few scales
     need = 0.0
@@ -88,9 +89,17 @@ def _search_reduction(task, meta, is_jpeg: bool) -> int:
         searching = detectors_for_frame(detectors, thermal, sensitivity=task.sensitivity)
     except DetectorError:   # the search step reports it, naming the frame
         return task.reduce
+    from .detect.bands import is_oblique, row_bands
+
+    # an oblique frame's near rows are searched at their own, finer, ground resolution
+    fine = {}
+    for det in searching:
+        if getattr(det, "use_gsd", False) and is_oblique(row_gsd):
+            bands = row_bands(row_gsd, meta.height, getattr(det, "max_gsd_m", None))
+            fine[id(det)] = min((b.gsd_m for b in bands), default=gsd)
     for det in searching:
         fn = getattr(det, "resolution_needed", None)
-        need = max(need, 1.0 if fn is None else fn(meta.width, meta.height, gsd))
+        need = max(need, 1.0 if fn is None else fn(meta.width, meta.height, fine.get(id(det), gsd)))
     if need <= 0.0:
         return task.reduce
     from .detect.scales import decode_reduction

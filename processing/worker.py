@@ -186,13 +186,18 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
     try:
         detectors = _resolve_detectors(task.detectors_for(rec.thermal), task.sensitivity)
         info = FrameInfo(path=path, thermal=rec.thermal,
-                         gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce)
+                         gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce,
+                         row_gsd=_row_gsd(geo, reduce))
         dets: list[Detection] = []
         from .detect.provenance import search_identity
         from .detect.registry import detectors_for_frame
 
         for det in detectors_for_frame(detectors, rec.thermal, path, task.sensitivity):
-            dets.extend(det.detect(image, info))
+            dets.extend(_resolvable(det, det.detect(image, info), info.row_gsd))
+            unseen = _unsearched_note(det, info.row_gsd, image.shape[0])
+            if unseen and unseen not in notes:
+                notes.append(unseen)
+                rec.error = "; ".join(n for n in notes if n)
             searches.append(SearchRecord(det.name, *search_identity(det), searched_at=rec.processed_at,
                                          sensitivity=getattr(det, "sensitivity", None)))
     except Exception as exc:  # a detector bug must not stop the flight
@@ -216,6 +221,43 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         except Exception as exc:
             rec.error = "; ".join(x for x in (rec.error, f"GeoTIFF not written: {exc}") if x)
     return FrameOutcome(rec, flags, time.perf_counter() - t0, yaw_fix, searches=searches, more=task.more)
+
+
+def _row_gsd(geo, reduce: int) -> tuple:
+    """(row, m/px) down the frame in decoded pixels (``FrameInfo.row_gsd``); () without a pose."""
+    if geo is None:
+        return ()
+    return tuple((r / reduce, g * reduce) for r, g in geo.camera.row_gsd())
+
+
+def _resolvable(det, dets: list[Detection], row_gsd) -> list[Detection]:
+    """A detector's flags where a pixel is fine enough for its class (``max_gsd_m``) and the row
+    sees the ground: a vehicle or a person is never flagged above the horizon."""
+    limit = getattr(det, "max_gsd_m", None)
+    if not row_gsd or limit is None or not dets:
+        return dets
+    from .detect.bands import resolvable
+
+    keep = resolvable(np.array([(d.x0, d.y0, d.x1, d.y1) for d in dets]), row_gsd, limit)
+    return [d for d, k in zip(dets, keep, strict=True) if k]
+
+
+def _unsearched_note(det, row_gsd, height: int) -> str | None:
+    """Say which part of an oblique frame a class was not searched in, and why (so an empty
+    sky or a far horizon with no vehicle flag is not read as "no vehicle there")."""
+    limit = getattr(det, "max_gsd_m", None)
+    if not row_gsd or limit is None:
+        return None
+    from .detect.bands import gsd_at
+
+    g = gsd_at(row_gsd, np.arange(0.5, height, max(1.0, height / 200.0)))
+    sky, coarse = ~np.isfinite(g), np.isfinite(g) & (g > limit)
+    if not (sky.any() or coarse.any()):
+        return None
+    why = " and ".join(w for w, m in (("above the horizon or out of range", sky),
+                                        (f"coarser than {limit:.2f} m/px", coarse)) if m.any())
+    cls = ", ".join(getattr(det, "classes", ()) or (det.name,))
+    return f"no {cls} searched in {100 * (sky | coarse).mean():.0f} % of the frame ({why})"
 
 
 def _place_flags(dets: list[Detection], geo, scale: int, why_no_pose: str | None) -> list[FlagRecord]:

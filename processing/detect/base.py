@@ -52,6 +52,9 @@ class FrameInfo:
     thermal: bool = False
     gsd_m: float | None = None   # metres per pixel at the frame centre, when georeferenced
     is_night: bool | None = None
+    # (row, metres per pixel) down the frame, in the pixels the detector is given; NaN where a
+    # row sees no ground (above the horizon): an oblique frame's far rows are coarser
+    row_gsd: tuple = ()
 
 
 class Detector:

@@ -32,6 +32,7 @@ import numpy as np
 
 from uav.errors import DetectorError
 
+from .bands import is_oblique, resolvable, row_bands
 from .base import FIRE, SMOKE, VEHICLE, Detection, Detector, FrameInfo
 from .datasets import CANONICAL_GSD_M
 from .onnx_runner import OnnxModel, nms
@@ -42,6 +43,9 @@ MODELS_DIR = Path(__file__).parent / "models"
 FIRE_SMOKE_MODEL = MODELS_DIR / "fire_smoke.onnx"
 VEHICLE_MODEL = MODELS_DIR / "vehicle.onnx"
 MIN_FRAME_SIDE = 32    # px; smaller than this is not a camera frame
+# An oblique frame's row band is searched with this much ground above and below it, so that a
+# car or a bus on the band's edge is seen whole in one band (boxes are kept by their centre).
+BAND_MARGIN_M = 8.0
 
 _cache: dict[tuple[str, str], OnnxModel] = {}
 _lock = threading.Lock()
@@ -216,6 +220,9 @@ class LearnedDetector(Detector):
         self.plumes = tuple(info.classes.index(c) for c in plumes if c in info.classes)
         self.plume_floor = max(threshold, operating)   # boxes merged as in production
         self.canonical_gsd_m = float(info.extra.get("canonical_gsd_m") or CANONICAL_GSD_M)
+        # coarsest ground resolution at which the class is still flagged (None: no limit)
+        limit = (info.extra.get("max_gsd_m") or {}).get(report[0])
+        self.max_gsd_m = None if limit is None else float(limit)
 
     # ------------------------------------------------------------------ scales
     def passes(self, width: int, height: int, gsd_m: float | None) -> list[float | None]:
@@ -268,8 +275,13 @@ class LearnedDetector(Detector):
         image = self._check(image, info)
         m = self.model
         passes = self.passes(image.shape[1], image.shape[0], info.gsd_m if info else None)
+        # an oblique frame is searched band by band at each band's own ground resolution
+        row_gsd = (tuple(info.row_gsd) if info is not None and self.use_gsd and self.scale is None
+                   else ())
+        banded = is_oblique(row_gsd)
         key = (tuple(passes), self.overlap, self.nms_iou,
-               None if self.zoom_gates is None else tuple(self.zoom_gates))
+               None if self.zoom_gates is None else tuple(self.zoom_gates),
+               row_gsd if banded else None)
         memo = getattr(_last_pass, "by_model", None)
         if memo is None:
             memo = _last_pass.by_model = {}
@@ -278,13 +290,17 @@ class LearnedDetector(Detector):
                 and last[2] <= self.threshold and last[4] is not self):
             d = last[3]   # the other class of the same model on the same frame
             return d[d[:, 4] >= self.threshold]
-        if self.zoom_gates is not None and len(passes) > 1 and passes[0] is None:
+        if banded:
+            dets = self._banded(image, row_gsd)
+        elif self.zoom_gates is not None and len(passes) > 1 and passes[0] is None:
             dets = self._gated(image, passes)
         else:
             dets = [m.detect(image, s, self.overlap, self.threshold, self.nms_iou)
                     for s in passes]
         d = np.concatenate(dets) if dets else np.zeros((0, 6), np.float32)
-        if len(passes) > 1 and len(d):
+        if row_gsd:   # never where a pixel is too coarse for the class, or above the horizon
+            d = d[resolvable(d, row_gsd, self.max_gsd_m)]
+        if (len(passes) > 1 or banded) and len(d):
             keep = []
             for c in np.unique(d[:, 5]):
                 idx = np.nonzero(d[:, 5] == c)[0]
@@ -295,6 +311,22 @@ class LearnedDetector(Detector):
         except TypeError:   # an array view that cannot be weakly referenced: no sharing
             pass
         return d
+
+    def _banded(self, image: np.ndarray, row_gsd) -> list[np.ndarray]:
+        """Each row band resampled to the model's GSD and searched on its own
+        (:mod:`processing.detect.bands`); a box belongs to the band holding its centre."""
+        m = self.model
+        H = image.shape[0]
+        out = [np.zeros((0, 6), np.float32)]
+        for b in row_bands(row_gsd, H, self.max_gsd_m):
+            s = float(np.clip(gsd_scale(b.gsd_m, self.canonical_gsd_m), 0.02, 4.0))
+            pad = int(np.ceil(BAND_MARGIN_M / b.gsd_m))
+            y0, y1 = max(0, b.y0 - pad), min(H, b.y1 + pad)
+            d = m.detect(image[y0:y1], s, self.overlap, self.threshold, self.nms_iou)
+            d[:, [1, 3]] += y0
+            cy = (d[:, 1] + d[:, 3]) / 2
+            out.append(d[(cy >= b.y0) & (cy < b.y1)])
+        return out
 
     def _gated(self, image: np.ndarray, passes: list[float | None]) -> list[np.ndarray]:
         """The whole-frame pass, then the finer passes only around its candidates."""

@@ -86,7 +86,7 @@ def tile_grid(width: int, height: int, tile_w: int, tile_h: int,
         step = max(1.0, t * (1.0 - overlap))
         # steps between the first and the last tile (10 % less overlap than asked is taken
         # rather than a whole extra row of tiles)
-        k = int(np.ceil((n - t) / step - 0.1))
+        k = max(1, int(np.ceil((n - t) / step - 0.1)))   # n just over t: still two tiles
         return sorted({round(i * (n - t) / k) for i in range(k + 1)})
     return [(x, y) for y in starts(height, tile_h) for x in starts(width, tile_w)]
 

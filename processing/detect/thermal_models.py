@@ -147,6 +147,9 @@ class ThermalDetector(Detector):
             raise DetectorError(f"detector {self.name!r}: scale {self.scale} is out of range "
                                 "(0.1-4)")
         self.nms_iou = nms_iou
+        # coarsest ground resolution at which the class is still flagged (frames with a pose)
+        limit = (extra.get("max_gsd_m") or {}).get(self.cls)
+        self.max_gsd_m = None if limit is None else float(limit)
 
     def resolution_needed(self, width: int, height: int, gsd_m: float | None) -> float:
         return min(1.0, self.scale)

@@ -1,0 +1,130 @@
+"""Detector figures through the analyst's own path: ``uav process … && uav export --to csv
+--per-flag --status all``, the flags scored from the CSV (IoU 0.5, each labelled box once, as
+:mod:`processing.detect.evaluate` scores; AP50 over the flags the run wrote, so the curve stops
+at the operating threshold of the level asked for).
+
+    .venv/bin/python -m benchmarks.user_path fire-smoke --sensitivity smoke=high
+    .venv/bin/python -m benchmarks.user_path beach
+    .venv/bin/python -m benchmarks.user_path oblique
+
+``fire-smoke``: the held-back ``source-test`` photos (222); ``beach``: the 12 Brighton photos
+(no fire or smoke: every such flag is false); ``oblique``: the two aerial-oblique DJI frames,
+vehicles in the near field (rows whose ground resolution is finer than 15 cm/px), see
+:func:`oblique`.  Frames are linked into a scratch folder, never copied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+UAV = [sys.executable, "-m", "uav"]
+NEAR_FIELD_GSD_M = 0.15
+
+
+def _run(args: list[str]) -> str:
+    r = subprocess.run(UAV + args, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"uav {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def process_and_export(frames: list[Path], work: Path, extra: list[str]) -> list[dict]:
+    """Link ``frames`` into ``work``, run ``uav process`` and ``uav export``; the CSV rows."""
+    folder = work / "frames"
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in frames:
+        link = folder / p.name
+        if not link.exists():
+            link.symlink_to(p)
+    gpkg, out = work / "flight.gpkg", work / "flags.csv"
+    summary = _run(["process", str(folder), "--out", str(gpkg), "--quiet", *extra])
+    _run(["export", str(gpkg), "--to", "csv", "--per-flag", "--status", "all", "-o", str(out)])
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    print(summary.strip(), file=sys.stderr)
+    return rows
+
+
+def score_rows(rows: list[dict], labels: dict, cls: str) -> dict:
+    """``labels``: frame name -> labelled boxes of ``cls`` (x0, y0, x1, y1, full-frame pixels)."""
+    from processing.detect.evaluate import average_precision, match
+
+    scores, hits, n_gt = [], [], 0
+    by_frame: dict = {}
+    for r in rows:
+        if r["class"] == cls:
+            by_frame.setdefault(Path(r["frame_path"]).name, []).append(
+                (float(r["score"]), np.array([float(r[k]) for k in ("px_x0", "px_y0", "px_x1", "px_y1")])))
+    for name in set(labels) | set(by_frame):
+        gts = np.asarray(labels.get(name, []), np.float32).reshape(-1, 4)
+        dets = by_frame.get(name, [])
+        n_gt += len(gts)
+        scores += [d[0] for d in dets]
+        hits += match(dets, gts)
+    s, h = np.array(scores), np.array(hits, bool)
+    tp = int(h.sum())
+    return {"class": cls, "labelled": n_gt, "flags": len(s), "hits": tp,
+            "precision": round(tp / max(len(s), 1), 3), "recall": round(tp / max(n_gt, 1), 3),
+            "ap50": round(average_precision(s, h, n_gt), 3)}
+
+
+def fire_smoke(root: Path, work: Path, extra: list[str]) -> dict:
+    from processing.detect.datasets import fire_smoke_samples
+
+    samples = fire_smoke_samples(root / "fire-smoke", "source-test")
+    rows = process_and_export([s.path for s in samples], work, ["--detectors", "fire,smoke", *extra])
+    out = {"frames": len(samples)}
+    for cls in ("fire", "smoke"):
+        labels = {s.path.name: [b for b, c in zip(s.boxes, s.classes, strict=True) if c == cls]
+                  for s in samples}
+        out[cls] = score_rows(rows, labels, cls)
+    return out
+
+
+def beach(root: Path, work: Path, extra: list[str]) -> dict:
+    frames = sorted((root / "brighton").glob("*.JPG"))
+    rows = process_and_export(frames, work, extra)
+    out = {"frames": len(frames)}
+    for cls in ("fire", "smoke", "vehicle"):
+        mine = [r for r in rows if r["class"] == cls]
+        out[cls] = {"flags": len(mine), "scores": sorted(round(float(r["score"]), 3) for r in mine)}
+    return out
+
+
+def main(argv=None) -> int:
+    from processing.detect.evaluate import data_root
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.user_path", description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=("fire-smoke", "beach", "oblique"))
+    ap.add_argument("--sensitivity", default=None)
+    ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
+    a = ap.parse_args(argv)
+    root = data_root()
+    extra = ["--sensitivity", a.sensitivity] if a.sensitivity else []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = a.keep or Path(tmp)
+        if a.what == "fire-smoke":
+            res = fire_smoke(root, work, extra)
+        elif a.what == "beach":
+            res = beach(root, work, extra)
+        else:
+            from benchmarks.oblique import oblique
+
+            res = oblique(root, work, extra)
+    res["sensitivity"] = a.sensitivity or "normal"
+    print(json.dumps(res, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())
