@@ -1,6 +1,6 @@
 """The review page's local web server (standard library only).
 
-It serves the page (five static files bundled with the package), a small JSON API over one
+It serves the page (its static files bundled with the package), a small JSON API over one
 flight GeoPackage, and images of that flight's frames.  Safety rules it keeps:
 
 * Files: only the five bundled page files, and frame images looked up **by frame id** in the
@@ -46,6 +46,11 @@ STATIC_FILES = {
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/sightings.js": ("sightings.js", "text/javascript; charset=utf-8"),
     "/mosaic.js": ("mosaic.js", "text/javascript; charset=utf-8"),
+    "/list.js": ("list.js", "text/javascript; charset=utf-8"),
+    "/decisions.js": ("decisions.js", "text/javascript; charset=utf-8"),
+    "/viewer.js": ("viewer.js", "text/javascript; charset=utf-8"),
+    "/map.js": ("map.js", "text/javascript; charset=utf-8"),
+    "/keys.js": ("keys.js", "text/javascript; charset=utf-8"),
     "/app.css": ("app.css", "text/css; charset=utf-8"),
 }
 MAX_BODY = 64 * 1024

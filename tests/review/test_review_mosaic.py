@@ -10,25 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reviewflight import CHROMIUM_ARGS, chromium_or_skip, make_flight, playwright_or_skip
+from reviewflight import make_flight
 
 from processing.review.server import serve
 from tests.processing.mosaicflight import make_survey
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 BACKGROUND = (0x0E, 0x12, 0x15)   # the empty map's colour (app.css #map)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = chromium_or_skip()
-    sync_playwright = playwright_or_skip()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

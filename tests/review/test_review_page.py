@@ -9,23 +9,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from reviewflight import CHROMIUM_ARGS, chromium_or_skip, make_flight, playwright_or_skip
+from reviewflight import make_flight
 
 from processing.review.server import serve
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = chromium_or_skip()
-    sync_playwright = playwright_or_skip()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

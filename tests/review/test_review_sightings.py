@@ -8,26 +8,13 @@ import re
 import sqlite3
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import expect
-from reviewflight import CHROMIUM_ARGS, chromium_or_skip, make_survey_flight, playwright_or_skip
+from reviewflight import make_survey_flight
 
 from processing.review.server import serve
 
 # The README's picture of the review page is this test's screenshot (docs/review-page.png).
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = chromium_or_skip()
-    sync_playwright = playwright_or_skip()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _rows(gpkg):

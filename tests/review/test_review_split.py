@@ -11,7 +11,6 @@ import cv2
 import pytest
 from playwright.sync_api import expect
 from reviewflight import (
-    CHROMIUM_ARGS,
     GSD,
     LAT0,
     LON0,
@@ -21,26 +20,12 @@ from reviewflight import (
     _frame_image,
     _offset,
     _pixel_latlon,
-    chromium_or_skip,
-    playwright_or_skip,
     sha256_file,
 )
 
 from processing.look import look_of
 from processing.review.server import serve
 from processing.store import FlagRecord, FlightStore, FrameRecord
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = chromium_or_skip()
-    sync_playwright = playwright_or_skip()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _driving_flight(root):
