@@ -203,3 +203,19 @@ def test_mode_arm_takeoff_and_rtl_survive_lost_acks(sim):
     longs = [b for b in sent if len(b) > 10 and b[7:10] == (M.MAVLINK_MSG_ID_COMMAND_LONG)
              .to_bytes(3, "little")]
     assert len(longs) >= 4  # mode, arm, takeoff, mode: some of them sent again
+
+
+@pytest.mark.slow
+def test_a_radio_that_goes_silent_for_good_ends_with_what_the_aircraft_holds(sim, tmp_path):
+    plan_path = tmp_path / "sector7.plan"
+    write_plan(Plan(kind=PlanKind.SURVEY, sorties=[survey(200)]), plan_path)
+    # everything lost from 4 s on, for longer than any wait (heartbeats included)
+    radio = radio_model("sik-57600", fades=((4.0, 600.0),), **QUICK_SIK)
+    with FaultyLink(sim.connection_string, radio=radio, seed=9) as proxy:
+        res = CliRunner().invoke(cli, ["upload", str(plan_path), "--connect",
+                                       proxy.connection_string, "--reconnect", "5"])
+    assert res.exit_code == 2, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert "nothing heard from the vehicle for" in last, last
+    assert "On the vehicle now:" in last and "Do not fly this sortie" in last
+    assert "could not read it back" in last and "Traceback" not in res.output
