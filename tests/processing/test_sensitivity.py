@@ -121,3 +121,17 @@ def test_an_older_search_record_gains_the_sensitivity_column_when_written(tmp_pa
             "--workers", 0, "--quiet")
     assert r.exit_code == 0, r.output
     assert ("smoke", "high") in _q(out, "SELECT detector, sensitivity FROM frame_searches")
+
+
+def test_thermal_frames_take_their_own_levels_and_vehicle_high_reaches_the_thermal_model(tmp_path):
+    from tests.processing.test_first_run import _grey_frames
+
+    folder = _grey_frames(tmp_path / "ir", 2)
+    levels = json.loads((MODELS / "thermal.json").read_text())["sensitivity"]
+    out = tmp_path / "ir.gpkg"
+    r = run("process", folder, "--out", out, "--sensitivity", "high,person=low", "--workers", 0, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "sensitivity: high for fire, smoke, vehicle; low for person" in r.output
+    assert sorted(_q(out, "SELECT DISTINCT detector, sensitivity, threshold FROM frame_searches")) == [
+        ("person", "low", levels["person"]["low"]["threshold"]),
+        ("thermal-vehicle", "high", levels["vehicle"]["high"]["threshold"])]
