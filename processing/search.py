@@ -91,15 +91,16 @@ def _search_reduction(task, meta, is_jpeg: bool) -> int:
         return task.reduce
     from .detect.bands import is_oblique, row_bands
 
-    # an oblique frame's near rows are searched at their own, finer, ground resolution
-    fine = {}
+    # an oblique frame is searched band by band: its coarsest band searched (the far rows)
+    # needs the most of the camera's resolution
+    coarse = {}
     for det in searching:
         if getattr(det, "use_gsd", False) and is_oblique(row_gsd):
             bands = row_bands(row_gsd, meta.height, getattr(det, "max_gsd_m", None))
-            fine[id(det)] = min((b.gsd_m for b in bands), default=gsd)
+            coarse[id(det)] = max((b.gsd_m for b in bands), default=gsd)
     for det in searching:
         fn = getattr(det, "resolution_needed", None)
-        need = max(need, 1.0 if fn is None else fn(meta.width, meta.height, fine.get(id(det), gsd)))
+        need = max(need, 1.0 if fn is None else fn(meta.width, meta.height, coarse.get(id(det), gsd)))
     if need <= 0.0:
         return task.reduce
     from .detect.scales import decode_reduction

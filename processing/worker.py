@@ -187,7 +187,7 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         detectors = _resolve_detectors(task.detectors_for(rec.thermal), task.sensitivity)
         info = FrameInfo(path=path, thermal=rec.thermal,
                          gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce,
-                         row_gsd=_row_gsd(geo, reduce))
+                         row_gsd=_row_gsd(geo, reduce), reduce=reduce)
         dets: list[Detection] = []
         from .detect.provenance import search_identity
         from .detect.registry import detectors_for_frame
@@ -224,10 +224,11 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
 
 
 def _row_gsd(geo, reduce: int) -> tuple:
-    """(row, m/px) down the frame in decoded pixels (``FrameInfo.row_gsd``); () without a pose."""
+    """(row of the decoded image, m per camera pixel) down the frame (``FrameInfo.row_gsd``);
+    () without a pose."""
     if geo is None:
         return ()
-    return tuple((r / reduce, g * reduce) for r, g in geo.camera.row_gsd())
+    return tuple((r / reduce, g) for r, g in geo.camera.row_gsd())
 
 
 def _resolvable(det, dets: list[Detection], row_gsd) -> list[Detection]:

@@ -10,8 +10,11 @@ edge is seen whole), and the rows where a pixel is coarser than the class's limi
 Smoke is not searched this way: a plume over a distant ridge, even above the horizon, is the
 fire-watch signal.
 
-``row_gsd`` is ``FrameInfo.row_gsd``: ``(row, metres per pixel)`` samples down the frame
-(:meth:`processing.georef.CameraModel.row_gsd`), NaN where the row sees no ground.
+``row_gsd`` is ``FrameInfo.row_gsd``: ``(row, metres per camera pixel)`` samples down the
+frame (:meth:`processing.georef.CameraModel.row_gsd`), NaN where the row sees no ground.  The
+limits are on the camera's own pixels: a frame decoded at 1/2 size for speed is not "too
+coarse" for it (the decode size is chosen so that the coarsest band searched keeps what it
+needs).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ BAND_RATIO = 1.3
 
 @dataclass(frozen=True)
 class RowBand:
-    """Rows ``y0``..``y1`` (pixels of the image searched) at about ``gsd_m`` metres per pixel."""
+    """Rows ``y0``..``y1`` (pixels of the image searched) at about ``gsd_m`` metres per camera
+    pixel."""
 
     y0: int
     y1: int

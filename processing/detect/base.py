@@ -52,9 +52,12 @@ class FrameInfo:
     thermal: bool = False
     gsd_m: float | None = None   # metres per pixel at the frame centre, when georeferenced
     is_night: bool | None = None
-    # (row, metres per pixel) down the frame, in the pixels the detector is given; NaN where a
-    # row sees no ground (above the horizon): an oblique frame's far rows are coarser
+    # (row in the pixels the detector is given, metres per CAMERA pixel there) down the frame;
+    # NaN where a row sees no ground (above the horizon): an oblique frame's far rows are coarser
     row_gsd: tuple = ()
+    # camera pixels per pixel of the image given (a JPEG decoded at 1/2 size: 2); the limits on
+    # ground resolution are the camera's, the scale to search at is the image's
+    reduce: int = 1
 
 
 class Detector:

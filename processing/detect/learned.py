@@ -291,7 +291,7 @@ class LearnedDetector(Detector):
             d = last[3]   # the other class of the same model on the same frame
             return d[d[:, 4] >= self.threshold]
         if banded:
-            dets = self._banded(image, row_gsd)
+            dets = self._banded(image, row_gsd, info.reduce)
         elif self.zoom_gates is not None and len(passes) > 1 and passes[0] is None:
             dets = self._gated(image, passes)
         else:
@@ -312,15 +312,17 @@ class LearnedDetector(Detector):
             pass
         return d
 
-    def _banded(self, image: np.ndarray, row_gsd) -> list[np.ndarray]:
+    def _banded(self, image: np.ndarray, row_gsd, reduce: int = 1) -> list[np.ndarray]:
         """Each row band resampled to the model's GSD and searched on its own
-        (:mod:`processing.detect.bands`); a box belongs to the band holding its centre."""
+        (:mod:`processing.detect.bands`); a box belongs to the band holding its centre.
+        ``reduce``: camera pixels per pixel of ``image`` (the bands' GSD is the camera's)."""
         m = self.model
         H = image.shape[0]
         out = [np.zeros((0, 6), np.float32)]
         for b in row_bands(row_gsd, H, self.max_gsd_m):
-            s = float(np.clip(gsd_scale(b.gsd_m, self.canonical_gsd_m), 0.02, 4.0))
-            pad = int(np.ceil(BAND_MARGIN_M / b.gsd_m))
+            gsd = b.gsd_m * reduce   # metres per pixel of the image searched
+            s = float(np.clip(gsd_scale(gsd, self.canonical_gsd_m), 0.02, 4.0))
+            pad = int(np.ceil(BAND_MARGIN_M / gsd))
             y0, y1 = max(0, b.y0 - pad), min(H, b.y1 + pad)
             d = m.detect(image[y0:y1], s, self.overlap, self.threshold, self.nms_iou)
             d[:, [1, 3]] += y0

@@ -25,7 +25,7 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 OBLIQUE = DATA / "aerial-oblique"
 needs_oblique = pytest.mark.skipif(not (OBLIQUE / "images").is_dir(),
                                    reason=f"aerial-oblique DJI frames not found at {OBLIQUE}")
-VEHICLE_LIMIT_M = 0.30    # vehicle.json max_gsd_m
+VEHICLE_LIMIT_M = 0.17    # vehicle.json max_gsd_m
 
 
 def _camera(pitch: float, height: float = 100.0) -> CameraModel:
@@ -47,7 +47,8 @@ def test_row_bands_follow_the_pose_and_stop_at_the_horizon():
         assert np.nanmax(inside) / np.nanmin(inside) <= BAND_RATIO + 1e-9
         assert np.nanmax(inside) <= VEHICLE_LIMIT_M
     top = min(b.y0 for b in bands)
-    assert gsd_at(rg, [top + 1])[0] <= VEHICLE_LIMIT_M + 1e-6
+    # a band's edge lies halfway between two sampled rows (47 px apart here): within 10 %
+    assert gsd_at(rg, [top + 1])[0] <= VEHICLE_LIMIT_M * 1.1
     # a box standing above the horizon or in the too-coarse rows is dropped, one below kept
     boxes = np.array([[100, 10, 160, 40], [100, top - 60, 160, top - 20], [100, 2100, 160, 2140]], float)
     assert resolvable(boxes, rg, VEHICLE_LIMIT_M).tolist() == [False, False, True]
