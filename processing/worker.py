@@ -187,7 +187,8 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         detectors = _resolve_detectors(task.detectors_for(rec.thermal), task.sensitivity)
         info = FrameInfo(path=path, thermal=rec.thermal,
                          gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce,
-                         row_gsd=_row_gsd(geo, reduce), reduce=reduce)
+                         row_gsd=_row_gsd(geo, reduce), reduce=reduce,
+                         height_m=None if geo is None else float(geo.camera.height_agl))
         dets: list[Detection] = []
         from .detect.provenance import search_identity
         from .detect.registry import detectors_for_frame

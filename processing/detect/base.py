@@ -58,6 +58,7 @@ class FrameInfo:
     # camera pixels per pixel of the image given (a JPEG decoded at 1/2 size: 2); the limits on
     # ground resolution are the camera's, the scale to search at is the image's
     reduce: int = 1
+    height_m: float | None = None   # camera height above the ground, when the pose gives it
 
 
 class Detector:
