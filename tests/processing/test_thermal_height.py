@@ -34,7 +34,7 @@ def test_height_factor_brings_a_frame_to_the_nearest_trained_height():
     assert f(None) == f(FrameInfo()) == f(FrameInfo(height_m=80)) == f(FrameInfo(height_m=130)) == 1.0
     assert f(FrameInfo(height_m=30)) == pytest.approx(0.5)       # people twice the trained size
     assert f(FrameInfo(height_m=195)) == pytest.approx(1.5)
-    assert f(FrameInfo(height_m=900)) == 2.0                      # capped: 4x the model's time
+    assert f(FrameInfo(height_m=900)) == 1.6                      # capped: one forward of 1024 px
     assert f(FrameInfo(height_m=-5)) == 1.0
 
 
