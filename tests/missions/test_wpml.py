@@ -375,7 +375,8 @@ def test_readme_dji_commands_run_as_printed(tmp_path, monkeypatch):
     import shlex
 
     text = (ROOT / "README.md").read_text()
-    block = text.split("### DJI pilot: fly the plan from DJI Pilot 2", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    block = next(b.split("```", 1)[0] for b in text.split("```bash")[1:]
+                 if "--to wpml" in b.split("```", 1)[0])
     survey = text.split("### Ranger: plan a flight", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     survey = survey.split("uav plan survey", 1)[1].split("uav plan show", 1)[0].replace("\\\n", " ")
     monkeypatch.chdir(ROOT)
