@@ -11,6 +11,7 @@ from uav.lazy import lazy_exports
 
 _WHERE = {
     "process_frames": ".pipeline", "process_frame": ".worker", "watch_folder": ".watch",
+    "ProcessRequest": ".request",
     "read_metadata": ".frames", "FrameMeta": ".frames",
     "Pose": ".poses", "Intrinsics": ".poses", "pose_from_metadata": ".poses",
     "read_telemetry": ".telemetry", "poses_from_telemetry": ".telemetry",

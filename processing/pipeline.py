@@ -28,13 +28,14 @@ from .cluster import Shipping
 from .detect.registry import DEFAULT_COLOUR, DEFAULT_THERMAL
 from .frames import find_frames
 from .prepass import _plan, _tasks, prepare_tasks
+from .request import ProcessRequest
 from .runners import _run_dask, _run_local
 from .store import FlightStore
 from .tasks import FrameOutcome, FrameTask, Summary
 from .worker import process_frame
 
-__all__ = ["FrameTask", "FrameOutcome", "Summary", "process_frames", "process_frame",
-           "prepare_tasks"]
+__all__ = ["FrameTask", "FrameOutcome", "ProcessRequest", "Summary", "process_frames",
+           "process_frame", "prepare_tasks"]
 
 DEFAULT_DETECTORS = DEFAULT_COLOUR   # colour frames; thermal frames get DEFAULT_THERMAL
 
@@ -58,12 +59,9 @@ def _kind_line(detectors, thermal: bool) -> str:
     return shown
 
 
-def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, ground_elevation=None,
-                   detectors=None, camera=None, workers: int | None = None,
-                   dask_address=None, geotiff: bool | str = False, reduce: int = 1,
+def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = None, *,
                    progress: bool = True, on_flag: Callable | None = None,
-                   check_pixels: bool = True, redo: bool = False, register: bool = False, ship_frames: bool = False,
-                   sensitivity=None) -> Summary:
+                   **options) -> Summary:
     """Process frames into a flight GeoPackage.
 
     Parameters
@@ -72,6 +70,9 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
         Frame files or folders of frames.
     out_gpkg : path
         The flight GeoPackage (created or resumed: frames already done are skipped).
+    request : ProcessRequest, optional
+        What the run is asked (:class:`processing.request.ProcessRequest`); or give its fields
+        as keyword options (``detectors=…``, ``dem=…``), described below.
     telemetry : path, optional
         MAVLink ``.tlog`` or DataFlash ``.bin`` giving poses instead of the frames' tags.
     dem : path, optional
@@ -118,6 +119,12 @@ def process_frames(paths: Iterable, out_gpkg, *, telemetry=None, dem=None, groun
     -------
     Summary
     """
+    request = ProcessRequest.from_options(request, options)
+    telemetry, dem, ground_elevation = request.telemetry, request.dem, request.ground_elevation
+    detectors, camera, workers = request.detectors, request.camera, request.workers
+    dask_address, geotiff, reduce = request.dask_address, request.geotiff, request.reduce
+    check_pixels, redo, register = request.check_pixels, request.redo, request.register
+    ship_frames, sensitivity = request.ship_frames, request.sensitivity
     t_start, c_start = time.perf_counter(), time.process_time()
     frames = find_frames(list(paths) if not isinstance(paths, (str, os.PathLike)) else [paths])
     summary = Summary(frames=len(frames), out=str(out_gpkg))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from .pipeline import process_frames
+from .request import ProcessRequest
 from .tasks import MAX_LISTED, Summary
 
 # Classes a watch prints the moment a frame flags them, before its batch is grouped into
@@ -14,14 +15,17 @@ from .tasks import MAX_LISTED, Summary
 URGENT_CLASSES = ("person", "vehicle")
 
 
-def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0,
+def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
+                 poll_s: float = 2.0, settle_s: float = 1.0,
                  stop: Callable[[], bool] | None = None, echo: Callable[[str], None] = print,
-                 flag_lines: bool = True, **kwargs) -> Summary:
+                 flag_lines: bool = True, on_flag: Callable | None = None,
+                 progress: bool = False, **options) -> Summary:
     """Keep processing frames as they arrive in ``folder`` (a card reader, a live downlink).
 
     A file is taken once its size has not changed for ``settle_s`` seconds (still being
     copied otherwise).  Each new flag is printed at once through ``echo``.  Runs until
-    ``stop()`` returns True (or Ctrl-C).  Keyword arguments go to :func:`process_frames`.
+    ``stop()`` returns True (or Ctrl-C).  ``request`` (or its fields as keyword options) is
+    what each batch is processed with, as in :func:`process_frames`.
     After each batch a sighting is announced once when it first appears and again only when its
     confidence changes materially; ``flag_lines=False`` drops the line per flag, except an
     ``ALERT`` line for a person or vehicle (:data:`URGENT_CLASSES`), printed as its frame is done.
@@ -29,10 +33,11 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
     from .frames import is_frame_file
 
 
+    request = ProcessRequest.from_options(request, options)
     total = Summary(out=str(out_gpkg))
-    user_on_flag = kwargs.pop("on_flag", None)
+    user_on_flag = on_flag
 
-    def on_flag(flag, frame):
+    def on_flag_line(flag, frame):
         where = (f"{flag.lat:.6f}, {flag.lon:.6f}" if flag.lat is not None
                  else f"no position ({flag.position_note})")
         if flag_lines:
@@ -43,7 +48,6 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
             user_on_flag(flag, frame)
 
     sizes: dict[str, tuple[int, float]] = {}
-    kwargs.setdefault("progress", False)
     t0 = time.perf_counter()
     try:
         while True:
@@ -59,7 +63,8 @@ def watch_folder(folder, out_gpkg, *, poll_s: float = 2.0, settle_s: float = 1.0
                 elif now - prev[1] >= settle_s:
                     ready.append(entry.path)
             if ready:
-                s = process_frames(ready, out_gpkg, on_flag=on_flag, **kwargs)
+                s = process_frames(ready, out_gpkg, request, on_flag=on_flag_line,
+                                   progress=progress)
                 for alert in (s.sightings.alerts if s.sightings is not None else ()):
                     echo(str(alert))
                 total.sightings = s.sightings

@@ -229,3 +229,16 @@ def test_geotiff_and_quicklook(tmp_path):
     assert info["frames"] == 3 and info["epsg"] == 32632
     img = cv2.imread(str(tmp_path / "ql.png"))
     assert img.shape[0] <= 401 and img.shape[1] <= 401 and (img > 0).any()
+
+
+def test_a_run_is_asked_with_one_request_and_a_misspelt_option_is_named(tmp_path):
+    from processing import ProcessRequest
+    from uav.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="unknown processing option.*detectorz"):
+        process_frames([tmp_path], tmp_path / "x.gpkg", detectorz=("fire",))
+    with pytest.raises(InvalidInputError, match="either a ProcessRequest or options"):
+        process_frames([tmp_path], tmp_path / "x.gpkg", ProcessRequest(), workers=0)
+    with pytest.raises(InvalidInputError, match="needs --dask"):
+        ProcessRequest(ship_frames=True)
+    assert not (tmp_path / "x.gpkg").exists()

@@ -134,6 +134,7 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
     import os
 
     from processing.pipeline import process_frames
+    from processing.request import ProcessRequest
     from processing.watch import watch_folder
 
     profile = None
@@ -146,9 +147,6 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
 
     levels = parse_sensitivity(sensitivity)   # a misspelt level is refused before any frame is read
     check_levels(levels)
-    kwargs = dict(sensitivity=levels, telemetry=telemetry, dem=dem, ground_elevation=ground_elevation, detectors=names,
-                  camera=profile, workers=workers, dask_address=dask_address, geotiff=geotiff,
-                  reduce=int(reduce), redo=redo, register=register)
     if ship_frames and not dask_address:
         raise InvalidInputError("--ship-frames sends frames to Dask workers: it needs --dask ADDRESS "
                                 "(a local run reads the frames from this computer's disk)")
@@ -170,9 +168,11 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
         except BaseException:
             client.close()
             raise
-        kwargs["dask_address"] = client
-        if ship_frames:
-            kwargs["ship_frames"] = True
+    # everything the run is asked, in one object the pipeline, the watch and the workers take
+    request = ProcessRequest(sensitivity=levels, telemetry=telemetry, dem=dem,
+                             ground_elevation=ground_elevation, detectors=names, camera=profile,
+                             workers=workers, dask_address=client, ship_frames=ship_frames,
+                             geotiff=geotiff, reduce=int(reduce), redo=redo, register=register)
     if watch:
         click.echo(f"watching {frames[0]} (Ctrl-C to stop) -> {out}")
     found = []
@@ -185,9 +185,9 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
                 raise FrameError(f"no frames (JPEG, TIFF or PNG photos) in {', '.join(frames)}; "
                                  f"nothing processed, {out} not written")
         if watch:
-            summary = watch_folder(frames[0], out, echo=click.echo, flag_lines=per_flag, **kwargs)
+            summary = watch_folder(frames[0], out, request, echo=click.echo, flag_lines=per_flag)
         else:
-            summary = process_frames(frames, out, progress=not quiet, **kwargs)
+            summary = process_frames(frames, out, request, progress=not quiet)
     except KeyboardInterrupt:
         # Each frame is written in its own transaction: everything done so far is kept.
         click.secho(_interrupted(out, found), fg="yellow", err=True)
