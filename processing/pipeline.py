@@ -71,49 +71,13 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
     out_gpkg : path
         The flight GeoPackage (created or resumed: frames already done are skipped).
     request : ProcessRequest, optional
-        What the run is asked (:class:`processing.request.ProcessRequest`); or give its fields
-        as keyword options (``detectors=…``, ``dem=…``), described below.
-    telemetry : path, optional
-        MAVLink ``.tlog`` or DataFlash ``.bin`` giving poses instead of the frames' tags.
-    dem : path, optional
-        DEM GeoTIFF for georeferencing; flat ground at the take-off height otherwise.
-    ground_elevation : float, optional
-        Flat ground at this elevation (same datum as the GPS altitude).
-    detectors : sequence of str or Detector, optional
-        Detector names (``processing.detect.registry``) and/or Detector instances, for every
-        frame.  ``None`` (the default) fits them to the frame: colour frames are searched for
-        fire, smoke and vehicles, thermal frames for people and vehicles.
-        Frames already done are searched again for the detectors they were not searched for.
-    camera : CameraProfile, optional
-        Overrides the intrinsics read from the frames.
-    workers : int, optional
-        Local worker processes (default: CPU count; 0 runs in this process).
-    dask_address : str or distributed.Client, optional
-        Run the same per-frame work on a Dask cluster instead.
-    geotiff : bool or path
-        Write a GeoTIFF per frame (into ``FLIGHT_geotiff/`` next to the GeoPackage, or here).
-    reduce : {1, 2, 4, 8}
-        Decode and search at reduced resolution (boxes are reported in full-frame pixels).
+        What the run is asked: detectors, sensitivity, telemetry, DEM, workers or a Dask
+        cluster, GeoTIFFs, registration… (each field is described on
+        :class:`processing.request.ProcessRequest`); or give its fields as keyword options.
     progress : bool
         Show a progress bar with frames/s.
     on_flag : callable, optional
         ``on_flag(flag: FlagRecord, frame: FrameRecord)`` after each flag is written.
-    redo : bool
-        Search frames already done again with the detectors whose model or sensitivity
-        changed since (without it the summary names them).
-    ship_frames : bool
-        With ``dask_address``: send every frame's bytes with its task (workers that cannot
-        read the frames' folder).  Without it, only frames a worker reports it cannot read
-        are sent, to that worker; the summary says which and how many MB.
-
-    sensitivity : Sensitivity or str, optional
-        How much each class lets through: ``"high"``, ``"smoke=high"``
-        (:func:`processing.detect.sensitivity.parse_sensitivity`); ``None`` is normal.  Each
-        frame records its level per detector (``frame_searches.sensitivity``).
-    register : bool
-        Register the frames to each other once they are through (:mod:`.register_flight`):
-        footprints, flag positions and GeoTIFFs then use the registered poses.  Off by default:
-        it decodes every frame once more (about 1000 px across) and matches its neighbours.
 
     Returns
     -------

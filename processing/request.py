@@ -29,10 +29,14 @@ class ProcessRequest:
     ground_elevation : float, optional
         Flat ground at this elevation (same datum as the GPS altitude).
     detectors : sequence of str or Detector, optional
-        For every frame; ``None`` fits them to the frame (colour: fire, smoke, vehicle;
-        thermal: person, vehicle).
+        Detector names (``processing.detect.registry``) and/or Detector instances, for every
+        frame.  ``None`` (the default) fits them to the frame: colour frames are searched for
+        fire, smoke and vehicles, thermal frames for people and vehicles.  Frames already done
+        are searched again for the detectors they were not searched for.
     sensitivity : Sensitivity or str, optional
-        ``"high"``, ``"smoke=high"``…; ``None`` is normal.
+        How much each class lets through: ``"high"``, ``"smoke=high"``
+        (:func:`processing.detect.sensitivity.parse_sensitivity`); ``None`` is normal.  Each
+        frame records its level per detector (``frame_searches.sensitivity``).
     camera : CameraProfile, optional
         Overrides the intrinsics read from the frames.
     workers : int, optional
@@ -40,15 +44,20 @@ class ProcessRequest:
     dask_address : str or distributed.Client, optional
         Run the per-frame work on a Dask cluster instead.
     ship_frames : bool
-        With ``dask_address``: send every frame's bytes with its task.
+        With ``dask_address``: send every frame's bytes with its task (workers that cannot
+        read the frames' folder).  Without it, only frames a worker reports it cannot read
+        are sent, to that worker; the summary says which and how many MB.
     geotiff : bool or path
-        Write a GeoTIFF per frame.
+        Write a GeoTIFF per frame (into ``FLIGHT_geotiff/`` next to the GeoPackage, or here).
     reduce : {1, 2, 4, 8}
-        Decode and search at reduced resolution.
+        Decode and search at reduced resolution (boxes are reported in full-frame pixels).
     redo : bool
-        Search done frames again where a model or the sensitivity changed.
+        Search frames already done again with the detectors whose model or sensitivity
+        changed since (without it the summary names them).
     register : bool
-        Register the frames to each other once they are through.
+        Register the frames to each other once they are through (:mod:`.register_flight`):
+        footprints, flag positions and GeoTIFFs then use the registered poses.  Off by default:
+        it decodes every frame once more (about 1000 px across) and matches its neighbours.
     check_pixels : bool
         Check frames re-saved by a photo viewer against an untouched neighbour (180° fix).
     """

@@ -145,29 +145,41 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
                                params=vehicle_params(plan, scale)) as vehicle:
                 report.backend = getattr(vehicle, "backend", backend)
                 _use_energy_model(vehicle, plan)
-                tlog = None
-                if tlog_out is not None:
-                    tlog = Path(tlog_out)
-                    if len(plan.sorties) > 1:
-                        tlog = tlog.with_name(f"{tlog.stem}-sortie{index}{tlog.suffix}")
-                    report.tlog_path = str(tlog)
+                tlog = _tlog_path(tlog_out, plan, index, report)
                 with connect(vehicle.connection_string, timeout=connect_timeout,
                              stream_rate_hz=4.0) as link:
                     sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
                                             sortie_timeout_s, tlog, scale)
                 report.sorties.append(sr)
-                if track:
-                    track_features.append({
-                        "type": "Feature",
-                        "geometry": {"type": "LineString", "coordinates": track},
-                        "properties": {"kind": "track", "sortie": index,
-                                       "flown_time_s": round(sr.flown_time_s, 1)}})
+                _add_track(track_features, index, sr, track)
     finally:
         if collector is not None:
             report.truth_path = str(collector.finish())
+    return _finish(report, track_out, track_features, t_wall)
+
+
+def _tlog_path(tlog_out, plan, index: int, report: RehearsalReport) -> Path | None:
+    """Where sortie ``index`` records its telemetry (one file per sortie when there are several)."""
+    if tlog_out is None:
+        return None
+    tlog = Path(tlog_out)
+    if len(plan.sorties) > 1:
+        tlog = tlog.with_name(f"{tlog.stem}-sortie{index}{tlog.suffix}")
+    report.tlog_path = str(tlog)
+    return tlog
+
+
+def _add_track(features: list, index: int, sr: SortieReport, track) -> None:
+    if track:
+        features.append({"type": "Feature",
+                         "geometry": {"type": "LineString", "coordinates": track},
+                         "properties": {"kind": "track", "sortie": index,
+                                        "flown_time_s": round(sr.flown_time_s, 1)}})
+
+
+def _finish(report: RehearsalReport, track_out, features: list, t_wall: float) -> RehearsalReport:
     if track_out is not None:
-        Path(track_out).write_text(json.dumps(
-            {"type": "FeatureCollection", "features": track_features}))
+        Path(track_out).write_text(json.dumps({"type": "FeatureCollection", "features": features}))
         report.track_path = str(track_out)
     report.wall_time_s = time.monotonic() - t_wall
     return report
@@ -210,30 +222,15 @@ def _rehearse_on_running(plan, url: str, *, frames_out, scene, camera_scale, tra
             except UavError:
                 pass
             for index, sortie in enumerate(plan.sorties, start=1):
-                tlog = None
-                if tlog_out is not None:
-                    tlog = Path(tlog_out)
-                    if len(plan.sorties) > 1:
-                        tlog = tlog.with_name(f"{tlog.stem}-sortie{index}{tlog.suffix}")
-                    report.tlog_path = str(tlog)
+                tlog = _tlog_path(tlog_out, plan, index, report)
                 sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
                                         sortie_timeout_s, tlog)
                 report.sorties.append(sr)
-                if track:
-                    track_features.append({
-                        "type": "Feature",
-                        "geometry": {"type": "LineString", "coordinates": track},
-                        "properties": {"kind": "track", "sortie": index,
-                                       "flown_time_s": round(sr.flown_time_s, 1)}})
+                _add_track(track_features, index, sr, track)
     finally:
         if collector is not None:
             report.truth_path = str(collector.finish())
-    if track_out is not None:
-        Path(track_out).write_text(json.dumps(
-            {"type": "FeatureCollection", "features": track_features}))
-        report.track_path = str(track_out)
-    report.wall_time_s = time.monotonic() - t_wall
-    return report
+    return _finish(report, track_out, track_features, t_wall)
 
 
 # The aircraft ArduPilot's SITL flies (its "+" frame): its energy model was measured there.
