@@ -40,7 +40,7 @@ def _row_gsd(path: Path):
 
 
 def oblique(root: Path, work: Path, extra: list[str]) -> dict:
-    from benchmarks.user_path import process_and_export
+    from benchmarks.cli_path import process_and_export
     from processing.detect.bands import gsd_at
     from processing.detect.evaluate import iou_matrix, match
 

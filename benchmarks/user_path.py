@@ -16,42 +16,14 @@ vehicles in the near field (rows whose ground resolution is finer than 15 cm/px)
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-UAV = [sys.executable, "-m", "uav"]
-NEAR_FIELD_GSD_M = 0.15
-
-
-def _run(args: list[str]) -> str:
-    r = subprocess.run(UAV + args, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise SystemExit(f"uav {' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
-    return r.stdout
-
-
-def process_and_export(frames: list[Path], work: Path, extra: list[str]) -> list[dict]:
-    """Link ``frames`` into ``work``, run ``uav process`` and ``uav export``; the CSV rows."""
-    folder = work / "frames"
-    folder.mkdir(parents=True, exist_ok=True)
-    for p in frames:
-        link = folder / p.name
-        if not link.exists():
-            link.symlink_to(p)
-    gpkg, out = work / "flight.gpkg", work / "flags.csv"
-    summary = _run(["process", str(folder), "--out", str(gpkg), "--quiet", *extra])
-    _run(["export", str(gpkg), "--to", "csv", "--per-flag", "--status", "all", "-o", str(out)])
-    with open(out, newline="") as f:
-        rows = list(csv.DictReader(f))
-    print(summary.strip(), file=sys.stderr)
-    return rows
+from benchmarks.cli_path import process_and_export
 
 
 def score_rows(rows: list[dict], labels: dict, cls: str) -> dict:
