@@ -301,6 +301,11 @@ def apply_datums(route: DjiRoute) -> DjiRoute:
             w.ellipsoid_m = ellipsoid_height(w.lat, w.lon, w.height_m)
     if route.home is not None:
         lat, lon, alt = route.home
+        if route.height_mode != EGM96 and alt == 0.0:
+            # a relative route from a plan that never learnt its home's altitude (no DEM, no
+            # --home ALT): a reference point at sea level would be wrong, so it is left out
+            route.home_ellipsoid_m = None
+            return route
         try:
             route.home_ellipsoid_m = ellipsoid_height(lat, lon, alt)
         except PlanFileError:

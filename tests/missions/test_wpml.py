@@ -403,3 +403,13 @@ def test_a_plan_saved_before_the_dji_values_still_exports(tmp_path):
     res = run("plan", "export", tmp_path / "s.plan", "--to", "wpml", "-o", tmp_path / "s.kmz")
     assert res.exit_code == 0, res.output
     check_spec_rules(tmp_path / "s.kmz", (77, 0), 66, "wide")
+
+
+def test_a_relative_route_without_a_known_home_altitude_has_no_take_off_reference(tmp_path):
+    plan, _ = plan_and_export(tmp_path, ["survey", sample_path("demo_sector"), "--camera",
+                                         "mavic3e-wide", "--alt", 60, "--aircraft", "mavic3e"],
+                              "noalt")
+    assert plan.sorties[0].items[0].alt == 0.0   # no DEM, no --home altitude
+    for kmz in kmzs(plan, tmp_path, "noalt"):
+        tpl, _wl = check_spec_rules(kmz, (77, 0), 66, "wide")
+        assert tpl.find(f"{KML}Document/{W}missionConfig/{W}takeOffRefPoint") is None
