@@ -1,7 +1,7 @@
 """Lookouts (orbit or hover at watch points) and perimeter patrols.
 
 * :func:`plan_lookout` visits a list of points (salt licks, watch points) in nearest-neighbour
-  order from home; at each it orbits (NAV_LOITER_TURNS, radius ``radius_m``, as many turns as
+  order from home; at each it orbits (NAV_LOITER_TURNS, radius ``radius_m``, as many whole turns as
   ``time_s`` takes at the cruise speed) or, with radius 0, hovers (NAV_LOITER_TIME).  Copters
   fly the circle at their own circle rate, so the time on station is nominal.
 * :func:`plan_perimeter` flies the sector boundary moved ``inset_m`` inwards, starting at the
@@ -139,9 +139,11 @@ def plan_lookout(points, *, aircraft: AircraftProfile, radius_m: float = 0.0, ti
             cur = xy[k]
     orbit_v = orbit_speed_ms(radius_m, speed, aircraft.acceleration_ms2)
     if radius_m > 0:
-        # Turns at the speed the copter really keeps on this orbit, so the watch lasts time_s.
-        turns = max(time_s * orbit_v / (2 * math.pi * radius_m), 0.1)
-        loiter = ("turns", round(turns, 2), float(radius_m))
+        # Turns at the speed the copter really keeps on this orbit, so the watch lasts time_s;
+        # whole turns, rounded up: ArduPilot keeps LOITER_TURNS as a whole number and cuts a
+        # fraction off (1.6 turns flown as 1: 25 of 40 s watched, on SITL and the built-in).
+        turns = max(1, math.ceil(time_s * orbit_v / (2 * math.pi * radius_m) - 1e-6))
+        loiter = ("turns", float(turns), float(radius_m))
     else:
         loiter = ("time", float(time_s), 0.0)
     stations = [xy[k] for k in idx]
