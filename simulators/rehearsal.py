@@ -115,47 +115,83 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
         ground station may be watching) instead of starting one; its battery is not swapped
         between sorties and its parameters are left as they are.
     """
-    if connect_url is not None:
-        return _rehearse_on_running(plan, connect_url, frames_out=frames_out, scene=scene,
-                                    camera_scale=camera_scale, track_out=track_out,
-                                    tlog_out=tlog_out, progress=progress,
-                                    sortie_timeout_s=sortie_timeout_s,
-                                    connect_timeout=connect_timeout, plan_name=plan_name)
-    from .backend import find_sitl, start_vehicle
-
     if not plan.sorties:
         raise SimulatorError("the plan has no sorties to fly")
-    if backend == "auto":  # resolved here: the vehicle's battery is set up per backend
-        backend = "ardupilot" if find_sitl(sitl_bin) is not None else "builtin"
     t_wall = time.monotonic()
-    home = plan.sorties[0].home
     report = RehearsalReport(plan=plan_name or plan.name or plan.kind.value, backend=backend,
                              speedup=float(speedup))
+    if connect_url is not None:
+        flights = _on_running_simulator(plan, connect_url, connect_timeout, report)
+    else:
+        flights = _on_fresh_vehicles(plan, backend, speedup, sitl_bin, instance,
+                                     connect_timeout, report)
     collector = None
     if frames_out is not None:
-        collector = _make_collector(plan, frames_out, scene, camera_scale, home)
+        collector = _make_collector(plan, frames_out, scene, camera_scale, plan.sorties[0].home)
         report.frames_dir = str(frames_out)
     track_features = []
     try:
-        for index, sortie in enumerate(plan.sorties, start=1):
-            # A fresh vehicle per sortie: a fresh battery, as after a swap in the field.
-            scale = sitl_charge_scale(plan, sortie) if backend == "ardupilot" else 1.0
-            with start_vehicle(backend, home=(home.lat, home.lon, home.alt_amsl, 0.0),
-                               speedup=speedup, sitl_bin=sitl_bin, instance=instance,
-                               params=vehicle_params(plan, scale)) as vehicle:
-                report.backend = getattr(vehicle, "backend", backend)
-                _use_energy_model(vehicle, plan)
-                tlog = _tlog_path(tlog_out, plan, index, report)
-                with connect(vehicle.connection_string, timeout=connect_timeout,
-                             stream_rate_hz=4.0) as link:
-                    sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
-                                            sortie_timeout_s, tlog, scale)
-                report.sorties.append(sr)
-                _add_track(track_features, index, sr, track)
+        for index, (sortie, (link, scale)) in enumerate(zip(plan.sorties, flights), start=1):
+            tlog = _tlog_path(tlog_out, plan, index, report)
+            sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
+                                    sortie_timeout_s, tlog, scale)
+            report.sorties.append(sr)
+            _add_track(track_features, index, sr, track)
     finally:
+        flights.close()   # the last vehicle or connection is stopped here
         if collector is not None:
             report.truth_path = str(collector.finish())
     return _finish(report, track_out, track_features, t_wall)
+
+
+def _on_fresh_vehicles(plan, backend, speedup, sitl_bin, instance, connect_timeout,
+                       report: RehearsalReport):
+    """A link per sortie, each to a vehicle of its own: a fresh battery, as after a swap in the
+    field; yields ``(link, SITL charge scale)``."""
+    from .backend import find_sitl, start_vehicle
+
+    if backend == "auto":  # resolved here: the vehicle's battery is set up per backend
+        backend = "ardupilot" if find_sitl(sitl_bin) is not None else "builtin"
+    report.backend = backend
+    home = plan.sorties[0].home
+    for sortie in plan.sorties:
+        scale = sitl_charge_scale(plan, sortie) if backend == "ardupilot" else 1.0
+        with start_vehicle(backend, home=(home.lat, home.lon, home.alt_amsl, 0.0),
+                           speedup=speedup, sitl_bin=sitl_bin, instance=instance,
+                           params=vehicle_params(plan, scale)) as vehicle:
+            report.backend = getattr(vehicle, "backend", backend)
+            _use_energy_model(vehicle, plan)
+            with connect(vehicle.connection_string, timeout=connect_timeout,
+                         stream_rate_hz=4.0) as link:
+                yield link, scale
+
+
+# A running simulator whose home is further than this from the plan's would fly long transits.
+HOME_MISMATCH_M = 1000.0
+
+
+def _on_running_simulator(plan, url: str, connect_timeout, report: RehearsalReport):
+    """The simulator at ``url`` for every sortie, one after the other, on its own battery and
+    parameters; refused when it stands far from the plan's home."""
+    from uav.geo import distance_m
+    from uav.link import params
+
+    report.backend = f"the simulator at {url}"
+    home = plan.sorties[0].home
+    with connect(url, timeout=connect_timeout, stream_rate_hz=4.0) as link:
+        where = control.wait_home(link, connect_timeout)
+        off = float(distance_m(home.lon, home.lat, where.longitude / 1e7, where.latitude / 1e7))
+        if off > HOME_MISMATCH_M:
+            raise SimulatorError(
+                f"the simulator at {url} is {off / 1000:.1f} km from the plan's home: "
+                f"start it there with `uav sim start --home {home.lat:.6f},{home.lon:.6f},"
+                f"{home.alt_amsl:.0f},0` (the line `uav plan show` prints)")
+        try:
+            report.speedup = float(params.read(link, "SIM_SPEEDUP", timeout=2.0))
+        except UavError:
+            report.speedup = 1.0
+        for _sortie in plan.sorties:
+            yield link, 1.0
 
 
 def _tlog_path(tlog_out, plan, index: int, report: RehearsalReport) -> Path | None:
@@ -183,54 +219,6 @@ def _finish(report: RehearsalReport, track_out, features: list, t_wall: float) -
         report.track_path = str(track_out)
     report.wall_time_s = time.monotonic() - t_wall
     return report
-
-
-# A running simulator whose home is further than this from the plan's would fly long transits.
-HOME_MISMATCH_M = 1000.0
-
-
-def _rehearse_on_running(plan, url: str, *, frames_out, scene, camera_scale, track_out,
-                         tlog_out, progress, sortie_timeout_s, connect_timeout,
-                         plan_name) -> RehearsalReport:
-    """Every sortie on the simulator at ``url``, one after the other, on its own battery."""
-    from uav.geo import distance_m
-    from uav.link import params
-
-    if not plan.sorties:
-        raise SimulatorError("the plan has no sorties to fly")
-    t_wall = time.monotonic()
-    home = plan.sorties[0].home
-    report = RehearsalReport(plan=plan_name or plan.name or plan.kind.value,
-                             backend=f"the simulator at {url}", speedup=1.0)
-    collector = None
-    if frames_out is not None:
-        collector = _make_collector(plan, frames_out, scene, camera_scale, home)
-        report.frames_dir = str(frames_out)
-    track_features = []
-    try:
-        with connect(url, timeout=connect_timeout, stream_rate_hz=4.0) as link:
-            where = control.wait_home(link, connect_timeout)
-            off = float(distance_m(home.lon, home.lat, where.longitude / 1e7,
-                                   where.latitude / 1e7))
-            if off > HOME_MISMATCH_M:
-                raise SimulatorError(
-                    f"the simulator at {url} is {off / 1000:.1f} km from the plan's home: "
-                    f"start it there with `uav sim start --home {home.lat:.6f},{home.lon:.6f},"
-                    f"{home.alt_amsl:.0f},0` (the line `uav plan show` prints)")
-            try:
-                report.speedup = float(params.read(link, "SIM_SPEEDUP", timeout=2.0))
-            except UavError:
-                pass
-            for index, sortie in enumerate(plan.sorties, start=1):
-                tlog = _tlog_path(tlog_out, plan, index, report)
-                sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
-                                        sortie_timeout_s, tlog)
-                report.sorties.append(sr)
-                _add_track(track_features, index, sr, track)
-    finally:
-        if collector is not None:
-            report.truth_path = str(collector.finish())
-    return _finish(report, track_out, track_features, t_wall)
 
 
 # The aircraft ArduPilot's SITL flies (its "+" frame): its energy model was measured there.

@@ -38,6 +38,14 @@ MAX_PAGE = 500
 NOTE_MAX_CHARS = 4000
 
 
+
+def _check_decision(status: str, note: str | None) -> None:
+    """Refuse an unknown decision or an over-long note before anything is touched."""
+    if status not in DECISIONS:
+        raise InvalidInputError(f"unknown decision {status!r}; use one of {', '.join(DECISIONS)}")
+    if note is not None and len(note) > NOTE_MAX_CHARS:
+        raise InvalidInputError(f"note is {len(note)} characters long; keep it under {NOTE_MAX_CHARS}")
+
 class FlagNotFoundError(FlightStoreError, LookupError):
     """No flag (or frame) with that id in this flight."""
 
@@ -395,15 +403,10 @@ class FlightDB:
         """Decide sighting ``fid`` and all its flags at once (see :func:`decide_sighting`)."""
         from .sightings import decide_sighting
 
-        if status not in DECISIONS:
-            raise InvalidInputError(f"unknown decision {status!r}; use one of {', '.join(DECISIONS)}")
-        if note is not None and len(note) > NOTE_MAX_CHARS:
-            raise InvalidInputError(f"note is {len(note)} characters long; keep it under {NOTE_MAX_CHARS}")
+        _check_decision(status, note)
         self.sighting(fid)
-        with self._store_lock:
-            if self._store is None:
-                self._store = FlightStore.open(self.path)
-            decide_sighting(self._store, fid, status, note, reviewer, expected_version)
+        with self._writer() as store:
+            decide_sighting(store, fid, status, note, reviewer, expected_version)
         return self.sighting(fid)
 
     def decide_flag_of_sighting(self, fid: int, flag_fid: int, status: str, note: str | None,
@@ -412,15 +415,10 @@ class FlightDB:
         (:mod:`.sighting_review`); returns the sighting as it is now, with ``split_to``."""
         from .sighting_review import decide_flag_of_sighting
 
-        if status not in DECISIONS:
-            raise InvalidInputError(f"unknown decision {status!r}; use one of {', '.join(DECISIONS)}")
-        if note is not None and len(note) > NOTE_MAX_CHARS:
-            raise InvalidInputError(f"note is {len(note)} characters long; keep it under {NOTE_MAX_CHARS}")
+        _check_decision(status, note)
         self.sighting(fid)
-        with self._store_lock:
-            if self._store is None:
-                self._store = FlightStore.open(self.path)
-            split_to = decide_flag_of_sighting(self._store, fid, flag_fid, status, note, reviewer,
+        with self._writer() as store:
+            split_to = decide_flag_of_sighting(store, fid, flag_fid, status, note, reviewer,
                                                expected_version)
         out = self.sighting(fid)
         out["split_to"] = split_to
@@ -473,18 +471,21 @@ class FlightDB:
         InvalidInputError
             Unknown status, or a note that is too long.
         """
-        if status not in DECISIONS:
-            raise InvalidInputError(f"unknown decision {status!r}; use one of {', '.join(DECISIONS)}")
-        if note is not None and len(note) > NOTE_MAX_CHARS:
-            raise InvalidInputError(f"note is {len(note)} characters long; keep it under {NOTE_MAX_CHARS}")
+        _check_decision(status, note)
         self.flag(fid)  # a clear "no flag N" before touching anything
+        with self._writer() as store:
+            # The store checks the version and writes the flags row and the history row in one
+            # IMMEDIATE transaction, so two tabs deciding at once cannot both win.
+            store.set_decision(fid, status, note, reviewer, expected_version)
+        return self.flag(fid)
+
+    @contextmanager
+    def _writer(self):
+        """The one writer connection, opened on the first decision, held under the lock."""
         with self._store_lock:
             if self._store is None:
                 self._store = FlightStore.open(self.path)
-            # The store checks the version and writes the flags row and the history row in one
-            # IMMEDIATE transaction, so two tabs deciding at once cannot both win.
-            self._store.set_decision(fid, status, note, reviewer, expected_version)
-        return self.flag(fid)
+            yield self._store
 
     def close(self) -> None:
         """Close the writer connection (reads use short-lived connections)."""
