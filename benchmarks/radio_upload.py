@@ -27,7 +27,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -250,5 +249,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    threading.current_thread().name = "main"
     main()

@@ -1,9 +1,10 @@
 """Lookouts (orbit or hover at watch points) and perimeter patrols.
 
 * :func:`plan_lookout` visits a list of points (salt licks, watch points) in nearest-neighbour
-  order from home; at each it orbits (NAV_LOITER_TURNS, radius ``radius_m``, as many whole turns as
-  ``time_s`` takes at the cruise speed) or, with radius 0, hovers (NAV_LOITER_TIME).  Copters
-  fly the circle at their own circle rate, so the time on station is nominal.
+  order from home; at each it orbits (NAV_LOITER_TURNS, radius ``radius_m``, the fewest whole
+  turns that last ``time_s`` at the speed a copter keeps on that circle) or, with radius 0,
+  hovers (NAV_LOITER_TIME).  The time on station is at least ``time_s``, give or take the
+  copter's own circle controller.
 * :func:`plan_perimeter` flies the sector boundary moved ``inset_m`` inwards, starting at the
   corner nearest home, for ``laps`` laps.
 
