@@ -176,7 +176,7 @@ class MissionTransfer:
         target = getattr(msg, "target_system", 0)
         return target in (0, self.link.mav.srcSystem)
 
-    def _in_fade(self, label: str) -> bool:
+    def _in_fade(self, doing: str) -> bool:
         """True while nothing at all has been heard from the vehicle for a long timeout (a
         radio fade: waits then cost no retries); raise once the fade outlasts ``fade_s``."""
         quiet = self.link.quiet_for()
@@ -184,7 +184,7 @@ class MissionTransfer:
             return False
         if quiet >= self.settings.fade_s:
             raise _retryable(MissionTransferError(
-                f"{label} transfer: nothing heard from the vehicle for {quiet:.0f} s (not even "
+                f"{doing}: nothing heard from the vehicle for {quiet:.0f} s (not even "
                 "its heartbeat): the radio link is gone"))
         return True
 
@@ -209,7 +209,7 @@ class MissionTransfer:
             msg = self.link.poll(types, schedule[i], condition=condition)
             if msg is not None:
                 return msg
-            if not self._in_fade("the"):
+            if not self._in_fade(f"waiting for {what}"):
                 i += 1
         raise _retryable(error(f"waited {sum(schedule):.1f} s ({len(schedule)} requests) for "
                                f"{what}{self.link.silence_hint()}"))
@@ -287,7 +287,7 @@ class MissionTransfer:
                 sent_at = time.monotonic()
                 continue
             if msg is None:
-                if self._in_fade(label):
+                if self._in_fade(f"{label} upload"):
                     # nothing heard at all: not a failure to count; one frame, not the
                     # eager pair, so fewer stale answers follow the fade
                     link.send(last_sent)
@@ -431,8 +431,10 @@ class MissionTransfer:
         window = max(1, int(s.download_window))
 
         def timeout_for(attempt: int) -> float:
-            if attempt > s.retries + 1 or rtt is None:
-                return s.timeout_s if attempt > s.retries + 1 else s.item_timeout_s
+            if attempt > s.retries + 1:
+                return s.timeout_s
+            if rtt is None:
+                return s.item_timeout_s
             # rtt here is measured on windowed requests, so it includes their queueing on a
             # slow radio: 4 x that, not the protocol's 250 ms cap, or a 19.2 kbaud link would
             # ask again for items still on their way and choke on the repeats
@@ -469,7 +471,7 @@ class MissionTransfer:
                     if progress is not None:
                         progress(len(got), count)
                 continue
-            fading = self._in_fade(label)
+            fading = self._in_fade(f"{label} download")
             for seq, (due, attempt, _asked) in sorted(pending.items()):
                 if due > now:
                     continue
