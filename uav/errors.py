@@ -130,3 +130,7 @@ class ExportError(UavError, RuntimeError):
 
 class MosaicError(UavError, RuntimeError):
     """A flight's mosaic cannot be made or written (no placed frame, too large, unwritable)."""
+
+
+class BaseMapError(InvalidInputError):
+    """A base map for the review page (GeoTIFF or MBTiles) cannot be read or does not fit the flight."""

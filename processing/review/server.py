@@ -5,7 +5,8 @@ flight GeoPackage, and images of that flight's frames.  Safety rules it keeps:
 
 * Files: only the five bundled page files, and frame images looked up **by frame id** in the
   GeoPackage (never by a path taken from the request), plus thumbnails/crops it made itself and
-  the picture of the flight's mosaic (its file named by the GeoPackage or the command line).
+  the pictures of the flight's mosaic and base map (their files named by the GeoPackage or the
+  command line).
 * State changes (decisions) are POST with a JSON body only; GET on them answers 405.  A JSON
   content type is required, so a plain HTML form on another site cannot post a decision.
 * The Host header must name a loopback address when the server listens on loopback, which stops
@@ -33,6 +34,7 @@ from uav.errors import FrameError, InvalidInputError, ReviewConflictError, UavEr
 
 from ..store.images import ImageCache
 from ..store.read import DECISIONS, FlagNotFoundError, FlagQuery, FlightDB, SightingQuery
+from .base_map import BaseMapLayer
 from .coords import radio_position
 from .mosaic_layer import MosaicLayer
 
@@ -46,6 +48,7 @@ STATIC_FILES = {
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/sightings.js": ("sightings.js", "text/javascript; charset=utf-8"),
     "/mosaic.js": ("mosaic.js", "text/javascript; charset=utf-8"),
+    "/basemap.js": ("basemap.js", "text/javascript; charset=utf-8"),
     "/list.js": ("list.js", "text/javascript; charset=utf-8"),
     "/decisions.js": ("decisions.js", "text/javascript; charset=utf-8"),
     "/viewer.js": ("viewer.js", "text/javascript; charset=utf-8"),
@@ -100,6 +103,8 @@ ROUTES = [
     _r(r"/api/frames/(\d+)/image", GET="img_view"),
     _r(r"/api/mosaic", GET="api_mosaic"),
     _r(r"/api/mosaic/image", GET="img_mosaic"),
+    _r(r"/api/base-map", GET="api_base_map"),
+    _r(r"/api/base-map/image", GET="img_base_map"),
 ]
 
 
@@ -434,6 +439,16 @@ class ReviewHandler(BaseHTTPRequestHandler):
             raise ApiError(404, "this flight has no mosaic yet (uav mosaic)")
         self._file(self.server.mosaic.overlay().png, "image/png")
 
+    # -- the park's own map under it all (processing/review/base_map.py) ---------------------
+    def api_base_map(self):
+        self._json(200, self.server.base_map.info())
+
+    def img_base_map(self):
+        png = self.server.base_map.png()
+        if png is None or not png.is_file():
+            raise ApiError(404, "no base map is shown for this flight (uav review --base-map FILE)")
+        self._file(png, "image/png")
+
 
 class ReviewServer(ThreadingHTTPServer):
     """The review server of one flight.  Use :func:`serve` to make and start one."""
@@ -442,10 +457,11 @@ class ReviewServer(ThreadingHTTPServer):
     allow_reuse_address = False
 
     def __init__(self, db: FlightDB, host: str, port: int, reviewer: str | None, verbose: bool = False,
-                 mosaic=None):
+                 mosaic=None, base_map: BaseMapLayer | None = None):
         self.db = db
         self.images = ImageCache(db.cache_dir)
         self.mosaic = MosaicLayer(db, mosaic)
+        self.base_map = base_map or BaseMapLayer(db)
         self.reviewer = reviewer
         self.verbose = verbose
         self.loopback_only = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
@@ -485,7 +501,7 @@ class ReviewServer(ThreadingHTTPServer):
 
 
 def serve(gpkg_path, host: str = "127.0.0.1", port: int = 0, reviewer: str | None = None,
-          verbose: bool = False, mosaic=None) -> ReviewServer:
+          verbose: bool = False, mosaic=None, base_map=None) -> ReviewServer:
     """Serve the review page of one flight, in a background thread.
 
     Parameters
@@ -502,6 +518,10 @@ def serve(gpkg_path, host: str = "127.0.0.1", port: int = 0, reviewer: str | Non
         Log every request to stderr.
     mosaic : str or Path, optional
         The mosaic GeoTIFF to draw under the map (default: the one recorded in the flight).
+    base_map : str or Path, optional
+        A GeoTIFF or MBTiles of the park to draw under everything, recorded in the flight for the
+        next review (default: the one recorded).  Checked before serving: a missing file, another
+        kind of file, a map that misses the flight or lacks its zoom raise :class:`BaseMapError`.
 
     Returns
     -------
@@ -509,9 +529,15 @@ def serve(gpkg_path, host: str = "127.0.0.1", port: int = 0, reviewer: str | Non
         Already serving; ``server.url`` is the page's address, ``server.close()`` stops it.
     """
     db = FlightDB(gpkg_path)
+    layer = BaseMapLayer(db, base_map)
     try:
-        srv = ReviewServer(db, host, port, reviewer, verbose=verbose, mosaic=mosaic)
+        layer.prepare()
+        srv = ReviewServer(db, host, port, reviewer, verbose=verbose, mosaic=mosaic, base_map=layer)
+    except UavError:
+        db.close()
+        raise
     except OSError as exc:
+        db.close()
         raise InvalidInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     return srv.start()
 

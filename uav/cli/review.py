@@ -16,7 +16,10 @@ import click
 @click.option("--verbose", is_flag=True, help="Log every request.")
 @click.option("--mosaic", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Mosaic GeoTIFF to show under the map (default: the one `uav mosaic` made for GPKG).")
-def review(gpkg, host, port, reviewer, verbose, mosaic):
+@click.option("--base-map", type=click.Path(), default=None,
+              help="The park's own map (GeoTIFF in any projection, or MBTiles of PNG/JPEG tiles) to show "
+                   "under the mosaic, offline. Remembered in GPKG for the next review.")
+def review(gpkg, host, port, reviewer, verbose, mosaic, base_map):
     """Review the sightings (and flags) of a flight in a local web page: accept, reject or mark uncertain.
 
     Decisions are stored in GPKG at once.  Open the printed address in a browser; nothing is
@@ -24,11 +27,13 @@ def review(gpkg, host, port, reviewer, verbose, mosaic):
     """
     from processing.review.server import serve
 
-    srv = serve(gpkg, host=host, port=port, reviewer=reviewer, verbose=verbose, mosaic=mosaic)
+    srv = serve(gpkg, host=host, port=port, reviewer=reviewer, verbose=verbose, mosaic=mosaic, base_map=base_map)
     s = srv.db.summary()
     click.echo(f"Reviewing {s['name']}: {s['flags']['total']} flags on {s['frames']['total']} frames "
                f"({s['flags']['by_status']['new']} not yet reviewed), grouped into {s['sightings']['total']} "
                f"sightings ({s['sightings']['by_status']['new']} to decide)")
+    if srv.base_map.note:
+        click.echo(f"Under the map: {srv.base_map.note}" if srv.base_map.png() else f"Note: {srv.base_map.note}")
     click.echo(f"Open {srv.url} in a browser (Ctrl-C to stop)")
     if not srv.loopback_only:
         click.secho(f"Warning: listening on {host}: anyone on this network can open the page and decide.",
