@@ -1,7 +1,7 @@
 /* Flight review page.  Plain JS, no network access beyond this server, no build step: the page
  * loads one classic script per concern (list.js, decisions.js, viewer.js, map.js, keys.js,
- * sightings.js, mosaic.js) and this one last, which holds the shared helpers and state and
- * starts the page.
+ * sightings.js, mosaic.js, basemap.js) and this one last, which holds the shared helpers and
+ * state and starts the page.
  * Everything that comes from the flight's metadata is put in the page as text (textContent or
  * attribute values), never parsed as HTML. */
 "use strict";

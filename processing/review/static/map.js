@@ -80,6 +80,7 @@ async function buildMap() {
   $("show-pictures").checked = frames.features.length <= 400;
   togglePictures();
   window.mosaicLayer.draw(root, state.proj).catch(showError);   // mosaic.js: the mosaic under it all
+  window.baseMapLayer.draw(root, state.proj).catch(showError);  // basemap.js: the park's map under that
   const legend = $("legend");
   legend.replaceChildren(...Object.keys(f.flags.by_class).map((c) => el("span", null, swatch(c), c)));
   markSelectedMarker();

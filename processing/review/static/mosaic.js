@@ -33,7 +33,9 @@ window.mosaicLayer = (() => {
     t.textContent = `${info.name}: ${info.kind} mosaic, ${Number(info.res_m).toFixed(2)} m cells`;
     im.append(t);
     g.append(im);
-    root.prepend(g);   // first child: drawn under everything else
+    // under everything else but the park's base map (basemap.js), whichever arrives first
+    const base = root.querySelector(":scope > #map-base");
+    if (base) base.after(g); else root.prepend(g);
     label.title = t.textContent;
     box.disabled = false;
     box.checked = true;
