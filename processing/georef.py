@@ -208,10 +208,7 @@ class CameraModel:
         its horizontal direction, at ground level below the camera (for footprints).
         """
         D = self.rays(u, v)
-        if self.dem is None:
-            P = self._hit_flat(D)
-        else:
-            P = self._hit_dem(D)
+        P = self.hit_ground(D)
         if clip:
             miss = ~np.isfinite(P[:, 0])
             if miss.any():
@@ -232,19 +229,26 @@ class CameraModel:
                 P[miss, 2] = ground
         return P
 
-    def _hit_flat(self, D):
+    def hit_ground(self, D, origin=None) -> np.ndarray:
+        """Where rays ``D`` (N, 3, world) from ``origin`` (the camera centre by default) meet the
+        ground (flat or the DEM); NaN rows for rays that miss it or meet it beyond the usable
+        range.  A moved origin is how a height error is tried (:mod:`processing.flag_uncertainty`)."""
+        C = self.C if origin is None else np.asarray(origin, float)
+        D = np.atleast_2d(np.asarray(D, float))
+        return self._hit_flat(D, C) if self.dem is None else self._hit_dem(D, C)
+
+    def _hit_flat(self, D, C):
         dz = D[:, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = (self.ground_z - self.C[2]) / dz
+            t = (self.ground_z - C[2]) / dz
         ok = (dz < -1e-9) & (t > 0) & (t * np.hypot(D[:, 0], D[:, 1]) <= self.max_range)
-        P = self.C + t[:, None] * D
+        P = C + t[:, None] * D
         P[~ok] = np.nan
         return P
 
-    def _hit_dem(self, D, chunk: int = 512):
+    def _hit_dem(self, D, C, chunk: int = 512):
         dem = self.dem
         out = np.full((len(D), 3), np.nan)
-        C = self.C
         step = dem.res_m / 2.0
         for s in range(0, len(D), chunk):
             d = D[s:s + chunk]
