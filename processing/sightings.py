@@ -109,6 +109,9 @@ class FlagTable:
     track: np.ndarray | None = None
     # split off its sighting by a reviewer: joined to nothing
     apart: np.ndarray | None = None
+    # how far each flag's position may be off, measured through the camera model when it was
+    # placed (processing.flag_uncertainty; NaN for flags placed before that)
+    uncertainty_m: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.fid)
@@ -120,8 +123,10 @@ class FlagTable:
             self.track = np.full(n, -1, np.int64)
         if self.apart is None:
             self.apart = np.zeros(n, bool)
+        if self.uncertainty_m is None:
+            self.uncertainty_m = np.full(n, np.nan)
         for name in ("frame_fid", "cls", "score", "lon", "lat", "time_s", "height_m",
-                     "off_nadir_deg", "gsd_m", "look", "size_m", "track", "apart"):
+                     "off_nadir_deg", "gsd_m", "look", "size_m", "track", "apart", "uncertainty_m"):
             if len(getattr(self, name)) != n:
                 raise InvalidInputError(f"flag table column {name} has {len(getattr(self, name))} "
                                         f"entries for {n} flags")
@@ -178,6 +183,7 @@ class Sighting:
     positioned: bool = True
     moving: bool = False              # its flags lie further apart than a still object's would
     spread_m: float = 0.0             # largest distance of a flag from the sighting's position
+    uncertainty_m: float | None = None  # its best-placed flag's measured uncertainty (None: none measured)
 
     @property
     def consensus(self) -> float:
@@ -399,12 +405,19 @@ def _summarise(flags, label, placed, x, y, u, frames) -> list[Sighting]:
     counts = np.bincount(label, minlength=n_groups)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     best = order[starts]
-    # precision-weighted mean position (a nadir photo from low down counts more)
-    w = np.where(placed, 1.0 / np.maximum(u, 0.1) ** 2, 0.0)
+    # precision-weighted mean position (a nadir photo from low down counts more), by each flag's
+    # measured uncertainty where it has one: a plume seen near the horizon (± hundreds of metres)
+    # hardly moves the position a nearer view of it gives
+    measured = np.isfinite(flags.uncertainty_m)
+    w = np.where(placed, 1.0 / np.maximum(np.where(measured, flags.uncertainty_m, u), 0.1) ** 2, 0.0)
     sw = np.bincount(label, w, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         gx = np.bincount(label, np.where(placed, x, 0.0) * w, n_groups) / sw
         gy = np.bincount(label, np.where(placed, y, 0.0) * w, n_groups) / sw
+    # The sighting is said to be as good as its best-placed flag, not better: the views of one
+    # flight share the gimbal's and the altimeter's bias, so averaging them is not credited.
+    best_u = np.full(n_groups, np.inf)
+    np.minimum.at(best_u, label, np.where(placed & measured, flags.uncertainty_m, np.inf))
     spread = np.zeros(len(label))
     spread[placed] = np.hypot(x[placed] - gx[label[placed]], y[placed] - gy[label[placed]])
     max_spread = np.zeros(n_groups)
@@ -431,14 +444,15 @@ def _summarise(flags, label, placed, x, y, u, frames) -> list[Sighting]:
     bounds = np.append(starts, len(order)).tolist()
     cols = [cls.tolist(), lon.tolist(), lat.tolist(), score.tolist(), flags.score[best].tolist(),
             flags.fid[best].tolist(), flagged.tolist(), covering.tolist(), tmin.tolist(), tmax.tolist(),
-            group_placed.tolist(), moving.tolist(), np.round(max_spread, 2).tolist()]
+            group_placed.tolist(), moving.tolist(), np.round(max_spread, 2).tolist(),
+            np.where(np.isfinite(best_u), best_u, np.nan).tolist()]
     out = []
-    for g, (c, lo, la, sc, bs, bf, nf, nc, t0, t1, pl, mv, sp) in enumerate(zip(*cols, strict=True)):
+    for g, (c, lo, la, sc, bs, bf, nf, nc, t0, t1, pl, mv, sp, um) in enumerate(zip(*cols, strict=True)):
         out.append(Sighting(
             cls=str(c), lon=lo if pl else None, lat=la if pl else None, score=sc, best_score=bs,
             best_flag=int(bf), flag_fids=fids[bounds[g]:bounds[g + 1]], frame_fids=frame_lists[g],
             frames_flagged=nf, frames_covering=max(nc, nf), first_time=t0, last_time=t1,
-            positioned=pl, moving=mv, spread_m=sp))
+            positioned=pl, moving=mv, spread_m=sp, uncertainty_m=um if math.isfinite(um) else None))
     return out
 
 

@@ -23,7 +23,7 @@ from ..store.images import ImageCache
 
 __all__ = ["export_sightings", "SIGHTING_CSV_COLUMNS", "sighting_uuids"]
 
-SIGHTING_CSV_COLUMNS = ["lat", "lon", "first_time", "last_time", "class", "score", "frames_flagged",
+SIGHTING_CSV_COLUMNS = ["lat", "lon", "position_uncertainty_m", "first_time", "last_time", "class", "score", "frames_flagged",
                         "frames_covering", "n_flags", "status", "note", "reviewer", "reviewed_at",
                         "sighting_id", "uid", "best_frame_name", "best_frame_sha256", "evidence",
                         "moving", "position_note"]
@@ -55,6 +55,7 @@ def _properties(s: dict, evidence: list[dict], flight: str) -> dict:
         "frames_flagged": s["frames_flagged"], "frames_covering": s["frames_covering"],
         "consensus": r(s["consensus"], 4), "n_flags": s["n_flags"], "first_time": s["first_time"],
         "last_time": s["last_time"], "lat": r(s["lat"], 8), "lon": r(s["lon"], 8), "moving": s["moving"],
+        "position_uncertainty_m": r(s.get("position_uncertainty_m"), 1),
         "best_flag_id": s["best_flag_fid"], "best_frame_name": best.get("frame_name"),
         "best_frame_sha256": best.get("frame_sha256"), "position_note": s["position_note"],
         "evidence": evidence, "flight": flight,

@@ -33,7 +33,7 @@ from .common import (
 
 FORMATS = ("geojson", "kml", "kmz", "csv", "smart")
 STATUS_CHOICES = ("confirmed", "all")
-CSV_COLUMNS = ["lat", "lon", "time", "class", "score", "frame_path", "px_x0", "px_y0", "px_x1", "px_y1",
+CSV_COLUMNS = ["lat", "lon", "position_uncertainty_m", "time", "class", "score", "frame_path", "px_x0", "px_y0", "px_x1", "px_y1",
                "status", "note", "reviewer", "reviewed_at", "frame_sha256", "flag_id", "frame_name",
                "detector", "ground_size_m", "position_note"]
 
@@ -103,6 +103,7 @@ def _properties(flag: dict, sha: str | None, flight: str) -> dict:
         "flag_id": flag["fid"], "class": flag["cls"], "score": _round(flag["score"], 4), "status": flag["status"],
         "note": flag["note"], "reviewer": flag["reviewer"], "reviewed_at": flag["reviewed_at"],
         "time": flag["time"], "lat": _round(flag["lat"], 8), "lon": _round(flag["lon"], 8),
+        "position_uncertainty_m": _round(flag.get("position_uncertainty_m"), 1),
         "frame_name": flag["frame_name"], "frame_path": flag["frame_path"], "frame_sha256": sha,
         "px_x0": _round(flag["px_x0"], 1), "px_y0": _round(flag["px_y0"], 1),
         "px_x1": _round(flag["px_x1"], 1), "px_y1": _round(flag["px_y1"], 1),

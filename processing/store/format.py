@@ -106,7 +106,9 @@ class FlagRecord:
     """One row of the ``flags`` layer: something a detector found in one frame.
 
     ``lat``/``lon`` are the box centre on the ground; both ``None`` when the frame has no pose,
-    and then ``position_note`` says why.
+    and then ``position_note`` says why.  ``position_uncertainty_m`` is how far that position may
+    be off (:mod:`processing.flag_uncertainty`; ``None`` without a position, or from a version
+    before it was measured).
     """
 
     cls: str
@@ -119,6 +121,7 @@ class FlagRecord:
     lat: float | None = None
     lon: float | None = None
     position_note: str | None = None
+    position_uncertainty_m: float | None = None
     ground_size_m: float | None = None
     size_ok: bool | None = None
     status: str = "new"
@@ -192,7 +195,7 @@ CREATE TABLE IF NOT EXISTS flags (
   px_x0 REAL, px_y0 REAL, px_x1 REAL, px_y1 REAL, lat REAL, lon REAL, position_note TEXT,
   ground_size_m REAL, size_ok INTEGER, status TEXT NOT NULL DEFAULT 'new', note TEXT,
   reviewer TEXT, reviewed_at TEXT, version INTEGER NOT NULL DEFAULT 0, sighting_id INTEGER,
-  look TEXT, apart INTEGER NOT NULL DEFAULT 0);
+  look TEXT, apart INTEGER NOT NULL DEFAULT 0, position_uncertainty_m REAL);
 CREATE INDEX IF NOT EXISTS flags_frame_fid ON flags(frame_fid);
 CREATE INDEX IF NOT EXISTS flags_sighting ON flags(sighting_id);
 CREATE INDEX IF NOT EXISTS flags_status ON flags(status);

@@ -5,6 +5,9 @@ idempotent and nothing lost (a reviewer's decisions, the flags, the metadata):
 
 * ``flags.sighting_id``, ``flags.look``, ``flags.apart`` (sightings; movers chained by their
   look; a flag split off its sighting by a reviewer): columns added;
+* ``flags.position_uncertainty_m`` and ``sightings.position_uncertainty_m`` (how far a position
+  may be off, :mod:`processing.flag_uncertainty`): columns added, empty for flags placed before
+  it was measured;
 * ``frame_searches`` (what each frame was searched for): added and filled from the detectors
   the flight recorded; its ``sensitivity`` column (the ranger's level) added, empty for
   searches made before levels existed;
@@ -41,10 +44,14 @@ def _meta_keyed_by_text(con) -> bool:
     return "id" not in _columns(con, "flight_meta")
 
 
+def _sightings_lack_uncertainty(con) -> bool:
+    return "sightings" in _tables(con) and "position_uncertainty_m" not in _columns(con, "sightings")
+
+
 def needs_upgrade(con) -> bool:
     """Whether the file behind ``con`` lacks anything this version writes."""
-    return (not {"sighting_id", "look", "apart"} <= set(_columns(con, "flags"))
-            or "frame_searches" not in _tables(con) or _meta_keyed_by_text(con)
+    return (not {"sighting_id", "look", "apart", "position_uncertainty_m"} <= set(_columns(con, "flags"))
+            or _sightings_lack_uncertainty(con) or "frame_searches" not in _tables(con) or _meta_keyed_by_text(con)
             or "sensitivity" not in _columns(con, "frame_searches"))
 
 
@@ -65,6 +72,10 @@ def upgrade(store) -> None:
                 con.execute("ALTER TABLE flags ADD COLUMN look TEXT")
             if "apart" not in cols:
                 con.execute("ALTER TABLE flags ADD COLUMN apart INTEGER NOT NULL DEFAULT 0")
+            if "position_uncertainty_m" not in cols:
+                con.execute("ALTER TABLE flags ADD COLUMN position_uncertainty_m REAL")
+            if _sightings_lack_uncertainty(con):
+                con.execute("ALTER TABLE sightings ADD COLUMN position_uncertainty_m REAL")
             if _meta_keyed_by_text(con):
                 _rebuild_flight_meta(con)
         if "frame_searches" not in _tables(store._con):

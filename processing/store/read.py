@@ -81,7 +81,8 @@ _FLAG_COLUMNS = (
     "f.fid, f.frame_fid, f.class, f.score, f.detector, f.px_x0, f.px_y0, f.px_x1, f.px_y1, "
     "f.lat, f.lon, f.position_note, f.ground_size_m, f.size_ok, f.status, f.note, f.reviewer, "
     "f.reviewed_at, f.version, f.frame_path, fr.name AS frame_name, fr.time AS time, "
-    "fr.sha256 AS frame_sha256, fr.width AS frame_width, fr.height AS frame_height, f.sighting_id"
+    "fr.sha256 AS frame_sha256, fr.width AS frame_width, fr.height AS frame_height, f.sighting_id, "
+    "{f.position_uncertainty_m}"
 )
 
 
@@ -110,8 +111,11 @@ _SIGHTING_COLUMNS = (
     "s.fid, s.uid, s.class, s.score, s.best_score, s.frames_flagged, s.frames_covering, s.consensus, "
     "s.n_flags, s.first_time, s.last_time, s.lat, s.lon, s.positioned, s.position_note, s.moving, "
     "s.spread_m, s.best_flag_fid, s.status, s.note, s.reviewer, s.reviewed_at, s.version, "
-    "s.unreviewed_flags"
+    "s.unreviewed_flags, {s.position_uncertainty_m}"
 )
+# Columns newer than some files that are read without being upgraded (a read changes nothing):
+# read as NULL there.
+_LATER_COLUMNS = (("flags", "f", "position_uncertainty_m"), ("sightings", "s", "position_uncertainty_m"))
 STRIP_MAX = 12   # crops per sighting in the list (the detail has them all)
 
 
@@ -159,10 +163,20 @@ class FlightDB:
         self.has_meta = "flight_meta" in tables
         self._store: FlightStore | None = None
         self._store_lock = threading.Lock()
+        self._later_present: set[str] = set()
 
     def _flag_columns(self) -> set[str]:
         with self._reading() as con:
             return {r[1] for r in con.execute("PRAGMA table_info(flags)")}
+
+    def _columns(self, con, template: str) -> str:
+        """``template`` with each later column as itself where the file has it, else NULL."""
+        for table, alias, col in _LATER_COLUMNS:
+            key = f"{alias}.{col}"
+            if key not in self._later_present and col in {r[1] for r in con.execute(f"PRAGMA table_info({table})")}:
+                self._later_present.add(key)   # a column never goes away again
+            template = template.replace("{" + key + "}", key if key in self._later_present else f"NULL AS {col}")
+        return template
 
     def _group(self) -> None:
         from .sightings import update_sightings
@@ -289,20 +303,20 @@ class FlightDB:
         base = " FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid"
         with self._reading() as con:
             total = con.execute("SELECT count(*)" + base + sql_where, args).fetchone()[0]
-            rows = con.execute(f"SELECT {_FLAG_COLUMNS}{base}{sql_where}{order} LIMIT ? OFFSET ?",
+            rows = con.execute(f"SELECT {self._columns(con, _FLAG_COLUMNS)}{base}{sql_where}{order} LIMIT ? OFFSET ?",
                                [*args, q.limit, q.offset]).fetchall()
         return {"total": total, "offset": q.offset, "limit": q.limit, "items": [_flag_dict(r) for r in rows]}
 
     def all_flags(self, status: str | None = None) -> list[dict]:
         """Every flag (optionally of one status), in frame-time order, with its frame's fields."""
-        sql = f"SELECT {_FLAG_COLUMNS} FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid"
+        sql = " FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid"
         args: list = []
         if status is not None:
             sql += " WHERE f.status = ?"
             args.append(status)
         sql += " ORDER BY fr.time, f.frame_fid, f.fid"
         with self._reading() as con:
-            return [_flag_dict(r) for r in con.execute(sql, args)]
+            return [_flag_dict(r) for r in con.execute(f"SELECT {self._columns(con, _FLAG_COLUMNS)}" + sql, args)]
 
     def markers(self) -> list[list]:
         """Every positioned flag as a compact ``[fid, lon, lat, class, status, score]`` row for the map."""
@@ -314,7 +328,7 @@ class FlightDB:
     def flag(self, fid: int) -> dict:
         """One flag with its frame's fields and its decision history."""
         with self._reading() as con:
-            row = con.execute(f"SELECT {_FLAG_COLUMNS} FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
+            row = con.execute(f"SELECT {self._columns(con, _FLAG_COLUMNS)} FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
                               "WHERE f.fid = ?", (fid,)).fetchone()
             if row is None:
                 raise FlagNotFoundError(f"this flight has no flag {fid}")
@@ -332,7 +346,7 @@ class FlightDB:
         if not fids:
             return out
         marks = ",".join("?" * len(fids))
-        for r in con.execute(f"SELECT {_FLAG_COLUMNS} FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
+        for r in con.execute(f"SELECT {self._columns(con, _FLAG_COLUMNS)} FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
                              f"WHERE f.sighting_id IN ({marks}) ORDER BY f.score DESC, f.fid", fids):
             lst = out[r["sighting_id"]]
             if limit is None or len(lst) < limit:
@@ -351,7 +365,7 @@ class FlightDB:
         order = f" ORDER BY {_SIGHTING_SORTS[q.sort]} {q.order.upper()}, s.fid ASC"
         with self._reading() as con:
             total = con.execute("SELECT count(*) FROM sightings s" + sql_where, args).fetchone()[0]
-            rows = con.execute(f"SELECT {_SIGHTING_COLUMNS} FROM sightings s{sql_where}{order} LIMIT ? OFFSET ?",
+            rows = con.execute(f"SELECT {self._columns(con, _SIGHTING_COLUMNS)} FROM sightings s{sql_where}{order} LIMIT ? OFFSET ?",
                                [*args, q.limit, q.offset]).fetchall()
             items = [_sighting_dict(r) for r in rows]
             flags = self._sighting_flags(con, [s["fid"] for s in items], STRIP_MAX)
@@ -361,12 +375,13 @@ class FlightDB:
 
     def all_sightings(self, status: str | None = None) -> list[dict]:
         """Every sighting (optionally of one status), best first, each with all its flags."""
-        sql = f"SELECT {_SIGHTING_COLUMNS} FROM sightings s"
+        sql = " FROM sightings s"
         args: list = []
         if status is not None:
             sql += " WHERE s.status = ?"
             args.append(status)
         with self._reading() as con:
+            sql = f"SELECT {self._columns(con, _SIGHTING_COLUMNS)}" + sql
             items = [_sighting_dict(r) for r in con.execute(sql + " ORDER BY s.score DESC, s.fid", args)]
             flags = self._sighting_flags(con, [s["fid"] for s in items])
         for s in items:
@@ -376,7 +391,7 @@ class FlightDB:
     def sighting(self, fid: int) -> dict:
         """One sighting with all its flags (best first) and its decision history."""
         with self._reading() as con:
-            row = con.execute(f"SELECT {_SIGHTING_COLUMNS} FROM sightings s WHERE s.fid = ?", (fid,)).fetchone()
+            row = con.execute(f"SELECT {self._columns(con, _SIGHTING_COLUMNS)} FROM sightings s WHERE s.fid = ?", (fid,)).fetchone()
             if row is None:
                 raise FlagNotFoundError(f"this flight has no sighting {fid}")
             d = _sighting_dict(row)
@@ -445,7 +460,7 @@ class FlightDB:
             d["prev_fid"] = prev[0] if prev else None
             d["next_fid"] = nxt[0] if nxt else None
             d["flags"] = [_flag_dict(r) for r in con.execute(
-                f"SELECT {_FLAG_COLUMNS} FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
+                f"SELECT {self._columns(con, _FLAG_COLUMNS)} FROM flags f LEFT JOIN frames fr ON fr.fid = f.frame_fid "
                 "WHERE f.frame_fid = ? ORDER BY f.score DESC", (fid,))]
         return d
 

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS sightings (
   n_flags INTEGER, first_time TEXT, last_time TEXT, lat REAL, lon REAL, positioned INTEGER,
   position_note TEXT, moving INTEGER, spread_m REAL, best_flag_fid INTEGER,
   status TEXT NOT NULL DEFAULT 'new', note TEXT, reviewer TEXT, reviewed_at TEXT,
-  version INTEGER NOT NULL DEFAULT 0, unreviewed_flags INTEGER NOT NULL DEFAULT 0, updated_at TEXT);
+  version INTEGER NOT NULL DEFAULT 0, unreviewed_flags INTEGER NOT NULL DEFAULT 0, updated_at TEXT,
+  position_uncertainty_m REAL);
 CREATE INDEX IF NOT EXISTS sightings_status ON sightings(status);
 CREATE TABLE IF NOT EXISTS sighting_decisions (
   id INTEGER PRIMARY KEY AUTOINCREMENT, sighting_fid INTEGER, uid TEXT, status TEXT, note TEXT,
@@ -111,7 +112,7 @@ def read_flag_table(store: FlightStore):
     frame time text (in the same order)."""
     rows = store._query(
         "SELECT f.fid, f.frame_fid, f.class, f.score, f.lon, f.lat, fr.time, fr.alt_rel, fr.pitch, "
-        "fr.gsd_m, f.sighting_id, f.status, f.look, f.ground_size_m, f.apart FROM flags f "
+        "fr.gsd_m, f.sighting_id, f.status, f.look, f.ground_size_m, f.apart, f.position_uncertainty_m FROM flags f "
         "LEFT JOIN frames fr ON fr.fid = f.frame_fid ORDER BY f.fid")
     times = {}
     out = []
@@ -125,6 +126,7 @@ def read_flag_table(store: FlightStore):
     table = FlagTable.from_rows(out)
     table.track = _image_tracks(store, table)
     table.apart = np.array([bool(r[14]) for r in rows], bool)
+    table.uncertainty_m = np.array([np.nan if r[15] is None else r[15] for r in rows], float)
     prev = np.array([-1 if r[10] is None else r[10] for r in rows], np.int64)
     status = np.array([r[11] for r in rows], object)
     time_text = [r[6] for r in rows]
@@ -216,7 +218,8 @@ def _inherit(s, members, prev, old, fid, flag_status):
 
 _ROW = ("geom", "class", "score", "best_score", "frames_flagged", "frames_covering", "consensus", "n_flags",
         "first_time", "last_time", "lat", "lon", "positioned", "position_note", "moving", "spread_m",
-        "best_flag_fid", "status", "note", "reviewer", "reviewed_at", "unreviewed_flags", "updated_at")
+        "best_flag_fid", "status", "note", "reviewer", "reviewed_at", "unreviewed_flags", "updated_at",
+        "position_uncertainty_m")
 
 
 def update_sightings(store: FlightStore) -> SightingsUpdate:
@@ -269,7 +272,8 @@ def update_sightings(store: FlightStore) -> SightingsUpdate:
                       round(s.best_score, 4), s.frames_flagged, s.frames_covering, round(s.consensus, 4),
                       len(s.flag_fids), min(times)[1] if times else None, max(times)[1] if times else None,
                       s.lat, s.lon, int(s.positioned), None if s.positioned else "the frame has no map position",
-                      int(s.moving), s.spread_m, s.best_flag, status, note, reviewer, reviewed_at, unreviewed, now)
+                      int(s.moving), s.spread_m, s.best_flag, status, note, reviewer, reviewed_at, unreviewed, now,
+                      s.uncertainty_m)
             base = old.get(fid)
             if base is not None:
                 updates.append((*values, fid))

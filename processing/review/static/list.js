@@ -162,6 +162,7 @@ function renderDetail() {
   fact("detector", f.detector);
   fact("pixel box", [f.px_x0, f.px_y0, f.px_x1, f.px_y1].map((v) => Math.round(v)).join(", "));
   if (f.ground_size_m !== null) fact("ground size", `${Number(f.ground_size_m).toFixed(1)} m` + (f.size_ok === 0 ? " (implausible for this class)" : ""));
+  if (f.position_uncertainty_m != null) fact("position within", `± ${Math.round(f.position_uncertainty_m)} m (attitude, height and box, through the camera model)`);
   fact("no position", f.position_note);
   fact("reviewed", f.reviewer ? `${f.status} by ${f.reviewer}, ${fmtTime(f.reviewed_at)}` : null);
   fact("frame sha256", f.frame_sha256 ? f.frame_sha256.slice(0, 16) + "…" : null);

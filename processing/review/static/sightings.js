@@ -109,6 +109,7 @@ function renderSightingDetail() {
   fact("first seen", fmtTime(s.first_time));
   if (s.last_time !== s.first_time) fact("last seen", fmtTime(s.last_time));
   if (s.moving) fact("moving", `its flags lie up to ${Number(s.spread_m).toFixed(0)} m apart`);
+  if (s.positioned && s.position_uncertainty_m != null) fact("position within", `± ${Math.round(s.position_uncertainty_m)} m (its best-placed flag)`);
   fact("no position", s.positioned ? null : (s.position_note || "no map position"));
   const f = state.flag;
   if (f) fact("showing", `${f.frame_name || "frame " + f.frame_fid} · flag #${f.fid} ${fmtScore(f.score)}`);
