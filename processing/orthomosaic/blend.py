@@ -19,6 +19,8 @@ import numpy as np
 
 __all__ = ["Grid", "Canvas"]
 
+_CUT = 20.0     # log-weight gap beyond which the lighter frame's share (< 2e-9) is dropped
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -81,26 +83,39 @@ class Canvas:
         if not valid.any():
             return
         g = self.grid
-        xs = g.x0 + (np.arange(c0, c1) + 0.5) * g.res
-        ys = g.y1 - (np.arange(r0, r1) + 0.5) * g.res
-        d = np.hypot(xs[None, :] - nadir_xy[0], ys[:, None] - nadir_xy[1])
-        logw = (-d / self.blend_m).astype(np.float32)
-        # fade in from the frame's own edge: distance (in cells) to the nearest unseen cell
-        inside = cv2.distanceTransform(np.pad(valid, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
-        fade = np.clip(inside * g.res / self.blend_m, 0.0, 1.0)
-        with np.errstate(divide="ignore"):
-            logw = np.where(valid & (fade > 0), logw + np.log(np.maximum(fade, 1e-12)), -np.inf)
-        sl = (slice(r0, r1), slice(c0, c1))
-        old = self.logmax[sl]
-        new = np.maximum(old, logw)
-        seen = np.isfinite(new)
-        with np.errstate(invalid="ignore", over="ignore"):
-            k_old = np.where(seen & np.isfinite(old), np.exp(old - new), 0.0).astype(np.float32)
-            k_new = np.where(seen & np.isfinite(logw), np.exp(logw - new), 0.0).astype(np.float32)
-        px = pixels.reshape(h, w, -1).astype(np.float32)
-        self.acc[sl] = self.acc[sl] * k_old[..., None] + px * k_new[..., None]
-        self.wsum[sl] = self.wsum[sl] * k_old + k_new
-        self.logmax[sl] = np.where(seen, new, old)
+        xs = ((g.x0 + (np.arange(c0, c1) + 0.5) * g.res - nadir_xy[0]) / self.blend_m).astype(np.float32)
+        ys = ((g.y1 - (np.arange(r0, r1) + 0.5) * g.res - nadir_xy[1]) / self.blend_m).astype(np.float32)
+        logw = np.square(xs)[None, :] + np.square(ys)[:, None]
+        np.sqrt(logw, out=logw)
+        np.negative(logw, out=logw)
+        # fade in from the frame's own edge: distance to the nearest unseen cell, in B; zero
+        # (log -inf: the frame does not count) on the cells it did not see
+        fade = cv2.distanceTransform(np.pad(valid, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+        fade *= np.float32(g.res / self.blend_m)
+        np.minimum(fade, 1.0, out=fade)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logw += np.log(fade)
+            sl = (slice(r0, r1), slice(c0, c1))
+            old = self.logmax[sl]
+            gain = logw - old            # NaN where neither counts, +inf where only this frame does
+            # Three kinds of cell: where this frame outweighs what is there by more than e^CUT it
+            # simply replaces it, where it is outweighed as much it changes nothing, and only the
+            # few cells between (a seam's cross-fade) need the weighted sums.  Exact to e^-CUT.
+            take = gain > _CUT
+            mix = np.abs(gain) <= _CUT
+        px = pixels.reshape(h, w, -1)
+        np.copyto(self.acc[sl], px, where=np.repeat(take[..., None], px.shape[2], axis=2))
+        np.copyto(self.wsum[sl], 1.0, where=take)
+        np.copyto(old, logw, where=take)
+        rows, cols = np.nonzero(mix)
+        if rows.size:
+            gm = gain[rows, cols]
+            k_old = np.exp(-np.maximum(gm, 0))
+            k_new = np.exp(np.minimum(gm, 0))
+            rr, cc = rows + r0, cols + c0
+            self.acc[rr, cc] = self.acc[rr, cc] * k_old[:, None] + px[rows, cols].astype(np.float32) * k_new[:, None]
+            self.wsum[rr, cc] = self.wsum[rr, cc] * k_old + k_new
+            self.logmax[rr, cc] = np.maximum(old[rows, cols], logw[rows, cols])
         self.frames += 1
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
