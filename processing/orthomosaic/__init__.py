@@ -20,6 +20,7 @@ from ..georef import DemGround, FlatGround
 from ..store import FlightStore
 from .build import MosaicFile, mosaic_frames
 from .poses import placed_frames
+from .seams import MAX_PAIRS
 
 __all__ = ["MosaicFile", "MosaicResult", "build_mosaic", "default_mosaic_path"]
 
@@ -38,6 +39,8 @@ class MosaicResult:
             w, h = f.size
             lines.append(f"Wrote {f.path}: {f.kind} mosaic of {f.frames} frame(s) ({f.registered} registered), "
                          f"{f.res_m:.3f} m cells, {w} x {h}, EPSG:{f.epsg}")
+            if f.seams is not None:
+                lines.append(f"  {f.seams.summary()}")
         lines += [f"  note: {n}" for n in self.notes[:20]]
         if len(self.notes) > 20:
             lines.append(f"  … and {len(self.notes) - 20} more notes")
@@ -55,7 +58,7 @@ def _thermal_path(out: str) -> str:
 
 
 def build_mosaic(gpkg, out=None, *, resolution: float | None = None, dem=None,
-                 ground_elevation: float | None = None, camera=None) -> MosaicResult:
+                 ground_elevation: float | None = None, camera=None, seam_pairs: int = MAX_PAIRS) -> MosaicResult:
     """Write the flight's mosaic(s) and record where in the GeoPackage (for ``uav review``).
 
     Parameters
@@ -69,6 +72,9 @@ def build_mosaic(gpkg, out=None, *, resolution: float | None = None, dem=None,
         Cell size in metres; default the frames' median GSD × 4.
     dem, ground_elevation, camera
         As processing was given them (the DEM recorded in the GeoPackage is used by default).
+    seam_pairs : int
+        How many overlapping pairs of frames to measure for agreement at most (0: none); the
+        colour mosaic's figures go to the GeoPackage's ``flight_meta`` as ``mosaic_seams`` (JSON).
 
     Raises
     ------
@@ -95,11 +101,12 @@ def build_mosaic(gpkg, out=None, *, resolution: float | None = None, dem=None,
         files = []
         for kind, group in kinds.items():
             path = _thermal_path(out) if kind == "thermal" and len(kinds) == 2 else out
-            made = mosaic_frames(group, path, kind, resolution, notes)
+            made = mosaic_frames(group, path, kind, resolution, notes, seam_pairs)
             if made is not None:
                 files.append(made)
         if not files:
             raise MosaicError(f"no frame of {gpkg} could be read to draw: " + "; ".join(notes[:3]))
         # the review page shows the colour mosaic when there is one
         store.set_meta("mosaic", os.path.abspath(files[0].path))
+        store.set_meta("mosaic_seams", files[0].seams.to_json() if files[0].seams else None)
     return MosaicResult(files, notes, time.perf_counter() - t0)

@@ -21,6 +21,7 @@ from uav.errors import FrameError, InvalidInputError, MosaicError
 from .blend import Canvas, Grid
 from .cog import write_cog
 from .poses import PlacedFrame
+from .seams import MAX_PAIRS, SeamAgreement, SeamMeter
 from .warp import warp_frame
 
 __all__ = ["MosaicFile", "mosaic_frames", "DEFAULT_GSD_FACTOR", "MAX_CELLS"]
@@ -48,6 +49,7 @@ class MosaicFile:
     registered: int = 0
     timings_s: dict = field(default_factory=dict)
     warp_error_cells: float = 0.0   # largest interpolation error of the frames' mappings, checked
+    seams: SeamAgreement | None = None
 
 
 def _reduce_for(p: PlacedFrame, res: float) -> int:
@@ -73,8 +75,9 @@ def pick_resolution(frames: list[PlacedFrame], resolution: float | None) -> floa
 
 
 def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: float | None,
-                  notes: list[str]) -> MosaicFile | None:
-    """Blend ``frames`` (one camera kind) into a COG at ``out_path``; ``None`` when none draws."""
+                  notes: list[str], seam_pairs: int = MAX_PAIRS) -> MosaicFile | None:
+    """Blend ``frames`` (one camera kind) into a COG at ``out_path``; ``None`` when none draws.
+    Up to ``seam_pairs`` overlapping pairs are measured for agreement (:mod:`.seams`; 0: none)."""
     from ..frames import decode_frame, read_frame_bytes
 
     zones = Counter(p.geo.epsg for p in frames)
@@ -98,9 +101,12 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
         grid = Grid.covering(epsg, bounds, res)
     t = Counter()
     canvas, used, registered, warp_err = None, 0, 0, 0.0
-    for p in frames:
+    meter = SeamMeter(grid, [(p.name, p.geo.footprint_utm) for p in frames], seam_pairs) if seam_pairs else None
+    for i, p in enumerate(frames):
         window = grid.window(p.geo.footprint_utm.bounds)
         if window[2] <= window[0] or window[3] <= window[1]:
+            if meter:
+                meter.forget(i)
             continue
         r = _reduce_for(p, res)
         t0 = time.perf_counter()
@@ -108,6 +114,8 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
             img = decode_frame(read_frame_bytes(p.path), p.path, reduce=r)
         except (FrameError, OSError) as exc:
             notes.append(f"{p.name}: cannot be read now ({exc}); left out of the {kind} mosaic")
+            if meter:
+                meter.forget(i)
             continue
         t1 = time.perf_counter()
         if canvas is None:
@@ -119,7 +127,11 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
         canvas.add(warped.pixels, warped.valid, window, p.geo.camera.C[:2])
         t["decode"] += t1 - t0
         t["orthorectify"] += t2 - t1
-        t["blend"] += time.perf_counter() - t2
+        t3 = time.perf_counter()
+        t["blend"] += t3 - t2
+        if meter:
+            meter.add(i, warped.pixels, warped.valid, window)
+            t["seams"] += time.perf_counter() - t3
         used += 1
         registered += p.registered
     if canvas is None:
@@ -132,7 +144,7 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
     t["write"] = time.perf_counter() - t0
     return MosaicFile(kind, os.fspath(out_path), epsg, res, (grid.width, grid.height),
                       grid.window_bounds(0, 0, grid.width, grid.height), used, registered,
-                      {k: round(v, 3) for k, v in t.items()}, warp_err)
+                      {k: round(v, 3) for k, v in t.items()}, warp_err, meter.result() if meter else None)
 
 
 def _match_bands(img: np.ndarray, bands: int) -> np.ndarray:

@@ -92,6 +92,64 @@ def test_uav_mosaic_at_a_chosen_resolution_has_overviews_and_shows_the_ground(su
         assert np.median(err[edge]) <= 10, np.median(err[edge])
         assert np.median(np.abs(got - moved).mean(axis=1)[edge]) > 2 * np.median(err[edge])
 
+def _seams(gpkg) -> dict:
+    import json
+
+    from processing.store import FlightStore
+
+    with FlightStore.open(gpkg) as store:
+        raw = store.get_meta("mosaic_seams")
+    return None if raw is None else json.loads(raw)
+
+
+def test_overlapping_frames_agree_at_the_seams_and_a_shifted_frame_is_caught(survey, tmp_path):
+    """The rendered frames are exact: the same ground lies within a pixel in every overlapping
+    pair's warps.  One frame's position moved 1 m east (4 cells) shows up in its pairs."""
+    import shutil
+    import sqlite3
+
+    root, _ = survey
+    out = _uav("mosaic", root / "flight.gpkg", "-o", tmp_path / "m.tif")
+    assert "seams: frames agree to" in out
+    seams = _seams(root / "flight.gpkg")
+    # 3 x 2 frames, each pair overlapping by 10 % or more: in a row 3 (the two ends share 20 %)
+    # x 2 rows, 3 above each other, 4 diagonal neighbours, 2 diagonals across the ends
+    assert seams["overlapping"] == 15 and seams["pairs"] >= 11, seams
+    assert seams["median_px"] < 0.5 and seams["p90_px"] < 1.0 and seams["worst_pair_px"] < 1.0, seams
+
+    moved = tmp_path / "moved.gpkg"
+    shutil.copy(root / "flight.gpkg", moved)
+    with sqlite3.connect(moved) as con:
+        # 1 m east at 43.1 N: 1 / (111320 cos 43.1) degrees of longitude
+        con.execute("UPDATE frames SET lon = lon + ? WHERE name = 'DJI_0001.JPG'", (1 / (111320 * np.cos(np.radians(43.1))),))
+    out = _uav("mosaic", moved, "-o", tmp_path / "moved.tif")
+    bad = _seams(moved)
+    assert "DJI_0001.JPG" in bad["worst_pair"] and 3.5 < bad["worst_pair_px"] < 4.5, bad
+    assert bad["p90_px"] > 3, bad
+    assert f"worst pair {bad['worst_pair_px']:.1f}, " in out
+
+    out = _uav("mosaic", moved, "-o", tmp_path / "n.tif", "--seam-pairs", 0)
+    assert "seams:" not in out and _seams(moved) is None
+
+
+def test_seam_displacement_is_measured_to_a_fraction_of_a_cell():
+    """Two copies of one textured cut, the second moved by a known amount."""
+    import cv2
+
+    from processing.orthomosaic.seams import pair_displacements
+
+    rng = np.random.default_rng(3)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (300, 300, 3), dtype=np.uint8), (0, 0), 1.5)
+    seen = np.ones((300, 300), bool)
+    for dx, dy in ((0.0, 0.0), (2.0, -1.0), (0.7, 0.4), (6.0, 0.0)):
+        moved = cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, dy]]), (300, 300), borderMode=cv2.BORDER_REFLECT)
+        d = pair_displacements(img, seen, moved, seen)
+        assert d.size >= 10 and abs(np.median(d) - np.hypot(dx, dy)) < 0.2, (dx, dy, d.size, np.median(d))
+    # nothing alike (a flat cut): not measured, rather than a made-up figure
+    flat = np.full_like(img, 90)
+    assert pair_displacements(flat, seen, flat, seen).size == 0
+
+
 def test_mosaic_refuses_bad_input_in_words(survey, tmp_path):
     root, _ = survey
     out = _uav("mosaic", root / "flight.gpkg", "--resolution", 0, code=2)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import click
 
 
-def write_mosaic(gpkg, out, resolution, dem=None, ground_elevation=None, camera=None, echo=click.echo):
+def write_mosaic(gpkg, out, resolution, dem=None, ground_elevation=None, camera=None, echo=click.echo,
+                 seam_pairs=None):
     """Build the mosaic and say what was written (shared with ``uav process --mosaic``)."""
     from processing.orthomosaic import build_mosaic
+    from processing.orthomosaic.seams import MAX_PAIRS
 
     if echo is not None:
         echo("making the mosaic …")
     result = build_mosaic(gpkg, out, resolution=resolution, dem=dem, ground_elevation=ground_elevation,
-                          camera=camera)
+                          camera=camera, seam_pairs=MAX_PAIRS if seam_pairs is None else seam_pairs)
     if echo is not None:
         echo(str(result))
     return result
@@ -30,16 +32,21 @@ def write_mosaic(gpkg, out, resolution, dem=None, ground_elevation=None, camera=
 @click.option("--ground-elevation", type=float, default=None,
               help="Flat ground at this elevation (m) instead of take-off height, as given to uav process.")
 @click.option("--camera", default=None, help="Camera profile name, as given to uav process.")
-def mosaic(gpkg, out, resolution, dem, ground_elevation, camera):
+@click.option("--seam-pairs", type=click.IntRange(min=0), default=None,
+              help="How many overlapping pairs of frames to check for agreement at the seams, at most "
+                   "(features matched between the frames' own warps; default 40, spread over the flight; "
+                   "0: do not check).")
+def mosaic(gpkg, out, resolution, dem, ground_elevation, camera, seam_pairs):
     """Write the mosaic of a processed flight: every placed frame orthorectified and blended.
 
     Frames sit where `uav process` put them: on their registered poses after --register, else on
     their own GPS/IMU.  The file is a Cloud Optimized GeoTIFF (UTM, overviews, transparent
     where no frame saw the ground) that opens in QGIS; `uav review` shows it under the flags.
+    The summary says how far apart the same ground lies in overlapping frames (mosaic pixels).
     """
     profile = None
     if camera:
         from ..profiles import get_camera
 
         profile = get_camera(camera)
-    write_mosaic(gpkg, out, resolution, dem, ground_elevation, profile)
+    write_mosaic(gpkg, out, resolution, dem, ground_elevation, profile, seam_pairs=seam_pairs)
