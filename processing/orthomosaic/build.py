@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +23,7 @@ from .blend import Canvas, Grid
 from .cog import write_cog
 from .poses import PlacedFrame
 from .seams import MAX_PAIRS, SeamAgreement, SeamMeter
-from .warp import warp_frame
+from .warp import FrameWarp, warp_frame
 
 __all__ = ["MosaicFile", "mosaic_frames", "DEFAULT_GSD_FACTOR", "MAX_CELLS"]
 
@@ -33,6 +34,7 @@ BLEND_CELLS = 3.0            # seam cross-fade and edge fade, in cells (see .ble
 # median GSD sets the cell, so without it half the frames (GSD a hair above the median) would
 # be decoded at twice the size for no visible gain.
 REDUCE_SLACK = 1.05
+THREADS = 2                  # frames decoded and warped at once, ahead of the blend
 
 
 @dataclass
@@ -78,8 +80,6 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
                   notes: list[str], seam_pairs: int = MAX_PAIRS) -> MosaicFile | None:
     """Blend ``frames`` (one camera kind) into a COG at ``out_path``; ``None`` when none draws.
     Up to ``seam_pairs`` overlapping pairs are measured for agreement (:mod:`.seams`; 0: none)."""
-    from ..frames import decode_frame, read_frame_bytes
-
     zones = Counter(p.geo.epsg for p in frames)
     epsg = zones.most_common(1)[0][0]
     for p in frames:
@@ -99,39 +99,34 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
         notes.append(f"{kind} mosaic: {res:.3f} m would be {grid.width} x {grid.height} cells; made at {coarser:.3f} m")
         res = coarser
         grid = Grid.covering(epsg, bounds, res)
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="mosaic") as pool:
+        return _draw(frames, grid, kind, out_path, notes, seam_pairs, pool)
+
+
+def _draw(frames, grid: Grid, kind: str, out_path, notes: list[str], seam_pairs: int, pool) -> MosaicFile | None:
     t = Counter()
     canvas, used, registered, warp_err = None, 0, 0, 0.0
-    meter = SeamMeter(grid, [(p.name, p.geo.footprint_utm) for p in frames], seam_pairs) if seam_pairs else None
-    for i, p in enumerate(frames):
-        window = grid.window(p.geo.footprint_utm.bounds)
-        if window[2] <= window[0] or window[3] <= window[1]:
+    meter = SeamMeter(grid, [(p.name, p.geo.footprint_utm) for p in frames], seam_pairs, pool) if seam_pairs else None
+    for i, p, window, got in _warped(frames, grid, pool):
+        if isinstance(got, Exception):
+            notes.append(f"{p.name}: cannot be read now ({got}); left out of the {kind} mosaic")
+        if not isinstance(got, Warped):
             if meter:
                 meter.forget(i)
             continue
-        r = _reduce_for(p, res)
+        t["decode"] += got.decode_s
+        t["orthorectify"] += got.warp_s
         t0 = time.perf_counter()
-        try:
-            img = decode_frame(read_frame_bytes(p.path), p.path, reduce=r)
-        except (FrameError, OSError) as exc:
-            notes.append(f"{p.name}: cannot be read now ({exc}); left out of the {kind} mosaic")
-            if meter:
-                meter.forget(i)
-            continue
-        t1 = time.perf_counter()
         if canvas is None:
-            canvas = Canvas(grid, 1 if img.ndim == 2 else img.shape[2], BLEND_CELLS * res)
-        img = _match_bands(img, canvas.bands)
-        warped = warp_frame(img, p.geo, grid, window, r)
-        warp_err = max(warp_err, warped.max_err_cells)
-        t2 = time.perf_counter()
-        canvas.add(warped.pixels, warped.valid, window, p.geo.camera.C[:2])
-        t["decode"] += t1 - t0
-        t["orthorectify"] += t2 - t1
-        t3 = time.perf_counter()
-        t["blend"] += t3 - t2
+            canvas = Canvas(grid, 1 if got.warp.pixels.ndim == 2 else got.warp.pixels.shape[2], BLEND_CELLS * grid.res)
+        pixels = _match_bands(got.warp.pixels, canvas.bands)
+        warp_err = max(warp_err, got.warp.max_err_cells)
+        canvas.add(pixels, got.warp.valid, window, p.geo.camera.C[:2])
+        t1 = time.perf_counter()
+        t["blend"] += t1 - t0
         if meter:
-            meter.add(i, warped.pixels, warped.valid, window)
-            t["seams"] += time.perf_counter() - t3
+            meter.add(i, pixels, got.warp.valid, window)
+            t["seams"] += time.perf_counter() - t1
         used += 1
         registered += p.registered
     if canvas is None:
@@ -141,10 +136,62 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
     pixels, seen = canvas.result()
     del canvas
     write_cog(out_path, pixels, seen, grid, thermal=pixels.shape[2] == 1)
-    t["write"] = time.perf_counter() - t0
-    return MosaicFile(kind, os.fspath(out_path), epsg, res, (grid.width, grid.height),
+    t1 = time.perf_counter()
+    t["write"] = t1 - t0
+    seams = meter.result() if meter else None      # the last pairs were measured while writing
+    t["seams_wait"] = time.perf_counter() - t1
+    return MosaicFile(kind, os.fspath(out_path), grid.epsg, grid.res, (grid.width, grid.height),
                       grid.window_bounds(0, 0, grid.width, grid.height), used, registered,
-                      {k: round(v, 3) for k, v in t.items()}, warp_err, meter.result() if meter else None)
+                      {k: round(v, 3) for k, v in t.items()}, warp_err, seams)
+
+
+@dataclass
+class Warped:
+    """One frame decoded and warped onto its window, and what that took (in its thread)."""
+
+    warp: FrameWarp
+    decode_s: float
+    warp_s: float
+
+
+def _decode_and_warp(p: PlacedFrame, grid: Grid, window) -> Warped:
+    from ..frames import decode_frame, read_frame_bytes
+
+    r = _reduce_for(p, grid.res)
+    t0 = time.perf_counter()
+    img = decode_frame(read_frame_bytes(p.path), p.path, reduce=r)
+    t1 = time.perf_counter()
+    warp = warp_frame(img, p.geo, grid, window, r)
+    return Warped(warp, t1 - t0, time.perf_counter() - t1)
+
+
+def _warped(frames: list[PlacedFrame], grid: Grid, pool):
+    """``(index, frame, window, Warped | exception | None)`` in the frames' order; ``None``
+    where the frame's footprint misses the grid.  Decoding and warping run up to ``THREADS``
+    frames ahead in ``pool``'s threads (libjpeg, cv2.remap and numpy's large loops let go of
+    the GIL) while the caller blends, so the blend no longer waits for the next decode."""
+    jobs = ((i, p, grid.window(p.geo.footprint_utm.bounds)) for i, p in enumerate(frames))
+    ahead: deque = deque()
+
+    def submit():
+        for i, p, w in jobs:
+            empty = w[2] <= w[0] or w[3] <= w[1]
+            ahead.append((i, p, w, None if empty else pool.submit(_decode_and_warp, p, grid, w)))
+            if not empty:
+                return
+
+    for _ in range(THREADS + 1):
+        submit()
+    while ahead:
+        i, p, w, fut = ahead.popleft()
+        if fut is None:
+            yield i, p, w, None
+            continue
+        submit()
+        try:
+            yield i, p, w, fut.result()
+        except (FrameError, OSError) as exc:
+            yield i, p, w, exc
 
 
 def _match_bands(img: np.ndarray, bands: int) -> np.ndarray:

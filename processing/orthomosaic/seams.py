@@ -137,13 +137,14 @@ def _refined(ga, gb, both, pa, pb) -> np.ndarray:
 
 class SeamMeter:
     """Fed every frame's warp as the mosaic is built; measures the chosen pairs as their
-    second frame arrives.  ``frames`` are ``(name, footprint polygon in the grid's UTM)`` in
-    the order :meth:`add` will see them."""
+    second frame arrives (in ``pool``, an executor, when given: the caller blends meanwhile).
+    ``frames`` are ``(name, footprint polygon in the grid's UTM)`` in the order :meth:`add`
+    will see them."""
 
-    def __init__(self, grid: Grid, frames, max_pairs: int = MAX_PAIRS):
+    def __init__(self, grid: Grid, frames, max_pairs: int = MAX_PAIRS, pool=None):
         import shapely
 
-        self.grid = grid
+        self.grid, self.pool = grid, pool
         self.names = [n for n, _ in frames]
         polys = [p for _, p in frames]
         overlapping = []
@@ -192,9 +193,10 @@ class SeamMeter:
                 a, b = self._pairs[k]
                 (pa, va), (pb, vb) = held[a], held[b]
                 del self._held[k]
-                d = pair_displacements(pa, va, pb, vb)
-                if d.size >= MIN_MATCHES:
-                    self._found.append((k, d))
+                if self.pool is not None:
+                    self._found.append((k, self.pool.submit(pair_displacements, pa, va, pb, vb)))
+                else:
+                    self._found.append((k, pair_displacements(pa, va, pb, vb)))
 
     def forget(self, index: int) -> None:
         """Frame ``index`` will not be drawn (unreadable): its pairs are not measured."""
@@ -202,11 +204,14 @@ class SeamMeter:
             self._held.pop(k, None)
 
     def result(self) -> SeamAgreement:
-        if not self._found:
+        """The figures over the pairs measured (waits for any still being measured)."""
+        found = [(k, d if isinstance(d, np.ndarray) else d.result()) for k, d in self._found]
+        found = [(k, d) for k, d in found if d.size >= MIN_MATCHES]
+        if not found:
             return SeamAgreement(0, self.overlapping, 0, None, None, None, None)
-        pooled = np.concatenate([d for _, d in self._found])
-        k, d = max(self._found, key=lambda kd: float(np.median(kd[1])))
+        pooled = np.concatenate([d for _, d in found])
+        k, d = max(found, key=lambda kd: float(np.median(kd[1])))
         a, b = self._pairs[k]
-        return SeamAgreement(len(self._found), self.overlapping, int(pooled.size),
+        return SeamAgreement(len(found), self.overlapping, int(pooled.size),
                              round(float(np.median(pooled)), 2), round(float(np.percentile(pooled, 90)), 2),
                              round(float(np.median(d)), 2), f"{self.names[a]}/{self.names[b]}")

@@ -7,12 +7,16 @@ more than everything else in the mosaic put together.  The cell -> pixel mapping
 on a lattice of every ``step``-th cell and interpolated bilinearly between; the exact mapping is
 also evaluated at the centre of every lattice square (where bilinear interpolation of a smooth
 map errs most) and the lattice is made finer until that error is below ``tol_cells`` mosaic
-cells.  Both resamplings (lattice -> cells, frame -> cells) are ``cv2.remap``; with a power-of-two
+cells (or frame pixels, where a pixel is the coarser).  Flat ground keeps a 16-cell lattice
+(Brighton: 0.011 cells at most, measured against every cell projected); a DEM is bilinear,
+its slope jumps at every DEM cell edge, and over steep hills the lattice goes down to every
+cell: as exact as before there, and as slow.  Both resamplings (lattice -> cells, frame -> cells) are ``cv2.remap``; with a power-of-two
 step the lattice's fractional positions are exact in OpenCV's 1/32-pixel interpolation table.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +26,12 @@ from .blend import Grid
 __all__ = ["FrameWarp", "warp_frame", "frame_map", "DEFAULT_STEP", "TOLERANCE_CELLS"]
 
 DEFAULT_STEP = 16          # cells between exact projections; a power of two, at most 32
-TOLERANCE_CELLS = 0.02     # largest interpolation error accepted, in mosaic cells
+TOLERANCE_CELLS = 0.05     # largest interpolation error accepted, in mosaic cells (or frame pixels)
 _OFF = -1.0e5              # pixel coordinate for cells the camera cannot see (behind it)
 _ROWS = 4096               # cv2.remap wants fewer than 32767 rows at a time
+# Frames are warped in threads; the DEM's pyproj transformer is shared and pyproj does not
+# promise a transformer is safe across threads.  Only lattice points go through it: no wait.
+_DEM_LOCK = threading.Lock()
 
 
 @dataclass
@@ -43,7 +50,8 @@ def _project(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int):
     the grid cells ``cols`` x ``rows``; ``_OFF`` where the camera cannot see the point."""
     X, Y = np.meshgrid(grid.x0 + (cols + 0.5) * grid.res, grid.y1 - (rows + 0.5) * grid.res)
     if cam.dem is not None:
-        Z = cam.dem.height(X.ravel(), Y.ravel())
+        with _DEM_LOCK:
+            Z = cam.dem.height(X.ravel(), Y.ravel())
         Z = np.where(np.isfinite(Z), Z, cam.C[2] - cam.height_agl)
     else:
         Z = np.full(X.size, cam.ground_z)
@@ -56,10 +64,11 @@ def _project(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int):
 
 
 def _lattice_error(U, V, Uc, Vc, step: int) -> float:
-    """Largest distance, in mosaic cells, between the exact mapping at the lattice squares'
-    centres (``Uc, Vc``) and the bilinear interpolation of their corners.  A pixel error is
-    turned into cells through the local Jacobian of the mapping (so an oblique frame's far side,
-    where one pixel spans several cells, is judged in cells, not pixels)."""
+    """Largest error of the bilinear interpolation of the lattice's corners at the lattice
+    squares' centres (``Uc, Vc``, exact), in whichever is coarser there: mosaic cells or frame
+    pixels.  A pixel error is turned into cells through the mapping's local Jacobian; where one
+    frame pixel spans several cells (an oblique frame's far side) a fraction of a cell is far
+    below what the frame can show, so the error counts in pixels there."""
     seen = (U > _OFF / 2) & (V > _OFF / 2)
     quad = seen[:-1, :-1] & seen[1:, :-1] & seen[:-1, 1:] & seen[1:, 1:] & (Uc > _OFF / 2)
     if not quad.any():
@@ -74,7 +83,7 @@ def _lattice_error(U, V, Uc, Vc, step: int) -> float:
     det = a * d - b * c
     det = np.where(np.abs(det) > 1e-12, det, np.inf)
     dc, dr = (d * eu - b * ev) / det, (a * ev - c * eu) / det
-    return float(np.hypot(dc, dr).max())
+    return float(np.minimum(np.hypot(dc, dr), np.hypot(eu, ev)).max())
 
 
 def frame_map(geo, grid: Grid, window, reduce: int, *, step: int = DEFAULT_STEP,
@@ -121,7 +130,8 @@ def warp_frame(image: np.ndarray, geo, grid: Grid, window, reduce: int = 1, *,
     valid = (mx >= -0.5) & (my >= -0.5) & (mx <= iw - 0.5) & (my <= ih - 0.5)
     pixels = np.empty(mx.shape + image.shape[2:], image.dtype)
     for s in range(0, mx.shape[0], _ROWS):
+        # the frame's outermost half pixel repeats its edge rather than fading into black
         pixels[s:s + _ROWS] = cv2.remap(image, mx[s:s + _ROWS], my[s:s + _ROWS], cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_CONSTANT, borderValue=0).reshape(
+                                        borderMode=cv2.BORDER_REPLICATE).reshape(
                                             pixels[s:s + _ROWS].shape)
     return FrameWarp(pixels, valid, step, err)
