@@ -60,6 +60,21 @@ def _stop(procs):
             p.kill()
 
 
+def _cpu(procs) -> list[float]:
+    """CPU seconds so far of each process and its children (``unshare`` wraps a blind worker)."""
+    import psutil
+
+    total = []
+    for p in procs:
+        ps = psutil.Process(p.pid)
+        t = 0.0
+        for q in (ps, *ps.children(recursive=True)):
+            c = q.cpu_times()
+            t += c.user + c.system
+        total.append(t)
+    return total
+
+
 def one(tmp: Path, frames: Path, warm: Path, workers: int, blind: bool) -> dict:
     from distributed import Client
 
@@ -72,7 +87,9 @@ def one(tmp: Path, frames: Path, warm: Path, workers: int, blind: bool) -> dict:
             process_frames([warm], tmp / f"warm-{time.monotonic_ns()}.gpkg", dask_address=client,
                            progress=False)
             out = tmp / f"run-{time.monotonic_ns()}.gpkg"
+            before = _cpu(procs)
             s = process_frames([frames], out, dask_address=client, progress=False)
+            spent = [round(b - a, 2) for a, b in zip(before, _cpu(procs), strict=True)]
             os.unlink(out)
     finally:
         _stop(procs)
@@ -83,6 +100,10 @@ def one(tmp: Path, frames: Path, warm: Path, workers: int, blind: bool) -> dict:
             # CPU seconds per frame in process_frame: if this holds while frames/s does not
             # scale, the cores were busy with something else (load_avg: 1-minute, after the run)
             "worker_cpu_s_per_frame": round(s.worker_cpu_s / max(s.processed, 1), 3),
+            # where the two cores went during the timed run: this process, the scheduler, each
+            # worker process (all its threads: the search, its event loop, (un)pickling bytes)
+            "cpu_s": {"parent": round(s.parent_cpu_s, 2), "scheduler": spent[0],
+                      "workers": spent[1:]},
             "load_avg": round(os.getloadavg()[0], 2)}
 
 

@@ -26,9 +26,17 @@ from uav.errors import FrameError, LinkError
 
 from .frames import read_frame_bytes
 from .tasks import FrameOutcome, FrameTask
-from .worker import process_frame
+from .worker import limit_threads, process_frame
 
-__all__ = ["Shipping", "installed_version", "ready_cluster", "run_dask"]
+__all__ = ["SchedulerLost", "Shipping", "installed_version", "ready_cluster", "run_dask"]
+
+
+class SchedulerLost(LinkError):
+    """The Dask scheduler went away mid-run; ``done`` outcomes had come back (and were written)."""
+
+    def __init__(self, message: str, done: int):
+        super().__init__(message)
+        self.done = done
 
 
 def installed_version() -> str:
@@ -102,6 +110,10 @@ def _with_bytes(task: FrameTask) -> tuple[FrameTask | None, int, str | None]:
 
 
 def _frame_on_worker(task: FrameTask) -> FrameOutcome:
+    # `dask worker --nthreads 1` gives one thread to the tasks, but OpenCV would still use every
+    # core of the PC for each frame: with a worker per core they fought (measured: a lone
+    # worker took 1.06 cores). Cheap to repeat; set in the thread that runs the frame.
+    limit_threads()
     out = process_frame(task)
     from distributed import get_worker
 
@@ -215,10 +227,11 @@ def run_dask(tasks: Iterable[FrameTask], client, workers: int | None,
             feed(1)
     except (OSError, TimeoutError, CancelledError) as exc:
         # the scheduler went away (CommClosedError is an OSError; the client cancels the
-        # futures it had once it gives up reconnecting)
-        raise LinkError(f"lost the Dask scheduler at {where} after {done} frame(s) "
-                        f"({type(exc).__name__}: {exc}); every frame written so far is kept: run "
-                        f"the same command again and it goes on from there") from None
+        # futures it had once it gives up reconnecting); Dask's own words are for a developer
+        why = ("it closed the connection" if isinstance(exc, (OSError, CancelledError))
+               else "it stopped answering")
+        raise SchedulerLost(f"lost the Dask scheduler at {where} ({why}) after {done} frame(s) of "
+                            f"this run", done) from None
     finally:
         for fut in owner:
             fut.release()

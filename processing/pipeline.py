@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from .cluster import Shipping
+from uav.errors import LinkError
+
+from .cluster import SchedulerLost, Shipping
 from .detect.registry import DEFAULT_COLOUR, DEFAULT_THERMAL
 from .frames import find_frames
 from .prepass import _plan, _tasks, prepare_tasks
+from .progress import Progress
 from .request import ProcessRequest
 from .runners import _run_dask, _run_local
 from .store import FlightStore
@@ -59,8 +61,18 @@ def _kind_line(detectors, thermal: bool) -> str:
     return shown
 
 
+def _workers_alive(dask_address, workers: int) -> tuple[Callable[[], int] | None, str]:
+    """How the progress line counts workers: the Dask scheduler's, or the local pool."""
+    if hasattr(dask_address, "nthreads"):
+        return (lambda: len(dask_address.nthreads())), "Dask workers"
+    if dask_address is not None:   # an address: the runner's own client, not ours to ask
+        return None, "Dask workers"
+    n = max(workers, 1)
+    return (lambda: n), "workers"
+
+
 def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = None, *,
-                   progress: bool = True, on_flag: Callable | None = None,
+                   progress: bool | Progress = True, on_flag: Callable | None = None,
                    **options) -> Summary:
     """Process frames into a flight GeoPackage.
 
@@ -74,8 +86,9 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
         What the run is asked: detectors, sensitivity, telemetry, DEM, workers or a Dask
         cluster, GeoTIFFs, registration… (each field is described on
         :class:`processing.request.ProcessRequest`); or give its fields as keyword options.
-    progress : bool
-        Show a progress bar with frames/s.
+    progress : bool or Progress
+        Show how far the run is (:class:`processing.progress.Progress`: a bar on a terminal,
+        a line every 30 s otherwise), or count into the given one (``--watch`` keeps one).
     on_flag : callable, optional
         ``on_flag(flag: FlagRecord, frame: FrameRecord)`` after each flag is written.
 
@@ -136,10 +149,13 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
             if dem:
                 store.set_meta("dem", os.path.abspath(dem))
         bar = None
-        if progress and todo:
-            from tqdm import tqdm
-
-            bar = tqdm(total=len(todo), unit="frame", desc="processing", file=sys.stderr)
+        if isinstance(progress, Progress):
+            bar = progress
+            bar.add_total(len(todo))
+        elif progress and todo:
+            bar = Progress(len(todo))
+        if bar is not None:
+            bar.count_workers(*_workers_alive(dask_address, workers))
         shipping = Shipping(always=ship_frames, on_shipped=summary.note_shipped)
         runner = (_run_dask(tasks, dask_address, workers, shipping) if dask_address is not None
                   else _run_local(tasks, workers))
@@ -171,9 +187,16 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
                     if on_flag is not None:
                         on_flag(f, outcome.frame)
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(failed=st == "failed")
+        except SchedulerLost as exc:
+            # every outcome that came back is written, each in its own transaction: say so,
+            # and how the next run goes on (it skips them: done_paths above)
+            raise LinkError(f"{exc}: {summary.processed} of the {len(todo)} frame(s) to do are "
+                            f"written to {out_gpkg} with their flags. Start the scheduler and its "
+                            f"workers again and run the same command: it goes on from there "
+                            f"without doing them again") from None
         finally:
-            if bar is not None:
+            if bar is not None and bar is not progress:
                 bar.close()
             summary.blind_workers = sorted(w for w in shipping.blind if w)
         summary.flags_by_class = dict(counts)

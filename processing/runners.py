@@ -6,17 +6,9 @@ stays flat however long the flight.  Both run :func:`processing.worker.process_f
 
 from __future__ import annotations
 
-from .worker import process_frame
+from .worker import limit_threads, process_frame
 
-
-def _init_worker():
-    # workers must not fight over the few cores with OpenCV's own threads
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover
-        pass
+_init_worker = limit_threads   # each local worker process, as it starts
 
 
 def _mp_context():

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from .pipeline import process_frames
+from .progress import Progress
 from .request import ProcessRequest
 from .tasks import MAX_LISTED, Summary
 
@@ -19,13 +20,14 @@ def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
                  poll_s: float = 2.0, settle_s: float = 1.0,
                  stop: Callable[[], bool] | None = None, echo: Callable[[str], None] = print,
                  flag_lines: bool = True, on_flag: Callable | None = None,
-                 progress: bool = False, **options) -> Summary:
+                 progress: bool | Progress = False, **options) -> Summary:
     """Keep processing frames as they arrive in ``folder`` (a card reader, a live downlink).
 
     A file is taken once its size has not changed for ``settle_s`` seconds (still being
     copied otherwise).  Each new flag is printed at once through ``echo``.  Runs until
     ``stop()`` returns True (or Ctrl-C).  ``request`` (or its fields as keyword options) is
-    what each batch is processed with, as in :func:`process_frames`.
+    what each batch is processed with, as in :func:`process_frames`; a :class:`Progress` given as
+    ``progress`` counts every batch into one (frames done and failed, frames/s, workers).
     After each batch a sighting is announced once when it first appears and again only when its
     confidence changes materially; ``flag_lines=False`` drops the line per flag, except an
     ``ALERT`` line for a person or vehicle (:data:`URGENT_CLASSES`), printed as its frame is done.

@@ -109,6 +109,17 @@ def _check_pixels(task: FrameTask, pose: Pose, image, full_w: int) -> tuple[Pose
                          f"frame to check its pixels against: yaw kept", corrected=False), None
 
 
+def limit_threads():
+    """One core per worker: OpenCV's own thread pool would otherwise spread each frame's decode
+    and resizes over every core, and N workers on N cores would fight over them."""
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
 def process_frame(task: FrameTask) -> FrameOutcome:
     """Read, hash, decode, search and georeference one frame.  Never raises for a bad frame:
     the outcome's frame record says ``failed`` and why."""
@@ -267,8 +278,11 @@ def _place_flags(dets: list[Detection], geo, scale: int, why_no_pose: str | None
 
     Every box's centre and four corners go through one ray cast (``pixel_to_world``): the
     centre gives the flag's lon/lat, the corners its ground size (longest side of the box's
-    quadrilateral on the ground), as :meth:`CameraModel.box_ground_size` measures one box.
+    quadrilateral on the ground), as :meth:`CameraModel.box_ground_size` measures one box; the
+    position's uncertainty, or a bearing for a box in the sky, from :mod:`.flag_uncertainty`.
     """
+    from .flag_uncertainty import beyond_note, box_uncertainty
+
     flags = [FlagRecord(cls=d.cls, score=float(d.score), px_x0=d.x0 * scale, px_y0=d.y0 * scale,
                         px_x1=d.x1 * scale, px_y1=d.y1 * scale, detector=d.detector or None)
              for d in dets]
@@ -290,11 +304,14 @@ def _place_flags(dets: list[Detection], geo, scale: int, why_no_pose: str | None
     sides = np.linalg.norm(corners - np.roll(corners, -1, axis=1), axis=2).max(axis=1)
     whole = np.isfinite(corners).all(axis=(1, 2))
     hit = np.isfinite(ground[:n, 0])
+    unc = box_uncertainty(cam, np.stack([x0, y0, x1, y1], -1), [f.cls for f in flags], ground[:n])
     for i, f in enumerate(flags):
         if hit[i]:
             f.lon, f.lat = float(lon[i]), float(lat[i])
+            f.position_uncertainty_m = float(unc.uncertainty_m[i])
         else:
-            f.position_note = "box centre is above the horizon or beyond the usable range"
+            f.position_note = ("box centre is above the horizon or beyond the usable range: "
+                               + beyond_note(unc.bearing_deg[i], unc.beyond_m[i]))
         f.ground_size_m = float(sides[i]) if whole[i] else None
         f.size_ok = _size_check(f.cls, f.ground_size_m)
     return flags

@@ -176,10 +176,17 @@ def test_watch_folder_processes_new_frames_and_prints_flags(tmp_path):
 
     t = threading.Thread(target=card_reader)
     t.start()
+    from processing.progress import Progress
+
+    # as `uav process --watch --progress-every 0` counts: one count over every batch
+    progress = Progress(every_s=0, echo=lines.append, bar=False)
     s = watch_folder(folder, tmp_path / "w.gpkg", poll_s=0.1, settle_s=0.2,
                      stop=lambda: flags_seen() >= 4 or time.monotonic() > deadline,
-                     echo=lines.append, detectors=[RedBox()], workers=0)
+                     echo=lines.append, detectors=[RedBox()], workers=0, progress=progress)
     t.join()
+    said = [line for line in lines if line.startswith("progress:")]
+    assert [p.split(" frames")[0] for p in said] == [f"progress: {k} of {k}" for k in range(1, 5)]
+    assert all("(0 failed)" in p and "1 worker" in p for p in said), said
     flags = [line for line in lines if line.startswith("FLAG vehicle")]
     assert arrived == [1, 2, 3]  # each frame arrived only after the one before had its alert
     assert [f.split(" in ")[-1] for f in flags] == ["f00.jpg", "f01.jpg", "f02.jpg", "f03.jpg"]

@@ -69,6 +69,11 @@ def connect_dask(address: str, timeout_s: float | None = None):
         from distributed import Client
     except ImportError:  # pragma: no cover - distributed is a runtime dependency
         raise InvalidInputError("--dask needs the 'distributed' package: pip install distributed") from None
+    import logging
+
+    # Dask logs a traceback when it gives up on a lost scheduler; the run says so itself, in
+    # one line (processing.cluster), and a ranger is not helped by the traceback
+    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
     try:
         return Client(address, timeout=timeout_s)
     except (OSError, TimeoutError, ValueError) as exc:
@@ -121,10 +126,13 @@ def connect_dask(address: str, timeout_s: float | None = None):
 @click.option("--watch", is_flag=True, help="Keep running on a folder, processing frames as they arrive.")
 @click.option("--per-flag", is_flag=True,
               help="With --watch: also print every flag, not only each sighting (object) once.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress bar or progress lines.")
+@click.option("--progress-every", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds between progress lines (frames done/failed, frames/s, workers, time "
+                   "left) when the output is a log file or with --watch; a terminal gets a bar.")
 def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivity, redo, workers, dask_address,
             dask_timeout, ship_frames, geotiff, register, mosaic, mosaic_resolution, camera, reduce, watch,
-            per_flag, quiet):
+            per_flag, quiet, progress_every):
     """Georeference FRAMES (files or folders) and flag smoke, fire and vehicles in them.
 
     Writes OUT, a GeoPackage with a 'frames' layer (footprints, poses, SHA-256, status) and a
@@ -175,6 +183,11 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
                              geotiff=geotiff, reduce=int(reduce), redo=redo, register=register)
     if watch:
         click.echo(f"watching {frames[0]} (Ctrl-C to stop) -> {out}")
+    from processing.progress import Progress
+
+    # a watch prints lines among its FLAG lines; a run shows a bar on a terminal, lines in a log
+    progress = None if quiet else Progress(every_s=progress_every, echo=click.echo if watch else None,
+                                           bar=False if watch else None)
     found = []
     try:
         if not watch:
@@ -185,14 +198,17 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
                 raise FrameError(f"no frames (JPEG, TIFF or PNG photos) in {', '.join(frames)}; "
                                  f"nothing processed, {out} not written")
         if watch:
-            summary = watch_folder(frames[0], out, request, echo=click.echo, flag_lines=per_flag)
+            summary = watch_folder(frames[0], out, request, echo=click.echo, flag_lines=per_flag,
+                                   progress=progress or False)
         else:
-            summary = process_frames(frames, out, request, progress=not quiet)
+            summary = process_frames(frames, out, request, progress=progress or False)
     except KeyboardInterrupt:
         # Each frame is written in its own transaction: everything done so far is kept.
         click.secho(_interrupted(out, found), fg="yellow", err=True)
         raise SystemExit(130) from None
     finally:
+        if progress is not None:
+            progress.close()
         if client is not None:
             client.close()
     click.echo(str(summary))
