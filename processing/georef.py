@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from uav.dem import load_dem
+from uav.dem import dem_exists, load_dem
 from uav.errors import GeoreferenceError
 from uav.geo import LocalFrame, utm_epsg
 
@@ -51,7 +51,7 @@ class DemGround:
     path: str
 
     def __post_init__(self):
-        if not os.path.exists(self.path):
+        if not dem_exists(self.path):
             raise GeoreferenceError(f"DEM {self.path} does not exist")
 
 

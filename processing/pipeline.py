@@ -156,7 +156,8 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
             bar = Progress(len(todo))
         if bar is not None:
             bar.count_workers(*_workers_alive(dask_address, workers))
-        shipping = Shipping(always=ship_frames, on_shipped=summary.note_shipped)
+        shipping = Shipping(always=ship_frames, on_shipped=summary.note_shipped,
+                            dem=os.fspath(dem) if dem else None)
         runner = (_run_dask(tasks, dask_address, workers, shipping) if dask_address is not None
                   else _run_local(tasks, workers))
         counts: Counter = Counter()
@@ -199,6 +200,7 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
             if bar is not None and bar is not progress:
                 bar.close()
             summary.blind_workers = sorted(w for w in shipping.blind if w)
+            summary.shipped_dem = shipping.dem_sent
         summary.flags_by_class = dict(counts)
         registered = False
         if register and (todo or not store.get_meta("registration")):

@@ -38,9 +38,10 @@ class FrameTask:
     # overlapping frames to compare with, nearest first, as (path, yaw)
     software: str | None = None
     rotation_refs: tuple = ()
-    # the file's bytes, sent along only to a Dask worker that cannot read ``path`` (and those
-    # of ``rotation_refs``, same order; None where the parent could not read one): held in
-    # memory there, never written to its disk, hashed as they are, so SHA-256 is the file's
+    # the file's bytes, sent along only to a Dask worker that cannot read ``path`` (and, for
+    # ``rotation_refs``, same order, each reference's ORB features as the parent computed them
+    # (processing.worker.reference_features; None where the parent could not read one)): held
+    # in memory there, never written to its disk, hashed as they are, so SHA-256 is the file's
     data: bytes | None = None
     ref_data: tuple = ()
 
@@ -96,6 +97,7 @@ class Summary:
     shipped_bytes: int = 0                # their bytes (and their pixel-check neighbours')
     shipped_names: list = field(default_factory=list)  # the first MAX_LISTED of them
     blind_workers: list = field(default_factory=list)  # Dask workers that could not read a path
+    shipped_dem: tuple | None = None      # (--dem path, bytes, workers that could not read it)
 
     @property
     def processed(self) -> int:
@@ -153,6 +155,10 @@ class Summary:
                    f"{', '.join(self.blind_workers[:3])})" if self.blind_workers else " (--ship-frames)")
             lines.append(f"  sent over the network: {self.shipped} frame(s), "
                          f"{self.shipped_bytes / 1e6:.1f} MB{who}: {names}{more}")
+        if self.shipped_dem:
+            path, nbytes, blind = self.shipped_dem
+            lines.append(f"  sent over the network: the DEM {os.path.basename(path)}, {nbytes / 1e6:.1f} MB, held "
+                         f"in each Dask worker's memory ({blind} worker(s) could not read {path})")
         if self.sightings is not None:
             lines.append(f"  {self.sightings}")
         if self.registration is not None:

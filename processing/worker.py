@@ -53,16 +53,25 @@ _REF_LOCAL = threading.local()
 _REF_CACHE_SIZE = 8
 
 
-def _ref_features(path: str, data: bytes | None = None):
+def reference_features(path: str, data: bytes | None = None) -> tuple:
+    """ORB keypoints and descriptors of a trusted overlapping frame at 1/8 size: what a
+    re-saved frame's pixels are compared with (a few hundred kB, not the frame's MB)."""
+    from .yaw_check import orb_features
+
+    data = read_frame_bytes(path) if data is None else data
+    return orb_features(decode_frame(data, path, reduce=8))
+
+
+def _ref_features(path: str, data: bytes | tuple | None = None):
+    """``data``: the reference's bytes, or its :func:`reference_features` as the parent sent them."""
     cache = getattr(_REF_LOCAL, "cache", None)
     if cache is None:
         cache = _REF_LOCAL.cache = OrderedDict()
     feat = cache.get(path)
     if feat is None:
-        from .yaw_check import lsh_index, orb_features
+        from .yaw_check import lsh_index
 
-        data = read_frame_bytes(path) if data is None else data
-        pts, desc = orb_features(decode_frame(data, path, reduce=8))
+        pts, desc = data if isinstance(data, tuple) else reference_features(path, data)
         feat = (pts, desc, None if desc is None else lsh_index(desc))
         cache[path] = feat
         while len(cache) > _REF_CACHE_SIZE:

@@ -47,7 +47,7 @@ class ElevationModel:
 
         self.path = str(path)
         self.error = error
-        if not os.path.exists(self.path):
+        if not dem_exists(self.path):
             raise error(f"cannot read DEM {self.path}: the file does not exist")
         try:
             with rasterio.open(self.path) as src:
@@ -105,6 +105,13 @@ class ElevationModel:
         return np.where(outside, np.nan, z)
 
 
+def dem_exists(path: str | os.PathLike) -> bool:
+    """Whether a DEM is there: a file, or the GDAL in-memory copy (``/vsimem/``) that a Dask
+    worker which cannot read the analyst's disk was sent (processing.sent_dem)."""
+    path = os.fspath(path)
+    return path.startswith("/vsimem/") or os.path.exists(path)
+
+
 @lru_cache(maxsize=4)
 def _cached(path: str, stamp: tuple, error: type[UavError]) -> ElevationModel:
     return ElevationModel(path, error=error)
@@ -124,4 +131,4 @@ def load_dem(path, *, error: type[UavError] = UavError) -> ElevationModel:
     return _cached(path, stamp, error)
 
 
-__all__ = ["MAX_CELLS", "ElevationModel", "load_dem"]
+__all__ = ["MAX_CELLS", "ElevationModel", "dem_exists", "load_dem"]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -24,7 +26,7 @@ from tests.processing.dask_procs import (
     stop,
     unshare_works,
 )
-from tests.processing.test_pipeline import batch
+from tests.processing.test_pipeline import LAT, LON, batch
 from uav.cli import cli
 
 pytestmark = pytest.mark.slow
@@ -129,3 +131,67 @@ def test_no_worker_then_another_version_are_refused_naming_them(tmp_path):
         assert "Traceback" not in r.output and not out.exists()
     finally:
         stop(*(p for p in (old, sched) if p is not None))
+
+
+def _slope_dem(path: Path) -> Path:
+    """A DEM under the synthetic frames (UTM 32N): 195 m rising 0.1 m per metre to the east."""
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+
+    x0, y0 = Transformer.from_crs(4326, 32632, always_xy=True).transform(LON, LAT)
+    n, res = 200, 2.0
+    xs = x0 - n / 2 * res + (np.arange(n) + 0.5) * res
+    z = (195.0 + 0.1 * (xs - x0))[None, :].repeat(n, 0).astype("float32")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", width=n, height=n, count=1, dtype="float32",
+                       crs="EPSG:32632", transform=from_origin(x0 - n / 2 * res, y0 + n * res / 2, res, res),
+                       nodata=-9999) as ds:
+        ds.write(z, 1)
+    return path
+
+
+def test_a_dem_the_worker_cannot_read_is_sent_with_the_run(blind_cluster):
+    """``--dem`` on the analyst's disk only: it travels once, is held in the worker's memory,
+    and the frames land on the terrain exactly as in a local run."""
+    root, address = blind_cluster
+    frames = root / "frames" / "dem-card"
+    batch(frames)
+    dem = _slope_dem(root / "frames" / "gis" / "slope.tif")
+    local = root / "dem-local.gpkg"
+    process_frames([frames], local, workers=0, dem=str(dem), progress=False)
+    out = root / "dem-cluster.gpkg"
+    r = CliRunner().invoke(cli, ["process", str(frames), "--out", str(out), "--dask", address,
+                                 "--dem", str(dem), "--quiet"])
+    assert r.exit_code == 0, r.output
+    size = dem.stat().st_size / 1e6
+    assert (f"sent over the network: the DEM slope.tif, {size:.1f} MB, held in each Dask worker's "
+            f"memory (1 worker(s) could not read {dem})") in r.output
+    assert "georeferenced: 3" in r.output, r.output
+    assert frames_table(out) == frames_table(local) and flags_table(out) == flags_table(local)
+    flat = root / "flat-local.gpkg"   # the DEM did move the footprints: not flat ground's
+    process_frames([frames], flat, workers=0, progress=False)
+
+    def footprints(db):
+        with sqlite3.connect(db) as con:
+            return dict(con.execute("SELECT name, geom FROM frames WHERE geom IS NOT NULL"))
+
+    assert footprints(out) == footprints(local) != footprints(flat) and len(footprints(out)) == 3
+    from distributed import Client
+
+    with Client(address, timeout=20) as client:   # nothing left behind on the worker
+        assert client.run(lambda: __import__("processing.sent_dem").sent_dem.SENT_DEMS) == {
+            w: {} for w in client.nthreads()}
+
+
+def test_a_dem_too_big_to_send_is_refused_saying_what_to_do(blind_cluster, monkeypatch):
+    root, address = blind_cluster
+    frames = root / "frames" / "big-dem-card"
+    batch(frames)
+    dem = _slope_dem(root / "frames" / "gis" / "slope2.tif")
+    monkeypatch.setattr("processing.cluster.DEM_SEND_LIMIT_MB", 0.1)   # the slope is 0.2 MB
+    r = CliRunner().invoke(cli, ["process", str(frames), "--out", str(root / "big.gpkg"), "--dask", address,
+                                 "--dem", str(dem), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert f"1 Dask worker(s) cannot read the DEM {dem} and it is too big to send them" in r.output
+    assert "same path on each worker PC" in r.output and "Traceback" not in r.output
