@@ -145,6 +145,11 @@ def test_seam_displacement_is_measured_to_a_fraction_of_a_cell():
         moved = cv2.warpAffine(img, np.float32([[1, 0, dx], [0, 1, dy]]), (300, 300), borderMode=cv2.BORDER_REFLECT)
         d = pair_displacements(img, seen, moved, seen)
         assert d.size >= 10 and abs(np.median(d) - np.hypot(dx, dy)) < 0.2, (dx, dy, d.size, np.median(d))
+    # thermal values (one float band) are stretched to 8 bits on one scale for both frames
+    hot = (20 + img[..., 1] / 255 * 15).astype(np.float32)
+    moved = cv2.warpAffine(hot, np.float32([[1, 0, 3.0], [0, 1, 0]]), (300, 300), borderMode=cv2.BORDER_REFLECT)
+    d = pair_displacements(hot, seen, moved, seen)
+    assert d.size >= 10 and abs(np.median(d) - 3.0) < 0.2, (d.size, np.median(d))
     # nothing alike (a flat cut): not measured, rather than a made-up figure
     flat = np.full_like(img, 90)
     assert pair_displacements(flat, seen, flat, seen).size == 0
