@@ -21,6 +21,7 @@ import numpy as np
 from uav.errors import FrameError, GeoreferenceError, PoseError
 
 from .detect.base import Detection, FrameInfo
+from .detect.coco_check import off_nadir_deg, second_opinion
 from .frames import decode_frame, read_frame_bytes, read_metadata, sha256_bytes
 from .georef import DemGround, FlatGround, georeference_frame
 from .poses import Intrinsics, Pose, intrinsics_from_metadata, pose_from_metadata
@@ -208,17 +209,20 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         info = FrameInfo(path=path, thermal=rec.thermal,
                          gsd_m=None if geo is None or geo.gsd_m is None else geo.gsd_m * reduce,
                          row_gsd=_row_gsd(geo, reduce), reduce=reduce,
-                         height_m=None if geo is None else float(geo.camera.height_agl))
+                         height_m=None if geo is None else float(geo.camera.height_agl),
+                         off_nadir_deg=None if geo is None else off_nadir_deg(geo.camera))
         dets: list[Detection] = []
         from .detect.provenance import search_identity
         from .detect.registry import detectors_for_frame
 
         for det in detectors_for_frame(detectors, rec.thermal, path, task.sensitivity):
-            dets.extend(_resolvable(det, det.detect(image, info), info.row_gsd))
-            unseen = _unsearched_note(det, info.row_gsd, image.shape[0])
-            if unseen and unseen not in notes:
-                notes.append(unseen)
-                rec.error = "; ".join(n for n in notes if n)
+            # oblique frames: COCO's second opinion on each vehicle flag (nadir ones untouched)
+            checked = second_opinion(det, image, info, _resolvable(det, det.detect(image, info), info.row_gsd))
+            dets.extend(checked.detections)
+            for note in (_unsearched_note(det, info.row_gsd, image.shape[0]), checked.note):
+                if note and note not in notes:
+                    notes.append(note)
+                    rec.error = "; ".join(n for n in notes if n)
             searches.append(SearchRecord(det.name, *search_identity(det), searched_at=rec.processed_at,
                                          sensitivity=getattr(det, "sensitivity", None)))
     except Exception as exc:  # a detector bug must not stop the flight

@@ -59,6 +59,8 @@ class FrameInfo:
     # ground resolution are the camera's, the scale to search at is the image's
     reduce: int = 1
     height_m: float | None = None   # camera height above the ground, when the pose gives it
+    # degrees between the optical axis and straight down, when the pose gives it (0: nadir)
+    off_nadir_deg: float | None = None
 
 
 class Detector:
