@@ -6,11 +6,14 @@ at the operating threshold of the level asked for).
     .venv/bin/python -m benchmarks.user_path fire-smoke --sensitivity smoke=high
     .venv/bin/python -m benchmarks.user_path beach
     .venv/bin/python -m benchmarks.user_path oblique
+    .venv/bin/python -m benchmarks.user_path oblique-cost
 
 ``fire-smoke``: the held-back ``source-test`` photos (222); ``beach``: the 12 Brighton photos
 (no fire or smoke: every such flag is false); ``oblique``: the two aerial-oblique DJI frames,
 vehicles in the near field (rows whose ground resolution is finer than 15 cm/px), see
-:func:`oblique`.  Frames are linked into a scratch folder, never copied.
+:func:`oblique`; ``oblique-cost``: what COCO's second opinion on those frames' vehicle flags
+(:mod:`processing.detect.coco_check`) costs, see :func:`oblique_cost`.  Frames are linked into
+a scratch folder, never copied.
 """
 
 from __future__ import annotations
@@ -72,11 +75,48 @@ def beach(root: Path, work: Path, extra: list[str]) -> dict:
     return out
 
 
+def oblique_cost(root: Path, repeats: int = 3) -> dict:
+    """CPU seconds per oblique frame through the worker (``process_frame``: decode, pose,
+    vehicle search, COCO check, flags), with the COCO check off and on, interleaved; the median
+    of ``repeats`` each.  The difference is the check's cost on that frame."""
+    from processing.detect.coco_check import MODEL_ENV
+    from processing.tasks import FrameTask
+    from processing.worker import limit_threads, process_frame
+
+    limit_threads()
+    was = os.environ.get(MODEL_ENV)
+    out: dict = {}
+    try:
+        for p in sorted((root / "aerial-oblique" / "images").glob("*.JPG")):
+            task = FrameTask(str(p), detectors=("vehicle",))
+            process_frame(task)   # models loaded, caches warm
+            cpu: dict = {"off": [], "on": []}
+            for _ in range(repeats):
+                for how in ("off", "on"):
+                    if how == "off":
+                        os.environ[MODEL_ENV] = "off"
+                    elif was is None:
+                        os.environ.pop(MODEL_ENV, None)
+                    else:
+                        os.environ[MODEL_ENV] = was
+                    res = process_frame(task)
+                    cpu[how].append(res.cpu_s)
+            on, off = float(np.median(cpu["on"])), float(np.median(cpu["off"]))
+            out[p.name] = {"cpu_s_check_off": round(off, 2), "cpu_s_check_on": round(on, 2),
+                           "check_cpu_s": round(on - off, 2), "note": res.frame.error}
+    finally:
+        if was is None:
+            os.environ.pop(MODEL_ENV, None)
+        else:
+            os.environ[MODEL_ENV] = was
+    return out
+
+
 def main(argv=None) -> int:
     from processing.detect.evaluate import data_root
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.user_path", description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=("fire-smoke", "beach", "oblique"))
+    ap.add_argument("what", choices=("fire-smoke", "beach", "oblique", "oblique-cost"))
     ap.add_argument("--sensitivity", default=None)
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
     a = ap.parse_args(argv)
@@ -88,6 +128,8 @@ def main(argv=None) -> int:
             res = fire_smoke(root, work, extra)
         elif a.what == "beach":
             res = beach(root, work, extra)
+        elif a.what == "oblique-cost":
+            res = oblique_cost(root)
         else:
             from benchmarks.oblique import oblique
 
