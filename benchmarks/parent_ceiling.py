@@ -129,6 +129,7 @@ def _rss_sampler():
 def measure(n: int, tmp: Path) -> dict:
     import processing.pipeline as pipeline
     import processing.store.sightings as sightings_mod
+    from processing.progress import Progress
 
     folder = tmp / f"frames{n}"
     folder.mkdir()
@@ -153,7 +154,10 @@ def measure(n: int, tmp: Path) -> dict:
     me, state, th = _rss_sampler()
     rss0 = me.memory_info().rss
     try:
-        s = pipeline.process_frames([folder], tmp / f"f{n}.gpkg", detectors=["vehicle"], progress=False)
+        # progress counted as in a log file (`uav process ... > log`): a line every 30 s
+        progress = Progress(every_s=30, echo=lambda line: None, bar=False)
+        s = pipeline.process_frames([folder], tmp / f"f{n}.gpkg", detectors=["vehicle"], progress=progress)
+        progress.close()
     finally:
         state["run"] = False
         th.join()

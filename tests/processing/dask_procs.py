@@ -31,11 +31,12 @@ def unshare_works() -> str | None:
     return None
 
 
-def start_scheduler(tmp: Path) -> tuple[subprocess.Popen, str]:
+def start_scheduler(tmp: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     info = tmp / f"scheduler-{time.monotonic_ns()}.json"   # a second one in the same folder
     proc = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",
                              "--no-dashboard", "--scheduler-file", str(info)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
+                            env={**os.environ, **(env or {})})
     deadline = time.monotonic() + 30
     while not info.exists() and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -7,6 +7,10 @@ frames are under way.
 - A worker killed (SIGKILL) while its frames travel as bytes (it cannot see the card): its
   frames go to the other worker; nothing lost or doubled, the flags of a local run, and the
   progress lines say a worker left.
+- A worker cut off without a word (SIGSTOP to it and its nanny: the connection stays open, as
+  when a cable or radio link drops): the scheduler gives it up after its ``worker-ttl`` (set
+  short here; at least 5 s for a small cluster) plus the 30 s it waits for the silent nanny to
+  restart it, and its frames go to the other worker.
 
 Both need a run long enough to be cut: 24 real Brighton frames (../shared/data), skipped
 without them.
@@ -80,10 +84,18 @@ def _run_until(out, cmd, written: int, timeout_s: float = 120):
     return run
 
 
-def _cluster(root, workers: int, hidden=None):
+def _signal_tree(proc, sig):
+    """``dask worker`` is a nanny whose child process runs the tasks: both get ``sig``."""
+    import psutil
+
+    for p in (*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)):
+        p.send_signal(sig)
+
+
+def _cluster(root, workers: int, hidden=None, env=None):
     from distributed import Client
 
-    sched, address = start_scheduler(root)
+    sched, address = start_scheduler(root, env)
     procs = [start_worker(address, root / f"pc{k}-{time.monotonic_ns()}", hidden=hidden)
              for k in range(workers)]
     with Client(address, timeout=20) as client:
@@ -141,3 +153,21 @@ def test_a_worker_killed_while_frames_travel_loses_and_doubles_nothing(card):
     assert _written(out) == 24                        # each frame once
     assert frames_table(out) == frames_table(local)   # SHA-256 of the files, statuses, poses
     assert flags_table(out) == flags_table(local)
+
+
+def test_a_worker_cut_off_without_a_word_is_given_up_and_its_frames_done_elsewhere(card):
+    root, frames, local = card
+    out = root / "silent.gpkg"
+    sched, workers, address = _cluster(root, 2, env={"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "1s"})
+    try:
+        run = _run_until(out, [str(UAV), "process", str(frames), "--out", str(out), "--dask", address,
+                               "--progress-every", "0"], written=3)
+        _signal_tree(workers[0], signal.SIGSTOP)   # frozen: no heartbeat, no closed connection
+        said, _ = run.communicate(timeout=180)
+    finally:
+        _signal_tree(workers[0], signal.SIGCONT)
+        stop(*workers, sched)
+    assert run.returncode == 0, said
+    assert "24 frame(s) processed" in said and "a worker left: 2 -> 1 Dask worker" in said, said
+    assert _written(out) == 24
+    assert frames_table(out) == frames_table(local) and flags_table(out) == flags_table(local)
