@@ -131,7 +131,7 @@ def test_oblique_dji_frames_find_the_near_field_cars_and_flag_nothing_too_coarse
         labelled += len(gt)
         found += int((iou_matrix(gt, mine) >= 0.5).any(1).sum()) if len(mine) else 0
     assert labelled == 26
-    assert found / labelled >= 0.8     # the target for the near field (26 of 26 measured)
+    assert found / labelled >= 0.8     # the target (22 of 26 with the COCO check, 26 without)
 
 
 @needs_oblique
