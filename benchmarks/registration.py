@@ -1,8 +1,9 @@
 """Frame registration on real frames: footprints against the point cloud, seams between frames.
 
 Brighton (12 DJI Phantom 3 nadir frames, ~40 m up; ``../shared/data/brighton``), processed
-through the pipeline twice (``--detectors none``; without and with ``register=True``), then
-scored the same way for both:
+through the pipeline twice (``--detectors none``; without and with ``register=True``), plus the
+direct GeoPackage registered once more with the ground estimate off (``Priors(bias_m=None)``,
+what ``--register`` did before the ties measured the ground), then scored the same way:
 
 * **Footprints against the cloud.**  The point cloud ``model.laz`` is rendered top-down (10 cm
   cells, as :mod:`benchmarks.georef_accuracy` does).  Each frame is orthorectified with its
@@ -10,16 +11,24 @@ scored the same way for both:
   similarity to drop mismatches), and the matched features are taken back to the frame's own
   pixels; a RANSAC homography from frame pixels to the cloud's ground gives the frame's
   reference footprint (its corners).  The reference is made once, from the direct poses, and
-  scores both runs: corner distance (m) and IoU with the footprint in the GeoPackage.  Frames
-  whose reference has fewer than 40 inliers are left out (named).  Caveat: ODM georeferenced
-  the cloud from the same GPS tags, so a shift shared by all the frames' GPS is invisible.
+  scores every run: corner distance (m) and IoU with the footprint in the GeoPackage.  Frames
+  whose reference has fewer than 40 inliers are left out (named).  Also the corner distance
+  once the block's mean offset from the cloud is taken out (what no frame-to-frame evidence
+  can move: where the GPS puts the block as a whole).  Caveat: ODM georeferenced the cloud
+  from the GPS tags of its own, larger set of photos.
 * **Seams.**  For every pair of frames whose footprints overlap (15 % of the smaller),
   SIFT features (not the ORB features the registration ties are made of) are matched at 1/4
   size, RANSAC homography inliers kept, and each matched pixel is put on the ground through the
   frame's camera from the GeoPackage's pose (direct, or the registered one); the distance
   between the two ground points of a match is the seam error.
 
-Run: ``python -m benchmarks.registration`` (prints JSON; about a minute on 2 cores).
+Orthority (4 DJI Phantom 4 RTK oblique frames, gimbal -60 deg, ~100 m up;
+``../shared/data/orthority-odm``): processed direct and registered, on flat ground and on the
+site's DSM; a 9 x 9 grid of each frame's pixels is put on the ground through the stored pose
+(with the run's ground) and through the structure-from-motion pose on the DSM; the median
+distance, so registration can be seen not to make oblique frames worse.
+
+Run: ``python -m benchmarks.registration`` (prints JSON; about two minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -35,8 +44,11 @@ import numpy as np
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def _cameras(gpkg):
-    """Frame path -> (camera from the stored pose, registered or direct; footprint in UTM)."""
+def _cameras(gpkg, ground=None):
+    """Frame path -> (camera from the stored pose, registered or direct; footprint in UTM).
+
+    ``ground``: the run's ground (flat at take-off by default): a registered pose carries the
+    ground the ties found as a lower camera over that same ground model."""
     from processing.frames import read_metadata
     from processing.georef import FlatGround, georeference_frame
     from processing.poses import Pose, intrinsics_from_metadata
@@ -55,7 +67,7 @@ def _cameras(gpkg):
             intr = intrinsics_from_metadata(read_metadata(f.path))
             if src is r and r["lens_k1"]:
                 intr = adjusted_intrinsics(intr, r["lens_k1"])
-            geo = georeference_frame(pose, intr, FlatGround())
+            geo = georeference_frame(pose, intr, ground or FlatGround())
             out[f.path] = (geo, f.footprint)
     return out
 
@@ -112,17 +124,22 @@ def _reference_footprints(paths, cams, ref, origin, res):
 def _score_footprints(cams, refs):
     import shapely
 
-    errs, ious = [], []
+    offs, ious = [], []
     for p, (corners, _) in refs.items():
         cam = cams[p][0].camera
         W, H = cam.intr.width, cam.intr.height
         P = cam.pixel_to_world([-0.5, W - 0.5, W - 0.5, -0.5], [-0.5, -0.5, H - 0.5, H - 0.5])[:, :2]
-        errs.extend(np.linalg.norm(P - corners, axis=1))
+        offs.append(corners - P)
         a, b = shapely.Polygon(P), shapely.Polygon(corners)
         ious.append(a.intersection(b).area / a.union(b).area)
+    offs = np.concatenate(offs)
+    errs = np.linalg.norm(offs, axis=1)
+    shift = offs.mean(0)
     return {"frames": len(refs), "corner_median_m": round(float(np.median(errs)), 2),
             "corner_p90_m": round(float(np.percentile(errs, 90)), 2),
-            "iou_median": round(float(np.median(ious)), 3), "iou_mean": round(float(np.mean(ious)), 3)}
+            "iou_median": round(float(np.median(ious)), 3), "iou_mean": round(float(np.mean(ious)), 3),
+            "block_offset_m": [round(float(v), 2) for v in shift],
+            "corner_median_without_block_offset_m": round(float(np.median(np.linalg.norm(offs - shift, axis=1))), 2)}
 
 
 def _sift_matches(paths, pairs):
@@ -181,6 +198,18 @@ def brighton(workdir: str | None = None) -> dict:
         s = process_frames(paths, out, detectors=(), workers=2, progress=False, register=register)
         seconds[name] = round(time.perf_counter() - t, 1)
         runs[name] = (out, s)
+    # the same ties and solve with the ground estimate off: what --register did before
+    import shutil
+
+    from processing.register_flight import register_flight
+    from processing.registration import Priors
+    from processing.store import FlightStore
+
+    off = tmp / "registered_ground_off.gpkg"
+    shutil.copy(runs["direct"][0], off)
+    with FlightStore.open(off) as store:
+        register_flight(store, priors=Priors(bias_m=None))
+    runs["registered_ground_off"] = (off, None)
     cams = {k: _cameras(v[0]) for k, v in runs.items()}
     ref, (x0, y1, res), _ = _cloud_ortho(folder / "model.laz")
     refs = _reference_footprints(paths, cams["direct"], ref, (x0, y1), res)
@@ -195,13 +224,68 @@ def brighton(workdir: str | None = None) -> dict:
         "seams_sift": {k: _score_seams(c, matches) for k, c in cams.items()},
         "registration": None if reg is None else {
             "registered": reg.registered, "pairs": reg.pairs, "ties": reg.ties,
-            "height_bias_m": round(reg.height_bias_m, 2), "height_bias_used": reg.height_bias_used,
+            "ground_above_takeoff_m": round(reg.ground_above_m, 2), "ground_estimated": reg.height_bias_used,
+            "ground_sd_m": None if reg.height_bias_sd_m is None else round(reg.height_bias_sd_m, 2),
+            "summary": str(reg),
             "lens_k1": round(reg.lens_k1, 4), "lens_used": reg.lens_used,
             "tie_seams_before_after_m": [reg.seam_before_m, reg.seam_after_m]},
         "process_seconds": seconds,
     }
 
 
+def orthority(workdir: str | None = None) -> dict:
+    """Oblique frames: pixels on the ground through the stored pose vs the SfM pose on the DSM."""
+    import math
+
+    from pyproj import Transformer
+
+    from benchmarks.georef_accuracy import _sfm_centre_and_rotation
+    from processing import process_frames
+    from processing.georef import DemGround, FlatGround
+    from uav.geo import offset_lonlat
+
+    folder = DATA / "orthority-odm"
+    rec = json.loads((folder / "opensfm" / "reconstruction.json").read_text())[0]
+    ref = rec["reference_lla"]
+    dsm = str(folder / "odm_dem" / "dsm.tif")
+    paths = sorted(str(p) for p in (folder / "images").glob("*.tif"))
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="uav-reg-obl-"))
+    out, notes = {}, {}
+    for ground_name, dem in (("flat", None), ("dsm", dsm)):
+        for register in (False, True):
+            name = f"{ground_name}_{'registered' if register else 'direct'}"
+            gpkg = tmp / f"{name}.gpkg"
+            s = process_frames(paths, gpkg, detectors=(), workers=0, progress=False, register=register, dem=dem)
+            if s.registration is not None:
+                notes[name] = str(s.registration)
+            cams = _cameras(gpkg, DemGround(dem) if dem else FlatGround())
+            on_dsm = _cameras(gpkg, DemGround(dsm))
+            d = []
+            for p, (geo, _) in cams.items():
+                cam = geo.camera
+                shot = rec["shots"][Path(p).stem]
+                C_enu, R_sfm = _sfm_centre_and_rotation(shot)
+                lon, lat = offset_lonlat(ref["longitude"], ref["latitude"], C_enu[0], C_enu[1])
+                ref_cam = on_dsm[p][0].camera
+                x, y = Transformer.from_crs(4326, cam.epsg, always_xy=True).transform(lon, lat)
+                g = math.radians(cam.north_bearing_deg)
+                rz = np.array([[math.cos(-g), -math.sin(-g), 0], [math.sin(-g), math.cos(-g), 0], [0, 0, 1]])
+                ref_cam.C = np.array([x, y, ref["altitude"] + C_enu[2]])
+                ref_cam.R = rz @ R_sfm
+                u, v = np.meshgrid(np.linspace(0, cam.intr.width - 1, 9), np.linspace(0, cam.intr.height - 1, 9))
+                Pa = cam.pixel_to_world(u.ravel(), v.ravel())
+                Pb = ref_cam.pixel_to_world(u.ravel(), v.ravel())
+                dd = np.linalg.norm(Pa[:, :2] - Pb[:, :2], axis=1)
+                d.append(dd[np.isfinite(dd)])
+            d = np.concatenate(d)
+            out[name] = {"median_m": round(float(np.median(d)), 2), "p90_m": round(float(np.percentile(d, 90)), 2),
+                         "pixels": int(len(d))}
+    return {"pixel_ground_vs_sfm": out, "registration": notes}
+
+
 if __name__ == "__main__":
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    print(json.dumps(brighton(), indent=1, default=str))
+    res = {"brighton": brighton()}
+    if (DATA / "orthority-odm").exists():
+        res["orthority"] = orthority()
+    print(json.dumps(res, indent=1, default=str))

@@ -11,7 +11,9 @@ keeps its direct georeference, with status ``direct`` and why.
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -31,6 +33,16 @@ from .store.registration import FrameRegistrationRecord, save_registration
 from .ties import decode_scale, frame_features, match_pair, overlapping_pairs
 
 __all__ = ["register_flight"]
+
+# The solve models a frame's error as a turn, a shift and a height change, which is what a
+# nadir camera's is; an oblique camera's pitch error moves its far ground by tens of metres.
+# On Orthority (gimbal -60 deg, on its DSM) registering put pixels 3.3 -> 7.8 m off the SfM
+# poses' ground (docs/registration.md), so frames this far off nadir keep their direct pose.
+OBLIQUE_DEG = 20.0
+
+
+def _oblique(pose: Pose) -> bool:
+    return pose.pitch is not None and pose.pitch > -90.0 + OBLIQUE_DEG
 
 
 def _direct(frames, camera, ground):
@@ -81,6 +93,12 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
 
     Returns the :class:`Registration` (its ``frames`` in the order of ``store.frames('done')``).
     Running it again starts from the direct poses, so it never compounds.
+
+    With neither ``dem`` nor ``ground_elevation`` the frames were placed on flat ground at the
+    take-off height, and the solve estimates where the ground really is (the shared height
+    bias): every registered camera comes down by it, which on flat ground is the same as
+    raising the ground, so footprints, flags, GeoTIFFs and the mosaic (all drawn from the
+    registered poses) take it.  A ground the user gave is kept as it is.
     """
     from .frames import decode_frame, read_frame_bytes
 
@@ -89,7 +107,7 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
     direct = _direct(frames, camera, ground)
     feats = [None] * len(frames)
     for i, (f, d) in enumerate(zip(frames, direct, strict=True)):
-        if d is None:
+        if d is None or _oblique(d[0]):
             continue
         r = decode_scale(d[1].width)
         try:
@@ -108,7 +126,15 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
             if t is not None:
                 ties.append(t)
     del feats
-    reg = solve_registration([None if d is None else d[2].camera for d in direct], ties, priors or Priors())
+    priors = priors or Priors()
+    if dem or ground_elevation is not None:
+        priors = replace(priors, bias_m=None)   # the user's ground wins
+    reg = solve_registration([None if d is None else d[2].camera for d in direct], ties, priors)
+    reg.ground_model = "take-off" if not dem and ground_elevation is None else "the given ground"
+    oblique = sum(d is not None and _oblique(d[0]) for d in direct)
+    if oblique:
+        reg.note = "; ".join(w for w in (f"{oblique} oblique frame(s) kept their direct georeference "
+                                         "(registration ties near-nadir frames only)", reg.note) if w)
 
     rows, footprints, flag_updates = [], {}, []
     for f, d, adj in zip(frames, direct, reg.frames, strict=True):
@@ -125,6 +151,8 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
             footprints[f.fid] = (d[2].footprint, d[2].gsd_m)
         flag_updates += _place(store.flags(frame_fid=f.fid), geo)
         why = None if adj.status == "registered" else (
+            f"oblique (gimbal pitch {pose.pitch:.0f} deg): registration ties near-nadir frames only; "
+            "direct georeference kept" if _oblique(pose) else
             "matched no overlapping frame: direct georeference kept" if prints[adj.index] is not None
             else "not tied (frame unreadable, or another UTM zone): direct georeference kept")
         rows.append(FrameRegistrationRecord(
@@ -135,9 +163,24 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
             _rewrite_geotiff(f, geo, geotiff_dir)
     save_registration(store, rows, footprints, flag_updates)
     store.set_meta("registration", (f"{reg.registered} of {len(frames)} frames registered; "
-                                    f"height bias {reg.height_bias_m:+.2f} m" if reg.height_bias_used
+                                    f"ground estimated {reg.ground_above_m:+.2f} m above {reg.ground_model}"
+                                    if reg.height_bias_used
                                     else f"{reg.registered} of {len(frames)} frames registered"))
+    store.set_meta("ground_estimate", _ground_meta(reg, dem, ground_elevation))
     return reg
+
+
+def _ground_meta(reg: Registration, dem, ground_elevation) -> str:
+    """``flight_meta.ground_estimate``: where the ties put the ground, or why they did not."""
+    if dem or ground_elevation is not None:
+        return json.dumps({"estimated": False, "why": "the ground was given (--dem or --ground-elevation)"})
+    if not reg.height_bias_used:
+        why = next((w for w in reg.note.split("; ") if w.startswith("ground")), reg.note) or "no ties"
+        return json.dumps({"estimated": False, "why": why})
+    return json.dumps({"estimated": True, "above_takeoff_m": round(reg.ground_above_m, 2),
+                       "sd_m": round(reg.height_bias_sd_m, 2), "ties": reg.ties, "pairs": reg.pairs,
+                       "frames": reg.registered,
+                       "applied_as": "registered camera heights lowered by it (frame_registration.dz_m)"})
 
 
 def _rewrite_geotiff(frame, geo, folder):

@@ -2,8 +2,8 @@
 
 Every frame keeps the pose its GPS/IMU gave (the *direct* georeference) as a prior and gets a
 correction: a yaw turn about the vertical through the camera, an east/north shift and a height
-change; the flight may also share one camera-height bias (the take-off point is not where the
-ground is).  Tie points (:mod:`.ties`) say that a pixel of frame ``a`` and a pixel of frame
+change; the flight also shares one camera-height bias (the take-off point is not where the
+ground is: the flat ground the frames were placed on is at the take-off height).  Tie points (:mod:`.ties`) say that a pixel of frame ``a`` and a pixel of frame
 ``b`` are the same ground: the residual is the horizontal distance between where the two
 corrected cameras put it.  Priors keep each correction near zero within the sensors' accuracy,
 so a frame tied to nothing stays where its GPS put it and the block as a whole cannot drift.
@@ -11,6 +11,13 @@ so a frame tied to nothing stays where its GPS put it and the block as a whole c
 The solve is :func:`scipy.optimize.least_squares` (trust-region reflective) with the
 Jacobian given analytically as a sparse matrix (each tie touches two frames and the bias) and a
 ``soft_l1`` loss, so the few mismatched features RANSAC lets through weigh little.
+
+The height bias is what fixes the footprints' scale.  Two frames see a tie from camera centres
+a GPS baseline apart; the ground must be where the two rays agree, so the ties measure the
+height above the ground in units of the baselines (as a stereo pair does).  The ties are
+measured at the direct scale (:meth:`_Problem._height_ratio`): in plain ground metres, lowering
+every camera shrinks every seam with it, and the solve diverged that way (on Brighton the
+cameras went 10.6 m down; the point cloud says 3.8 m).
 
 Ground model of a tie, exact for a change of yaw and height: the direct ray through the pixel
 meets the ground at height ``z`` (flat ground or the DEM), ``h = C_z - z`` below the camera;
@@ -46,16 +53,16 @@ class Priors:
     distortion k1 0.1 off the frame's own lens model; a tie 0.3 m (a few pixels at 1/4 size,
     plus relief the flat ground does not model).
 
-    ``bias_m`` (say 5.0) also estimates one camera-height bias shared by the flight.  Off by
-    default: ties alone cannot tell it from scaling the whole block, only the GPS priors can,
-    and on Brighton it came out at -10.6 m (the point cloud says about -3.8 m), shrinking every
-    footprint (corner error 3.8 -> 7.6 m against the cloud); see docs/registration.md.
+    ``bias_m``: the camera-height bias shared by the flight (how far the ground differs from
+    the ground model the frames were placed on), 10 m; ``None`` leaves it out (the user gave
+    the ground: ``--dem`` or ``--ground-elevation``).  The GPS baselines between the frames
+    set its scale; see docs/registration.md for how well on Brighton.
     """
 
     xy_m: float = 3.0
     z_m: float = 1.0
     yaw_deg: float = 3.0
-    bias_m: float | None = None
+    bias_m: float | None = 10.0
     lens_k1: float = 0.1
     tie_m: float = 0.3
 
@@ -85,7 +92,7 @@ class Registration:
     frames: list[FrameAdjustment]
     height_bias_m: float = 0.0
     height_bias_sd_m: float | None = None
-    height_bias_used: bool = False   # False: the ties could not tell it from the priors
+    height_bias_used: bool = False   # False: not asked, or the ties could not pin it down
     lens_k1: float = 0.0             # radial distortion added to every frame's lens (OpenCV k1)
     lens_k1_sd: float | None = None
     lens_used: bool = False
@@ -94,6 +101,13 @@ class Registration:
     seam_before_m: tuple[float, float] | None = None   # (median, p90) over the ties
     seam_after_m: tuple[float, float] | None = None
     note: str = ""
+    ground_model: str = "the ground model"   # what the ground estimate is above ('take-off')
+
+    @property
+    def ground_above_m(self) -> float:
+        """How far above the ground model the ties put the ground (flat ground at take-off:
+        the ground's height above the take-off point); the cameras come down by as much."""
+        return -self.height_bias_m if self.height_bias_used else 0.0
 
     @property
     def registered(self) -> int:
@@ -107,8 +121,8 @@ class Registration:
         if self.seam_before_m and self.seam_after_m:
             seam = (f"; tie seams median {self.seam_before_m[0]:.2f} -> {self.seam_after_m[0]:.2f} m "
                     f"(p90 {self.seam_before_m[1]:.2f} -> {self.seam_after_m[1]:.2f})")
-        bias = (f"; shared height bias {self.height_bias_m:+.2f} m (sd {self.height_bias_sd_m:.2f})"
-                if self.height_bias_used else "")
+        bias = (f"; ground estimated {self.ground_above_m:.1f} m above {self.ground_model} (sd "
+                f"{self.height_bias_sd_m:.1f} m) from {self.ties:,} ties" if self.height_bias_used else "")
         if self.lens_used:
             bias += f"; lens k1 {self.lens_k1:+.4f} (sd {self.lens_k1_sd:.4f})"
         direct = n - self.registered
@@ -143,12 +157,13 @@ class _Problem:
         self.n, self.pri, self.with_bias, self.with_lens = len(cams), pri, with_bias, with_lens
         self.R = np.stack([c.R for c in cams])
         origin = np.mean([c.C[:2] for c in cams], axis=0)
-        ia, ib, va, vb, ha, hb, ca, cb = [], [], [], [], [], [], [], []
-        for t in ties:
+        ia, ib, va, vb, ha, hb, ca, cb, pair = [], [], [], [], [], [], [], [], []
+        for j, t in enumerate(ties):
             v1, h1, ok1 = _ray_terms(cams[t.a], t.uv_a)
             v2, h2, ok2 = _ray_terms(cams[t.b], t.uv_b)
             ok = ok1 & ok2
             k = int(ok.sum())
+            pair.append(np.full(k, j))
             ia.append(np.full(k, t.a))
             ib.append(np.full(k, t.b))
             va.append(v1[ok])
@@ -160,6 +175,8 @@ class _Problem:
         def cat(x, shape):
             return (np.concatenate(x) if x else np.zeros(shape))
         self.ia, self.ib = cat(ia, 0).astype(int), cat(ib, 0).astype(int)
+        self.pair = cat(pair, 0).astype(int)             # which of ``ties`` each row came from
+        self.fov = np.array([math.hypot(c.intr.width, c.intr.height) / c.intr.focal_px for c in cams])
         self.va, self.vb = cat(va, (0, 2)), cat(vb, (0, 2))
         self.ha, self.hb = cat(ha, 0), cat(hb, 0)
         self.ca, self.cb = cat(ca, (0, 2)), cat(cb, (0, 2))
@@ -206,12 +223,23 @@ class _Problem:
         gb = self._ground(p, bias, self.ib, self.cb, self.vb, self.hb, k)[0]
         return np.linalg.norm(ga - gb, axis=1)
 
+    def _height_ratio(self, p, bias):
+        """Per tie, the corrected over the direct height of its two cameras above the ground.
+
+        A tie's disagreement on the ground grows with the height (its pixel error times the
+        GSD); measured in metres as it stands, lowering every camera would shrink every seam
+        and the solve would buy that with the priors (on Brighton: cameras 10.6 m lower).
+        Dividing by this ratio measures ties at the direct scale, whatever the height."""
+        hs = self.ha + self.hb
+        return (hs + p[self.ia, 2] + p[self.ib, 2] + 2 * bias) / hs, hs
+
     def residuals(self, x):
         p, bias = self.unpack(x)
         k = self.kappa(x)
         ga = self._ground(p, bias, self.ia, self.ca, self.va, self.ha, k)[0]
         gb = self._ground(p, bias, self.ib, self.cb, self.vb, self.hb, k)[0]
-        r_tie = ((ga - gb) / self.pri.tie_m).ravel()
+        lam, _ = self._height_ratio(p, bias)
+        r_tie = ((ga - gb) / (self.pri.tie_m * lam[:, None])).ravel()
         return np.concatenate([r_tie, x])   # the priors: each parameter's own sd units
 
     def jacobian(self, x):
@@ -222,6 +250,20 @@ class _Problem:
         rows, cols, vals = [], [], []
         m = self.m
         r = np.arange(m)
+        lam, hs = self._height_ratio(p, bias)
+        e = (self._ground(p, bias, self.ia, self.ca, self.va, self.ha, kappa)[0]
+             - self._ground(p, bias, self.ib, self.cb, self.vb, self.hb, kappa)[0])
+        # the ratio's own derivative: -e / (tie lam^2) * d lam, d lam = d(dz_a + dz_b + 2 bias) / hs
+        de = -e / (self.pri.tie_m * lam[:, None] ** 2 * hs[:, None])
+        for comp in (0, 1):
+            rr = 2 * r + comp
+            rows += [rr, rr]
+            cols += [4 * self.ia + 2, 4 * self.ib + 2]
+            vals += [de[:, comp] * self.scale[2]] * 2
+            if self.with_bias:
+                rows.append(rr)
+                cols.append(np.full(m, self.nx - 2))
+                vals.append(2 * de[:, comp] * self.pri.bias_m)
         for sign, idx, c, xy, h in ((1.0, self.ia, self.ca, self.va, self.ha),
                                     (-1.0, self.ib, self.cb, self.vb, self.hb)):
             _, rv, L, cs, sn = self._ground(p, bias, idx, c, xy, h, kappa)
@@ -229,12 +271,12 @@ class _Problem:
             rdv = np.stack([cs * dv[:, 0] + sn * dv[:, 1], -sn * dv[:, 0] + cs * dv[:, 1]], -1)
             # d Rot(-th) v / d th = [-sn vx + cs vy, -cs vx - sn vy]
             drv = np.stack([-sn * v[:, 0] + cs * v[:, 1], -cs * v[:, 0] - sn * v[:, 1]], -1)
-            k = sign / self.pri.tie_m
+            k = sign / (self.pri.tie_m * lam)
             for comp in (0, 1):
                 rr = 2 * r + comp
                 rows += [rr, rr, rr]
                 cols += [4 * idx + comp, 4 * idx + 2, 4 * idx + 3]
-                vals += [np.full(m, k * self.scale[comp]), k * self.scale[2] * rv[:, comp],
+                vals += [k * self.scale[comp], k * self.scale[2] * rv[:, comp],
                          k * self.scale[3] * L * drv[:, comp]]
                 if self.with_bias:
                     rows.append(rr)
@@ -283,14 +325,48 @@ def _posterior_sd(prob: _Problem, x, k: int) -> float | None:
     return math.sqrt(var) if var > 0 else None
 
 
+def _mismatched_pairs(prob: _Problem, before: np.ndarray, n: int) -> set[int]:
+    """Pairs whose ties put the same feature further apart on the direct poses than GPS and
+    compass errors can: more than a quarter of the footprint's diagonal (median over the
+    pair).  RANSAC accepts a wrong homography now and then between frames that barely overlap
+    over repeated texture; its ties would turn the whole block to meet them."""
+    out = set()
+    for j in range(n):
+        sel = prob.pair == j
+        if not sel.any():
+            continue
+        h = np.median(np.concatenate([prob.ha[sel], prob.hb[sel]]))
+        span = h * max(prob.fov[prob.ia[sel][0]], prob.fov[prob.ib[sel][0]])
+        if np.median(before[sel]) > 0.25 * span:
+            out.add(j)
+    return out
+
+
+def _ground_kept(prob: _Problem, x, sd: float | None) -> tuple[bool, str]:
+    """Whether the solve's shared height bias is good enough to place the flight by, and why
+    not.  ``sd`` is its posterior sd in prior units."""
+    _, bias = prob.unpack(x)
+    h = float(np.median(np.concatenate([prob.ha, prob.hb])))
+    sd_m = None if sd is None else sd * prob.pri.bias_m
+    if sd_m is None or sd >= 0.5 or sd_m > 0.05 * h:
+        # 5 % of the height is a 5 % error in every footprint's size: no better than not knowing
+        return False, ("the ties do not pin it down" if sd_m is None else
+                       f"the ties pin it to {sd_m:.1f} m only (the cameras are {h:.0f} m up)")
+    if abs(bias) > 0.5 * h:
+        return False, f"the ties put it {-bias:+.1f} m from the ground model, more than half the height: not believed"
+    return True, ""
+
+
 def solve_registration(cams: list[CameraModel | None], ties: list[Tie], priors: Priors = _DEFAULT
                        ) -> Registration:
     """Solve every frame's pose correction from its ties, with the direct poses as priors.
 
     ``cams[i]`` is frame ``i``'s direct camera (None: not georeferenced, left out).  The shared
-    height bias is estimated first; it is kept only when the ties pin it down (its posterior sd
-    under half its prior's), otherwise the solve is redone without it: a bias the data cannot
-    see would only move every frame by what the prior allows.
+    height bias (the ground's height) and the lens term are estimated first; each is kept only
+    when the ties pin it down (posterior sd under half its prior's; the height's also under
+    5 % of the cameras' height, and no camera brought below half its height), otherwise the
+    solve is redone without it: a bias the data cannot see would only move every frame by what
+    the prior allows.
     """
     n = len(cams)
     ties = [t for t in ties if cams[t.a] is not None and cams[t.b] is not None and len(t.uv_a)]
@@ -306,11 +382,19 @@ def solve_registration(cams: list[CameraModel | None], ties: list[Tie], priors: 
     if prob.m == 0:
         return Registration(out, note="no tie reached the ground in both frames")
     before = prob.seams(np.zeros(prob.nx))
+    wrong = _mismatched_pairs(prob, before, len(ties))
+    if wrong:
+        ties = [t for j, t in enumerate(ties) if j not in wrong]
+        if not ties:
+            return Registration(out, note="every pair's ties disagreed beyond what GPS and compass allow: "
+                                          "every frame keeps its direct georeference")
+        prob = _Problem(full, ties, priors, with_bias=want_bias, with_lens=True)
+        before = prob.seams(np.zeros(prob.nx))
     res = _solve(prob)
     # a shared parameter is kept only where the ties shrink its prior's sd by half or more
     sds = [_posterior_sd(prob, res.x, k) for k in (prob.nx - 2, prob.nx - 1)]
     used, lens = [s is not None and s < 0.5 for s in sds]
-    used = used and want_bias
+    used, ground_why = _ground_kept(prob, res.x, sds[0]) if want_bias else (False, "")
     if not (used and lens):
         prob = _Problem(full, ties, priors, with_bias=used, with_lens=lens)
         res = _solve(prob)
@@ -330,8 +414,9 @@ def solve_registration(cams: list[CameraModel | None], ties: list[Tie], priors: 
                                  neighbours=len(neighbours[i]),
                                  residual_m=float(np.median(after[sel])),
                                  residual_before_m=float(np.median(before[sel])))
-    note = "; ".join(w for w, ok in (("shared height bias not estimated: the ties do not pin it down",
-                                       used or not want_bias),
+    note = "; ".join(w for w, ok in ((f"{len(wrong)} pair(s) dropped as mismatched (their ties disagree by "
+                                       "over a quarter of the footprint on the direct poses)", not wrong),
+                                      (f"ground height not estimated: {ground_why}", used or not want_bias),
                                       ("lens distortion not estimated: the ties do not pin it down", lens))
                      if not ok)
     sd_b, sd_k = ((None if s is None or not f else s * f) for s, f in zip(sds, (priors.bias_m, priors.lens_k1), strict=True))
