@@ -6,8 +6,9 @@ from the side at that angle look like COCO's street photos, and YOLOX-Nano (80 C
 Apache-2.0) knows those.  So in a frame whose camera looks more than
 :data:`MIN_OFF_NADIR_DEG` off straight down, each vehicle flag is looked at again: a square
 crop :data:`CONTEXT` times the flag's long side, resized to the network's 416 px, and the
-flag stays only if COCO sees a car, truck, bus or motorcycle scoring :data:`COCO_SCORE` or
-more over at least half of it.  The flag keeps the vehicle model's score; the frame's note
+flag stays only if COCO sees one of :data:`COCO_VEHICLES` (car, truck, bus, motorcycle, and
+"cell phone": COCO's name for a car seen from well above) scoring :data:`COCO_SCORE` or more
+over at least half of it.  The flag keeps the vehicle model's score; the frame's note
 says how many were checked and kept.
 
 Nadir frames never reach this: COCO finds almost no vehicles seen from straight above (its
@@ -20,8 +21,9 @@ project's data folder (``$AMUR_UAV_DATA``, default ``../shared/data``).  Upstrea
 file with its YOLOX releases (``yolox_nano.onnx``, 0.1.1rc0).  Without it the flags stay
 unchecked and the frame's note says so; ``AMUR_UAV_COCO_MODEL=off`` turns the check off.
 
-All thresholds here were fixed before the check was run on any oblique frame: 0.3 is YOLOX's
-own demo default, the context and overlap are round numbers argued in their comments.
+The angle, the score, the context and the overlap were fixed before the check was run on any
+oblique frame (0.3 is YOLOX's own demo default; the others are round numbers argued in their
+comments) and not changed after; the class list was not: see :data:`COCO_VEHICLES`.
 """
 
 from __future__ import annotations
