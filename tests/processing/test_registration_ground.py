@@ -227,7 +227,9 @@ def test_brighton_footprints_against_the_point_cloud(tmp_path):
     fp = r["footprints_vs_cloud"]
     reg = r["registration"]
     assert reg["ground_estimated"] and 2.5 < reg["ground_above_takeoff_m"] < 4.5, reg
-    # measured: corners 3.79 m direct, 3.59 registered before the ground estimate, 2.58 with it
-    assert fp["registered"]["corner_median_m"] <= 2.8 < fp["registered_ground_off"]["corner_median_m"]
-    assert fp["registered"]["iou_median"] >= 0.88 > fp["direct"]["iou_median"]
+    # measured (docs/registration.md): corners 3.79 m direct, 3.87 registered with the ground
+    # estimate off, 2.53 with it; IoU 0.840 / 0.817 / 0.897; ground 3.52 m (the cloud: 3.8)
+    assert fp["registered"]["corner_median_m"] <= 2.6 < fp["registered_ground_off"]["corner_median_m"]
+    assert fp["registered"]["iou_median"] >= 0.89 > fp["direct"]["iou_median"]
+    assert fp["registered"]["corner_median_without_block_offset_m"] <= 1.5
     assert r["seams_sift"]["registered"]["median_m"] <= 0.2
