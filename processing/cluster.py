@@ -1,30 +1,28 @@
-"""Processing on a Dask cluster: frames that reach workers which cannot read them, and a cluster
-checked before the first frame is sent.
+"""Processing on a Dask cluster: a cluster checked before the first frame is sent, frames
+handed out a few at a time, and a run that says what it did when the cluster fails it.
 
-A PC at HQ running ``dask worker`` usually does not see the analyst's card reader, so a worker
-that cannot read a frame's path says so (:attr:`FrameOutcome.unreadable`) and the parent sends
-that frame again with the file's bytes in the task (:attr:`FrameTask.data`).  From then on that
-worker gets bytes and the workers that can read the paths keep reading them from their own
-disk.  Bytes travel in the task message and stay in the worker's memory (never its disk); the
-worker hashes what it was sent, so the SHA-256 stored is the original file's.  At most
-``2 x threads`` tasks are in flight, so at most that many frames' bytes (each with the
-overlapping frames a re-saved frame's pixels are checked against) are held anywhere.
+A PC at HQ running ``dask worker`` usually does not see the analyst's card reader: which
+frames then travel as bytes, and to which worker, is :mod:`.shipping`.  Bytes stay in the
+worker's memory (never its disk); the worker hashes what it was sent, so the SHA-256 stored is
+the original file's.  At most ``2 x threads`` tasks are in flight, so at most that many frames'
+bytes are held anywhere.  A worker that dies holding a frame's bytes: the frame is sent again to
+another.  A ``--dem`` that some worker cannot read travels once (:func:`send_dem`).
 
 Before the first frame: :func:`ready_cluster` waits for a worker (saying so) and refuses one
-that runs another version of amur-uav, naming both.
+that runs another version of amur-uav, naming both.  The scheduler lost mid-run:
+:class:`SchedulerLost`, with how many frames came back.
 """
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from uav.errors import FrameError, LinkError
 
-from .frames import read_frame_bytes
+from .shipping import Shipping, _RefFeatures, _Router, _with_bytes
 from .tasks import FrameOutcome, FrameTask
 from .worker import limit_threads, process_frame, reference_features
 
@@ -89,17 +87,6 @@ def ready_cluster(client, address: str, wait_s: float, echo: Callable[[str], Non
     return len(versions)
 
 
-@dataclass
-class Shipping:
-    """Which frames travelled as bytes, and to which workers (the summary's line)."""
-
-    always: bool = False                          # --ship-frames: every frame goes with its bytes
-    blind: set = field(default_factory=set)       # workers that could not read a frame's path
-    on_shipped: Callable[[str, int], None] | None = None   # (path, bytes sent)
-    dem: str | None = None                        # --dem: sent too where a worker cannot read it
-    dem_sent: tuple[str, int, int] | None = None  # (its path, bytes, workers that could not read it)
-
-
 def send_dem(client, dem: str) -> tuple[str | None, int, int]:
     """Put ``dem`` in every worker's memory if any worker cannot read its path.
 
@@ -129,47 +116,6 @@ def send_dem(client, dem: str) -> tuple[str | None, int, int]:
     return token, len(data), blind
 
 
-class _RefFeatures:
-    """The parent's few most recent reference frames, described once each.
-
-    A re-saved frame's pixels are checked against up to three untouched neighbours. Sending
-    their bytes tripled what travelled (9.3 MB a Brighton frame instead of 3.4) and every
-    byte is pickled here, relayed by the scheduler and unpickled on the worker; their ORB
-    features at 1/8 size are about 100 kB, computed once per reference (a reference serves
-    several re-saved frames in a row).
-    """
-
-    def __init__(self, keep: int = 8):
-        from collections import OrderedDict
-
-        self.keep, self.cache = keep, OrderedDict()
-
-    def get(self, path: str):
-        feat = self.cache.get(path)
-        if feat is None:
-            try:
-                feat = reference_features(path)
-            except FrameError:
-                feat = None   # the check goes on with the others; that frame's task says why
-            self.cache[path] = feat
-            while len(self.cache) > self.keep:
-                self.cache.popitem(last=False)
-        else:
-            self.cache.move_to_end(path)
-        return feat
-
-
-def _with_bytes(task: FrameTask, refs: _RefFeatures) -> tuple[FrameTask | None, int, str | None]:
-    """The task with its frame's bytes (and its neighbours' features), their size; or why not."""
-    try:
-        data = read_frame_bytes(task.path)
-    except FrameError as exc:
-        return None, 0, str(exc)
-    feats = tuple(refs.get(ref_path) for ref_path, _ in task.rotation_refs)
-    nbytes = len(data) + sum(p.nbytes + (0 if d is None else d.nbytes) for p, d in filter(None, feats))
-    return replace(task, data=data, ref_data=feats), nbytes, None
-
-
 def _frame_on_worker(task: FrameTask) -> FrameOutcome:
     # `dask worker --nthreads 1` gives one thread to the tasks, but OpenCV would still use every
     # core of the PC for each frame: with a worker per core they fought (measured: a lone
@@ -181,43 +127,15 @@ def _frame_on_worker(task: FrameTask) -> FrameOutcome:
         mem = SENT_DEMS.get(task.dem)   # missing: the frame fails naming the DEM, the run goes on
         task = replace(task, dem=mem.name if mem is not None else task.dem)
     out = process_frame(task)
+    if task.describe and out.frame.status != "failed":
+        try:
+            out.ref_features = reference_features(task.path, task.data)
+        except FrameError:   # the parent describes it itself
+            pass
     from distributed import get_worker
 
     out.worker = get_worker().address   # the parent learns which workers cannot see the frames
     return out
-
-
-class _Router:
-    """Plain tasks to workers that see the paths, tasks with bytes to those that do not."""
-
-    def __init__(self, client, shipping: Shipping):
-        self.client, self.shipping = client, shipping
-        self.threads: dict = {}
-        self.asked = 0.0
-        self.flight = {True: 0, False: 0}        # tasks in flight with / without bytes
-
-    def _workers(self) -> dict:
-        if time.monotonic() - self.asked > 2.0:  # a scheduler round trip: not once per frame
-            self.threads, self.asked = self.client.nthreads(), time.monotonic()
-        return self.threads
-
-    def choose(self) -> tuple[bool, list | None]:
-        """(send bytes?, workers to prefer)."""
-        blind = self.shipping.blind
-        if self.shipping.always:
-            return True, None
-        if not blind:
-            return False, None
-        workers = self._workers()
-        seeing = [w for w in workers if w not in blind]
-        if not seeing:
-            return True, None
-        # keep each side about as busy per thread as the other
-        t_blind = sum(n for w, n in workers.items() if w in blind) or 1
-        t_seeing = sum(workers[w] for w in seeing) or 1
-        if self.flight[True] / t_blind < self.flight[False] / t_seeing:
-            return True, sorted(blind)
-        return False, seeing
 
 
 def run_dask(tasks: Iterable[FrameTask], client, workers: int | None,
@@ -230,7 +148,7 @@ def run_dask(tasks: Iterable[FrameTask], client, workers: int | None,
     router = _Router(client, shipping)
     limit = max(2 * (workers or sum(client.nthreads().values()) or 1), 2)
     it = iter(tasks)
-    owner: dict = {}   # future -> (task as the parent made it, sent with bytes?)
+    owner: dict = {}   # future -> (task as made, with bytes?, worker sent to, its bytes' future, tries)
     refs = _RefFeatures()
     dem_token = None
     if shipping.dem:
@@ -239,24 +157,36 @@ def run_dask(tasks: Iterable[FrameTask], client, workers: int | None,
             shipping.dem_sent = (shipping.dem, nbytes, blind)
     done = 0
 
-    def submit(task: FrameTask, ship: bool | None = None, prefer=None):
+    def submit(task: FrameTask, ship: bool | None = None, prefer=None, tries: int = 0):
         if ship is None:
             ship, prefer = router.choose()
         sent = task if dem_token is None else replace(task, dem=dem_token)
+        if task.path in shipping.references and (shipping.always or shipping.blind):
+            sent = replace(sent, describe=True)   # its features come back with it
+        target = held = None
         if ship:
             sent, nbytes, why = _with_bytes(sent, refs)
             if sent is None:   # unreadable here too: the frame fails, named; the batch goes on
                 return FrameOutcome(_failed(task, why), [], more=task.more)
-            if shipping.on_shipped:
+            if shipping.on_shipped and not tries:
                 shipping.on_shipped(task.path, nbytes)
+            target = router.target(prefer)
+            if target is not None:
+                try:   # straight to that worker: the scheduler never holds the bytes
+                    [held] = client.scatter([sent], workers=[target], direct=True, hash=False)
+                except OSError:   # this PC cannot reach the worker itself: through the scheduler
+                    held = target = None
         with warnings.catch_warnings():
-            # Dask warns of a "large graph" past 10 MB: a frame and its neighbours are that, by
-            # design, and only 2 x threads of them are ever in flight
+            # Dask warns of a "large graph" past 10 MB: a frame sent through the scheduler is
+            # that, by design, and only 2 x threads of them are ever in flight
             warnings.filterwarnings("ignore", message="Sending large graph")
-            fut = client.submit(_frame_on_worker, sent, pure=False, workers=prefer,
-                                allow_other_workers=prefer is not None)
-        owner[fut] = (task, ship)
-        router.flight[ship] += 1
+            if held is not None:
+                fut = client.submit(_frame_on_worker, held, pure=False, workers=[target])
+            else:
+                fut = client.submit(_frame_on_worker, sent, pure=False, workers=prefer,
+                                    allow_other_workers=prefer is not None)
+        owner[fut] = (task, ship, target, held, tries)
+        router.sent(ship, target)
         ac.add(fut)
         return None
 
@@ -282,10 +212,26 @@ def run_dask(tasks: Iterable[FrameTask], client, workers: int | None,
             if not owner:
                 break
             fut = next(ac)
-            task, ship = owner.pop(fut)
-            router.flight[ship] -= 1
-            out = fut.result()
-            fut.release()
+            task, ship, target, held, tries = owner.pop(fut)
+            router.finished(ship, target)
+            try:
+                out = fut.result()
+            except Exception:
+                if held is None or client.status != "running" or tries >= _RESEND:
+                    raise
+                # the worker holding the frame's bytes died with them (the scheduler is still
+                # here): send the frame again, to another worker
+                failed = submit(task, True, sorted(shipping.blind - {target}) or None, tries + 1)
+                if failed is not None:
+                    ready.append(failed)
+                continue
+            finally:
+                fut.release()
+                if held is not None:
+                    held.release()   # the worker drops the frame's bytes
+            if out.ref_features is not None:
+                refs.put(task.path, out.ref_features)
+                out.ref_features = None
             if out.unreadable and not ship:
                 # this worker cannot see the frame: once more, with its bytes, to a worker
                 # that needs them (or any, if every worker is blind)
@@ -312,6 +258,9 @@ def run_dask(tasks: Iterable[FrameTask], client, workers: int | None,
                 client.unregister_worker_plugin(dem_token)   # frees each worker's copy
             except Exception:  # noqa: BLE001 - a scheduler already gone took the copies with it
                 pass
+
+
+_RESEND = 3   # times a frame is sent again after the worker holding its bytes died
 
 
 def _failed(task: FrameTask, why: str | None):

@@ -134,6 +134,8 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
         wanted = set(todo)
         # a yaw fix is reported once the frame is through: a frame that fails was not fixed
         fixes = {f[0]: f[1] for f in plan.fixes if f[0] in wanted}
+        # frames that re-saved frames are checked against (a Dask worker describes them)
+        references = frozenset(r for _, refs in plan.checks.values() for r, _ in refs)
         tasks = _tasks(plan, wanted, dem=dem, ground_elevation=ground_elevation, camera=camera,
                        detectors=colour, thermal_detectors=thermal, reduce=reduce, geotiff_dir=geotiff_dir,
                        sensitivity=None if sensitivity.is_normal else sensitivity)
@@ -157,7 +159,7 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
         if bar is not None:
             bar.count_workers(*_workers_alive(dask_address, workers))
         shipping = Shipping(always=ship_frames, on_shipped=summary.note_shipped,
-                            dem=os.fspath(dem) if dem else None)
+                            dem=os.fspath(dem) if dem else None, references=references)
         runner = (_run_dask(tasks, dask_address, workers, shipping) if dask_address is not None
                   else _run_local(tasks, workers))
         counts: Counter = Counter()

@@ -44,6 +44,9 @@ class FrameTask:
     # in memory there, never written to its disk, hashed as they are, so SHA-256 is the file's
     data: bytes | None = None
     ref_data: tuple = ()
+    # a re-saved frame will be checked against this one: the worker sends back its ORB
+    # features (processing.worker.reference_features), so the parent need not decode it
+    describe: bool = False
 
     def detectors_for(self, thermal: bool) -> tuple:
         """The detectors asked for a frame of this kind."""
@@ -63,6 +66,7 @@ class FrameOutcome:
     more: bool = False                  # added to a frame already done (FrameTask.more)
     unreadable: bool = False            # the worker could not read the frame at its path
     worker: str | None = None           # the Dask worker that ran it (None: local)
+    ref_features: tuple | None = None   # FrameTask.describe: this frame's reference features
 
 
 @dataclass
