@@ -47,6 +47,7 @@ STATIC_FILES = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/sightings.js": ("sightings.js", "text/javascript; charset=utf-8"),
+    "/picture.js": ("picture.js", "text/javascript; charset=utf-8"),
     "/mosaic.js": ("mosaic.js", "text/javascript; charset=utf-8"),
     "/basemap.js": ("basemap.js", "text/javascript; charset=utf-8"),
     "/list.js": ("list.js", "text/javascript; charset=utf-8"),

@@ -203,3 +203,26 @@ def make_survey_flight(root: Path, n_frames: int = 7) -> Flight:
             flag_fids.extend(f.fid for f in flags)
         store.add_track(track, source="telemetry")
     return Flight(gpkg=gpkg, frames=frames, flag_fids=flag_fids, frame_fids=frame_fids)
+
+
+def open_review(browser, url, *wait_for: str):
+    """A fresh page on the review server at ``url``, ready (``body[data-ready='1']``) and each
+    selector of ``wait_for`` present; returns (context, page, the page's errors so far)."""
+    ctx = browser.new_context(viewport={"width": 1500, "height": 950})
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(url)
+    for sel in ("body[data-ready='1']", *wait_for):
+        page.wait_for_selector(sel, timeout=15000)
+    return ctx, page, errors
+
+
+def map_pixels(page, selector: str = "#map") -> np.ndarray:
+    """The element's screenshot as an RGB array of ints."""
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB")).astype(int)

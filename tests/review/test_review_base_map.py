@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from basemaps import write_mbtiles, write_utm_geotiff
 from click.testing import CliRunner
-from reviewflight import LAT0, LON0, make_flight
+from reviewflight import LAT0, LON0, make_flight, map_pixels, open_review
 
 from processing.review.base_map import flight_bounds
 from processing.review.server import serve
@@ -41,22 +41,7 @@ def mosaic_flight(tmp_path_factory):
 
 
 def _open(browser, url):
-    ctx = browser.new_context(viewport={"width": 1500, "height": 950})
-    page = ctx.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(url)
-    page.wait_for_selector("body[data-ready='1']", timeout=15000)
-    page.wait_for_selector("body[data-base-map]", timeout=15000)
-    page.wait_for_selector("body[data-mosaic]", timeout=15000)
-    return ctx, page, errors
-
-
-def _pixels(page):
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(page.locator("#map").screenshot())).convert("RGB")).astype(int)
+    return open_review(browser, url, "body[data-base-map]", "body[data-mosaic]")
 
 
 def _is_base(patch) -> bool:
@@ -89,7 +74,7 @@ def test_a_geotiff_base_map_is_drawn_under_the_mosaic_and_toggles(browser, mosai
             u = _footprints_box(page)
             cx, cy = int((u[0] + u[2]) / 2), int((u[1] + u[3]) / 2)
             ox = int(u[0]) - 25                                         # beside the frames: only the base map
-            px = _pixels(page)
+            px = map_pixels(page)
             assert _is_base(px[cy - 5:cy + 5, ox - 5:ox + 5])
             mosaic_on_base = px[cy - 10:cy + 10, cx - 10:cx + 10]
             ARTIFACTS.mkdir(exist_ok=True)
@@ -97,12 +82,12 @@ def test_a_geotiff_base_map_is_drawn_under_the_mosaic_and_toggles(browser, mosai
             assert not _is_base(mosaic_on_base)                         # the mosaic hides it where it has ground
             page.click("#show-base-map")
             assert page.locator("#map-base").evaluate("(g) => getComputedStyle(g).display") == "none"
-            px = _pixels(page)
+            px = map_pixels(page)
             assert np.median(np.abs(px[cy - 5:cy + 5, ox - 5:ox + 5] - BACKGROUND)) < 20   # the empty map
             assert np.abs(px[cy - 10:cy + 10, cx - 10:cx + 10] - mosaic_on_base).mean() < 3  # mosaic unchanged
             page.click("#show-base-map")
             page.click("#show-mosaic")                                  # mosaic off: the map shows under it
-            assert _is_base(_pixels(page)[cy - 10:cy + 10, cx - 10:cx + 10])
+            assert _is_base(map_pixels(page)[cy - 10:cy + 10, cx - 10:cx + 10])
             r = page.request.get(srv.url + "api/base-map/image")
             assert r.status == 200 and r.headers["content-type"] == "image/png"
             assert errors == []
@@ -124,7 +109,7 @@ def test_an_mbtiles_base_map_is_drawn_and_remembered(browser, tmp_path):
             assert page.evaluate("document.body.dataset.mosaic") == "none"
             assert page.evaluate("[...document.querySelector('#map svg').children][0].id") == "map-base"
             u = _footprints_box(page)
-            px = _pixels(page)
+            px = map_pixels(page)
             ox, cy = int(u[0]) - 25, int((u[1] + u[3]) / 2)
             assert _is_base(px[cy - 5:cy + 5, ox - 5:ox + 5])
             # the picture itself: real pixels of both colours, opaque where the tiles are

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from reviewflight import make_flight
+from reviewflight import make_flight, map_pixels, open_review
 
 from processing.review.server import serve
 from tests.processing.mosaicflight import make_survey
@@ -43,21 +43,7 @@ def mosaic_flight(tmp_path_factory):
 
 
 def _open(browser, url):
-    ctx = browser.new_context(viewport={"width": 1500, "height": 950})
-    page = ctx.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(url)
-    page.wait_for_selector("body[data-ready='1']", timeout=15000)
-    page.wait_for_selector("body[data-mosaic]", timeout=15000)
-    return ctx, page, errors
-
-
-def _pixels(page, selector="#map"):
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB")).astype(int)
+    return open_review(browser, url, "body[data-mosaic]")
 
 
 def test_mosaic_is_drawn_under_the_flags_and_toggles(browser, mosaic_flight):
@@ -81,7 +67,7 @@ def test_mosaic_is_drawn_under_the_flags_and_toggles(browser, mosaic_flight):
                 return [Math.min(...f.map((q) => q.left)) - m.left, Math.min(...f.map((q) => q.top)) - m.top,
                         Math.max(...f.map((q) => q.right)) - m.left, Math.max(...f.map((q) => q.bottom)) - m.top];
             }""")
-            px = _pixels(page)
+            px = map_pixels(page)
             cx, cy = int((u[0] + u[2]) / 2), int((u[1] + u[3]) / 2)
 
             def ground(x, y):
@@ -95,12 +81,12 @@ def test_mosaic_is_drawn_under_the_flags_and_toggles(browser, mosaic_flight):
             box = page.locator("#map-footprints polygon").nth(1).bounding_box()
             m = page.locator("#map").bounding_box()
             cx, cy = int(box["x"] + box["width"] * 0.3 - m["x"]), int(box["y"] + box["height"] * 0.3 - m["y"])
-            on = _pixels(page)[cy - 10:cy + 10, cx - 10:cx + 10]
+            on = map_pixels(page)[cy - 10:cy + 10, cx - 10:cx + 10]
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "review_mosaic.png"))
             page.click("#show-mosaic")
             assert page.locator("#map-mosaic").evaluate("(g) => getComputedStyle(g).display") == "none"
-            off = _pixels(page)[cy - 10:cy + 10, cx - 10:cx + 10]
+            off = map_pixels(page)[cy - 10:cy + 10, cx - 10:cx + 10]
             assert np.median(np.abs(off - BACKGROUND)) < 40        # the dark map, tinted by the footprints
             assert np.abs(on - off).mean() > 40 and on.std() > 5   # the ground, with its texture
             page.click("#show-mosaic")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from reviewflight import make_flight
+from reviewflight import make_flight, open_review
 
 from processing.review.server import serve
 
@@ -29,13 +29,7 @@ def flight_server(tmp_path):
 def _open(browser, url, per_flag=True):
     """Open the page; ``per_flag`` switches from the sightings list (the default) to the
     per-flag list with one click, as an analyst deciding photo by photo would."""
-    ctx = browser.new_context(viewport={"width": 1500, "height": 950})
-    page = ctx.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.goto(url)
-    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    ctx, page, errors = open_review(browser, url)
     if per_flag:
         page.click("#mode-flags")
         page.wait_for_selector("body[data-mode='flags'] li.flag-row", timeout=15000)
