@@ -34,6 +34,7 @@ from .request import ProcessRequest
 from .runners import _run_dask, _run_local
 from .store import FlightStore
 from .tasks import FrameOutcome, FrameTask, Summary
+from .tie_cache import save_tie_features, tie_cache_dir
 from .worker import process_frame
 
 __all__ = ["FrameTask", "FrameOutcome", "ProcessRequest", "Summary", "process_frames",
@@ -138,7 +139,7 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
         references = frozenset(r for _, refs in plan.checks.values() for r, _ in refs)
         tasks = _tasks(plan, wanted, dem=dem, ground_elevation=ground_elevation, camera=camera,
                        detectors=colour, thermal_detectors=thermal, reduce=reduce, geotiff_dir=geotiff_dir,
-                       sensitivity=None if sensitivity.is_normal else sensitivity)
+                       sensitivity=None if sensitivity.is_normal else sensitivity, ties=bool(register))
         if rerun.more:
             tasks = (dataclasses.replace(t, detectors=rerun.more[t.path], thermal_detectors=None, more=True)
                      if t.path in rerun.more else t for t in tasks)
@@ -163,9 +164,13 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
         runner = (_run_dask(tasks, dask_address, workers, shipping) if dask_address is not None
                   else _run_local(tasks, workers))
         counts: Counter = Counter()
+        ties_dir = tie_cache_dir(out_gpkg)
         try:
             for outcome in runner:
                 st = outcome.frame.status
+                if outcome.tie_features is not None:   # on disk now: never a flight's worth in memory
+                    save_tie_features(ties_dir, outcome.frame.path, outcome.tie_features)
+                    outcome.tie_features = None
                 summary.stopped_at = outcome.frame.path
                 if not (outcome.more and st == "failed"):   # a done frame stays done
                     store.add_frame_result(outcome.frame, outcome.flags, outcome.searches,

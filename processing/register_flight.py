@@ -1,8 +1,10 @@
 """Register a processed flight: tie its frames together, re-place everything on the map.
 
 Runs in the parent after the frames are through (``uav process … --register``): reads the
-frames' direct poses from the GeoPackage, decodes each georeferenced frame once at about
-1000 px across for its tie features (:mod:`.ties`), solves the pose corrections
+frames' direct poses from the GeoPackage, takes each near-nadir frame's tie features (:mod:`.ties`)
+from the flight's cache, where the workers put them while processing it (:mod:`.tie_cache`;
+a frame without them is decoded here at about 1000 px across), matches overlapping pairs in
+threads, solves the pose corrections
 (:mod:`.registration`), then puts footprints, GSDs, flag positions and, when asked, the
 per-frame GeoTIFFs on the registered poses and records each frame's registered pose,
 residual and neighbours (:mod:`.store.registration`).  A frame that cannot be read or tied
@@ -30,19 +32,25 @@ from .registration import (
 )
 from .search import _size_check
 from .store.registration import FrameRegistrationRecord, save_registration
-from .ties import decode_scale, frame_features, match_pair, overlapping_pairs
+from .tie_cache import load_tie_features, save_tie_features, tie_cache_dir
+from .ties import (
+    OBLIQUE_DEG,
+    TieFeatures,
+    decode_scale,
+    frame_features,
+    match_pair,
+    near_nadir,
+    overlapping_pairs,
+)
 
-__all__ = ["register_flight"]
+__all__ = ["register_flight", "OBLIQUE_DEG"]
 
-# The solve models a frame's error as a turn, a shift and a height change, which is what a
-# nadir camera's is; an oblique camera's pitch error moves its far ground by tens of metres.
-# On Orthority (gimbal -60 deg, on its DSM) registering put pixels 3.3 -> 7.8 m off the SfM
-# poses' ground (docs/registration.md), so frames this far off nadir keep their direct pose.
-OBLIQUE_DEG = 20.0
-
+# pairs matched per round of the thread pool: each frame's features are read once, before its
+# first pair, and let go after its last, so only the frames of a few flight lines are held
+CHUNK = 64
 
 def _oblique(pose: Pose) -> bool:
-    return pose.pitch is not None and pose.pitch > -90.0 + OBLIQUE_DEG
+    return not near_nadir(pose.pitch)
 
 
 def _direct(frames, camera, ground):
@@ -100,32 +108,21 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
     raising the ground, so footprints, flags, GeoTIFFs and the mosaic (all drawn from the
     registered poses) take it.  A ground the user gave is kept as it is.
     """
-    from .frames import decode_frame, read_frame_bytes
-
     ground = DemGround(dem) if dem else FlatGround(ground_elevation)
     frames = store.frames("done")
     direct = _direct(frames, camera, ground)
-    feats = [None] * len(frames)
-    for i, (f, d) in enumerate(zip(frames, direct, strict=True)):
-        if d is None or _oblique(d[0]):
-            continue
-        r = decode_scale(d[1].width)
-        try:
-            feats[i] = frame_features(decode_frame(read_frame_bytes(f.path), f.path, reduce=r), r)
-        except (FrameError, OSError):
-            feats[i] = None
     epsg = [None if d is None else d[2].epsg for d in direct]
     main_epsg = max(set(e for e in epsg if e), key=epsg.count, default=None)
-    # a colour and a thermal camera see the ground differently: only like frames are tied
-    prints = [None if d is None or feats[i] is None or epsg[i] != main_epsg else d[2].footprint_utm
+    prints = [None if d is None or _oblique(d[0]) or epsg[i] != main_epsg else d[2].footprint_utm
               for i, d in enumerate(direct)]
-    ties = []
-    for a, b in overlapping_pairs(prints):
-        if frames[a].thermal == frames[b].thermal:
-            t = match_pair(feats[a], feats[b], a, b)
-            if t is not None:
-                ties.append(t)
-    del feats
+    # a colour and a thermal camera see the ground differently: only like frames are tied
+    pairs = [(a, b) for a, b in overlapping_pairs(prints) if frames[a].thermal == frames[b].thermal]
+    folder = tie_cache_dir(store.path)
+
+    def features(i):
+        return _features(frames[i], decode_scale(direct[i][1].width), folder)
+
+    ties, unreadable = _tie_pairs(pairs, features)
     priors = priors or Priors()
     if dem or ground_elevation is not None:
         priors = replace(priors, bias_m=None)   # the user's ground wins
@@ -153,7 +150,8 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
         why = None if adj.status == "registered" else (
             f"oblique (gimbal pitch {pose.pitch:.0f} deg): registration ties near-nadir frames only; "
             "direct georeference kept" if _oblique(pose) else
-            "matched no overlapping frame: direct georeference kept" if prints[adj.index] is not None
+            "matched no overlapping frame: direct georeference kept"
+            if prints[adj.index] is not None and adj.index not in unreadable
             else "not tied (frame unreadable, or another UTM zone): direct georeference kept")
         rows.append(FrameRegistrationRecord(
             f.fid, adj.status, adj.neighbours, adj.residual_m, adj.residual_before_m, new.lat, new.lon,
@@ -168,6 +166,66 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
                                     else f"{reg.registered} of {len(frames)} frames registered"))
     store.set_meta("ground_estimate", _ground_meta(reg, dem, ground_elevation))
     return reg
+
+
+def _features(frame, reduce: int, folder) -> TieFeatures | None:
+    """A frame's tie features: from the flight's cache (the workers found them while processing
+    it), else decoded here, as before the cache (and cached for the next time).  None when the
+    frame cannot be read."""
+    from .frames import decode_frame, read_frame_bytes, sha256_bytes
+
+    got = load_tie_features(folder, frame.path, frame.sha256, reduce)
+    if got is not None:
+        return got
+    try:
+        data = read_frame_bytes(frame.path)
+        pts, desc = frame_features(decode_frame(data, frame.path, reduce=reduce), reduce)
+    except (FrameError, OSError):
+        return None
+    feats = TieFeatures(pts, desc, reduce, sha256_bytes(data))
+    save_tie_features(folder, frame.path, feats)
+    return feats
+
+
+def _tie_pairs(pairs, features, threads: int | None = None):
+    """Match every pair, in threads (OpenCV lets go of the GIL while it decodes and matches).
+
+    Returns the ties, in the order of ``pairs`` (so the solve sees them as it always did), and
+    the frames whose features could not be had.  Each frame's features are fetched once,
+    before its first pair, and dropped after its last: memory holds the frames of the few
+    flight lines the current pairs span, not the flight.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    last = {}
+    for k, (a, b) in enumerate(pairs):
+        last[a] = last[b] = k
+    held, failed, ties = {}, set(), []
+    threads = threads or min(os.cpu_count() or 1, 8)
+
+    def match(p):
+        return match_pair(held[p[0]].pair, held[p[1]].pair, *p)
+
+    import cv2
+
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)   # the pool is the parallelism: OpenCV's own threads on top only fought it
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, len(pairs), CHUNK):
+            chunk = pairs[start:start + CHUNK]
+            need = sorted({i for p in chunk for i in p} - held.keys() - failed)
+            for i, f in zip(need, pool.map(features, need), strict=True):
+                if f is None:
+                    failed.add(i)
+                else:
+                    held[i] = f
+            ties += [t for t in pool.map(match, [p for p in chunk if p[0] in held and p[1] in held])
+                     if t is not None]
+            end = start + len(chunk) - 1
+            for i in [i for i in held if last[i] <= end]:
+                del held[i]
+    cv2.setNumThreads(cv_threads)
+    return ties, failed
 
 
 def _ground_meta(reg: Registration, dem, ground_elevation) -> str:

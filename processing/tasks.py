@@ -47,6 +47,9 @@ class FrameTask:
     # a re-saved frame will be checked against this one: the worker sends back its ORB
     # features (processing.worker.reference_features), so the parent need not decode it
     describe: bool = False
+    # --register: the worker also finds the frame's tie features (processing.ties) while it
+    # holds the frame, so registration need not decode every frame again in the parent
+    ties: bool = False
 
     def detectors_for(self, thermal: bool) -> tuple:
         """The detectors asked for a frame of this kind."""
@@ -67,6 +70,7 @@ class FrameOutcome:
     unreadable: bool = False            # the worker could not read the frame at its path
     worker: str | None = None           # the Dask worker that ran it (None: local)
     ref_features: tuple | None = None   # FrameTask.describe: this frame's reference features
+    tie_features: object = None         # FrameTask.ties: processing.ties.TieFeatures (~160 kB)
 
 
 @dataclass

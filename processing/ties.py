@@ -14,11 +14,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Tie", "overlapping_pairs", "frame_features", "match_pair", "decode_scale"]
+__all__ = ["Tie", "TieFeatures", "overlapping_pairs", "frame_features", "match_pair", "decode_scale",
+           "near_nadir", "OBLIQUE_DEG", "ORB_FEATURES"]
 
 # about this many pixels across the decoded frame: at Brighton's 4000 px that is 1/4 size
 # (6.8 cm on the ground), fine enough for decimetre ties and 1/16 of the full decode's pixels
 TIE_WIDTH_PX = 1000
+ORB_FEATURES = 4000
+
+# The solve models a frame's error as a turn, a shift and a height change, which is what a
+# nadir camera's is; an oblique camera's pitch error moves its far ground by tens of metres.
+# On Orthority (gimbal -60 deg, on its DSM) registering put pixels 3.3 -> 7.8 m off the SfM
+# poses' ground (docs/registration.md), so frames this far off nadir keep their direct pose.
+OBLIQUE_DEG = 20.0
+
+
+def near_nadir(pitch: float | None) -> bool:
+    """Whether a frame with this gimbal pitch is tied (no pitch: taken as straight down)."""
+    return pitch is None or pitch <= -90.0 + OBLIQUE_DEG
+
+
+@dataclass
+class TieFeatures:
+    """One frame's tie features as :func:`frame_features` gives them, with what they were made
+    from: a worker computes them while it has the frame (``FrameOutcome.tie_features``), the
+    parent keeps them in the flight's cache (:mod:`.tie_cache`) for registration."""
+
+    points: np.ndarray               # (N, 2) float32, full-frame pixels
+    descriptors: np.ndarray | None   # (N, 32) uint8 ORB; None: no texture
+    reduce: int                      # the JPEG decode reduction they were found at
+    sha256: str | None = None        # the file's content they belong to
+
+    @property
+    def pair(self) -> tuple:
+        """``(points, descriptors)``, what :func:`match_pair` takes."""
+        return self.points, self.descriptors
 
 
 @dataclass
@@ -63,7 +93,7 @@ def decode_scale(width: int) -> int:
     return r
 
 
-def frame_features(img: np.ndarray, reduce: int, n: int = 4000):
+def frame_features(img: np.ndarray, reduce: int, n: int = ORB_FEATURES):
     """ORB keypoints (full-frame pixels, ``(N, 2)``) and descriptors of a frame decoded at
     1/``reduce`` size.  ``None`` descriptors when the frame has no texture."""
     import cv2

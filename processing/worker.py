@@ -28,6 +28,7 @@ from .poses import Intrinsics, Pose, intrinsics_from_metadata, pose_from_metadat
 from .search import _camera_thermal, _resolve_detectors, _search_reduction, _size_check
 from .store import FlagRecord, FrameRecord, SearchRecord
 from .tasks import FrameOutcome, FrameTask
+from .ties import near_nadir
 
 
 def _now():
@@ -158,7 +159,6 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
     except FrameError as exc:
         rec.status, rec.error = "failed", str(exc)
         return FrameOutcome(rec, [], time.perf_counter() - t0, more=task.more)
-    del data
     full_h, full_w = image.shape[0] * reduce, image.shape[1] * reduce
     if meta.width and meta.height and reduce > 1:
         full_w, full_h = meta.width, meta.height
@@ -198,6 +198,10 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
         except (GeoreferenceError, FrameError) as exc:
             why_no_pose = f"cannot georeference: {exc}"
     rec.status = "done" if geo is not None else "no_pose"
+    ties = None
+    if task.ties and geo is not None and near_nadir(pose.pitch):
+        ties = _tie_features(data, path, image, reduce, geo.camera.intr.width, rec.sha256)
+    del data
     if why_no_pose:
         notes.append(why_no_pose)
     rec.error = "; ".join(n for n in notes if n) or None
@@ -245,7 +249,25 @@ def _process_frame(task: FrameTask) -> FrameOutcome:
                 task.geotiff_dir, os.path.splitext(rec.name)[0] + ".tif"), reduce=reduce)
         except Exception as exc:
             rec.error = "; ".join(x for x in (rec.error, f"GeoTIFF not written: {exc}") if x)
-    return FrameOutcome(rec, flags, time.perf_counter() - t0, yaw_fix, searches=searches, more=task.more)
+    return FrameOutcome(rec, flags, time.perf_counter() - t0, yaw_fix, searches=searches, more=task.more,
+                        tie_features=ties)
+
+
+def _tie_features(data: bytes, path: str, image, reduce: int, width: int, sha256: str):
+    """The frame's tie features, exactly as registration would find them in the parent: the
+    same JPEG decode at the tie scale (1/4 for a 4000 px frame, from the bytes already read:
+    a sixteenth of the pixels) and the same ORB.  The frame's own decode is used when the
+    detectors asked for that scale already.  None when it cannot be described here (the
+    parent then decodes it itself)."""
+    from .ties import TieFeatures, decode_scale, frame_features
+
+    r = decode_scale(width)
+    try:
+        img = image if reduce == r else decode_frame(data, path, reduce=r)
+        pts, desc = frame_features(img, r)
+    except Exception:   # a safeguard: the parent describes the frame instead
+        return None
+    return TieFeatures(pts, desc, r, sha256)
 
 
 def _row_gsd(geo, reduce: int) -> tuple:

@@ -1,0 +1,84 @@
+"""Each frame's tie features on disk, next to the flight: ``FLIGHT.gpkg.cache/ties/SHA256.npz``.
+
+With ``--register`` the workers describe each frame for its ties while they hold it
+(:class:`~processing.ties.TieFeatures` in the outcome); the parent writes them here as they
+arrive, so it never holds a whole flight's features (25,000 frames x 160 kB would be 4 GB)
+and registration reads them back pair by pair instead of decoding every frame again.
+
+An entry is keyed by the file's SHA-256 and also records the file's size and modification
+time when it was written: a frame whose file has changed since (another SHA-256 in the
+GeoPackage, or the same name with new bytes) is never matched with stale features: the
+parent decodes it again, as for files processed before this cache existed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .ties import ORB_FEATURES, TieFeatures
+
+__all__ = ["tie_cache_dir", "save_tie_features", "load_tie_features"]
+
+# bumped when frame_features changes what it computes: older entries are then ignored
+VERSION = 1
+
+
+def tie_cache_dir(gpkg) -> Path:
+    """``FLIGHT.gpkg.cache/ties`` (the cache folder the review page's thumbnails use too)."""
+    p = Path(gpkg)
+    return p.with_name(p.name + ".cache") / "ties"
+
+
+def _entry(folder: Path, sha256: str) -> Path:
+    return folder / f"{sha256}.npz"
+
+
+def save_tie_features(folder, path: str, feats: TieFeatures) -> Path | None:
+    """Write one frame's features (``path``: the frame's file, whose size and time are
+    recorded with them).  None when it cannot be (no hash, file gone): registration then
+    decodes that frame itself."""
+    if not feats.sha256:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    folder = Path(folder)
+    target = _entry(folder, feats.sha256)
+    desc = feats.descriptors
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:   # np.savez on a name would add ".npz" to the temporary one
+            np.savez(fh, points=np.asarray(feats.points),
+                     descriptors=np.zeros((0, 32), np.uint8) if desc is None else desc,
+                     has_descriptors=desc is not None,
+                     meta=np.array([VERSION, feats.reduce, ORB_FEATURES, st.st_size, st.st_mtime_ns], np.int64))
+        os.replace(tmp, target)   # a reader never sees half an entry
+    except OSError:   # a read-only folder, a full disk: registration decodes the frame instead
+        tmp.unlink(missing_ok=True)
+        return None
+    return target
+
+
+def load_tie_features(folder, path: str, sha256: str | None, reduce: int) -> TieFeatures | None:
+    """The cached features of the frame at ``path`` with content ``sha256``, found at 1/``reduce``
+    size; None when there are none or they may be stale (the file changed since, or they were
+    made another way)."""
+    if not sha256:
+        return None
+    entry = _entry(Path(folder), sha256)
+    try:
+        st = os.stat(path)
+        with np.load(entry) as z:
+            version, r, n, size, mtime_ns = (int(x) for x in z["meta"])
+            if (version, r, n, size, mtime_ns) != (VERSION, reduce, ORB_FEATURES, st.st_size, st.st_mtime_ns):
+                return None
+            desc = z["descriptors"] if bool(z["has_descriptors"]) else None
+            return TieFeatures(z["points"], desc, r, sha256)
+    except (OSError, KeyError, ValueError):   # absent, or a damaged entry: decode instead
+        return None
