@@ -21,7 +21,10 @@ Simulator: a lawnmower survey rendered by :class:`simulators.frames.FrameCollect
 and 120 frames (``--sim 12,120,1200`` for more): the cost per frame should stay flat as the
 flight grows (each frame touches only its own cells), the canvas grows with the area.
 
-Run: ``python -m benchmarks.mosaic [--sim 12,120] [--no-combined]`` (prints JSON).  Wall-clock figures on a
+``register_simulator_N``: the same simulator flights processed without and with ``--register``,
+back to back (what registration adds per frame, at 12 and 120 frames: ``--register-sim``).
+
+Run: ``python -m benchmarks.mosaic [--sim 12,120] [--register-sim 12,120] [--no-combined]`` (prints JSON).  Wall-clock figures on a
 shared machine jump: each set is timed ``--repeats`` times and the median reported.
 """
 
@@ -113,19 +116,22 @@ def brighton(tmp: Path, repeats: int = 3, with_combined: bool = True) -> dict:
     return out
 
 
-def simulator(tmp: Path, n: int, repeats: int = 3) -> dict:
-    from processing import process_frames
+def _sim_frames(tmp: Path, n: int) -> tuple[Path, list]:
+    """A lawnmower survey of ``n`` frames rendered by the simulator (folder, frame paths)."""
     from simulators.frames import FrameCollector
     from simulators.scene import Scene
     from uav.geo import offset_lonlat
     from uav.profiles import get_camera
 
+    folder = tmp / f"sim{n}"
+    paths = sorted(folder.glob("*.JPG")) or sorted(folder.glob("*.jpg"))
+    if paths:
+        return folder, paths
     lon0, lat0 = 131.2010, 43.1010
     per_line = max(2, round(n ** 0.5 * 1.5))
     lines = -(-n // per_line)
     scene = Scene.generate((131.199, 43.099, 131.199 + (lines * 50 + 200) / 81000,
                             43.101 + (per_line * 20 + 200) / 111000), seed=1, ground_alt_amsl=100.0)
-    folder = tmp / f"sim{n}"
     with FrameCollector(folder, scene, get_camera("mavic3e-wide"), 0.25) as fc:
         for i in range(n):
             line, k = divmod(i, per_line)
@@ -133,18 +139,55 @@ def simulator(tmp: Path, n: int, repeats: int = 3) -> dict:
             lon, lat = offset_lonlat(lon0, lat0, line * 50.0, north)
             fc.on_trigger(float(lat), float(lon), 160.0, 60.0, 0.0 if line % 2 == 0 else 180.0, 0.0, 0.0,
                           i * 2.0, i + 1)
-    paths = sorted(folder.glob("*.JPG")) or sorted(folder.glob("*.jpg"))
+    return folder, sorted(folder.glob("*.JPG")) or sorted(folder.glob("*.jpg"))
+
+
+def simulator(tmp: Path, n: int, repeats: int = 3) -> dict:
+    from processing import process_frames
+
+    folder, paths = _sim_frames(tmp, n)
     gpkg = tmp / f"sim{n}.gpkg"
     process_frames([folder], gpkg, detectors=(), workers=2, progress=False)
     return _measure(paths, gpkg, tmp / f"sim{n}_mosaic.tif", repeats)
 
 
-def run(sim=(12, 120), repeats: int = 3, with_combined: bool = True) -> dict:
+def register_cost(tmp: Path, n: int, repeats: int = 2, workers: int = 2) -> dict:
+    """What ``--register`` adds to processing a simulator flight of ``n`` frames (``--detectors
+    none``, 2 workers): each round processes it without and with registration, back to back;
+    the difference per frame should stay flat from 12 to 120 frames (pairs through a spatial
+    index).  The parent's peak RSS is the process's high-water mark so far."""
+    from benchmarks.processing import _decode_rate
+    from processing import process_frames
+
+    folder, paths = _sim_frames(tmp, n)
+    rounds = []
+    for k in range(repeats):
+        dec_rate, _ = _decode_rate([str(p) for p in paths], 1, workers)
+        times = {}
+        for register in (False, True):
+            gpkg = tmp / f"simreg{n}-{k}-{int(register)}.gpkg"
+            t0 = time.perf_counter()
+            s = process_frames([folder], gpkg, detectors=(), workers=workers, progress=False, register=register)
+            times[register] = time.perf_counter() - t0
+        reg = s.registration
+        rounds.append({"decode_only_fps": round(dec_rate, 2), "process_s": round(times[False], 2),
+                       "process_register_s": round(times[True], 2),
+                       "register_s_per_frame": round((times[True] - times[False]) / n, 4),
+                       "ratio_with_register": round(n / times[True] / dec_rate, 3),
+                       "registered": reg.registered, "pairs": reg.pairs, "ties": reg.ties})
+    return {"frames": n, "workers": workers, "rounds": rounds,
+            "register_s_per_frame_median": statistics.median(r["register_s_per_frame"] for r in rounds),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def run(sim=(12, 120), repeats: int = 3, with_combined: bool = True, register_sim=(12, 120)) -> dict:
     with tempfile.TemporaryDirectory(prefix="uav-mosaic-") as t:
         tmp = Path(t)
         out = {"load_before": list(os.getloadavg()), "brighton": brighton(tmp, repeats, with_combined)}
         for n in sim:
             out[f"simulator_{n}"] = simulator(tmp, n, repeats)
+        for n in register_sim:
+            out[f"register_simulator_{n}"] = register_cost(tmp, n, min(repeats, 2))
         out["load_after"] = list(os.getloadavg())
     return out
 
@@ -154,8 +197,11 @@ def main(argv=None):
     ap.add_argument("--sim", default="12,120", help="simulator flight sizes, comma-separated")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-combined", action="store_true", help="skip the process + register + mosaic figure")
+    ap.add_argument("--register-sim", default="12,120",
+                    help="simulator flight sizes processed without and with --register (what it adds)")
     a = ap.parse_args(argv)
-    print(json.dumps(run(tuple(int(x) for x in a.sim.split(",") if x), a.repeats, not a.no_combined), indent=2))
+    sizes = lambda text: tuple(int(x) for x in text.split(",") if x)  # noqa: E731
+    print(json.dumps(run(sizes(a.sim), a.repeats, not a.no_combined, sizes(a.register_sim)), indent=2))
 
 
 if __name__ == "__main__":
