@@ -49,10 +49,11 @@ def start_scheduler(tmp: Path, env: dict | None = None) -> tuple[subprocess.Pope
     pytest.fail("dask scheduler did not start")
 
 
-def start_worker(address: str, cwd: Path, hidden: Path | None = None, env: dict | None = None) -> subprocess.Popen:
+def start_worker(address: str, cwd: Path, hidden: Path | None = None, env: dict | None = None,
+                 nanny: bool = True) -> subprocess.Popen:
     cwd.mkdir(exist_ok=True)
     cmd = [str(DASK), "worker", address, "--nthreads", "1", "--no-dashboard", "--local-directory",
-           str(cwd), "--name", cwd.name]
+           str(cwd), "--name", cwd.name, *(() if nanny else ("--no-nanny",))]
     if hidden is not None:   # its own mount namespace, an empty tmpfs over the frames' folder
         cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                'mount -t tmpfs none "$0" && exec "$@"', str(hidden), *cmd]

@@ -175,7 +175,10 @@ def test_ctrl_c_says_where_it_stopped_and_the_same_command_resumes(tmp_path):
     out = tmp_path / "long.gpkg"
     cmd = [sys.executable, "-m", "uav", "process", str(folder), "--out", str(out), "--detectors", "person",
            "--workers", "1", "--quiet"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # SIGINT as a terminal's Ctrl-C delivers it, even when these tests run in the background
+    # (a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:   # Ctrl-C once some frames are written, as a terminal sends it
         time.sleep(0.1)

@@ -218,7 +218,9 @@ def takeoff(link: Link, altitude_m: float, wait: bool = True, timeout: float = 6
         raise InvalidInputError(f"takeoff altitude {altitude_m} m is outside 1-500 m")
     wait_home(link, timeout)
     set_mode(link, "GUIDED")
-    hb = heartbeat(link)
+    # on a radio that loses half its frames six heartbeats in a row can go missing: wait as
+    # long as a takeoff may take (up to 30 s), not the 6 s of a good link
+    hb = heartbeat(link, max(6.0, min(timeout, 30.0)))
     if not is_armed(hb):
         arm(link)
     # a repeat of a takeoff that already acted is refused by a flying copter: climbing is done
