@@ -8,6 +8,7 @@ frames travelled.  Also: a cluster with no worker, and a worker with another amu
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -195,3 +196,28 @@ def test_a_dem_too_big_to_send_is_refused_saying_what_to_do(blind_cluster, monke
     assert r.exit_code == 2, r.output
     assert f"1 Dask worker(s) cannot read the DEM {dem} and it is too big to send them" in r.output
     assert "same path on each worker PC" in r.output and "Traceback" not in r.output
+
+
+def test_a_blind_workers_tie_features_come_back_for_registration(blind_cluster, monkeypatch):
+    """``--register`` on Dask: the worker describes each frame from the bytes it was sent, the
+    parent caches them, and registration decodes nothing again (the same rows as without them)."""
+    from processing.tie_cache import tie_cache_dir
+    from tests.processing.test_registration_cache import _register_counting, _rows, _sha
+    from tests.processing.test_registration_ground import _render
+
+    root, address = blind_cluster
+    s = _render(root / "frames" / "survey", 0.0, cols=3, rows=2)
+    out = root / "reg-cluster.gpkg"
+    r = CliRunner().invoke(cli, ["process", str(s.paths[0].parent), "--out", str(out), "--dask", address,
+                                 "--register", "--detectors", "none", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "sent over the network: 6 frame(s)" in r.output and "6 of 6 frame(s) tied" in r.output
+    assert sorted(p.stem for p in tie_cache_dir(out).glob("*.npz")) == sorted(_sha(out).values())
+    first = _rows(out)
+    assert _register_counting(monkeypatch, out) == [] and _rows(out) == first
+    # the features the worker sent are those the parent finds itself (the same GeoPackage,
+    # so the same frame order, registered without its cache)
+    alone = root / "reg-alone" / "flight.gpkg"
+    alone.parent.mkdir()
+    shutil.copy(out, alone)
+    assert len(_register_counting(monkeypatch, alone)) == 6 and _rows(alone) == first
