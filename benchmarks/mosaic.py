@@ -89,7 +89,7 @@ def combined(paths, tmp: Path, repeats: int, workers: int = 2) -> dict:
         dec_rate, _ = _decode_rate([str(p) for p in paths], 1, workers)
         gpkg = tmp / f"combined{k}.gpkg"
         t0 = time.perf_counter()
-        process_frames(paths, gpkg, detectors=DEFAULT_DETECTORS, workers=workers, progress=False, register=True)
+        s = process_frames(paths, gpkg, detectors=DEFAULT_DETECTORS, workers=workers, progress=False, register=True)
         t1 = time.perf_counter()
         build_mosaic(gpkg, tmp / f"combined{k}.tif")
         t2 = time.perf_counter()
@@ -97,6 +97,10 @@ def combined(paths, tmp: Path, repeats: int, workers: int = 2) -> dict:
         rounds.append({"decode_only_fps": round(dec_rate, 2), "combined_fps": round(rate, 2),
                        "ratio": round(rate / dec_rate, 3), "process_register_s": round(t1 - t0, 2),
                        "mosaic_s": round(t2 - t1, 2),
+                       # CPU, not wall: on a shared machine the one figure that does not move
+                       # with other people's load (the parent's includes its threads)
+                       "process_register_cpu_s": {"workers": round(s.worker_cpu_s, 2),
+                                                  "parent": round(s.parent_cpu_s, 2)},
                        "ratio_without_mosaic": round(len(paths) / (t1 - t0) / dec_rate, 3)})
     return {"workers": workers, "detectors": list(DEFAULT_DETECTORS),
             "ratio_median": statistics.median(r["ratio"] for r in rounds), "rounds": rounds}
@@ -163,17 +167,19 @@ def register_cost(tmp: Path, n: int, repeats: int = 2, workers: int = 2) -> dict
     rounds = []
     for k in range(repeats):
         dec_rate, _ = _decode_rate([str(p) for p in paths], 1, workers)
-        times = {}
+        times, cpu = {}, {}
         for register in (False, True):
             gpkg = tmp / f"simreg{n}-{k}-{int(register)}.gpkg"
             t0 = time.perf_counter()
             s = process_frames([folder], gpkg, detectors=(), workers=workers, progress=False, register=register)
             times[register] = time.perf_counter() - t0
+            cpu[register] = {"workers": round(s.worker_cpu_s, 2), "parent": round(s.parent_cpu_s, 2)}
         reg = s.registration
         rounds.append({"decode_only_fps": round(dec_rate, 2), "process_s": round(times[False], 2),
                        "process_register_s": round(times[True], 2),
                        "register_s_per_frame": round((times[True] - times[False]) / n, 4),
                        "ratio_with_register": round(n / times[True] / dec_rate, 3),
+                       "cpu_s": {"without": cpu[False], "with_register": cpu[True]},
                        "registered": reg.registered, "pairs": reg.pairs, "ties": reg.ties})
     return {"frames": n, "workers": workers, "rounds": rounds,
             "register_s_per_frame_median": statistics.median(r["register_s_per_frame"] for r in rounds),
