@@ -210,21 +210,23 @@ def _tie_pairs(pairs, features, threads: int | None = None):
 
     cv_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)   # the pool is the parallelism: OpenCV's own threads on top only fought it
-    with ThreadPoolExecutor(threads) as pool:
-        for start in range(0, len(pairs), CHUNK):
-            chunk = pairs[start:start + CHUNK]
-            need = sorted({i for p in chunk for i in p} - held.keys() - failed)
-            for i, f in zip(need, pool.map(features, need), strict=True):
-                if f is None:
-                    failed.add(i)
-                else:
-                    held[i] = f
-            ties += [t for t in pool.map(match, [p for p in chunk if p[0] in held and p[1] in held])
-                     if t is not None]
-            end = start + len(chunk) - 1
-            for i in [i for i in held if last[i] <= end]:
-                del held[i]
-    cv2.setNumThreads(cv_threads)
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            for start in range(0, len(pairs), CHUNK):
+                chunk = pairs[start:start + CHUNK]
+                need = sorted({i for p in chunk for i in p} - held.keys() - failed)
+                for i, f in zip(need, pool.map(features, need), strict=True):
+                    if f is None:
+                        failed.add(i)
+                    else:
+                        held[i] = f
+                ties += [t for t in pool.map(match, [p for p in chunk if p[0] in held and p[1] in held])
+                         if t is not None]
+                end = start + len(chunk) - 1
+                for i in [i for i in held if last[i] <= end]:
+                    del held[i]
+    finally:
+        cv2.setNumThreads(cv_threads)
     return ties, failed
 
 
