@@ -90,7 +90,8 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
              scene=None, camera_scale: float = 0.25, track_out=None, tlog_out=None,
              sitl_bin=None, progress: Progress | None = None, sortie_timeout_s: float = 4 * 3600,
              connect_timeout: float = 30.0, plan_name: str = "",
-             instance: int | None = None, connect_url: str | None = None) -> RehearsalReport:
+             instance: int | None = None, connect_url: str | None = None,
+             only=None) -> RehearsalReport:
     """Fly every sortie of ``plan`` on a simulated vehicle and report.
 
     Parameters
@@ -114,16 +115,22 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
         Fly on a simulator that is already running (the one ``uav sim start`` printed, and a
         ground station may be watching) instead of starting one; its battery is not swapped
         between sorties and its parameters are left as they are.
+    only : sequence of int, optional
+        Fly only these sorties (numbered from 1, as the plan and the report number them): the
+        one a pilot flies next, say.
     """
     if not plan.sorties:
         raise SimulatorError("the plan has no sorties to fly")
+    numbers = _chosen(plan, only)
+    flown = plan if len(numbers) == len(plan.sorties) else replace(
+        plan, sorties=[plan.sorties[n - 1] for n in numbers])
     t_wall = time.monotonic()
     report = RehearsalReport(plan=plan_name or plan.name or plan.kind.value, backend=backend,
-                             speedup=float(speedup))
+                             speedup=float(speedup), sorties_planned=len(plan.sorties))
     if connect_url is not None:
-        flights = _on_running_simulator(plan, connect_url, connect_timeout, report)
+        flights = _on_running_simulator(flown, connect_url, connect_timeout, report)
     else:
-        flights = _on_fresh_vehicles(plan, backend, speedup, sitl_bin, instance,
+        flights = _on_fresh_vehicles(flown, backend, speedup, sitl_bin, instance,
                                      connect_timeout, report)
     collector = None
     if frames_out is not None:
@@ -131,7 +138,7 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
         report.frames_dir = str(frames_out)
     track_features = []
     try:
-        for index, (sortie, (link, scale)) in enumerate(zip(plan.sorties, flights), start=1):
+        for index, sortie, (link, scale) in zip(numbers, flown.sorties, flights):
             tlog = _tlog_path(tlog_out, plan, index, report)
             sr, track = _fly_sortie(link, plan, sortie, index, collector, progress,
                                     sortie_timeout_s, tlog, scale)
@@ -142,6 +149,18 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
         if collector is not None:
             report.truth_path = str(collector.finish())
     return _finish(report, track_out, track_features, t_wall)
+
+
+def _chosen(plan, only) -> list[int]:
+    """The sorties to fly, numbered from 1; a number the plan does not have is refused."""
+    n = len(plan.sorties)
+    if not only:
+        return list(range(1, n + 1))
+    bad = sorted({k for k in only if not 1 <= k <= n})
+    if bad:
+        raise SimulatorError(f"the plan has {n} sortie{'s' if n > 1 else ''} (1-{n}): there is no "
+                             f"sortie {', '.join(map(str, bad))}")
+    return sorted(set(only))
 
 
 def _on_fresh_vehicles(plan, backend, speedup, sitl_bin, instance, connect_timeout,

@@ -53,6 +53,7 @@ class RehearsalReport:
     truth_path: str | None = None
     tlog_path: str | None = None
     wall_time_s: float = 0.0
+    sorties_planned: int | None = None   # the plan's sorties (more than flown with --sortie)
 
     @property
     def ok(self) -> bool:
@@ -72,8 +73,12 @@ class RehearsalReport:
         return path
 
     def describe(self) -> str:
+        only = ""
+        if self.sorties_planned and len(self.sorties) < self.sorties_planned:
+            only = (f" (sortie{'s' if len(self.sorties) > 1 else ''} "
+                    f"{', '.join(str(s.index) for s in self.sorties)} of {self.sorties_planned} only)")
         lines = [f"Rehearsal of {self.plan} on {self.backend} ({self.speedup:g}x): "
-                 f"{'OK' if self.ok else 'PROBLEMS'}"]
+                 f"{'OK' if self.ok else 'PROBLEMS'}{only}"]
         for s in self.sorties:
             planned = f"{s.planned_time_s / 60:.1f}" if s.planned_time_s else "?"
             batt = (f"{s.battery_used_mah:.0f}/{s.battery_capacity_mah:.0f} mAh"

@@ -17,27 +17,50 @@ from missions.formats.qgc_plan import read_plan
 from uav.cli import cli
 
 
-@pytest.mark.slow
-def test_readme_corridor_example_passes_its_rehearsal(sim_backend, tmp_path):
+def _a189_plan(tmp_path):
     plan_path = tmp_path / "a189.plan"
     res = CliRunner().invoke(cli, ["plan", "corridor", str(sample_path("road_a189.geojson")),
                                    "--width", "100", "--camera", "m3t-thermal", "--alt", "120",
                                    "--aircraft", "mavic3t", "-o", str(plan_path)])
     assert res.exit_code == 0, res.output
-    plan = read_plan(plan_path)
+    return plan_path, read_plan(plan_path)
+
+
+@pytest.mark.slow
+def test_readme_corridor_example_passes_its_rehearsal(sim_backend, tmp_path):
+    """Every sortie on the built-in copter; on SITL (three minutes for all of them at the
+    speed-up two cores keep) the first, whose battery use is checked against ArduPilot's."""
+    plan_path, plan = _a189_plan(tmp_path)
     usable = plan.aircraft.energy.usable_mah
     out = tmp_path / "rehearsal.json"
+    only = ["--sortie", "1"] if sim_backend == "ardupilot" else []
     res = CliRunner().invoke(cli, ["rehearse", str(plan_path), "--backend", sim_backend,
                                    "--speedup", "40" if sim_backend == "ardupilot" else "100",
-                                   "-o", str(out)])
+                                   "-o", str(out), *only])
     report = json.loads(out.read_text()) if out.exists() else None
     assert res.exit_code == 0 and report and report["ok"], res.output
-    assert len(report["sorties"]) == len(plan.sorties)
+    assert len(report["sorties"]) == (1 if only else len(plan.sorties)) and len(plan.sorties) > 1
     for s in report["sorties"]:
         assert s["battery_capacity_mah"] == pytest.approx(plan.aircraft.battery_capacity_mah, rel=1e-3)
         assert s["battery_predicted_mah"] <= usable
         assert s["battery_used_mah"] <= usable, s
         assert s["battery_used_mah"] == pytest.approx(s["battery_predicted_mah"], rel=0.10), s
+
+
+@pytest.mark.slow
+def test_rehearse_flies_only_the_sortie_asked_for_numbered_as_the_plan(tmp_path):
+    plan_path, plan = _a189_plan(tmp_path)
+    last = len(plan.sorties)
+    res = CliRunner().invoke(cli, ["rehearse", str(plan_path), "--backend", "builtin", "--sortie", str(last + 1)])
+    assert res.exit_code == 2 and f"there is no sortie {last + 1}" in res.output, res.output
+    assert "Traceback" not in res.output
+    out = tmp_path / "last.json"
+    res = CliRunner().invoke(cli, ["rehearse", str(plan_path), "--backend", "builtin", "--speedup", "100",
+                                   "--sortie", str(last), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert f"OK (sortie {last} of {last} only)" in res.output and f"  sortie {last}: flown" in res.output
+    report = json.loads(out.read_text())
+    assert [s["index"] for s in report["sorties"]] == [last] and report["sorties_planned"] == last
 
 
 def test_a_sortie_eating_the_reserve_is_a_problem():

@@ -143,7 +143,10 @@ def _restore_sigterm(previous) -> None:
 @click.option("--connect", "url", default=None, metavar="URL",
               help="Fly on a simulator already running (what `uav sim start` printed, e.g. "
                    "tcp:127.0.0.1:5760) instead of starting one.")
-def rehearse(plan_path, backend, speedup, frames_out, track_out, sitl_bin, report_out, url):
+@click.option("--sortie", "only", type=int, multiple=True, metavar="N",
+              help="Fly only sortie N (repeat for more; numbered as `uav plan show` numbers them): "
+                   "the one you fly next. Default: every sortie.")
+def rehearse(plan_path, backend, speedup, frames_out, track_out, sitl_bin, report_out, url, only):
     """Fly PLAN (.plan, .waypoints or a DJI Pilot 2 route .kmz) on a simulator: upload
     (verified), arm, fly every sortie, and report.
 
@@ -169,7 +172,7 @@ def rehearse(plan_path, backend, speedup, frames_out, track_out, sitl_bin, repor
                    "you started and watch, give its address with --connect", err=True)
     report = run(plan, backend=backend, speedup=speedup, frames_out=frames_out,
                  track_out=track_out, sitl_bin=sitl_bin, progress=progress,
-                 plan_name=Path(plan_path).name, connect_url=url)
+                 plan_name=Path(plan_path).name, connect_url=url, only=only or None)
     click.echo("")
     click.echo(report.describe())
     click.echo(f"Flown track: {report.track_path}")
