@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.sqlite_rows import rows as _q
 from uav.cli import cli
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -45,14 +46,6 @@ def _recording(tmp_path, n=20) -> Path:
     for name in names:
         (folder / name).symlink_to(HITUAV / name)
     return folder
-
-
-def _q(gpkg, sql):
-    con = sqlite3.connect(gpkg)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _grey_frames(folder: Path, n: int, size=(640, 512)) -> Path:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from processing.detect.datasets import fire_smoke_samples
 from tests.processing.test_cli_process import _frame
+from tests.sqlite_rows import rows as _q
 from uav.cli import cli
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -25,14 +26,6 @@ needs_fire_smoke = pytest.mark.skipif(not FIRE_SMOKE.is_dir(),
 
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def _q(gpkg, sql):
-    con = sqlite3.connect(gpkg)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("ask, said", [

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sqlite3
 from pathlib import Path
 
 import cv2
@@ -17,6 +16,7 @@ from click.testing import CliRunner
 from own_readers import needs_gdal, needs_gpkg_validator, ogr_layers, validate_gpkg
 
 from processing.store import FlightDB, FlightStore
+from tests.sqlite_rows import rows as _q
 from uav.cli import cli
 
 OLD = Path(__file__).resolve().parents[1] / "processing" / "old_flights"
@@ -29,14 +29,6 @@ def _old(tmp_path, version) -> Path:
     gpkg = tmp_path / f"flight-{version}.gpkg"
     shutil.copy(OLD / f"flight-{version}.gpkg", gpkg)
     return gpkg
-
-
-def _q(gpkg, sql):
-    con = sqlite3.connect(gpkg)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _tables(gpkg) -> set[str]:
