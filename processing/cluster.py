@@ -121,11 +121,13 @@ def _frame_on_worker(task: FrameTask) -> FrameOutcome:
     # core of the PC for each frame: with a worker per core they fought (measured: a lone
     # worker took 1.06 cores). Cheap to repeat; set in the thread that runs the frame.
     limit_threads()
-    if task.dem and task.dem.startswith("amur-uav-dem-"):   # the DEM the parent sent (sent_dem)
-        from .sent_dem import SENT_DEMS
+    if task.dem:
+        # distributed is loaded on a worker already: the import costs nothing here
+        from .sent_dem import SENT_DEMS, TOKEN_PREFIX
 
-        mem = SENT_DEMS.get(task.dem)   # missing: the frame fails naming the DEM, the run goes on
-        task = replace(task, dem=mem.name if mem is not None else task.dem)
+        if task.dem.startswith(TOKEN_PREFIX):   # the DEM the parent sent, in this worker's memory
+            mem = SENT_DEMS.get(task.dem)   # missing: the frame fails naming the DEM, the run goes on
+            task = replace(task, dem=mem.name if mem is not None else task.dem)
     out = process_frame(task)
     if task.describe and out.frame.status != "failed":
         try:
