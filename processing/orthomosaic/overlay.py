@@ -16,7 +16,7 @@ import numpy as np
 from uav.errors import MosaicError
 from uav.files import write_atomic
 
-__all__ = ["Overlay", "mosaic_overlay", "OVERLAY_PX"]
+__all__ = ["Overlay", "mosaic_overlay", "OVERLAY_PX", "stretch_to_bytes"]
 
 OVERLAY_PX = 2048     # longest side: sharp on a laptop's map pane, a few MB at most
 
@@ -29,11 +29,16 @@ class Overlay:
     res_m: float                                  # the mosaic's own cell
 
 
-def _stretch(band: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Thermal values to grey, 2nd-98th percentile of what the frames saw."""
-    vals = band[ok]
-    lo, hi = (np.percentile(vals, [2, 98]) if vals.size else (0.0, 1.0))
-    return np.clip((band - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+def stretch_to_bytes(bands: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Bands ``(B, H, W)`` that are not 0-255 bytes (thermal values, a DEM, 16-bit imagery) to
+    0-255, between the 2nd and 98th percentile of the finite values where ``ok``; bytes as
+    they are.  The thermal mosaic and the park's base map are drawn with it."""
+    if bands.dtype == np.uint8:
+        return bands
+    vals = bands[:, ok].astype(float)
+    fin = np.isfinite(vals)
+    lo, hi = np.percentile(vals[fin], [2, 98]) if fin.any() else (0.0, 1.0)
+    return np.clip((np.nan_to_num(bands.astype(float)) - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype(np.uint8)
 
 
 def mosaic_overlay(tif, cache_dir, max_px: int = OVERLAY_PX) -> Overlay:
@@ -57,7 +62,7 @@ def mosaic_overlay(tif, cache_dir, max_px: int = OVERLAY_PX) -> Overlay:
                 data = vrt.read(out_shape=(vrt.count, h, w), resampling=Resampling.average)
                 if thermal:
                     ok = np.isfinite(data[0])
-                    grey = _stretch(np.nan_to_num(data[0]), ok)
+                    grey = stretch_to_bytes(data[:1], ok)[0]
                     rgba = np.dstack([grey, grey, grey, np.where(ok, 255, 0).astype(np.uint8)])
                 else:
                     rgba = np.dstack([data[2], data[1], data[0], data[3]])       # -> BGRA for OpenCV

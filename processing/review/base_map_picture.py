@@ -17,6 +17,8 @@ import numpy as np
 
 from uav.errors import BaseMapError
 
+from ..orthomosaic.overlay import stretch_to_bytes
+
 __all__ = ["Area", "BasePicture", "render_base_map", "BASE_PX"]
 
 BASE_PX = 2048           # longest side, as the mosaic's picture
@@ -63,15 +65,6 @@ def _res_m(src) -> float:
         return res
 
 
-def _stretch(bands: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Values that are not 0-255 bytes (a DEM, 16-bit imagery) to 0-255, 2nd-98th percentile."""
-    if bands.dtype == np.uint8:
-        return bands
-    vals = bands[:, ok].astype(float)
-    lo, hi = (np.percentile(vals[np.isfinite(vals)], [2, 98]) if np.isfinite(vals).any() else (0.0, 1.0))
-    return np.clip((np.nan_to_num(bands.astype(float)) - lo) / max(hi - lo, 1e-9) * 255, 0, 255).astype(np.uint8)
-
-
 def _colours(src, data: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The warped bands as RGBA: palette, grey, RGB or RGBA, whatever the park's file holds."""
     from rasterio.enums import ColorInterp
@@ -88,7 +81,7 @@ def _colours(src, data: np.ndarray, mask: np.ndarray) -> np.ndarray:
         rgba = lut[data[colour[0]].astype(np.uint8)]
         rgba[..., 3] = np.where(ok, rgba[..., 3], 0)
         return rgba
-    bands = _stretch(data[colour[:3]] if len(colour) >= 3 else data[colour[:1]].repeat(3, axis=0), ok)
+    bands = stretch_to_bytes(data[colour[:3]] if len(colour) >= 3 else data[colour[:1]].repeat(3, axis=0), ok)
     a = data[alpha[0]].astype(np.uint8) if alpha and data.dtype == np.uint8 else 255
     return np.dstack([*bands, np.where(ok, a, 0).astype(np.uint8)])
 
