@@ -6,6 +6,8 @@ import os
 import time
 from collections.abc import Callable
 
+from uav.errors import UavError
+
 from .pipeline import process_frames
 from .progress import Progress
 from .request import ProcessRequest
@@ -20,7 +22,7 @@ def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
                  poll_s: float = 2.0, settle_s: float = 1.0,
                  stop: Callable[[], bool] | None = None, echo: Callable[[str], None] = print,
                  flag_lines: bool = True, on_flag: Callable | None = None,
-                 progress: bool | Progress = False, **options) -> Summary:
+                 progress: bool | Progress = False, mosaic=None, **options) -> Summary:
     """Keep processing frames as they arrive in ``folder`` (a card reader, a live downlink).
 
     A file is taken once its size has not changed for ``settle_s`` seconds (still being
@@ -31,6 +33,8 @@ def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
     After each batch a sighting is announced once when it first appears and again only when its
     confidence changes materially; ``flag_lines=False`` drops the line per flag, except an
     ``ALERT`` line for a person or vehicle (:data:`URGENT_CLASSES`), printed as its frame is done.
+    A :class:`~processing.orthomosaic.GrowingMosaic` given as ``mosaic`` is grown after each
+    batch and written once more when the watch stops.
     """
     from .frames import is_frame_file
 
@@ -81,13 +85,34 @@ def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
                     total.flags_by_class[k] = total.flags_by_class.get(k, 0) + v
                 for p in ready:
                     sizes[p] = (sizes[p][0], float("inf"))  # never re-check a finished file
+                mosaic = _grow(mosaic, echo)
             if stop is not None and stop():
                 break
             time.sleep(poll_s)
     except KeyboardInterrupt:
         pass
+    _grow(mosaic, echo, last=True)
     total.elapsed_s = time.perf_counter() - t0
     return total
+
+
+def _say_mosaic(result, echo) -> None:
+    for line in str(result or "").splitlines():
+        echo(f"mosaic: {line.strip()}")
+
+
+def _grow(mosaic, echo, last: bool = False):
+    """Grow the mosaic by the batch just done (``last``: write what is not on disk yet); a
+    mosaic that cannot go on is said once and dropped, and the watch goes on finding things
+    (the flags matter more than the picture)."""
+    if mosaic is None:
+        return None
+    try:
+        _say_mosaic(mosaic.finish() if last else mosaic.update(), echo)
+        return mosaic
+    except UavError as exc:
+        echo(f"mosaic stopped: {exc}; the frames are still searched (`uav mosaic` draws it afterwards)")
+        return None
 
 
 __all__ = ["URGENT_CLASSES", "watch_folder"]

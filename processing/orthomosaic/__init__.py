@@ -13,49 +13,17 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 
 from uav.errors import MosaicError
 
-from ..georef import DemGround, FlatGround
 from ..store import FlightStore
 from .build import MosaicFile, mosaic_frames
-from .poses import placed_frames
+from .growing import GrowingMosaic
+from .poses import flight_ground, placed_frames
+from .result import MosaicResult, default_mosaic_path, thermal_path
 from .seams import MAX_PAIRS
 
-__all__ = ["MosaicFile", "MosaicResult", "build_mosaic", "default_mosaic_path"]
-
-
-@dataclass
-class MosaicResult:
-    """What :func:`build_mosaic` wrote: one file per camera kind, and notes on frames left out."""
-
-    files: list[MosaicFile]
-    notes: list[str] = field(default_factory=list)
-    elapsed_s: float = 0.0
-
-    def __str__(self) -> str:
-        lines = []
-        for f in self.files:
-            w, h = f.size
-            lines.append(f"Wrote {f.path}: {f.kind} mosaic of {f.frames} frame(s) ({f.registered} registered), "
-                         f"{f.res_m:.3f} m cells, {w} x {h}, EPSG:{f.epsg}")
-            if f.seams is not None:
-                lines.append(f"  {f.seams.summary()}")
-        lines += [f"  note: {n}" for n in self.notes[:20]]
-        if len(self.notes) > 20:
-            lines.append(f"  … and {len(self.notes) - 20} more notes")
-        return "\n".join(lines)
-
-
-def default_mosaic_path(gpkg) -> str:
-    """FLIGHT_mosaic.tif next to FLIGHT.gpkg (as FLIGHT_geotiff/ holds the per-frame GeoTIFFs)."""
-    return os.path.splitext(os.fspath(gpkg))[0] + "_mosaic.tif"
-
-
-def _thermal_path(out: str) -> str:
-    stem, ext = os.path.splitext(out)
-    return f"{stem}_thermal{ext or '.tif'}"
+__all__ = ["GrowingMosaic", "MosaicFile", "MosaicResult", "build_mosaic", "default_mosaic_path"]
 
 
 def build_mosaic(gpkg, out=None, *, resolution: float | None = None, dem=None,
@@ -88,11 +56,7 @@ def build_mosaic(gpkg, out=None, *, resolution: float | None = None, dem=None,
         raise MosaicError(f"flight GeoPackage {gpkg} not found (make it with `uav process`)")
     out = os.fspath(out) if out else default_mosaic_path(gpkg)
     with FlightStore.open(gpkg) as store:
-        dem = dem or store.get_meta("dem")
-        if dem and not os.path.exists(dem):
-            raise MosaicError(f"the DEM this flight was processed with, {dem}, is gone; give it with --dem "
-                              "or use --ground-elevation")
-        ground = DemGround(dem) if dem else FlatGround(ground_elevation)
+        ground = flight_ground(store, dem, ground_elevation)
         frames, notes = placed_frames(store, ground, camera)
         if not frames:
             raise MosaicError(f"{gpkg} has no frame placed on the ground (no position or heading), "
@@ -101,7 +65,7 @@ def build_mosaic(gpkg, out=None, *, resolution: float | None = None, dem=None,
         kinds = {k: v for k, v in kinds.items() if v}
         files = []
         for kind, group in kinds.items():
-            path = _thermal_path(out) if kind == "thermal" and len(kinds) == 2 else out
+            path = thermal_path(out) if kind == "thermal" and len(kinds) == 2 else out
             made = mosaic_frames(group, path, kind, resolution, notes, seam_pairs)
             if made is not None:
                 files.append(made)

@@ -119,9 +119,30 @@ class Canvas:
             self.logmax[rr, cc] = np.maximum(old[rows, cols], logw[rows, cols])
         self.frames += 1
 
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        """The blended pixels (float32, h, w, bands) and where any frame was seen (bool)."""
-        seen = self.wsum > 0
-        out = np.zeros_like(self.acc)
-        np.divide(self.acc, self.wsum[..., None], out=out, where=seen[..., None])
+    def moved(self, grid: Grid) -> Canvas:
+        """This canvas on another ``grid`` of the same zone and cell whose lines fall on the same
+        multiples (a larger one, as a mosaic grows): the cells the two share keep what was
+        blended, the others start empty."""
+        old = self.grid
+        if (grid.epsg, grid.res) != (old.epsg, old.res):
+            raise ValueError(f"{grid} is not on {old}'s zone and cell")
+        dc, dr = round((old.x0 - grid.x0) / grid.res), round((grid.y1 - old.y1) / grid.res)
+        new = Canvas(grid, self.bands, self.blend_m)
+        c0, r0 = max(dc, 0), max(dr, 0)
+        c1, r1 = min(dc + old.width, grid.width), min(dr + old.height, grid.height)
+        if c1 > c0 and r1 > r0:
+            src = (slice(r0 - dr, r1 - dr), slice(c0 - dc, c1 - dc))
+            dst = (slice(r0, r1), slice(c0, c1))
+            new.acc[dst], new.wsum[dst], new.logmax[dst] = self.acc[src], self.wsum[src], self.logmax[src]
+        new.frames = self.frames
+        return new
+
+    def result(self, window=None) -> tuple[np.ndarray, np.ndarray]:
+        """The blended pixels (float32, h, w, bands) and where any frame was seen (bool), of the
+        whole grid or of ``window`` (cells ``(col0, row0, col1, row1)``)."""
+        c0, r0, c1, r1 = window or (0, 0, self.grid.width, self.grid.height)
+        acc, wsum = self.acc[r0:r1, c0:c1], self.wsum[r0:r1, c0:c1]
+        seen = wsum > 0
+        out = np.zeros_like(acc)
+        np.divide(acc, wsum[..., None], out=out, where=seen[..., None])
         return out, seen

@@ -25,7 +25,8 @@ from .poses import PlacedFrame
 from .seams import MAX_PAIRS, SeamAgreement, SeamMeter
 from .warp import FrameWarp, warp_frame
 
-__all__ = ["MosaicFile", "mosaic_frames", "DEFAULT_GSD_FACTOR", "MAX_CELLS"]
+__all__ = ["MosaicFile", "Warped", "mosaic_frames", "match_bands", "pick_resolution", "warped", "DEFAULT_GSD_FACTOR",
+           "MAX_CELLS"]
 
 DEFAULT_GSD_FACTOR = 4.0     # default cell: the frames' median GSD x 4 (issue 24)
 MAX_CELLS = 60_000_000       # about 1.4 GB of float32 sums for colour; coarser beyond this
@@ -107,7 +108,7 @@ def _draw(frames, grid: Grid, kind: str, out_path, notes: list[str], seam_pairs:
     t = Counter()
     canvas, used, registered, warp_err = None, 0, 0, 0.0
     meter = SeamMeter(grid, [(p.name, p.geo.footprint_utm) for p in frames], seam_pairs, pool) if seam_pairs else None
-    for i, p, window, got in _warped(frames, grid, pool):
+    for i, p, window, got in warped(frames, grid, pool):
         if isinstance(got, Exception):
             notes.append(f"{p.name}: cannot be read now ({got}); left out of the {kind} mosaic")
         if not isinstance(got, Warped):
@@ -119,7 +120,7 @@ def _draw(frames, grid: Grid, kind: str, out_path, notes: list[str], seam_pairs:
         t0 = time.perf_counter()
         if canvas is None:
             canvas = Canvas(grid, 1 if got.warp.pixels.ndim == 2 else got.warp.pixels.shape[2], BLEND_CELLS * grid.res)
-        pixels = _match_bands(got.warp.pixels, canvas.bands)
+        pixels = match_bands(got.warp.pixels, canvas.bands)
         warp_err = max(warp_err, got.warp.max_err_cells)
         canvas.add(pixels, got.warp.valid, window, p.geo.camera.C[:2])
         t1 = time.perf_counter()
@@ -165,7 +166,7 @@ def _decode_and_warp(p: PlacedFrame, grid: Grid, window) -> Warped:
     return Warped(warp, t1 - t0, time.perf_counter() - t1)
 
 
-def _warped(frames: list[PlacedFrame], grid: Grid, pool):
+def warped(frames: list[PlacedFrame], grid: Grid, pool):
     """``(index, frame, window, Warped | exception | None)`` in the frames' order; ``None``
     where the frame's footprint misses the grid.  Decoding and warping run up to ``THREADS``
     frames ahead in ``pool``'s threads (libjpeg, cv2.remap and numpy's large loops let go of
@@ -194,7 +195,7 @@ def _warped(frames: list[PlacedFrame], grid: Grid, pool):
             yield i, p, w, exc
 
 
-def _match_bands(img: np.ndarray, bands: int) -> np.ndarray:
+def match_bands(img: np.ndarray, bands: int) -> np.ndarray:
     """A frame with the canvas's number of bands (a thermal camera may mix grey and colour files)."""
     import cv2
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from uav.errors import FrameError, GeoreferenceError
+from uav.errors import FrameError, GeoreferenceError, MosaicError
 
-from ..georef import FrameGeoref, georeference_frame
+from ..georef import DemGround, FlatGround, FrameGeoref, georeference_frame
 from ..poses import Pose, intrinsics_from_metadata
 from ..store import FlightStore
 from ..store.registration import read_registration
 
-__all__ = ["PlacedFrame", "placed_frames"]
+__all__ = ["PlacedFrame", "flight_ground", "placed_frames"]
 
 
 @dataclass(frozen=True)
@@ -33,22 +33,37 @@ class PlacedFrame:
     registered: bool
 
 
+def flight_ground(store: FlightStore, dem=None, ground_elevation: float | None = None):
+    """The ground the frames are drawn on: ``dem``, else the DEM the flight was processed with
+    (recorded in the GeoPackage), else flat at ``ground_elevation``."""
+    import os
+
+    dem = dem or store.get_meta("dem")
+    if dem and not os.path.exists(dem):
+        raise MosaicError(f"the DEM this flight was processed with, {dem}, is gone; give it with --dem "
+                          "or use --ground-elevation")
+    return DemGround(dem) if dem else FlatGround(ground_elevation)
+
+
 def _pose(src: dict, f) -> Pose:
     return Pose(lat=src["lat"], lon=src["lon"], alt_amsl=src["alt_amsl"], alt_rel=src["alt_rel"],
                 yaw=src["yaw"], pitch=f.pitch if f.pitch is not None else -90.0, roll=f.roll or 0.0)
 
 
-def placed_frames(store: FlightStore, ground, camera=None) -> tuple[list[PlacedFrame], list[str]]:
+def placed_frames(store: FlightStore, ground, camera=None, skip=frozenset()) -> tuple[list[PlacedFrame], list[str]]:
     """The flight's drawable frames and a note for each frame left out (why, by name).
 
     ``ground`` is a :class:`~processing.georef.FlatGround` or :class:`~processing.georef.DemGround`;
-    ``camera`` a camera profile overriding the frames' own intrinsics (as ``--camera``).
+    ``camera`` a camera profile overriding the frames' own intrinsics (as ``--camera``); frames
+    whose ``fid`` is in ``skip`` (already drawn by a growing mosaic) are passed over unread.
     """
     from ..frames import read_metadata
 
     reg = read_registration(store)
     out, notes = [], []
     for f in store.frames("done"):
+        if f.fid in skip:
+            continue
         name = f.name or f.path
         if f.lat is None or f.yaw is None or f.footprint is None:
             notes.append(f"{name}: no georeference, left out")

@@ -161,8 +161,8 @@ def test_mosaic_refuses_bad_input_in_words(survey, tmp_path):
     assert "--resolution" in out and "0" in out
     out = _uav("mosaic", root / "flight.gpkg", "--resolution", 0.0001, code=2)
     assert "Error: a colour mosaic at 0.0001 m would be" in out and "use --resolution" in out
-    out = _uav("process", root / "DCIM", "--out", tmp_path / "w.gpkg", "--watch", "--mosaic", code=2)
-    assert "run `uav mosaic OUT.gpkg` when the flight is in" in out
+    out = _uav("process", root / "DCIM", "--out", tmp_path / "w.gpkg", "--mosaic-resolution", 1, code=2)
+    assert "--mosaic-resolution sizes the mosaic: add --mosaic" in out
     assert not (tmp_path / "w.gpkg").exists()
     # a flight whose frames have no position: nothing to draw, said so
     from processing.store import FlightStore, FrameRecord

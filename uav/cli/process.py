@@ -117,7 +117,8 @@ def connect_dask(address: str, timeout_s: float | None = None):
                    "the registered poses (frame_registration table; docs/registration.md).")
 @click.option("--mosaic", "mosaic", is_flag=True,
               help="Also write the flight's mosaic, a Cloud Optimized GeoTIFF (OUT_mosaic.tif; "
-                   "see `uav mosaic`), once the frames are through.")
+                   "see `uav mosaic`), once the frames are through; with --watch it grows as they "
+                   "come, rewritten at most every 30 s and when the watch stops.")
 @click.option("--mosaic-resolution", type=click.FloatRange(min=0, min_open=True), default=None,
               help="With --mosaic: cell size in metres (default: the frames' median GSD x 4).")
 @click.option("--camera", default=None, help="Camera profile name overriding the frames' own intrinsics.")
@@ -158,9 +159,6 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
     if ship_frames and not dask_address:
         raise InvalidInputError("--ship-frames sends frames to Dask workers: it needs --dask ADDRESS "
                                 "(a local run reads the frames from this computer's disk)")
-    if mosaic and watch:
-        raise InvalidInputError("--mosaic is made once the frames are through, and --watch never ends: "
-                                "run `uav mosaic OUT.gpkg` when the flight is in")
     if mosaic_resolution is not None and not mosaic:
         raise InvalidInputError("--mosaic-resolution sizes the mosaic: add --mosaic")
     if watch and (len(frames) != 1 or not os.path.isdir(frames[0])):
@@ -198,8 +196,14 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
                 raise FrameError(f"no frames (JPEG, TIFF or PNG photos) in {', '.join(frames)}; "
                                  f"nothing processed, {out} not written")
         if watch:
+            growing = None
+            if mosaic:
+                from processing.orthomosaic import GrowingMosaic
+
+                growing = GrowingMosaic(out, resolution=mosaic_resolution, dem=dem,
+                                        ground_elevation=ground_elevation, camera=profile)
             summary = watch_folder(frames[0], out, request, echo=click.echo, flag_lines=per_flag,
-                                   progress=progress or False)
+                                   progress=progress or False, mosaic=growing)
         else:
             summary = process_frames(frames, out, request, progress=progress or False)
     except KeyboardInterrupt:
@@ -217,7 +221,11 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
             click.echo(line)
     if summary.processed and summary.failed == summary.processed:
         raise FrameError(f"every frame of this batch failed ({summary.failed}); see the reasons above")
-    if mosaic:
+    if mosaic and watch:
+        click.echo("the mosaic grew with the flight, without its seam check"
+                   + (" and with each frame's pose as it came (registration may have moved some since)"
+                      if register else "") + f": `uav mosaic {out}` draws it again")
+    elif mosaic:
         from .mosaic import write_mosaic
 
         write_mosaic(out, None, mosaic_resolution, dem, ground_elevation, profile)

@@ -1,0 +1,98 @@
+"""The mosaic grown during a flight (``uav process --watch --mosaic``) against drawing it once.
+
+A simulator survey (:func:`benchmarks.mosaic._sim_frames`: 1320x989 frames, a photo every
+20 m, lines 50 m apart) is processed in batches of ``--batch`` frames into one GeoPackage, as a
+watch does (``--detectors none``, in-process), and after each batch
+:meth:`processing.orthomosaic.GrowingMosaic.update` draws the new frames:
+
+* ``write_every_batch``: the file rewritten after every batch (``write_every_s=0``, the most a
+  watch can cost: frames arriving slower than the 30 s write interval);
+* ``write_every_30s``: the command line's interval (here the batches come faster than that, so
+  the file is written after the first batch and when the watch stops);
+
+against ``build_mosaic`` of the finished GeoPackage at the same cell (the grown one's, chosen
+from its first batch) with the seam check off
+(the same work once), and the same frames decoded at full size (decode-only).  Also the
+largest difference between the grown and the one-shot file (grey levels) and the canvas's
+grows.  Run: ``python -m benchmarks.mosaic_growing [--sim 120,1200] [--batch 10]`` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+
+def _grow(paths, tmp: Path, tag: str, batch: int, write_every_s: float) -> tuple[dict, Path]:
+    from processing import process_frames
+    from processing.orthomosaic import GrowingMosaic
+
+    gpkg = tmp / f"grow-{tag}.gpkg"
+    gm = GrowingMosaic(gpkg, tmp / f"grow-{tag}.tif", write_every_s=write_every_s)
+    spent, cpu, writes = 0.0, 0.0, 0
+    for k in range(0, len(paths) + batch, batch):   # the last round is the watch stopping
+        if k < len(paths):
+            process_frames(paths[k:k + batch], gpkg, detectors=(), workers=0, progress=False)
+        c0, t0 = time.process_time(), time.perf_counter()
+        writes += (gm.update() if k < len(paths) else gm.finish()) is not None
+        spent += time.perf_counter() - t0
+        cpu += time.process_time() - c0
+    layer = next(iter(gm._layers.values()))
+    return {"mosaic_s": round(spent, 2), "s_per_frame": round(spent / len(paths), 4),
+            "cpu_s": round(cpu, 2), "writes": writes, "frames": gm.frames,
+            "canvas_px": [layer.grid.width, layer.grid.height], "cell_m": layer.res}, gpkg
+
+
+def flight(tmp: Path, n: int, batch: int) -> dict:
+    from benchmarks.mosaic import _decode_s, _sim_frames
+    from processing.orthomosaic import build_mosaic
+
+    _, paths = _sim_frames(tmp, n)
+    out = {"frames": n, "batch": batch}
+    out["decode_only_s_per_frame"] = round(_decode_s(paths) / n, 4)
+    out["write_every_batch"], gpkg = _grow(paths, tmp, f"{n}-b", batch, 0.0)
+    out["write_every_30s"], _ = _grow(paths, tmp, f"{n}-30", batch, 30.0)
+    c0, t0 = time.process_time(), time.perf_counter()
+    # at the grown mosaic's cell (chosen from its first batch, within a hair of the flight's)
+    once = build_mosaic(gpkg, tmp / f"once-{n}.tif", resolution=out["write_every_batch"]["cell_m"], seam_pairs=0)
+    wall, f = time.perf_counter() - t0, once.files[0]
+    out["once"] = {"mosaic_s": round(wall, 2), "s_per_frame": round(wall / n, 4),
+                   "cpu_s": round(time.process_time() - c0, 2), "mosaic_px": list(f.size),
+                   "cell_m": f.res_m}
+    out["grown_vs_once_max_grey"] = _max_diff(tmp / f"grow-{n}-b.tif", Path(f.path))
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return out
+
+
+def _max_diff(a: Path, b: Path):
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(a) as da, rasterio.open(b) as db:
+        if (da.transform, da.shape) != (db.transform, db.shape):
+            return f"different grids: {da.shape} {da.transform.c, da.transform.f} vs {db.shape} {db.transform.c, db.transform.f}"
+        pa, pb = da.read(), db.read()
+    seen = (pa[3] > 0) & (pb[3] > 0)
+    return int(np.abs(pa[:3].astype(int) - pb[:3].astype(int))[:, seen].max())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sim", default="120", help="simulator flight sizes, comma-separated")
+    ap.add_argument("--batch", type=int, default=10, help="frames per watch batch")
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="uav-grow-") as t:
+        res = {"load_before": list(os.getloadavg())}
+        for n in (int(x) for x in a.sim.split(",") if x):
+            res[f"simulator_{n}"] = flight(Path(t), n, a.batch)
+        res["load_after"] = list(os.getloadavg())
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
