@@ -3,7 +3,8 @@
 A survey photographs every spot four to ten times, so one fire becomes many flags.  Two flags
 belong to the same sighting when they have the same class and their ground positions are closer
 than the class's own extent plus each flag's position uncertainty (which grows with the height
-flown, the camera's tilt and the pixel size).  Static classes (fire, smoke, hot spots) link at any
+flown, the camera's tilt and the pixel size; for a still object, the uncertainty measured through
+the camera model where that is larger: a plume near the horizon is good to hundreds of metres).  Static classes (fire, smoke, hot spots) link at any
 time; a vehicle or a person may also have moved between two photos taken shortly after one
 another, as far as it can travel in that time.  Flags without a map position each make a sighting
 of their own, marked ``positioned=False``.
@@ -348,6 +349,22 @@ def _class_edges(x, y, t, u, frame, cls: str, look=None, size=None):
     return np.concatenate([i, a]), np.concatenate([j, b])
 
 
+def _link_uncertainty(flags: FlagTable, u: np.ndarray) -> np.ndarray:
+    """How far each flag may be from another view of its object, beyond the class's extent.
+
+    A still object (a fire, a plume) links as far as its flags' own measured uncertainty allows
+    (:mod:`processing.flag_uncertainty`; the larger of that and the fixed estimate): one plume on
+    a far ridge, seen from two legs of a lookout orbit, lands hundreds of metres apart in the
+    two views, and two sightings of it would tell a ranger there are two fires.  Two fires
+    closer than that uncertainty become one sighting, which is all the frames can say.  Movers
+    keep the fixed estimate: their links already follow the nearest flag frame to frame, and
+    they are only flagged where a pixel is fine enough that the two agree.
+    """
+    still = ~np.isin(flags.cls.astype(str), list(MOVER_SPEED_MS))
+    measured = still & np.isfinite(flags.uncertainty_m)
+    return np.where(measured, np.fmax(u, flags.uncertainty_m), u)
+
+
 def group_flags(flags: FlagTable, frames: FrameCover | None = None) -> Grouping:
     """Group a flight's flags into sightings and score each by multi-view consensus.
 
@@ -376,10 +393,11 @@ def group_flags(flags: FlagTable, frames: FrameCover | None = None) -> Grouping:
         lf = LocalFrame.around(float(np.median(flags.lon[placed])), float(np.median(flags.lat[placed])))
         x[placed], y[placed] = lf.to_metric(flags.lon[placed], flags.lat[placed])
     u = position_uncertainty_m(flags.height_m, flags.off_nadir_deg, flags.gsd_m)
+    u_link = _link_uncertainty(flags, u)
     next_label = 0
     for cls in sorted(set(flags.cls[placed & ~alone].tolist())):
         idx = np.nonzero(placed & ~alone & (flags.cls == cls))[0]
-        a, b = _class_edges(x[idx], y[idx], flags.time_s[idx], u[idx], flags.frame_fid[idx], cls,
+        a, b = _class_edges(x[idx], y[idx], flags.time_s[idx], u_link[idx], flags.frame_fid[idx], cls,
                             flags.look[idx], flags.size_m[idx])
         comp = _components(len(idx), a, b)
         _, dense = np.unique(comp, return_inverse=True)

@@ -144,6 +144,31 @@ def test_consensus_seven_of_eight_outranks_one_of_eight():
     assert again["smoke"].frames_covering == 1 and again["fire"].frames_covering == 7
 
 
+def test_two_far_views_of_one_plume_are_one_sighting_by_their_measured_uncertainty():
+    """A plume on a far ridge seen from two legs of a lookout orbit lands 300 m apart in the two
+    views, each good to a few hundred metres (measured through the camera model): one sighting.
+    Without the measured uncertainty (flags placed before it) they stay two, as before; two
+    vehicles that far off stay two whatever their uncertainty."""
+    from dataclasses import replace
+
+    rows = [("smoke", 0.0, 0.0, 0, 1, 0.6, 120.0), ("smoke", 300.0, 40.0, 30, 2, 0.5, 120.0),
+            ("vehicle", 0.0, 500.0, 0, 1, 0.7, 120.0), ("vehicle", 60.0, 500.0, 30, 2, 0.7, 120.0),
+            ("fire", 0.0, -800.0, 0, 1, 0.8, 120.0), ("fire", 9.0, -800.0, 30, 2, 0.8, 120.0)]
+    table = _table(rows)
+    assert sorted(s.cls for s in group_flags(table).sightings) == ["fire", "smoke", "smoke", "vehicle", "vehicle"]
+    far = replace(table, uncertainty_m=np.array([350.0, 240.0, 80.0, 80.0, 3.0, 3.0]))
+    got = group_flags(far).sightings
+    assert sorted(s.cls for s in got) == ["fire", "smoke", "vehicle", "vehicle"]
+    plume = next(s for s in got if s.cls == "smoke")
+    assert len(plume.flag_fids) == 2 and plume.uncertainty_m == 240.0
+    # the nearer view (smaller uncertainty) weighs more in where the plume is said to be
+    east = (plume.lon - LON0) * 111320.0 * math.cos(math.radians(LAT0))
+    assert 150 < east < 300
+    # a small measured uncertainty never pulls apart what the fixed estimate links
+    fire = next(s for s in got if s.cls == "fire")
+    assert len(fire.flag_fids) == 2
+
+
 def test_uncertainty_grows_with_height_and_tilt():
     u = position_uncertainty_m(np.array([40.0, 120.0, 120.0, np.nan]), np.array([0.0, 0.0, 45.0, 0.0]),
                                np.array([0.01, 0.03, 0.03, np.nan]))
