@@ -14,6 +14,7 @@ keeps its direct georeference, with status ``direct`` and why.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import replace
 
@@ -38,6 +39,7 @@ from .ties import (
     TieFeatures,
     decode_scale,
     frame_features,
+    frame_prior,
     match_pair,
     near_nadir,
     overlapping_pairs,
@@ -119,11 +121,15 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
     pairs = [(a, b) for a, b in overlapping_pairs(prints) if frames[a].thermal == frames[b].thermal]
     folder = tie_cache_dir(store.path)
 
-    def features(i):
-        return _features(frames[i], decode_scale(direct[i][1].width), folder)
-
-    ties, unreadable = _tie_pairs(pairs, features)
     priors = priors or Priors()
+
+    def features(i):
+        f = _features(frames[i], decode_scale(direct[i][1].width), folder)
+        # where the direct pose puts each feature: the matching compares only features that
+        # can be the same ground (ties.match_pair)
+        return None if f is None else (f, frame_prior(f.points, direct[i][2].camera, prints[i]))
+
+    ties, unreadable = _tie_pairs(pairs, features, reach_m=_reach_m(priors))
     if dem or ground_elevation is not None:
         priors = replace(priors, bias_m=None)   # the user's ground wins
     reg = solve_registration([None if d is None else d[2].camera for d in direct], ties, priors)
@@ -187,9 +193,17 @@ def _features(frame, reduce: int, folder) -> TieFeatures | None:
     return feats
 
 
-def _tie_pairs(pairs, features, threads: int | None = None):
+def _reach_m(priors: Priors) -> float:
+    """How far apart two frames' direct poses can put the same ground: 3.5 sd of the
+    difference of two GPS fixes (each ``xy_m``), which also covers a compass error of a few
+    degrees at the edge of a frame (3 deg at 30 m is 1.6 m)."""
+    return 3.5 * math.sqrt(2) * priors.xy_m
+
+
+def _tie_pairs(pairs, features, threads: int | None = None, reach_m: float = 15.0):
     """Match every pair, in threads (OpenCV lets go of the GIL while it decodes and matches).
 
+    ``features(i)``: frame ``i``'s ``(TieFeatures, FramePrior)``, or None when it cannot be read.
     Returns the ties, in the order of ``pairs`` (so the solve sees them as it always did), and
     the frames whose features could not be had.  Each frame's features are fetched once,
     before its first pair, and dropped after its last: memory holds the frames of the few
@@ -204,7 +218,8 @@ def _tie_pairs(pairs, features, threads: int | None = None):
     threads = threads or min(os.cpu_count() or 1, 8)
 
     def match(p):
-        return match_pair(held[p[0]].pair, held[p[1]].pair, *p)
+        (fa, pa), (fb, pb) = held[p[0]], held[p[1]]
+        return match_pair(fa.pair, fb.pair, *p, prior=(pa, pb), reach_m=reach_m)
 
     import cv2
 
