@@ -42,9 +42,9 @@ def _counting(monkeypatch):
     compared = []
     real = ties._knn_ratio
 
-    def counting(da, db, ratio=0.8):
+    def counting(da, db, *args, **kw):
         compared.append(len(da) * len(db))
-        return real(da, db, ratio)
+        return real(da, db, *args, **kw)
 
     monkeypatch.setattr(ties, "_knn_ratio", counting)
     return compared
@@ -88,3 +88,21 @@ def test_a_pair_whose_poses_say_it_cannot_overlap_is_not_tied(pair, monkeypatch)
     # its two features 30 m apart on the direct ground, so none is kept
     off = ties.match_pair(fa, fb, 0, 1, prior=(_prior(fa, ga), _prior(fb, gb, (-30.0, 0.0))), reach_m=15.0)
     assert off is None
+
+
+def test_matches_that_are_no_one_motion_of_the_ground_are_refused():
+    rng = np.random.default_rng(3)
+    ga = rng.uniform(0, 40, (40, 2))
+    t = np.radians(3.0)   # a shift and a compass error of 3 degrees: the direct poses' errors
+    gb = ga @ np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]).T + (4.0, -2.5)
+    gb += rng.normal(0, 0.05, gb.shape)
+    assert ties._one_motion(ga, gb, 0.8, 20)
+    # a collapsed homography over repeated texture: 40 features of a on 4 spots of b
+    assert not ties._one_motion(ga, gb[rng.integers(0, 4, 40)], 0.8, 20)
+    # half the matches scattered: refused; a few: kept
+    bad = gb.copy()
+    bad[:25] += rng.uniform(-10, 10, (25, 2))
+    assert not ties._one_motion(ga, bad, 0.8, 20)
+    bad = gb.copy()
+    bad[:5] += rng.uniform(-10, 10, (5, 2))
+    assert ties._one_motion(ga, bad, 0.8, 20)
