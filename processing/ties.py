@@ -121,30 +121,14 @@ class FramePrior:
 
 
 def frame_prior(points: np.ndarray, camera, footprint) -> FramePrior:
-    """A frame's :class:`FramePrior` from its direct camera (:class:`~processing.georef.CameraModel`).
-
-    On flat ground each feature's own ray; over a DEM a homography through a 7 x 7 grid of
-    rays (marching 4000 rays through a DEM costs more than the matching it saves; the
-    relief's departure from that plane moves a point by metres at most, within the reach)."""
-    import cv2
-
+    """A frame's :class:`FramePrior` from its direct camera (:class:`~processing.georef.CameraModel`):
+    each feature's own ray.  Over a DEM that is ray marching (90 ms for 4000 rays on
+    Orthority's DSM, where a homography through a grid of rays put points 2.4 m median, up
+    to 10 m, off: the relief), still less than the matching it saves."""
     gsd = camera.gsd_m() or float("nan")
     if not len(points):
         return FramePrior(np.zeros((0, 2)), footprint, gsd)
-    if camera.dem is None:
-        return FramePrior(camera.pixel_to_world(points[:, 0], points[:, 1])[:, :2], footprint, gsd)
-    W, H = camera.intr.width, camera.intr.height
-    u, v = np.meshgrid(np.linspace(0, W - 1, 7), np.linspace(0, H - 1, 7))
-    g = camera.pixel_to_world(u.ravel(), v.ravel())[:, :2]
-    ok = np.isfinite(g).all(1)
-    if ok.sum() < 4:
-        return FramePrior(np.full((len(points), 2), np.nan), footprint, gsd)
-    origin = g[ok].mean(0)   # UTM metres are too large for a float32 homography
-    M, _ = cv2.findHomography(np.stack([u.ravel(), v.ravel()], -1)[ok], g[ok] - origin, 0)
-    if M is None:
-        return FramePrior(np.full((len(points), 2), np.nan), footprint, gsd)
-    pts = cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float64), M).reshape(-1, 2)
-    return FramePrior(pts + origin, footprint, gsd)
+    return FramePrior(camera.pixel_to_world(points[:, 0], points[:, 1])[:, :2], footprint, gsd)
 
 
 def _knn_ratio(da, db, ratio=0.8):
