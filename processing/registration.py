@@ -185,6 +185,16 @@ class _Problem:
         # [dx, dy, dz, dyaw] per frame, then the height bias, then the lens's k1
         self.scale = np.array([pri.xy_m, pri.xy_m, pri.z_m, math.radians(pri.yaw_deg)])
         self.nx = 4 * self.n + 2
+        # per side of the ties, what the solve never changes: the frame's index, the camera's
+        # offset and height, and the undistorted ray turned into the world by the direct
+        # rotation, split into the part the lens term scales and the part it does not (R @
+        # [xy f, 1] = f R[:, :2] xy + R[:, 2]): every evaluation was a per-tie 3 x 3 product
+        self._sides = {}
+        for side, idx, c, xy, h in (("a", self.ia, self.ca, self.va, self.ha), ("b", self.ib, self.cb, self.vb, self.hb)):
+            R = self.R[idx]
+            self._sides[side] = (idx, c, h, np.einsum("nij,nj->ni", R[:, :, :2], xy), R[:, :, 2].copy(),
+                                 (xy ** 2).sum(1))
+        self._csr = None   # the Jacobian's sparsity, the same at every evaluation
 
     def unpack(self, x):
         p = x[:4 * self.n].reshape(self.n, 4) * self.scale
@@ -195,33 +205,30 @@ class _Problem:
         """Radial factor on undistorted coordinates: ``xy * (1 + kappa r^2)`` (k1 ~ -kappa)."""
         return x[-1] * self.pri.lens_k1 if self.with_lens else 0.0
 
-    def _runs(self, idx, xy, kappa):
+    def _runs(self, side, kappa):
         """Run per metre of drop ``v`` and its derivative in kappa, through each frame's R."""
-        r2 = (xy ** 2).sum(1)
-        f = 1 + kappa * r2
-        cam = np.stack([xy[:, 0] * f, xy[:, 1] * f, np.ones(len(xy))], -1)
-        R = self.R[idx]
-        d = np.einsum("nij,nj->ni", R, cam)
-        dd = np.einsum("nij,nj->ni", R[:, :, :2], xy * r2[:, None])
+        _, _, _, P, Q, r2 = self._sides[side]
+        d = (1 + kappa * r2)[:, None] * P + Q
+        dd = r2[:, None] * P
         v = d[:, :2] / -d[:, 2:3]
         dv = dd[:, :2] / -d[:, 2:3] + d[:, :2] * dd[:, 2:3] / d[:, 2:3] ** 2
         return v, dv
 
-    def _ground(self, p, bias, idx, c, xy, h, kappa=0.0):
-        v, _ = self._runs(idx, xy, kappa)
+    def _ground(self, p, bias, side, kappa=0.0):
+        """Corrected ground points of one side of the ties, and the terms their derivatives use."""
+        idx, c, h = self._sides[side][:3]
+        v, dv = self._runs(side, kappa)
         th = p[idx, 3]
         cs, sn = np.cos(th), np.sin(th)
         rv = np.stack([cs * v[:, 0] + sn * v[:, 1], -sn * v[:, 0] + cs * v[:, 1]], -1)  # Rot(-th) v
         L = h + p[idx, 2] + bias
-        return c + p[idx, :2] + L[:, None] * rv, rv, L, cs, sn
+        return c + p[idx, :2] + L[:, None] * rv, rv, L, cs, sn, v, dv
 
     def seams(self, x) -> np.ndarray:
         """Horizontal disagreement (m) of every tie under parameters ``x``."""
         p, bias = self.unpack(x)
         k = self.kappa(x)
-        ga = self._ground(p, bias, self.ia, self.ca, self.va, self.ha, k)[0]
-        gb = self._ground(p, bias, self.ib, self.cb, self.vb, self.hb, k)[0]
-        return np.linalg.norm(ga - gb, axis=1)
+        return np.linalg.norm(self._ground(p, bias, "a", k)[0] - self._ground(p, bias, "b", k)[0], axis=1)
 
     def _height_ratio(self, p, bias):
         """Per tie, the corrected over the direct height of its two cameras above the ground.
@@ -236,8 +243,8 @@ class _Problem:
     def residuals(self, x):
         p, bias = self.unpack(x)
         k = self.kappa(x)
-        ga = self._ground(p, bias, self.ia, self.ca, self.va, self.ha, k)[0]
-        gb = self._ground(p, bias, self.ib, self.cb, self.vb, self.hb, k)[0]
+        ga = self._ground(p, bias, "a", k)[0]
+        gb = self._ground(p, bias, "b", k)[0]
         lam, _ = self._height_ratio(p, bias)
         r_tie = ((ga - gb) / (self.pri.tie_m * lam[:, None])).ravel()
         return np.concatenate([r_tie, x])   # the priors: each parameter's own sd units
@@ -251,8 +258,8 @@ class _Problem:
         m = self.m
         r = np.arange(m)
         lam, hs = self._height_ratio(p, bias)
-        e = (self._ground(p, bias, self.ia, self.ca, self.va, self.ha, kappa)[0]
-             - self._ground(p, bias, self.ib, self.cb, self.vb, self.hb, kappa)[0])
+        sides = {side: self._ground(p, bias, side, kappa) for side in ("a", "b")}
+        e = sides["a"][0] - sides["b"][0]
         # the ratio's own derivative: -e / (tie lam^2) * d lam, d lam = d(dz_a + dz_b + 2 bias) / hs
         de = -e / (self.pri.tie_m * lam[:, None] ** 2 * hs[:, None])
         for comp in (0, 1):
@@ -264,10 +271,8 @@ class _Problem:
                 rows.append(rr)
                 cols.append(np.full(m, self.nx - 2))
                 vals.append(2 * de[:, comp] * self.pri.bias_m)
-        for sign, idx, c, xy, h in ((1.0, self.ia, self.ca, self.va, self.ha),
-                                    (-1.0, self.ib, self.cb, self.vb, self.hb)):
-            _, rv, L, cs, sn = self._ground(p, bias, idx, c, xy, h, kappa)
-            v, dv = self._runs(idx, xy, kappa)
+        for sign, side, idx in ((1.0, "a", self.ia), (-1.0, "b", self.ib)):
+            _, rv, L, cs, sn, v, dv = sides[side]
             rdv = np.stack([cs * dv[:, 0] + sn * dv[:, 1], -sn * dv[:, 0] + cs * dv[:, 1]], -1)
             # d Rot(-th) v / d th = [-sn vx + cs vy, -cs vx - sn vy]
             drv = np.stack([-sn * v[:, 0] + cs * v[:, 1], -cs * v[:, 0] - sn * v[:, 1]], -1)
@@ -289,8 +294,17 @@ class _Problem:
         rows.append(2 * m + np.arange(self.nx))
         cols.append(np.arange(self.nx))
         vals.append(np.ones(self.nx))
-        return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                                 shape=(2 * m + self.nx, self.nx))
+        shape = (2 * m + self.nx, self.nx)
+        if self._csr is None:
+            # where each entry lands in the compressed matrix (entries on one cell summed), once:
+            # scipy's conversion sorted the million entries again at every evaluation
+            key = np.concatenate(rows) * self.nx + np.concatenate(cols)
+            cells, where = np.unique(key, return_inverse=True)
+            indptr = np.searchsorted(cells // self.nx, np.arange(shape[0] + 1))
+            self._csr = (where, len(cells), cells % self.nx, indptr)
+        where, n, indices, indptr = self._csr
+        data = np.bincount(where, weights=np.concatenate(vals), minlength=n)
+        return sparse.csr_matrix((data, indices, indptr), shape=shape)
 
 
 def _stats(d: np.ndarray) -> tuple[float, float] | None:
