@@ -197,9 +197,10 @@ def match_pair(fa, fb, a: int, b: int, *, min_inliers: int = 20, max_ties: int =
     georeference: only the features whose direct ground lies in the other frame's footprint
     (grown by a third of ``reach_m``) are compared, and a match is kept only when its two
     features' direct ground points lie within ``reach_m`` of each other (how far two frames'
-    direct poses can disagree).  Most of a frame's k-NN and nearly all of RANSAC's work were
-    on features that could not match: on Brighton a third of the brute-force CPU, the same
-    ties.  Without a prior every feature is compared with every other.
+    direct poses can disagree), and the pair only when its inliers fit one motion of the ground
+    (:func:`_one_motion`).  Most of a frame's k-NN and nearly all of RANSAC's work were on
+    features that could not match: on Brighton a third of the brute-force CPU, nearly the same
+    ties (docs/registration.md).  Without a prior every feature is compared with every other.
     """
     import cv2
 
@@ -224,7 +225,7 @@ def match_pair(fa, fb, a: int, b: int, *, min_inliers: int = 20, max_ties: int =
         return None
     if prior is not None:
         gi, gj = i[close][keep], j[close][keep]
-        tol = 4 * ransac_px * max(prior[0].gsd_m, prior[1].gsd_m)
+        tol = 4 * ransac_px * float(np.fmax(prior[0].gsd_m, prior[1].gsd_m))   # NaN: unknown
         if not _one_motion(prior[0].ground[gi], prior[1].ground[gj], tol, min_inliers):
             return None
     ua, ub = ua[keep], ub[keep]
