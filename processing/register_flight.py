@@ -33,7 +33,14 @@ from .registration import (
 )
 from .search import _size_check
 from .store.registration import FrameRegistrationRecord, save_registration
-from .tie_cache import load_tie_features, save_tie_features, tie_cache_dir
+from .tie_cache import (
+    load_pair_ties,
+    load_tie_features,
+    pair_key,
+    save_pair_ties,
+    save_tie_features,
+    tie_cache_dir,
+)
 from .ties import (
     OBLIQUE_DEG,
     TieFeatures,
@@ -129,7 +136,10 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
         # can be the same ground (ties.match_pair)
         return None if f is None else (f, frame_prior(f.points, direct[i][2].camera, prints[i]))
 
-    ties, unreadable = _tie_pairs(pairs, features, reach_m=_reach_m(priors))
+    reach = _reach_m(priors)
+    ident = [None if d is None else (f.path, f.sha256, d[0], d[1]) for f, d in zip(frames, direct, strict=True)]
+    keys = [pair_key(ident[a], ident[b], (dem, ground_elevation, reach)) for a, b in pairs]
+    ties, unreadable = _tie_pairs(pairs, features, reach_m=reach, keys=keys, folder=folder)
     if dem or ground_elevation is not None:
         priors = replace(priors, bias_m=None)   # the user's ground wins
     reg = solve_registration([None if d is None else d[2].camera for d in direct], ties, priors)
@@ -200,21 +210,28 @@ def _reach_m(priors: Priors) -> float:
     return 3.5 * math.sqrt(2) * priors.xy_m
 
 
-def _tie_pairs(pairs, features, threads: int | None = None, reach_m: float = 15.0):
+def _tie_pairs(pairs, features, threads: int | None = None, reach_m: float = 15.0, keys=None, folder=None):
     """Match every pair, in threads (OpenCV lets go of the GIL while it decodes and matches).
 
     ``features(i)``: frame ``i``'s ``(TieFeatures, FramePrior)``, or None when it cannot be read.
     Returns the ties, in the order of ``pairs`` (so the solve sees them as it always did), and
     the frames whose features could not be had.  Each frame's features are fetched once,
     before its first pair, and dropped after its last: memory holds the frames of the few
-    flight lines the current pairs span, not the flight.
+    flight lines the current pairs span, not the flight.  With ``keys`` (each pair's
+    :func:`~processing.tie_cache.pair_key`) a pair matched before is read from ``folder``
+    instead, and a pair matched now is kept there: each batch of a ``--watch --register``
+    matches only the pairs its new frames make.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    keys = keys or [None] * len(pairs)
+    result = [load_pair_ties(folder, key, *p) if folder else (False, None) for p, key in zip(pairs, keys, strict=True)]
+    todo = [k for k, (hit, _) in enumerate(result) if not hit]
     last = {}
-    for k, (a, b) in enumerate(pairs):
-        last[a] = last[b] = k
-    held, failed, ties = {}, set(), []
+    for n, k in enumerate(todo):
+        a, b = pairs[k]
+        last[a] = last[b] = n
+    held, failed = {}, set()
     threads = threads or min(os.cpu_count() or 1, 8)
 
     def match(p):
@@ -227,22 +244,25 @@ def _tie_pairs(pairs, features, threads: int | None = None, reach_m: float = 15.
     cv2.setNumThreads(1)   # the pool is the parallelism: OpenCV's own threads on top only fought it
     try:
         with ThreadPoolExecutor(threads) as pool:
-            for start in range(0, len(pairs), CHUNK):
-                chunk = pairs[start:start + CHUNK]
-                need = sorted({i for p in chunk for i in p} - held.keys() - failed)
+            for start in range(0, len(todo), CHUNK):
+                chunk = todo[start:start + CHUNK]
+                need = sorted({i for k in chunk for i in pairs[k]} - held.keys() - failed)
                 for i, f in zip(need, pool.map(features, need), strict=True):
                     if f is None:
                         failed.add(i)
                     else:
                         held[i] = f
-                ties += [t for t in pool.map(match, [p for p in chunk if p[0] in held and p[1] in held])
-                         if t is not None]
+                both = [k for k in chunk if pairs[k][0] in held and pairs[k][1] in held]
+                for k, tie in zip(both, pool.map(match, [pairs[k] for k in both]), strict=True):
+                    result[k] = (True, tie)
+                    if folder:
+                        save_pair_ties(folder, keys[k], tie)
                 end = start + len(chunk) - 1
                 for i in [i for i in held if last[i] <= end]:
                     del held[i]
     finally:
         cv2.setNumThreads(cv_threads)
-    return ties, failed
+    return [tie for _, tie in result if tie is not None], failed
 
 
 def _ground_meta(reg: Registration, dem, ground_elevation) -> str:

@@ -43,6 +43,8 @@ from .ties import Tie
 __all__ = ["Priors", "FrameAdjustment", "Registration", "solve_registration", "adjusted_pose",
            "adjusted_intrinsics", "tie_ground_points"]
 
+SOLVE_BLAS_THREADS = 1    # see _solve
+
 
 @dataclass(frozen=True)
 class Priors:
@@ -313,10 +315,14 @@ def _stats(d: np.ndarray) -> tuple[float, float] | None:
 
 def _solve(prob: _Problem):
     from scipy.optimize import least_squares
+    from threadpoolctl import threadpool_limits
 
-    # f_scale 3: ties within about a metre count fully, farther ones (mismatches) grow slowly
-    res = least_squares(prob.residuals, np.zeros(prob.nx), jac=prob.jacobian, method="trf",
-                        loss="soft_l1", f_scale=3.0, x_scale=1.0, tr_solver="lsmr", max_nfev=100)
+    # One BLAS thread: the solve's dense steps are small, and OpenBLAS's other threads spent
+    # most of the solve's CPU spinning while they waited for work (120 simulator frames).
+    # f_scale 3: ties within about a metre count fully, farther ones (mismatches) grow slowly.
+    with threadpool_limits(SOLVE_BLAS_THREADS, user_api="blas"):
+        res = least_squares(prob.residuals, np.zeros(prob.nx), jac=prob.jacobian, method="trf",
+                            loss="soft_l1", f_scale=3.0, x_scale=1.0, tr_solver="lsmr", max_nfev=100)
     if not np.all(np.isfinite(res.x)):
         raise GeoreferenceError("frame registration did not converge; the direct georeference is kept")
     return res

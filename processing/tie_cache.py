@@ -21,7 +21,8 @@ import numpy as np
 
 from .ties import ORB_FEATURES, TieFeatures
 
-__all__ = ["tie_cache_dir", "save_tie_features", "load_tie_features"]
+__all__ = ["tie_cache_dir", "save_tie_features", "load_tie_features", "pair_key", "save_pair_ties",
+           "load_pair_ties"]
 
 # bumped when frame_features changes what it computes: older entries are then ignored
 VERSION = 1
@@ -82,3 +83,64 @@ def load_tie_features(folder, path: str, sha256: str | None, reduce: int) -> Tie
             return TieFeatures(z["points"], desc, r, sha256)
     except (OSError, KeyError, ValueError):   # absent, or a damaged entry: decode instead
         return None
+
+
+# Pairs matched: ``ties/pairs/KEY.npz``, so a flight registered again (every batch of a
+# ``--watch --register``, a resumed run) matches only the pairs it has not matched before.
+# KEY names both frames' contents, files and direct poses and the matching's settings
+# (:func:`pair_key`); bumped when match_pair changes what it keeps.
+PAIR_VERSION = 1
+
+
+def pair_key(frame_a: tuple, frame_b: tuple, settings: tuple) -> str | None:
+    """The cache key of one pair: each frame given as ``(path, sha256, direct pose, intrinsics)``
+    (the file's size and modification time are read now, so a file changed since misses),
+    ``settings`` what else decides its ties (ground, reach).  None when a file cannot be
+    looked at or has no hash: the pair is matched, not cached."""
+    import hashlib
+
+    parts = [PAIR_VERSION, ORB_FEATURES, settings]
+    if frame_a is None or frame_b is None:
+        return None
+    for path, sha256, pose, intr in (frame_a, frame_b):
+        if not sha256:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        parts.append((sha256, st.st_size, st.st_mtime_ns, pose, intr))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
+
+
+def save_pair_ties(folder, key: str | None, tie) -> None:
+    """Record what matching the pair gave: its :class:`~processing.ties.Tie`, or None (no tie)."""
+    if key is None:
+        return
+    target = Path(folder) / "pairs" / f"{key}.npz"
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    empty = np.zeros((0, 2))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            np.savez(fh, tied=tie is not None, uv_a=empty if tie is None else tie.uv_a,
+                     uv_b=empty if tie is None else tie.uv_b, inliers=0 if tie is None else tie.inliers)
+        os.replace(tmp, target)
+    except OSError:   # not cached: matched again next time
+        tmp.unlink(missing_ok=True)
+
+
+def load_pair_ties(folder, key: str | None, a: int, b: int):
+    """``(True, Tie or None)`` for a pair matched before (as frames ``a`` and ``b`` of this
+    run), ``(False, None)`` when it has to be matched."""
+    from .ties import Tie
+
+    if key is None:
+        return False, None
+    try:
+        with np.load(Path(folder) / "pairs" / f"{key}.npz") as z:
+            if not bool(z["tied"]):
+                return True, None
+            return True, Tie(a, b, z["uv_a"], z["uv_b"], int(z["inliers"]))
+    except (OSError, KeyError, ValueError):
+        return False, None

@@ -39,22 +39,32 @@ def _sha(gpkg):
     return out
 
 
-def _register_counting(monkeypatch, gpkg) -> list:
-    """Register ``gpkg`` again, returning the frames the parent decoded to do it."""
+def _register_counting(monkeypatch, gpkg, matched: list | None = None) -> list:
+    """Register ``gpkg`` again, returning the frames the parent decoded to do it (and adding
+    the pairs it matched, as frame file names, to ``matched``)."""
     import processing.frames as frames
-    from processing.register_flight import register_flight
+    import processing.register_flight as rf
     from processing.store import FlightStore
 
-    decoded, real = [], frames.decode_frame
+    decoded, real, real_match = [], frames.decode_frame, rf.match_pair
 
     def counting(data, path="", reduce=1):
         decoded.append(path)
         return real(data, path, reduce)
 
-    monkeypatch.setattr(frames, "decode_frame", counting)
     with FlightStore.open(gpkg) as store:
-        register_flight(store)
+        names = [Path(f.path).name for f in store.frames("done")]
+
+        def matching(fa, fb, a, b, **kw):
+            if matched is not None:
+                matched.append((names[a], names[b]))
+            return real_match(fa, fb, a, b, **kw)
+
+        monkeypatch.setattr(frames, "decode_frame", counting)
+        monkeypatch.setattr(rf, "match_pair", matching)
+        rf.register_flight(store)
     monkeypatch.setattr(frames, "decode_frame", real)
+    monkeypatch.setattr(rf, "match_pair", real_match)
     return decoded
 
 
@@ -69,8 +79,10 @@ def test_a_registered_run_caches_each_frames_ties_and_registration_reads_them(su
     cached = sorted(p.stem for p in tie_cache_dir(out).glob("*.npz"))
     assert cached == sorted(_sha(out).values())   # one entry per frame, by its content
     first = _rows(out)
-    # registering again decodes nothing in the parent and comes out the same
-    assert _register_counting(monkeypatch, out) == []
+    assert len(list((tie_cache_dir(out) / "pairs").glob("*.npz"))) >= 5   # each pair matched, kept
+    # registering again decodes nothing in the parent, matches no pair, and comes out the same
+    matched = []
+    assert _register_counting(monkeypatch, out, matched) == [] and matched == []
     assert _rows(out) == first
     # the same GeoPackage without its cache (a file made before the cache, moved alone):
     # every frame decoded in the parent, the same registration, and the cache filled for next time
@@ -101,9 +113,39 @@ def test_a_frame_changed_since_is_described_again_not_matched_with_stale_ties(su
     data = read_frame_bytes(changed)
     Path(changed).write_bytes(data[:-2] + b"\x00\xff\xd9")
     assert load_tie_features(tie_cache_dir(out), changed, sha[changed], 1) is None
-    assert _register_counting(monkeypatch, out) == [changed]
+    matched = []
+    assert _register_counting(monkeypatch, out, matched) == [changed]
+    # only its pairs are matched again: their cached ties were made from the file before
+    name = Path(changed).name
+    assert matched and all(name in pair for pair in matched)
     # a cache entry whose hash is not the frame's is never looked at
     assert load_tie_features(tie_cache_dir(out), str(paths[3]), sha[str(paths[4])], 1) is None
+
+
+def test_a_watch_registering_batch_by_batch_matches_only_the_new_frames_pairs(survey, tmp_path, monkeypatch):
+    """`uav process --watch --register` registers the flight after each batch: the second
+    batch matches only the pairs its frames make, and the flight comes out as registered at once."""
+    import processing.register_flight as rf
+    from processing import process_frames
+
+    root, s = survey
+    once = tmp_path / "once.gpkg"
+    process_frames(s.paths, once, detectors=(), workers=0, progress=False, register=True)
+    grown = tmp_path / "grown.gpkg"
+    process_frames(s.paths[:3], grown, detectors=(), workers=0, progress=False, register=True)
+    matched, real = [], rf.match_pair
+
+    def matching(fa, fb, a, b, **kw):
+        matched.append((a, b))
+        return real(fa, fb, a, b, **kw)
+
+    monkeypatch.setattr(rf, "match_pair", matching)
+    summ = process_frames(s.paths[3:], grown, detectors=(), workers=0, progress=False, register=True)
+    assert summ.registration.registered == 6
+    # frames 0-2 came first: every pair matched now has one of the new frames (3-5) in it
+    assert matched and all(b >= 3 for _, b in matched), matched
+    assert summ.registration.pairs > len(matched)          # the first batch's pairs were read back
+    assert _rows(grown) == _rows(once)
 
 
 @pytest.mark.skipif(not (DATA / "brighton").exists(), reason="../shared/data/brighton not present")
