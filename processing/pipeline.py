@@ -210,7 +210,8 @@ def process_frames(paths: Iterable, out_gpkg, request: ProcessRequest | None = N
             summary.shipped_dem = shipping.dem_sent
         summary.flags_by_class = dict(counts)
         registered = False
-        if register and (todo or not store.get_meta("registration")):
+        # registered again when frames were added since (a watch registers as the flight grows)
+        if register and (todo or store.get_meta("registration_frames") != str(len(store.frames("done")))):
             from .register_flight import register_flight
 
             summary.registration = register_flight(store, dem=dem, ground_elevation=ground_elevation,

@@ -181,6 +181,7 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
                                     if reg.height_bias_used
                                     else f"{reg.registered} of {len(frames)} frames registered"))
     store.set_meta("ground_estimate", _ground_meta(reg, dem, ground_elevation))
+    store.set_meta("registration_frames", str(len(frames)))   # how many it covered
     return reg
 
 

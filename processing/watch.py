@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from uav.errors import UavError
 
@@ -16,6 +17,11 @@ from .tasks import MAX_LISTED, Summary
 # Classes a watch prints the moment a frame flags them, before its batch is grouped into
 # sightings (people and vehicles move on; a fire waits for the sighting line).
 URGENT_CLASSES = ("person", "vehicle")
+# With --register the flight is registered again once it has grown by this much since it last
+# was, and when the watch stops: the solve is of the whole flight (about 75 s by 1,200 frames),
+# and after every batch it would hold up the next frames' alerts.  Growing by a quarter each
+# time, all the solves of a flight together cost about five times the last one.
+REGISTER_GROWTH = 1.25
 
 
 def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
@@ -41,6 +47,8 @@ def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
 
     request = ProcessRequest.from_options(request, options)
     total = Summary(out=str(out_gpkg))
+    done_before = _frames_done(out_gpkg)
+    registered_at = 0    # frames done when the flight was last registered
     user_on_flag = on_flag
 
     def on_flag_line(flag, frame):
@@ -69,8 +77,14 @@ def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
                 elif now - prev[1] >= settle_s:
                     ready.append(entry.path)
             if ready:
-                s = process_frames(ready, out_gpkg, request, on_flag=on_flag_line,
-                                   progress=progress)
+                expected = done_before + total.done + len(ready)
+                due = request.register and (not registered_at or expected >= REGISTER_GROWTH * registered_at)
+                s = process_frames(ready, out_gpkg, request if due or not request.register
+                                   else replace(request, register=False), on_flag=on_flag_line, progress=progress)
+                if s.registration is not None:
+                    registered_at = done_before + total.done + s.done
+                    total.registration = s.registration
+                    echo(str(s.registration))
                 for alert in (s.sightings.alerts if s.sightings is not None else ()):
                     echo(str(alert))
                 total.sightings = s.sightings
@@ -91,9 +105,26 @@ def watch_folder(folder, out_gpkg, request: ProcessRequest | None = None, *,
             time.sleep(poll_s)
     except KeyboardInterrupt:
         pass
+    if request.register and done_before + total.done > registered_at:
+        # the frames since the last registration: the flight ends as if registered at once
+        s = process_frames([], out_gpkg, request, progress=False)
+        if s.registration is not None:
+            total.sightings = s.sightings or total.sightings
+            total.registration = s.registration
+            echo(str(s.registration))
     _grow(mosaic, echo, last=True)
     total.elapsed_s = time.perf_counter() - t0
     return total
+
+
+def _frames_done(gpkg) -> int:
+    """Frames already done in ``gpkg`` (a watch resumed on a flight): 0 for a new one."""
+    if not os.path.exists(gpkg):
+        return 0
+    from .store import FlightStore
+
+    with FlightStore.open(gpkg) as store:
+        return len(store.frames("done"))
 
 
 def _say_mosaic(result, echo) -> None:
