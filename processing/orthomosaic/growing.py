@@ -108,6 +108,13 @@ class GrowingMosaic:
     def frames(self) -> int:
         return sum(layer.frames for layer in self._layers.values())
 
+    @property
+    def cell_m(self) -> float | None:
+        """The cell chosen for the flight (the colour mosaic's when there are two); None before
+        the first frame."""
+        layer = self._layers.get("colour") or next(iter(self._layers.values()), None)
+        return None if layer is None else layer.res
+
     def update(self) -> MosaicResult | None:
         """Draw the frames written as done since the last call; rewrite the file(s) when
         ``write_every_s`` has passed since the last write (the first batch at once).  Returns

@@ -139,3 +139,40 @@ def test_uav_process_watch_mosaic_writes_a_valid_cog_during_the_flight(tmp_path)
     assert f"`uav mosaic {gpkg}` draws it again" in stdout
     px, _ = _read(tif)
     assert px.shape[0] == 4 and (px[3] > 0).mean() > 0.5
+
+
+def test_a_registered_watch_ends_with_the_mosaic_on_the_registered_poses(tmp_path):
+    """With --register the frames move after they were drawn: when the watch stops the mosaic
+    is drawn once more, on the final poses, at the grown mosaic's cell, with its seam check."""
+    from tests.processing.test_registration_ground import _render
+
+    s = _render(tmp_path / "src", 0.0, cols=3, rows=2)
+    card, gpkg, tif = tmp_path / "card", tmp_path / "f.gpkg", tmp_path / "f_mosaic.tif"
+    card.mkdir()
+    cmd = [sys.executable, "-m", "uav", "process", str(card), "--out", str(gpkg), "--watch", "--mosaic",
+           "--register", "--detectors", "none", "--workers", "0"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for path in s.paths:
+            shutil.copy(path, card)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:        # every frame done before Ctrl-C
+            time.sleep(0.2)
+            try:
+                with FlightStore.open(gpkg) as st:
+                    if len(st.frames("done")) == 6 and tif.exists():
+                        break
+            except Exception:                      # not made yet, or being written
+                continue
+        grown, t_grown = _read(tif)
+    finally:
+        os.killpg(p.pid, signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=120)
+    assert "Traceback" not in stderr, stderr
+    assert "drawing the mosaic again on the registered poses" in stdout, stdout
+    assert "colour mosaic of 6 frame(s) (6 registered)" in stdout and "seams:" in stdout, stdout
+    final, t_final = _read(tif)
+    assert t_final.a == t_grown.a                     # the grown mosaic's cell kept
+    with FlightStore.open(gpkg) as st:
+        assert st.get_meta("mosaic_seams") is not None

@@ -186,7 +186,7 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
     # a watch prints lines among its FLAG lines; a run shows a bar on a terminal, lines in a log
     progress = None if quiet else Progress(every_s=progress_every, echo=click.echo if watch else None,
                                            bar=False if watch else None)
-    found = []
+    found, growing = [], None
     try:
         if not watch:
             from processing.frames import find_frames
@@ -196,7 +196,6 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
                 raise FrameError(f"no frames (JPEG, TIFF or PNG photos) in {', '.join(frames)}; "
                                  f"nothing processed, {out} not written")
         if watch:
-            growing = None
             if mosaic:
                 from processing.orthomosaic import GrowingMosaic
 
@@ -221,10 +220,18 @@ def process(frames, out, telemetry, dem, ground_elevation, detectors, sensitivit
             click.echo(line)
     if summary.processed and summary.failed == summary.processed:
         raise FrameError(f"every frame of this batch failed ({summary.failed}); see the reasons above")
-    if mosaic and watch:
-        click.echo("the mosaic grew with the flight, without its seam check"
-                   + (" and with each frame's pose as it came (registration may have moved some since)"
-                      if register else "") + f": `uav mosaic {out}` draws it again")
+    if mosaic and watch and register and growing is not None and growing.frames:
+        from .mosaic import write_mosaic
+
+        # registration has moved the frames since they were drawn: once more, on their final
+        # poses and at the grown mosaic's cell, with the seam check
+        click.echo("drawing the mosaic again on the registered poses (Ctrl-C keeps it as it grew)")
+        try:
+            write_mosaic(out, None, growing.cell_m, dem, ground_elevation, profile)
+        except KeyboardInterrupt:
+            click.echo(f"the mosaic stays as it grew: `uav mosaic {out}` draws it on the registered poses")
+    elif mosaic and watch:
+        click.echo(f"the mosaic grew with the flight, without its seam check: `uav mosaic {out}` draws it again")
     elif mosaic:
         from .mosaic import write_mosaic
 
