@@ -48,19 +48,25 @@ def save_tie_features(folder, path: str, feats: TieFeatures) -> Path | None:
         st = os.stat(path)
     except OSError:
         return None
-    folder = Path(folder)
-    target = _entry(folder, feats.sha256)
+    target = _entry(Path(folder), feats.sha256)
     desc = feats.descriptors
+    # not written (a read-only folder, a full disk): registration decodes the frame instead
+    return _write_npz(target, points=np.asarray(feats.points),
+                      descriptors=np.zeros((0, 32), np.uint8) if desc is None else desc,
+                      has_descriptors=desc is not None,
+                      meta=np.array([VERSION, feats.reduce, ORB_FEATURES, st.st_size, st.st_mtime_ns], np.int64))
+
+
+def _write_npz(target: Path, **arrays) -> Path | None:
+    """``arrays`` written to ``target`` whole or not at all (a reader never sees half an
+    entry); None when it cannot be written."""
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:   # np.savez on a name would add ".npz" to the temporary one
-            np.savez(fh, points=np.asarray(feats.points),
-                     descriptors=np.zeros((0, 32), np.uint8) if desc is None else desc,
-                     has_descriptors=desc is not None,
-                     meta=np.array([VERSION, feats.reduce, ORB_FEATURES, st.st_size, st.st_mtime_ns], np.int64))
-        os.replace(tmp, target)   # a reader never sees half an entry
-    except OSError:   # a read-only folder, a full disk: registration decodes the frame instead
+            np.savez(fh, **arrays)
+        os.replace(tmp, target)
+    except OSError:
         tmp.unlink(missing_ok=True)
         return None
     return target
@@ -117,17 +123,11 @@ def save_pair_ties(folder, key: str | None, tie) -> None:
     """Record what matching the pair gave: its :class:`~processing.ties.Tie`, or None (no tie)."""
     if key is None:
         return
-    target = Path(folder) / "pairs" / f"{key}.npz"
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     empty = np.zeros((0, 2))
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            np.savez(fh, tied=tie is not None, uv_a=empty if tie is None else tie.uv_a,
-                     uv_b=empty if tie is None else tie.uv_b, inliers=0 if tie is None else tie.inliers)
-        os.replace(tmp, target)
-    except OSError:   # not cached: matched again next time
-        tmp.unlink(missing_ok=True)
+    # not written: matched again next time
+    _write_npz(Path(folder) / "pairs" / f"{key}.npz", tied=tie is not None,
+               uv_a=empty if tie is None else tie.uv_a, uv_b=empty if tie is None else tie.uv_b,
+               inliers=0 if tie is None else tie.inliers)
 
 
 def load_pair_ties(folder, key: str | None, a: int, b: int):

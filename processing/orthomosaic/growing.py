@@ -122,9 +122,9 @@ class GrowingMosaic:
         with FlightStore.open(self.gpkg) as store:
             if self._ground is None:
                 self._ground = flight_ground(store, self.dem, self.ground_elevation)
-            done = {f.fid for f in store.frames("done")}
-            frames, notes = placed_frames(store, self._ground, self.camera, skip=frozenset(self._seen))
-        self._seen |= done
+            new = [f for f in store.frames("done") if f.fid not in self._seen]
+            frames, notes = placed_frames(store, self._ground, self.camera, frames=new)
+        self._seen.update(f.fid for f in new)
         self.notes += notes
         for kind in ("colour", "thermal"):
             group = [p for p in frames if p.thermal == (kind == "thermal")]

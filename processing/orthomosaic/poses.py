@@ -50,20 +50,18 @@ def _pose(src: dict, f) -> Pose:
                 yaw=src["yaw"], pitch=f.pitch if f.pitch is not None else -90.0, roll=f.roll or 0.0)
 
 
-def placed_frames(store: FlightStore, ground, camera=None, skip=frozenset()) -> tuple[list[PlacedFrame], list[str]]:
+def placed_frames(store: FlightStore, ground, camera=None, frames=None) -> tuple[list[PlacedFrame], list[str]]:
     """The flight's drawable frames and a note for each frame left out (why, by name).
 
     ``ground`` is a :class:`~processing.georef.FlatGround` or :class:`~processing.georef.DemGround`;
-    ``camera`` a camera profile overriding the frames' own intrinsics (as ``--camera``); frames
-    whose ``fid`` is in ``skip`` (already drawn by a growing mosaic) are passed over unread.
+    ``camera`` a camera profile overriding the frames' own intrinsics (as ``--camera``);
+    ``frames`` the done frames to place (default: all of them; a growing mosaic gives the new ones).
     """
     from ..frames import read_metadata
 
     reg = read_registration(store)
     out, notes = [], []
-    for f in store.frames("done"):
-        if f.fid in skip:
-            continue
+    for f in store.frames("done") if frames is None else frames:
         name = f.name or f.path
         if f.lat is None or f.yaw is None or f.footprint is None:
             notes.append(f"{name}: no georeference, left out")

@@ -112,19 +112,25 @@ def test_a_mosaic_that_cannot_go_on_is_said_and_the_watch_goes_on(tmp_path):
         GrowingMosaic(gpkg, resolution=-1)
 
 
+def _watch_card(card, gpkg, frames, *more) -> subprocess.Popen:
+    """`uav process CARD --watch --mosaic` started, then ``frames`` copied onto the card."""
+    card.mkdir()
+    cmd = [sys.executable, "-m", "uav", "process", str(card), "--out", str(gpkg), "--watch", "--mosaic",
+           *more, "--detectors", "none", "--workers", "0"]
+    # SIGINT as a terminal's Ctrl-C delivers it (see test_first_run)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for path in frames:
+        shutil.copy(path, card)
+    return p
+
+
 @needs_cog_validator
 def test_uav_process_watch_mosaic_writes_a_valid_cog_during_the_flight(tmp_path):
     s = make_survey(tmp_path / "src", cols=3, rows=2)
     card, gpkg, tif = tmp_path / "card", tmp_path / "f.gpkg", tmp_path / "f_mosaic.tif"
-    card.mkdir()
-    cmd = [sys.executable, "-m", "uav", "process", str(card), "--out", str(gpkg), "--watch", "--mosaic",
-           "--detectors", "none", "--workers", "0"]
-    # SIGINT as a terminal's Ctrl-C delivers it (see test_first_run)
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = _watch_card(card, gpkg, s.paths)
     try:
-        for path in s.paths:
-            shutil.copy(path, card)
         deadline = time.monotonic() + 120
         while not tif.exists() and time.monotonic() < deadline:   # the first batch's mosaic, at once
             time.sleep(0.2)
@@ -148,14 +154,8 @@ def test_a_registered_watch_ends_with_the_mosaic_on_the_registered_poses(tmp_pat
 
     s = _render(tmp_path / "src", 0.0, cols=3, rows=2)
     card, gpkg, tif = tmp_path / "card", tmp_path / "f.gpkg", tmp_path / "f_mosaic.tif"
-    card.mkdir()
-    cmd = [sys.executable, "-m", "uav", "process", str(card), "--out", str(gpkg), "--watch", "--mosaic",
-           "--register", "--detectors", "none", "--workers", "0"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = _watch_card(card, gpkg, s.paths, "--register")
     try:
-        for path in s.paths:
-            shutil.copy(path, card)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:        # every frame done before Ctrl-C
             time.sleep(0.2)
