@@ -13,13 +13,18 @@ log-weight is kept per cell, so the exponentials never underflow however far the
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Grid", "Canvas"]
+__all__ = ["Grid", "Canvas", "TILE", "MEMORY_MB"]
 
 _CUT = 10.0     # log-weight gap beyond which the lighter frame's share (< 5e-5) is dropped
+TILE = 512      # cells a side: a tile of colour sums is 5 MB
+MEMORY_MB = 512.0   # a canvas's tiles held in memory (about 100 colour tiles, 26 M cells)
 
 
 @dataclass(frozen=True)
@@ -57,19 +62,32 @@ class Grid:
 
 
 class Canvas:
-    """Weighted sums of the frames' pixels on a :class:`Grid` (float32, ``bands`` deep)."""
+    """Weighted sums of the frames' pixels on a :class:`Grid` (float32, ``bands`` deep), held in
+    square tiles of :data:`TILE` cells that exist only where a frame was drawn.
 
-    def __init__(self, grid: Grid, bands: int, blend_m: float):
+    At most ``memory_mb`` of tiles are held in memory; beyond that the least recently drawn
+    ones go to files in a folder of their own (under ``spill_dir``, the system's temporary
+    folder by default; removed with the canvas) and come back when a frame or the writer
+    needs them.  A survey's frames come line by line, so the tiles a frame touches are nearly
+    always among the last drawn: a park-wide mosaic takes the memory of a few flight lines, not
+    of the park (``benchmarks/mosaic_growing.py``).  The sums are the same either way.
+    """
+
+    def __init__(self, grid: Grid, bands: int, blend_m: float, *, memory_mb: float | None = None,
+                 spill_dir=None):
         self.grid, self.bands, self.blend_m = grid, bands, float(blend_m)
-        shape = (grid.height, grid.width)
-        self.acc = np.zeros(shape + (bands,), np.float32)
-        self.wsum = np.zeros(shape, np.float32)
-        self.logmax = np.full(shape, -np.inf, np.float32)
         self.frames = 0
+        self._tiles = _Tiles(bands, MEMORY_MB if memory_mb is None else memory_mb, spill_dir)
+        self._off = (0, 0)      # this grid's cell (0, 0) in the tiles' cells (the first grid's)
 
     @staticmethod
     def bytes_per_cell(bands: int) -> int:
         return 4 * (bands + 2)
+
+    @property
+    def spilled(self) -> int:
+        """How many tiles are on disk now (0: the canvas fits its memory)."""
+        return self._tiles.spilled
 
     def add(self, pixels: np.ndarray, valid: np.ndarray, window, nadir_xy) -> None:
         """Blend one frame in.  ``pixels`` (h, w[, bands]) and ``valid`` (h, w) cover ``window``
@@ -93,56 +111,147 @@ class Canvas:
         fade = cv2.distanceTransform(np.pad(valid, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
         fade *= np.float32(g.res / self.blend_m)
         np.minimum(fade, 1.0, out=fade)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore"):
             logw += np.log(fade)
-            sl = (slice(r0, r1), slice(c0, c1))
-            old = self.logmax[sl]
-            gain = logw - old            # NaN where neither counts, +inf where only this frame does
-            # Three kinds of cell: where this frame outweighs what is there by more than e^CUT it
-            # simply replaces it, where it is outweighed as much it changes nothing, and only the
-            # few cells between (a seam's cross-fade) need the weighted sums: on Brighton at most
-            # 0.012 grey levels from the exact sums.
-            take = gain > _CUT
-            mix = np.abs(gain) <= _CUT
         px = pixels.reshape(h, w, -1)
-        np.copyto(self.acc[sl], px, where=np.repeat(take[..., None], px.shape[2], axis=2))
-        np.copyto(self.wsum[sl], 1.0, where=take)
-        np.copyto(old, logw, where=take)
-        rows, cols = np.nonzero(mix)
-        if rows.size:
-            gm = gain[rows, cols]
-            k_old = np.exp(-np.maximum(gm, 0))
-            k_new = np.exp(np.minimum(gm, 0))
-            rr, cc = rows + r0, cols + c0
-            self.acc[rr, cc] = self.acc[rr, cc] * k_old[:, None] + px[rows, cols].astype(np.float32) * k_new[:, None]
-            self.wsum[rr, cc] = self.wsum[rr, cc] * k_old + k_new
-            self.logmax[rr, cc] = np.maximum(old[rows, cols], logw[rows, cols])
+        oc, orow = self._off
+        for tile, (tr0, tc0), (wr0, wc0), (th, tw) in self._tiles.cover(r0 + orow, c0 + oc, r1 + orow, c1 + oc):
+            sl = (slice(wr0 - r0 - orow, wr0 - r0 - orow + th), slice(wc0 - c0 - oc, wc0 - c0 - oc + tw))
+            tsl = (slice(tr0, tr0 + th), slice(tc0, tc0 + tw))
+            _merge(tile.acc[tsl], tile.wsum[tsl], tile.logmax[tsl], px[sl], logw[sl])
         self.frames += 1
+
+    def close(self) -> None:
+        """Let go of the tiles, in memory and on disk (the canvas is empty after)."""
+        self._tiles.close()
 
     def moved(self, grid: Grid) -> Canvas:
         """This canvas on another ``grid`` of the same zone and cell whose lines fall on the same
         multiples (a larger one, as a mosaic grows): the cells the two share keep what was
-        blended, the others start empty."""
+        blended.  The tiles stay where they are (nothing is copied); use the returned canvas
+        from then on."""
         old = self.grid
         if (grid.epsg, grid.res) != (old.epsg, old.res):
             raise ValueError(f"{grid} is not on {old}'s zone and cell")
         dc, dr = round((old.x0 - grid.x0) / grid.res), round((grid.y1 - old.y1) / grid.res)
-        new = Canvas(grid, self.bands, self.blend_m)
-        c0, r0 = max(dc, 0), max(dr, 0)
-        c1, r1 = min(dc + old.width, grid.width), min(dr + old.height, grid.height)
-        if c1 > c0 and r1 > r0:
-            src = (slice(r0 - dr, r1 - dr), slice(c0 - dc, c1 - dc))
-            dst = (slice(r0, r1), slice(c0, c1))
-            new.acc[dst], new.wsum[dst], new.logmax[dst] = self.acc[src], self.wsum[src], self.logmax[src]
-        new.frames = self.frames
+        new = Canvas.__new__(Canvas)
+        new.grid, new.bands, new.blend_m, new.frames = grid, self.bands, self.blend_m, self.frames
+        new._tiles, new._off = self._tiles, (self._off[0] - dc, self._off[1] - dr)
         return new
 
     def result(self, window=None) -> tuple[np.ndarray, np.ndarray]:
         """The blended pixels (float32, h, w, bands) and where any frame was seen (bool), of the
         whole grid or of ``window`` (cells ``(col0, row0, col1, row1)``)."""
         c0, r0, c1, r1 = window or (0, 0, self.grid.width, self.grid.height)
-        acc, wsum = self.acc[r0:r1, c0:c1], self.wsum[r0:r1, c0:c1]
-        seen = wsum > 0
-        out = np.zeros_like(acc)
-        np.divide(acc, wsum[..., None], out=out, where=seen[..., None])
+        out = np.zeros((r1 - r0, c1 - c0, self.bands), np.float32)
+        seen = np.zeros((r1 - r0, c1 - c0), bool)
+        oc, orow = self._off
+        for tile, (tr0, tc0), (ar0, ac0), (th, tw) in self._tiles.cover(r0 + orow, c0 + oc, r1 + orow, c1 + oc,
+                                                                       create=False):
+            sl = (slice(ar0 - r0 - orow, ar0 - r0 - orow + th), slice(ac0 - c0 - oc, ac0 - c0 - oc + tw))
+            acc, wsum = tile.acc[tr0:tr0 + th, tc0:tc0 + tw], tile.wsum[tr0:tr0 + th, tc0:tc0 + tw]
+            s = wsum > 0
+            np.divide(acc, wsum[..., None], out=out[sl], where=s[..., None])
+            seen[sl] = s
         return out, seen
+
+
+def _merge(acc, wsum, logmax, px, logw) -> None:
+    """One frame's pixels ``px`` with log-weights ``logw`` into the sums of the same cells."""
+    with np.errstate(invalid="ignore"):
+        gain = logw - logmax         # NaN where neither counts, +inf where only this frame does
+        # Three kinds of cell: where this frame outweighs what is there by more than e^CUT it
+        # simply replaces it, where it is outweighed as much it changes nothing, and only the
+        # few cells between (a seam's cross-fade) need the weighted sums: on Brighton at most
+        # 0.012 grey levels from the exact sums.
+        take = gain > _CUT
+        mix = np.abs(gain) <= _CUT
+    np.copyto(acc, px, where=np.repeat(take[..., None], px.shape[2], axis=2))
+    np.copyto(wsum, 1.0, where=take)
+    rows, cols = np.nonzero(mix)
+    if rows.size:
+        gm = gain[rows, cols]
+        k_old = np.exp(-np.maximum(gm, 0))
+        k_new = np.exp(np.minimum(gm, 0))
+        acc[rows, cols] = acc[rows, cols] * k_old[:, None] + px[rows, cols].astype(np.float32) * k_new[:, None]
+        wsum[rows, cols] = wsum[rows, cols] * k_old + k_new
+        logmax[rows, cols] = np.maximum(logmax[rows, cols], logw[rows, cols])
+    np.copyto(logmax, logw, where=take)
+
+
+class _Tile:
+    __slots__ = ("acc", "wsum", "logmax")
+
+    def __init__(self, bands: int):
+        self.acc = np.zeros((TILE, TILE, bands), np.float32)
+        self.wsum = np.zeros((TILE, TILE), np.float32)
+        self.logmax = np.full((TILE, TILE), -np.inf, np.float32)
+
+
+class _Tiles:
+    """A canvas's tiles by (tile row, tile column): the most recently used in memory, the rest
+    in files (see :class:`Canvas`)."""
+
+    def __init__(self, bands: int, memory_mb: float, spill_dir):
+        self.bands = bands
+        self.limit = max(1, int(memory_mb * 2**20 // (TILE * TILE * Canvas.bytes_per_cell(bands))))
+        self.spill_dir = spill_dir
+        self.held: OrderedDict[tuple[int, int], _Tile] = OrderedDict()
+        self.on_disk: set[tuple[int, int]] = set()
+        self._folder = None
+
+    @property
+    def spilled(self) -> int:
+        return len(self.on_disk)
+
+    def cover(self, r0: int, c0: int, r1: int, c1: int, create: bool = True):
+        """``(tile, (row, col) in it, (row, col) in canvas cells, (rows, cols))`` for each tile
+        the cells ``[r0, r1) x [c0, c1)`` fall on; without ``create``, only tiles that exist."""
+        for tr in range(r0 // TILE, -(-r1 // TILE)):
+            for tc in range(c0 // TILE, -(-c1 // TILE)):
+                key = (tr, tc)
+                if not create and key not in self.held and key not in self.on_disk:
+                    continue
+                ar0, ac0 = max(r0, tr * TILE), max(c0, tc * TILE)
+                ar1, ac1 = min(r1, (tr + 1) * TILE), min(c1, (tc + 1) * TILE)
+                yield self.get(key), (ar0 - tr * TILE, ac0 - tc * TILE), (ar0, ac0), (ar1 - ar0, ac1 - ac0)
+
+    def get(self, key) -> _Tile:
+        tile = self.held.get(key)
+        if tile is not None:
+            self.held.move_to_end(key)
+            return tile
+        if key in self.on_disk:
+            tile = _Tile.__new__(_Tile)
+            with np.load(self._path(key)) as f:
+                tile.acc, tile.wsum, tile.logmax = f["acc"], f["wsum"], f["logmax"]
+            self.on_disk.discard(key)
+            os.unlink(self._path(key))
+        else:
+            tile = _Tile(self.bands)
+        while len(self.held) >= self.limit:
+            self._spill(*self.held.popitem(last=False))
+        self.held[key] = tile
+        return tile
+
+    def _spill(self, key, tile: _Tile) -> None:
+        from uav.errors import MosaicError
+
+        try:
+            if self._folder is None:
+                self._folder = tempfile.TemporaryDirectory(prefix=".uav-mosaic-tiles-", dir=self.spill_dir)
+            np.savez(self._path(key), acc=tile.acc, wsum=tile.wsum, logmax=tile.logmax)
+        except OSError as exc:
+            raise MosaicError(f"the mosaic is larger than the memory it may take and its tiles cannot be "
+                              f"kept on disk ({exc}); free some disk space or use a coarser resolution") from None
+        self.on_disk.add(key)
+
+    def close(self) -> None:
+        self.held.clear()
+        self.on_disk.clear()
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+
+    def _path(self, key) -> str:
+        return os.path.join(self._folder.name, f"{key[0]}_{key[1]}.npz")

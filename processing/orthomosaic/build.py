@@ -20,7 +20,7 @@ import numpy as np
 from uav.errors import FrameError, InvalidInputError, MosaicError
 
 from .blend import Canvas, Grid
-from .cog import write_cog
+from .cog import write_cog_blocks
 from .poses import PlacedFrame
 from .seams import MAX_PAIRS, SeamAgreement, SeamMeter
 from .warp import FrameWarp, warp_frame
@@ -29,7 +29,7 @@ __all__ = ["MosaicFile", "Warped", "mosaic_frames", "match_bands", "pick_resolut
            "MAX_CELLS"]
 
 DEFAULT_GSD_FACTOR = 4.0     # default cell: the frames' median GSD x 4 (issue 24)
-MAX_CELLS = 60_000_000       # about 1.4 GB of float32 sums for colour; coarser beyond this
+MAX_CELLS = 1_000_000_000    # a park at 10 cm; the sums go to disk beyond blend.MEMORY_MB (20 GB here)
 BLEND_CELLS = 3.0            # seam cross-fade and edge fade, in cells (see .blend)
 # A frame whose pixel at 1/r is at most this much coarser than a cell is decoded at 1/r: the
 # median GSD sets the cell, so without it half the frames (GSD a hair above the median) would
@@ -96,7 +96,7 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
         coarser = res * float(np.sqrt(cells / MAX_CELLS)) * 1.01
         if resolution is not None:
             raise MosaicError(f"a {kind} mosaic at {res:g} m would be {grid.width} x {grid.height} cells, more than "
-                              f"this computer is asked to hold ({MAX_CELLS:,}); use --resolution {coarser:.2f} or coarser")
+                              f"this computer is asked to draw ({MAX_CELLS:,}); use --resolution {coarser:.2f} or coarser")
         notes.append(f"{kind} mosaic: {res:.3f} m would be {grid.width} x {grid.height} cells; made at {coarser:.3f} m")
         res = coarser
         grid = Grid.covering(epsg, bounds, res)
@@ -119,7 +119,8 @@ def _draw(frames, grid: Grid, kind: str, out_path, notes: list[str], seam_pairs:
         t["orthorectify"] += got.warp_s
         t0 = time.perf_counter()
         if canvas is None:
-            canvas = Canvas(grid, 1 if got.warp.pixels.ndim == 2 else got.warp.pixels.shape[2], BLEND_CELLS * grid.res)
+            canvas = Canvas(grid, 1 if got.warp.pixels.ndim == 2 else got.warp.pixels.shape[2], BLEND_CELLS * grid.res,
+                            spill_dir=os.path.dirname(os.path.abspath(out_path)))
         pixels = match_bands(got.warp.pixels, canvas.bands)
         warp_err = max(warp_err, got.warp.max_err_cells)
         canvas.add(pixels, got.warp.valid, window, p.geo.camera.C[:2])
@@ -134,9 +135,10 @@ def _draw(frames, grid: Grid, kind: str, out_path, notes: list[str], seam_pairs:
         notes.append(f"no {kind} frame could be drawn: no {kind} mosaic")
         return None
     t0 = time.perf_counter()
-    pixels, seen = canvas.result()
-    del canvas
-    write_cog(out_path, pixels, seen, grid, thermal=pixels.shape[2] == 1)
+    try:
+        write_cog_blocks(out_path, lambda *w: canvas.result(w), grid, thermal=canvas.bands == 1)
+    finally:
+        canvas.close()
     t1 = time.perf_counter()
     t["write"] = t1 - t0
     seams = meter.result() if meter else None      # the last pairs were measured while writing

@@ -1,16 +1,17 @@
 """The flight's mosaic grown as its frames come in (``uav process --watch --mosaic``).
 
 A watch never ends, so its mosaic cannot wait for the last frame: after each batch the frames
-processed since are warped and blended into canvases held in memory (one per camera kind), and
-the file is written again, at most every ``write_every_s`` and once more when the watch stops,
+processed since are warped and blended into canvases (one per camera kind; in tiles, the most
+recently drawn in memory and the rest on disk: :class:`~.blend.Canvas`), and the file is
+written again, at most every ``write_every_s`` and once more when the watch stops,
 so a GIS or the review page shows the sortie so far.  The file is rewritten whole, aside and
 renamed into place (:mod:`.cog`): nothing ever opens half of it.
 
 The cell is chosen from the first batch (its median GSD × 4 unless given) and kept: a mosaic
-whose cells changed under it would have to be drawn again from every frame.  A canvas is
-allocated with a margin around its frames and grows (its sums moved into a larger grid whose
-lines fall on the same multiples of the cell) when a frame falls outside it; the file is cut to
-the frames' own extent.  So, frames added in the same order, the last file is the mosaic
+whose cells changed under it would have to be drawn again from every frame.  A canvas's grid
+has a margin around its frames and grows (onto a larger grid whose lines fall on the same
+multiples of the cell; its tiles stay where they are) when a frame falls outside it; the file
+is cut to the frames' own extent.  So, frames added in the same order, the last file is the mosaic
 ``uav mosaic --resolution`` draws from the same poses.  Not done while growing: the seam check
 (it needs both warps of a pair at once); ``uav mosaic`` after the flight measures the seams, and
 draws registered frames from their final poses.
@@ -40,7 +41,7 @@ from .build import (
     pick_resolution,
     warped,
 )
-from .cog import write_cog
+from .cog import write_cog_blocks
 from .poses import PlacedFrame, flight_ground, placed_frames
 from .result import MosaicResult, default_mosaic_path, thermal_path
 
@@ -115,6 +116,11 @@ class GrowingMosaic:
         layer = self._layers.get("colour") or next(iter(self._layers.values()), None)
         return None if layer is None else layer.res
 
+    @property
+    def grids(self) -> dict[str, Grid]:
+        """Each camera kind's canvas grid so far (it has a margin around the frames)."""
+        return {kind: layer.grid for kind, layer in self._layers.items() if layer.grid is not None}
+
     def update(self) -> MosaicResult | None:
         """Draw the frames written as done since the last call; rewrite the file(s) when
         ``write_every_s`` has passed since the last write (the first batch at once).  Returns
@@ -149,8 +155,11 @@ class GrowingMosaic:
             grid = Grid.covering(layer.epsg, layer.bounds, layer.res)
             a = layer.grid
             c0, r0 = round((grid.x0 - a.x0) / a.res), round((a.y1 - grid.y1) / a.res)
-            pixels, seen = layer.canvas.result((c0, r0, c0 + grid.width, r0 + grid.height))
-            write_cog(layer.path, pixels, seen, grid, thermal=pixels.shape[2] == 1)
+
+            def read(a, b, c, d, canvas=layer.canvas, dc=c0, dr=r0):     # file blocks -> canvas cells
+                return canvas.result((a + dc, b + dr, c + dc, d + dr))
+
+            write_cog_blocks(layer.path, read, grid, thermal=layer.canvas.bands == 1)
             layer.dirty = False
             written.append(MosaicFile(layer.kind, layer.path, grid.epsg, grid.res, (grid.width, grid.height),
                                       grid.window_bounds(0, 0, grid.width, grid.height), layer.frames,
@@ -206,7 +215,8 @@ class GrowingMosaic:
                     continue
                 if layer.canvas is None:
                     bands = 1 if got.warp.pixels.ndim == 2 else got.warp.pixels.shape[2]
-                    layer.canvas = Canvas(layer.grid, bands, BLEND_CELLS * layer.res)
+                    layer.canvas = Canvas(layer.grid, bands, BLEND_CELLS * layer.res,
+                                          spill_dir=os.path.dirname(os.path.abspath(layer.path)))
                 pixels = match_bands(got.warp.pixels, layer.canvas.bands)
                 layer.canvas.add(pixels, got.warp.valid, window, p.geo.camera.C[:2])
                 layer.warp_err = max(layer.warp_err, got.warp.max_err_cells)

@@ -17,6 +17,7 @@ from mosaicflight import make_survey
 
 from processing.orthomosaic import GrowingMosaic, build_mosaic, growing
 from processing.orthomosaic.blend import Canvas, Grid
+from processing.orthomosaic.build import MAX_CELLS
 from processing.store import FlightStore
 from processing.watch import watch_folder
 from tests.readers.own_readers import needs_cog_validator, validate_cog
@@ -106,7 +107,7 @@ def test_a_mosaic_that_cannot_go_on_is_said_and_the_watch_goes_on(tmp_path):
                            mosaic=mosaic, stop=lambda: bool(lines) or time.monotonic() > deadline)
     assert summary.done == 2 and mosaic.frames == 0
     assert not (tmp_path / "w_mosaic.tif").exists()
-    said = [line for line in lines if "would grow past 60,000,000 cells" in line and "coarser --resolution" in line]
+    said = [line for line in lines if f"would grow past {MAX_CELLS:,} cells" in line and "coarser --resolution" in line]
     assert len(said) == 2 and all(line.startswith("mosaic: note: DJI_000") for line in said), lines
     with pytest.raises(ValueError, match="--mosaic-resolution must be a ground size"):
         GrowingMosaic(gpkg, resolution=-1)
