@@ -67,6 +67,7 @@ class Priors:
     bias_m: float | None = 10.0
     lens_k1: float = 0.1
     tie_m: float = 0.3
+    tilt_deg: float | None = 2.0
 
 
 _DEFAULT = Priors()
@@ -82,6 +83,7 @@ class FrameAdjustment:
     dy_m: float = 0.0
     dz_m: float = 0.0
     dyaw_deg: float = 0.0
+    tilt_deg: tuple[float, float] = (0.0, 0.0)   # camera turned about east, north (Priors.tilt_deg)
     neighbours: int = 0              # frames it shares ties with
     residual_m: float | None = None  # median tie disagreement after the solve
     residual_before_m: float | None = None
@@ -151,12 +153,19 @@ def tie_ground_points(cam: CameraModel, uv: np.ndarray) -> np.ndarray:
     return cam.pixel_to_world(uv[:, 0], uv[:, 1])[:, :2]
 
 
+def _turn(cs, sn, w):
+    """``Rot(-th) w`` for per-row cos/sin of ``th`` (the yaw correction, clockwise)."""
+    return np.stack([cs * w[:, 0] + sn * w[:, 1], -sn * w[:, 0] + cs * w[:, 1]], -1)
+
+
 class _Problem:
     """The stacked tie observations and the residual/Jacobian functions of the solve."""
 
     def __init__(self, cams: list[CameraModel], ties: list[Tie], pri: Priors, with_bias: bool,
                  with_lens: bool):
         self.n, self.pri, self.with_bias, self.with_lens = len(cams), pri, with_bias, with_lens
+        self.with_tilt = bool(pri.tilt_deg)
+        self.k = 6 if self.with_tilt else 4   # parameters per frame
         self.R = np.stack([c.R for c in cams])
         origin = np.mean([c.C[:2] for c in cams], axis=0)
         ia, ib, va, vb, ha, hb, ca, cb, pair = [], [], [], [], [], [], [], [], []
@@ -185,8 +194,9 @@ class _Problem:
         self.m = len(self.ia)
         # parameters, each in units of its prior's sd (conditioning, and the priors are x itself):
         # [dx, dy, dz, dyaw] per frame, then the height bias, then the lens's k1
-        self.scale = np.array([pri.xy_m, pri.xy_m, pri.z_m, math.radians(pri.yaw_deg)])
-        self.nx = 4 * self.n + 2
+        self.scale = np.array([pri.xy_m, pri.xy_m, pri.z_m, math.radians(pri.yaw_deg)]
+                              + ([math.radians(pri.tilt_deg)] * 2 if self.with_tilt else []))
+        self.nx = self.k * self.n + 2
         # per side of the ties, what the solve never changes: the frame's index, the camera's
         # offset and height, and the undistorted ray turned into the world by the direct
         # rotation, split into the part the lens term scales and the part it does not (R @
@@ -199,7 +209,7 @@ class _Problem:
         self._csr = None   # the Jacobian's sparsity, the same at every evaluation
 
     def unpack(self, x):
-        p = x[:4 * self.n].reshape(self.n, 4) * self.scale
+        p = x[:self.k * self.n].reshape(self.n, self.k) * self.scale
         bias = x[-2] * self.pri.bias_m if self.with_bias else 0.0
         return p, bias
 
@@ -207,24 +217,43 @@ class _Problem:
         """Radial factor on undistorted coordinates: ``xy * (1 + kappa r^2)`` (k1 ~ -kappa)."""
         return x[-1] * self.pri.lens_k1 if self.with_lens else 0.0
 
-    def _runs(self, side, kappa):
-        """Run per metre of drop ``v`` and its derivative in kappa, through each frame's R."""
-        _, _, _, P, Q, r2 = self._sides[side]
+    def _runs(self, side, kappa, tilt=None):
+        """Run per metre of drop ``v`` through each frame's R, and its derivatives: in kappa,
+        and (with ``tilt``, per frame (a, b): the ray turned by Rx(a) Ry(b) about east and
+        north) in a and b (else None)."""
+        idx, _, _, P, Q, r2 = self._sides[side]
         d = (1 + kappa * r2)[:, None] * P + Q
         dd = r2[:, None] * P
-        v = d[:, :2] / -d[:, 2:3]
-        dv = dd[:, :2] / -d[:, 2:3] + d[:, :2] * dd[:, 2:3] / d[:, 2:3] ** 2
-        return v, dv
+        da = db = None
+        if tilt is not None:
+            ca, sa = np.cos(tilt[idx, 0]), np.sin(tilt[idx, 0])
+            cb, sb = np.cos(tilt[idx, 1]), np.sin(tilt[idx, 1])
+
+            def ry(w):
+                return np.stack([cb * w[:, 0] + sb * w[:, 2], w[:, 1], -sb * w[:, 0] + cb * w[:, 2]], -1)
+
+            def rx(w):
+                return np.stack([w[:, 0], ca * w[:, 1] - sa * w[:, 2], sa * w[:, 1] + ca * w[:, 2]], -1)
+
+            y = ry(d)
+            da = np.stack([np.zeros(len(y)), -sa * y[:, 1] - ca * y[:, 2], ca * y[:, 1] - sa * y[:, 2]], -1)
+            db = rx(np.stack([-sb * d[:, 0] + cb * d[:, 2], np.zeros(len(d)), -cb * d[:, 0] - sb * d[:, 2]], -1))
+            d, dd = rx(y), rx(ry(dd))
+
+        def deriv(w):
+            return None if w is None else w[:, :2] / -d[:, 2:3] + d[:, :2] * w[:, 2:3] / d[:, 2:3] ** 2
+
+        return d[:, :2] / -d[:, 2:3], deriv(dd), deriv(da), deriv(db)
 
     def _ground(self, p, bias, side, kappa=0.0):
         """Corrected ground points of one side of the ties, and the terms their derivatives use."""
         idx, c, h = self._sides[side][:3]
-        v, dv = self._runs(side, kappa)
+        v, dv, dva, dvb = self._runs(side, kappa, p[:, 4:6] if self.with_tilt else None)
         th = p[idx, 3]
         cs, sn = np.cos(th), np.sin(th)
         rv = np.stack([cs * v[:, 0] + sn * v[:, 1], -sn * v[:, 0] + cs * v[:, 1]], -1)  # Rot(-th) v
         L = h + p[idx, 2] + bias
-        return c + p[idx, :2] + L[:, None] * rv, rv, L, cs, sn, v, dv
+        return c + p[idx, :2] + L[:, None] * rv, rv, L, cs, sn, v, dv, dva, dvb
 
     def seams(self, x) -> np.ndarray:
         """Horizontal disagreement (m) of every tie under parameters ``x``."""
@@ -267,24 +296,29 @@ class _Problem:
         for comp in (0, 1):
             rr = 2 * r + comp
             rows += [rr, rr]
-            cols += [4 * self.ia + 2, 4 * self.ib + 2]
+            cols += [self.k * self.ia + 2, self.k * self.ib + 2]
             vals += [de[:, comp] * self.scale[2]] * 2
             if self.with_bias:
                 rows.append(rr)
                 cols.append(np.full(m, self.nx - 2))
                 vals.append(2 * de[:, comp] * self.pri.bias_m)
         for sign, side, idx in ((1.0, "a", self.ia), (-1.0, "b", self.ib)):
-            _, rv, L, cs, sn, v, dv = sides[side]
-            rdv = np.stack([cs * dv[:, 0] + sn * dv[:, 1], -sn * dv[:, 0] + cs * dv[:, 1]], -1)
+            _, rv, L, cs, sn, v, dv, dva, dvb = sides[side]
+            rdv = _turn(cs, sn, dv)
+            tilts = [(4, _turn(cs, sn, dva)), (5, _turn(cs, sn, dvb))] if self.with_tilt else []
             # d Rot(-th) v / d th = [-sn vx + cs vy, -cs vx - sn vy]
             drv = np.stack([-sn * v[:, 0] + cs * v[:, 1], -cs * v[:, 0] - sn * v[:, 1]], -1)
             k = sign / (self.pri.tie_m * lam)
             for comp in (0, 1):
                 rr = 2 * r + comp
                 rows += [rr, rr, rr]
-                cols += [4 * idx + comp, 4 * idx + 2, 4 * idx + 3]
+                cols += [self.k * idx + comp, self.k * idx + 2, self.k * idx + 3]
                 vals += [k * self.scale[comp], k * self.scale[2] * rv[:, comp],
                          k * self.scale[3] * L * drv[:, comp]]
+                for j, rw in tilts:
+                    rows.append(rr)
+                    cols.append(self.k * idx + j)
+                    vals.append(k * self.scale[j] * L * rw[:, comp])
                 if self.with_bias:
                     rows.append(rr)
                     cols.append(np.full(m, self.nx - 2))
@@ -431,6 +465,8 @@ def solve_registration(cams: list[CameraModel | None], ties: list[Tie], priors: 
             continue
         out[i] = FrameAdjustment(i, "registered", dx_m=float(p[i, 0]), dy_m=float(p[i, 1]),
                                  dz_m=float(p[i, 2] + bias), dyaw_deg=math.degrees(p[i, 3]),
+                                 tilt_deg=(tuple(float(math.degrees(t)) for t in p[i, 4:6])
+                                           if prob.with_tilt else (0.0, 0.0)),
                                  neighbours=len(neighbours[i]),
                                  residual_m=float(np.median(after[sel])),
                                  residual_before_m=float(np.median(before[sel])))
@@ -447,15 +483,41 @@ def solve_registration(cams: list[CameraModel | None], ties: list[Tie], priors: 
 
 
 def adjusted_pose(pose: Pose, cam: CameraModel, adj: FrameAdjustment) -> Pose:
-    """The frame's pose with its correction applied (same datum and conventions as ``pose``)."""
+    """The frame's pose with its correction applied (same datum and conventions as ``pose``).
+
+    With a tilt correction the camera's rotation is the direct one turned by the tilt, then by
+    the yaw correction, given again as yaw, pitch and roll (the same Z-Y-X angles
+    :func:`~processing.georef.camera_rotation` takes).  Near nadir those angles are one exact
+    rotation but the yaw alone is no longer the heading: a sideways tilt of a camera looking
+    straight down turns the pitch axis, so the yaw swings and the roll turns it back."""
     if adj.status != "registered":
         return pose
     lon, lat = cam.to_lonlat(cam.C[0] + adj.dx_m, cam.C[1] + adj.dy_m)
     def up(a):
         return (None if a is None else a + adj.dz_m)
+    yaw, pitch, roll = pose.yaw + adj.dyaw_deg, pose.pitch, pose.roll
+    if any(adj.tilt_deg):
+        yaw, pitch, roll = _tilted_angles(cam, adj)
     return replace(pose, lat=float(lat), lon=float(lon), alt_amsl=up(pose.alt_amsl),
-                   alt_rel=up(pose.alt_rel), yaw=(pose.yaw + adj.dyaw_deg + 180.0) % 360.0 - 180.0,
+                   alt_rel=up(pose.alt_rel), yaw=(yaw + 180.0) % 360.0 - 180.0, pitch=pitch, roll=roll,
                    notes=list(pose.notes))
+
+
+def _tilted_angles(cam: CameraModel, adj: FrameAdjustment) -> tuple[float, float, float]:
+    """True-north yaw, pitch and roll (degrees) of ``cam`` turned as the solve turned its rays:
+    ``Rz(-dyaw) Rx(tilt east) Ry(tilt north)`` in ENU, applied to the direct rotation."""
+    from .georef import _CAM_TO_BODY, _NED_TO_ENU, _rx, _ry, _rz
+
+    th = math.radians(adj.dyaw_deg)
+    a, b = (math.radians(t) for t in adj.tilt_deg)
+    R = _rz(-th) @ _rx(a) @ _ry(b) @ cam.R
+    n = _NED_TO_ENU.T @ R @ _CAM_TO_BODY.T          # Rz(yaw) Ry(pitch) Rx(roll), NED
+    pitch = -math.asin(max(-1.0, min(1.0, n[2, 0])))
+    if math.hypot(n[0, 0], n[1, 0]) > 1e-9:
+        yaw, roll = math.atan2(n[1, 0], n[0, 0]), math.atan2(n[2, 1], n[2, 2])
+    else:   # exactly straight down: only yaw - roll counts
+        yaw, roll = math.atan2(-n[0, 1], n[1, 1]), 0.0
+    return math.degrees(yaw) - cam.north_bearing_deg, math.degrees(pitch), math.degrees(roll)
 
 
 def adjusted_intrinsics(intr: Intrinsics, k1: float) -> Intrinsics:

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS frame_registration (
   frame_fid INTEGER PRIMARY KEY, status TEXT NOT NULL, neighbours INTEGER NOT NULL DEFAULT 0,
   residual_m REAL, residual_before_m REAL, lat REAL, lon REAL, alt_amsl REAL, alt_rel REAL,
   yaw REAL, lens_k1 REAL, dx_m REAL, dy_m REAL, dz_m REAL, dyaw_deg REAL, note TEXT, direct_geom BLOB,
-  registered_at TEXT);
+  registered_at TEXT, pitch REAL, roll REAL);
 """
 _CONTENTS = [("frame_registration", "attributes", "frame_registration",
               "Registered pose of each frame (frames tied to their neighbours), residual, "
@@ -51,6 +51,8 @@ class FrameRegistrationRecord:
     dz_m: float = 0.0
     dyaw_deg: float = 0.0
     note: str | None = None
+    pitch: float | None = None        # the registered camera's pitch and roll (with the yaw: one
+    roll: float | None = None         # rotation, registration.adjusted_pose); None: the frame's own
     direct_footprint: shapely.Geometry | None = None
 
 
@@ -66,6 +68,7 @@ def save_registration(store, rows: list[FrameRegistrationRecord], footprints: di
     Rows from an earlier registration are replaced.
     """
     store.add_layer(REGISTRATION_SCHEMA, _CONTENTS)
+    _add_missing_columns(store)
     at = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     with store._tx() as con:
         con.execute("DELETE FROM frame_registration")
@@ -82,10 +85,23 @@ def save_registration(store, rows: list[FrameRegistrationRecord], footprints: di
     store._update_extents()
 
 
+def _add_missing_columns(store) -> None:
+    """A table made before the registered pitch and roll were kept gets their columns."""
+    have = {r[1] for r in store._query("PRAGMA table_info(frame_registration)")}
+    missing = [c for c in ("pitch", "roll") if c not in have]
+    if missing:
+        with store._tx() as con:
+            for c in missing:
+                con.execute(f"ALTER TABLE frame_registration ADD COLUMN {c} REAL")
+
+
 def read_registration(store) -> dict[int, dict]:
-    """Frame fid -> its registration row as a dict (empty for a flight never registered)."""
+    """Frame fid -> its registration row as a dict (empty for a flight never registered).
+    ``pitch`` and ``roll`` are None in rows written before they were kept."""
     tables = {r[0] for r in store._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "frame_registration" not in tables:
         return {}
-    rows = store._query(f"SELECT {', '.join(_COLS)} FROM frame_registration")
-    return {r[0]: dict(zip(_COLS, r, strict=True)) for r in rows}
+    have = {r[1] for r in store._query("PRAGMA table_info(frame_registration)")}
+    cols = [c for c in _COLS if c in have]
+    rows = store._query(f"SELECT {', '.join(cols)} FROM frame_registration")
+    return {r[0]: {c: None for c in _COLS} | dict(zip(cols, r, strict=True)) for r in rows}

@@ -80,7 +80,7 @@ def test_brighton_registered_flight_in_the_geopackage(tmp_path):
     con = sqlite3.connect(out)
     rows = con.execute("SELECT r.frame_fid, r.status, r.neighbours, r.residual_m, r.residual_before_m, "
                        "r.lat, r.lon, r.alt_amsl, r.alt_rel, r.yaw, r.lens_k1, r.direct_geom, f.geom, f.path, "
-                       "f.pitch, f.roll FROM frame_registration r JOIN frames f ON f.fid = r.frame_fid").fetchall()
+                       "r.pitch, r.roll FROM frame_registration r JOIN frames f ON f.fid = r.frame_fid").fetchall()
     assert len(rows) == len(paths)
     # a GIS program sees the table
     assert con.execute("SELECT count(*) FROM gpkg_contents WHERE table_name='frame_registration'").fetchone()[0] == 1
@@ -90,6 +90,8 @@ def test_brighton_registered_flight_in_the_geopackage(tmp_path):
         if status != "registered":
             continue
         assert nb >= 1 and res < before
+        # the registered camera's tilt (Priors.tilt_deg) is kept with it: a few degrees off nadir
+        assert -90.0 <= pitch < -80.0
         # the map shows the registered footprint; the direct one is kept
         assert parse_gpkg_geometry(geom).difference(parse_gpkg_geometry(direct)).area > 0
         intr = adjusted_intrinsics(intrinsics_from_metadata(read_metadata(path)), k1)

@@ -226,10 +226,12 @@ def test_brighton_footprints_against_the_point_cloud(tmp_path):
     r = brighton(str(tmp_path))
     fp = r["footprints_vs_cloud"]
     reg = r["registration"]
-    assert reg["ground_estimated"] and 2.5 < reg["ground_above_takeoff_m"] < 4.5, reg
-    # measured (docs/registration.md): corners 3.79 m direct, 3.87 registered with the ground
-    # estimate off, 2.53 with it; IoU 0.840 / 0.817 / 0.897; ground 3.52 m (the cloud: 3.8)
-    assert fp["registered"]["corner_median_m"] <= 2.6 < fp["registered_ground_off"]["corner_median_m"]
-    assert fp["registered"]["iou_median"] >= 0.89 > fp["direct"]["iou_median"]
-    assert fp["registered"]["corner_median_without_block_offset_m"] <= 1.5
-    assert r["seams_sift"]["registered"]["median_m"] <= 0.2
+    # with the cameras' tilt solved for (Priors.tilt_deg) the ground comes out 2.3 m (sd 1.3);
+    # without it 3.5 m (the cloud: 3.8): the tilts, the lens term and the height share the ties
+    assert reg["ground_estimated"] and 1.5 < reg["ground_above_takeoff_m"] < 4.5, reg
+    # measured (docs/registration.md): corners 3.79 m direct, 3.11 registered with the ground
+    # estimate off, 1.01 with it (2.53 before the tilt); IoU 0.840 / 0.847 / 0.927
+    assert fp["registered"]["corner_median_m"] <= 1.5 < fp["registered_ground_off"]["corner_median_m"]
+    assert fp["registered"]["iou_median"] >= 0.91 > fp["direct"]["iou_median"]
+    assert fp["registered"]["corner_median_without_block_offset_m"] <= 1.3
+    assert r["seams_sift"]["registered"]["median_m"] <= 0.1
