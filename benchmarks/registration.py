@@ -111,28 +111,41 @@ def _reference_footprints(paths, cams, ref, origin, res):
         gx, gy = x0 + (po[k, 0] + 0.5) * res, y1 - (po[k, 1] + 0.5) * res
         cam = geo.camera
         u, v, _ = cam.world_to_pixel(np.stack([gx, gy, np.full_like(gx, cam.ground_z)], -1))
-        rx, ry = x0 + (pr[k, 0] + 0.5) * res, y1 - (pr[k, 1] + 0.5) * res
-        H, inl2 = cv2.findHomography(np.float32(np.stack([u, v], -1)), np.float32(np.stack([rx, ry], -1)),
-                                     cv2.RANSAC, 0.5)
+        # the cloud's ground in metres from the raster's corner: float32 UTM northings (5.19e6 m)
+        # are 0.5 m apart, which put every reference corner up to 0.25 m off and the RANSAC
+        # threshold below at one quantum
+        rxy = np.stack([(pr[k, 0] + 0.5) * res, -(pr[k, 1] + 0.5) * res], -1)
+        uv = np.stack([u, v], -1)
+        H, inl2 = cv2.findHomography(np.float32(uv), np.float32(rxy), cv2.RANSAC, 0.5)
         if H is None or inl2.sum() < 40:
             continue
         W, Hh = cam.intr.width, cam.intr.height
-        corners = np.float32([[-0.5, -0.5], [W - 0.5, -0.5], [W - 0.5, Hh - 0.5], [-0.5, Hh - 0.5]])
-        out[p] = (cv2.perspectiveTransform(corners[None], H)[0], int(inl2.sum()))
+        corners = np.array([[-0.5, -0.5], [W - 0.5, -0.5], [W - 0.5, Hh - 0.5], [-0.5, Hh - 0.5]])
+        ok = inl2.ravel().astype(bool)
+        out[p] = (cv2.perspectiveTransform(corners[None], H)[0] + (x0, y1), int(inl2.sum()),
+                  uv[ok], rxy[ok] + (x0, y1))
     return out
 
 
 def _score_footprints(cams, refs):
     import shapely
 
-    offs, ious = [], []
-    for p, (corners, _) in refs.items():
+    offs, ious, at = [], [], []
+    for p, (corners, _, uv, rxy) in refs.items():
         cam = cams[p][0].camera
         W, H = cam.intr.width, cam.intr.height
         P = cam.pixel_to_world([-0.5, W - 0.5, W - 0.5, -0.5], [-0.5, -0.5, H - 0.5, H - 0.5])[:, :2]
         offs.append(corners - P)
         a, b = shapely.Polygon(P), shapely.Polygon(corners)
         ious.append(a.intersection(b).area / a.union(b).area)
+        at.append(rxy - cam.pixel_to_world(uv[:, 0], uv[:, 1])[:, :2])
+    # the same at the reference's own inlier features: no extrapolation (the cloud covers only
+    # a fifth to two thirds of each footprint, so the corners come from a homography fitted on
+    # part of the frame: docs/registration.md)
+    at = np.concatenate(at)
+    inl = {"inlier_points_median_m": round(float(np.median(np.linalg.norm(at, axis=1))), 2),
+           "inlier_points_median_without_block_offset_m": round(float(np.median(np.linalg.norm(
+               at - at.mean(0), axis=1))), 2)}
     offs = np.concatenate(offs)
     errs = np.linalg.norm(offs, axis=1)
     shift = offs.mean(0)
@@ -140,7 +153,8 @@ def _score_footprints(cams, refs):
             "corner_p90_m": round(float(np.percentile(errs, 90)), 2),
             "iou_median": round(float(np.median(ious)), 3), "iou_mean": round(float(np.mean(ious)), 3),
             "block_offset_m": [round(float(v), 2) for v in shift],
-            "corner_median_without_block_offset_m": round(float(np.median(np.linalg.norm(offs - shift, axis=1))), 2)}
+            "corner_median_without_block_offset_m": round(float(np.median(np.linalg.norm(offs - shift, axis=1))), 2),
+            **inl}
 
 
 def _sift_matches(paths, pairs):
