@@ -62,9 +62,9 @@ def _cameras(gpkg, ground=None):
         for f in store.frames("done"):
             r = reg.get(f.fid)
             src = r if r is not None and r["status"] == "registered" else f.__dict__
-            tilted = src is r and r.get("pitch") is not None   # the registered camera's tilt
+            tilt = (r["tilt_e_deg"] or 0.0, r["tilt_n_deg"] or 0.0) if src is r else (0.0, 0.0)
             pose = Pose(lat=src["lat"], lon=src["lon"], alt_amsl=src["alt_amsl"], alt_rel=src["alt_rel"],
-                        yaw=src["yaw"], pitch=r["pitch"] if tilted else f.pitch, roll=r["roll"] if tilted else f.roll)
+                        yaw=src["yaw"], pitch=f.pitch, roll=f.roll, tilt=tilt)
             intr = intrinsics_from_metadata(read_metadata(f.path))
             if src is r and r["lens_k1"]:
                 intr = adjusted_intrinsics(intr, r["lens_k1"])

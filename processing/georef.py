@@ -172,6 +172,8 @@ class CameraModel:
         # a true heading becomes a grid bearing by adding the grid bearing of true north
         self.north_bearing_deg = float(LocalFrame(self.epsg).true_north_deg(pose.lon, pose.lat))
         self.R = camera_rotation(pose.yaw + self.north_bearing_deg, pose.pitch, pose.roll)
+        if any(pose.tilt):
+            self.R = _rx(math.radians(pose.tilt[0])) @ _ry(math.radians(pose.tilt[1])) @ self.R
         if self.ground_z is not None:
             self.height_agl = self.C[2] - self.ground_z
         else:

@@ -44,6 +44,10 @@ class Pose:
     source: str = "exif"
     yaw_corrected: bool = False
     notes: list[str] = field(default_factory=list)
+    # registration's turn of the whole camera about the map's east and north axes (degrees),
+    # after yaw, pitch and roll: near nadir a tilt written into those angles would swing the
+    # yaw far from the heading (gimbal lock), so it is kept apart
+    tilt: tuple[float, float] = (0.0, 0.0)
 
     def with_yaw(self, yaw: float, note: str, corrected: bool = True) -> Pose:
         return replace(self, yaw=_wrap180(yaw), yaw_corrected=corrected or self.yaw_corrected,

@@ -172,7 +172,7 @@ def register_flight(store, *, dem=None, ground_elevation=None, camera=None, geot
         rows.append(FrameRegistrationRecord(
             f.fid, adj.status, adj.neighbours, adj.residual_m, adj.residual_before_m, new.lat, new.lon,
             new.alt_amsl, new.alt_rel, new.yaw, (intr.distortion or (0.0,))[0], adj.dx_m, adj.dy_m, adj.dz_m, adj.dyaw_deg, why,
-            pitch=new.pitch, roll=new.roll, direct_footprint=d[2].footprint))
+            tilt_e_deg=new.tilt[0], tilt_n_deg=new.tilt[1], direct_footprint=d[2].footprint))
         if geotiff_dir and adj.status == "registered":
             _rewrite_geotiff(f, geo, geotiff_dir)
     save_registration(store, rows, footprints, flag_updates)

@@ -485,39 +485,37 @@ def solve_registration(cams: list[CameraModel | None], ties: list[Tie], priors: 
 def adjusted_pose(pose: Pose, cam: CameraModel, adj: FrameAdjustment) -> Pose:
     """The frame's pose with its correction applied (same datum and conventions as ``pose``).
 
-    With a tilt correction the camera's rotation is the direct one turned by the tilt, then by
-    the yaw correction, given again as yaw, pitch and roll (the same Z-Y-X angles
-    :func:`~processing.georef.camera_rotation` takes).  Near nadir those angles are one exact
-    rotation but the yaw alone is no longer the heading: a sideways tilt of a camera looking
-    straight down turns the pitch axis, so the yaw swings and the roll turns it back."""
+    The solve turns a camera's rays by its tilt, then by the yaw correction.  That rotation is
+    given back as the same turn about the map's east and north axes applied after the pose's
+    own angles (:attr:`Pose.tilt`), the yaw correction kept in the yaw: the registered yaw
+    stays the heading and the pitch and roll stay the gimbal's."""
     if adj.status != "registered":
         return pose
     lon, lat = cam.to_lonlat(cam.C[0] + adj.dx_m, cam.C[1] + adj.dy_m)
     def up(a):
         return (None if a is None else a + adj.dz_m)
-    yaw, pitch, roll = pose.yaw + adj.dyaw_deg, pose.pitch, pose.roll
+    yaw, tilt = pose.yaw + adj.dyaw_deg, (0.0, 0.0)
     if any(adj.tilt_deg):
-        yaw, pitch, roll = _tilted_angles(cam, adj)
+        tilt, turn = _world_tilt(adj)
+        yaw -= turn
     return replace(pose, lat=float(lat), lon=float(lon), alt_amsl=up(pose.alt_amsl),
-                   alt_rel=up(pose.alt_rel), yaw=(yaw + 180.0) % 360.0 - 180.0, pitch=pitch, roll=roll,
+                   alt_rel=up(pose.alt_rel), yaw=(yaw + 180.0) % 360.0 - 180.0, tilt=tilt,
                    notes=list(pose.notes))
 
 
-def _tilted_angles(cam: CameraModel, adj: FrameAdjustment) -> tuple[float, float, float]:
-    """True-north yaw, pitch and roll (degrees) of ``cam`` turned as the solve turned its rays:
-    ``Rz(-dyaw) Rx(tilt east) Ry(tilt north)`` in ENU, applied to the direct rotation."""
-    from .georef import _CAM_TO_BODY, _NED_TO_ENU, _rx, _ry, _rz
+def _world_tilt(adj: FrameAdjustment) -> tuple[tuple[float, float], float]:
+    """The solve's ``Rz(-dyaw) Rx(a) Ry(b)`` (ENU, before the direct rotation) as
+    ``Rx(e) Ry(n) Rz(g) Rz(-dyaw)``: the tilt ``(e, n)`` about the map's east and north axes
+    and the small turn ``g`` (degrees; second order in the tilt) the yaw gives back."""
+    from .georef import _rx, _ry, _rz
 
     th = math.radians(adj.dyaw_deg)
     a, b = (math.radians(t) for t in adj.tilt_deg)
-    R = _rz(-th) @ _rx(a) @ _ry(b) @ cam.R
-    n = _NED_TO_ENU.T @ R @ _CAM_TO_BODY.T          # Rz(yaw) Ry(pitch) Rx(roll), NED
-    pitch = -math.asin(max(-1.0, min(1.0, n[2, 0])))
-    if math.hypot(n[0, 0], n[1, 0]) > 1e-9:
-        yaw, roll = math.atan2(n[1, 0], n[0, 0]), math.atan2(n[2, 1], n[2, 2])
-    else:   # exactly straight down: only yaw - roll counts
-        yaw, roll = math.atan2(-n[0, 1], n[1, 1]), 0.0
-    return math.degrees(yaw) - cam.north_bearing_deg, math.degrees(pitch), math.degrees(roll)
+    m = _rz(-th) @ _rx(a) @ _ry(b) @ _rz(th)
+    n = math.asin(max(-1.0, min(1.0, m[0, 2])))
+    e = math.atan2(-m[1, 2], m[2, 2])
+    g = math.atan2(-m[0, 1], m[0, 0])
+    return (math.degrees(e), math.degrees(n)), math.degrees(g)
 
 
 def adjusted_intrinsics(intr: Intrinsics, k1: float) -> Intrinsics:

@@ -46,11 +46,10 @@ def flight_ground(store: FlightStore, dem=None, ground_elevation: float | None =
 
 
 def _pose(src: dict, f) -> Pose:
-    # a registered row's pitch and roll (None before they were kept: the frame's own)
-    pitch = src.get("pitch") if src.get("pitch") is not None else f.pitch
-    roll = src.get("roll") if src.get("roll") is not None else f.roll
+    # a registered row's tilt (None in rows made before it was kept: none)
+    tilt = (src.get("tilt_e_deg") or 0.0, src.get("tilt_n_deg") or 0.0)
     return Pose(lat=src["lat"], lon=src["lon"], alt_amsl=src["alt_amsl"], alt_rel=src["alt_rel"],
-                yaw=src["yaw"], pitch=pitch if pitch is not None else -90.0, roll=roll or 0.0)
+                yaw=src["yaw"], pitch=f.pitch if f.pitch is not None else -90.0, roll=f.roll or 0.0, tilt=tilt)
 
 
 def placed_frames(store: FlightStore, ground, camera=None, frames=None) -> tuple[list[PlacedFrame], list[str]]:

@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS frame_registration (
   frame_fid INTEGER PRIMARY KEY, status TEXT NOT NULL, neighbours INTEGER NOT NULL DEFAULT 0,
   residual_m REAL, residual_before_m REAL, lat REAL, lon REAL, alt_amsl REAL, alt_rel REAL,
   yaw REAL, lens_k1 REAL, dx_m REAL, dy_m REAL, dz_m REAL, dyaw_deg REAL, note TEXT, direct_geom BLOB,
-  registered_at TEXT, pitch REAL, roll REAL);
+  registered_at TEXT, tilt_e_deg REAL, tilt_n_deg REAL);
 """
 _CONTENTS = [("frame_registration", "attributes", "frame_registration",
               "Registered pose of each frame (frames tied to their neighbours), residual, "
@@ -51,8 +51,8 @@ class FrameRegistrationRecord:
     dz_m: float = 0.0
     dyaw_deg: float = 0.0
     note: str | None = None
-    pitch: float | None = None        # the registered camera's pitch and roll (with the yaw: one
-    roll: float | None = None         # rotation, registration.adjusted_pose); None: the frame's own
+    tilt_e_deg: float = 0.0           # the registered camera turned about the map's east and
+    tilt_n_deg: float = 0.0           # north axes after its own angles (Pose.tilt)
     direct_footprint: shapely.Geometry | None = None
 
 
@@ -86,9 +86,9 @@ def save_registration(store, rows: list[FrameRegistrationRecord], footprints: di
 
 
 def _add_missing_columns(store) -> None:
-    """A table made before the registered pitch and roll were kept gets their columns."""
+    """A table made before the registered camera's tilt was kept gets its columns."""
     have = {r[1] for r in store._query("PRAGMA table_info(frame_registration)")}
-    missing = [c for c in ("pitch", "roll") if c not in have]
+    missing = [c for c in ("tilt_e_deg", "tilt_n_deg") if c not in have]
     if missing:
         with store._tx() as con:
             for c in missing:
@@ -97,7 +97,7 @@ def _add_missing_columns(store) -> None:
 
 def read_registration(store) -> dict[int, dict]:
     """Frame fid -> its registration row as a dict (empty for a flight never registered).
-    ``pitch`` and ``roll`` are None in rows written before they were kept."""
+    ``tilt_e_deg`` and ``tilt_n_deg`` are None in rows written before they were kept."""
     tables = {r[0] for r in store._query("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "frame_registration" not in tables:
         return {}

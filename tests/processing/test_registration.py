@@ -55,6 +55,24 @@ def test_solve_brings_overlapping_frames_together_and_leaves_a_lonely_frame_alon
         assert np.median(np.linalg.norm(ga - gb, axis=1)) < 0.05
 
 
+def test_a_registered_tilt_is_the_solves_rotation_and_the_yaw_stays_the_heading():
+    import math
+
+    from processing.georef import _rx, _ry, _rz
+    from processing.registration import FrameAdjustment
+
+    pose = Pose(lat=46.84, lon=-91.99, alt_amsl=250.0, alt_rel=50.0, yaw=37.0)     # straight down
+    cam = georeference_frame(pose, INTR).camera
+    adj = FrameAdjustment(0, "registered", dyaw_deg=4.0, tilt_deg=(1.5, -2.0))
+    new = adjusted_pose(pose, cam, adj)
+    # the solve turns the rays by the tilt, then by the yaw correction (registration._Problem)
+    solved = _rz(math.radians(-4.0)) @ _rx(math.radians(1.5)) @ _ry(math.radians(-2.0)) @ cam.R
+    np.testing.assert_allclose(georeference_frame(new, INTR).camera.R, solved, atol=1e-12)
+    # written as the gimbal's angles the yaw would swing far from the heading (gimbal lock)
+    assert (new.pitch, new.roll) == (-90.0, 0.0) and new.yaw == pytest.approx(41.0, abs=0.1)
+    assert np.hypot(*new.tilt) == pytest.approx(2.5, abs=0.01)
+
+
 def test_no_ties_keeps_every_direct_georeference():
     cam = georeference_frame(Pose(lat=46.84, lon=-91.99, alt_amsl=250.0, alt_rel=50.0, yaw=0.0), INTR).camera
     reg = solve_registration([cam, None], [])
@@ -80,28 +98,33 @@ def test_brighton_registered_flight_in_the_geopackage(tmp_path):
     con = sqlite3.connect(out)
     rows = con.execute("SELECT r.frame_fid, r.status, r.neighbours, r.residual_m, r.residual_before_m, "
                        "r.lat, r.lon, r.alt_amsl, r.alt_rel, r.yaw, r.lens_k1, r.direct_geom, f.geom, f.path, "
-                       "r.pitch, r.roll FROM frame_registration r JOIN frames f ON f.fid = r.frame_fid").fetchall()
+                       "f.pitch, f.roll, r.tilt_e_deg, r.tilt_n_deg, f.yaw "
+                       "FROM frame_registration r JOIN frames f ON f.fid = r.frame_fid").fetchall()
     assert len(rows) == len(paths)
     # a GIS program sees the table
     assert con.execute("SELECT count(*) FROM gpkg_contents WHERE table_name='frame_registration'").fetchone()[0] == 1
     flags = con.execute("SELECT frame_fid, px_x0, px_y0, px_x1, px_y1, lon, lat FROM flags").fetchall()
     con.close()
-    for fid, status, nb, res, before, lat, lon, amsl, rel, yaw, k1, direct, geom, path, pitch, roll in rows:
+    tilts = []
+    for fid, status, nb, res, before, lat, lon, amsl, rel, yaw, k1, direct, geom, path, pitch, roll, te, tn, yaw0 in rows:
         if status != "registered":
             continue
         assert nb >= 1 and res < before
-        # the registered camera's tilt (Priors.tilt_deg) is kept with it: a few degrees off nadir
-        assert -90.0 <= pitch < -80.0
+        # the registered camera's tilt (Priors.tilt_deg) is kept apart from its angles, so the
+        # registered yaw is still the heading (a few degrees from the frame's own)
+        tilts.append(np.hypot(te, tn))
+        assert abs((yaw - yaw0 + 180) % 360 - 180) < 8
         # the map shows the registered footprint; the direct one is kept
         assert parse_gpkg_geometry(geom).difference(parse_gpkg_geometry(direct)).area > 0
         intr = adjusted_intrinsics(intrinsics_from_metadata(read_metadata(path)), k1)
         geo = georeference_frame(Pose(lat=lat, lon=lon, alt_amsl=amsl, alt_rel=rel, yaw=yaw,
-                                      pitch=pitch, roll=roll), intr)
+                                      pitch=pitch, roll=roll, tilt=(te, tn)), intr)
         assert parse_gpkg_geometry(geom).equals_exact(geo.footprint, 1e-7)
         for ffid, x0, y0, x1, y1, flon, flat in flags:
             if ffid == fid:   # flags placed through the registered pose
                 glon, glat, _ = geo.pixel_to_lonlat([(x0 + x1) / 2 - 0.5], [(y0 + y1) / 2 - 0.5])
                 assert (glon[0], glat[0]) == pytest.approx((flon, flat), abs=1e-7)
+    assert 0.1 < np.median(tilts) < 6.0, tilts
     # running again (nothing new) keeps the registration; the file reads back the same
     with FlightStore.open(out) as store:
         from processing.store.registration import read_registration
