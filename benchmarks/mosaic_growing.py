@@ -101,9 +101,13 @@ def _max_diff(a: Path, b: Path):
     with rasterio.open(a) as da, rasterio.open(b) as db:
         if (da.transform, da.shape) != (db.transform, db.shape):
             return f"different grids: {da.shape} {da.transform.c, da.transform.f} vs {db.shape} {db.transform.c, db.transform.f}"
-        pa, pb = da.read(), db.read()
-    seen = (pa[3] > 0) & (pb[3] > 0)
-    return int(np.abs(pa[:3].astype(int) - pb[:3].astype(int))[:, seen].max())
+        worst = 0
+        for _, w in da.block_windows(1):      # block by block: the files are not held whole
+            pa, pb = da.read(window=w).astype(int), db.read(window=w).astype(int)
+            seen = (pa[3] > 0) & (pb[3] > 0)
+            if seen.any():
+                worst = max(worst, int(np.abs(pa[:3] - pb[:3])[:, seen].max()))
+    return worst
 
 
 def main(argv=None):

@@ -27,6 +27,7 @@ __all__ = ["write_cog", "write_cog_blocks"]
 
 BLOCK = 512
 IN_MEMORY_MB = 512.0   # the plain copy held in memory up to this size (60 M colour cells: 229 MB)
+GDAL_CACHE_MB = 64
 
 
 def write_cog(path, pixels: np.ndarray, seen: np.ndarray, grid: Grid, thermal: bool) -> str:
@@ -92,7 +93,11 @@ def write_cog_blocks(path, read, grid: Grid, thermal: bool) -> str:
             if plain_file and os.path.exists(plain_file):
                 os.unlink(plain_file)
 
-    write_atomic(path, write, error=MosaicError, what="mosaic")
+    # GDAL's block cache is 5 % of the computer's memory by default, and writing the COG and its
+    # overviews fills it: on 1,200 frames that was most of the peak (the copy it reads is
+    # already in memory or on the local disk)
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
+        write_atomic(path, write, error=MosaicError, what="mosaic")
     return os.fspath(path)
 
 
