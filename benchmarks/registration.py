@@ -157,6 +157,18 @@ def _score_footprints(cams, refs):
             **inl}
 
 
+def _reference_span(refs, cams) -> list[float]:
+    """Per reference frame, the share of the frame inside the convex hull of its reference
+    inliers: below 1, the reference's corners are extrapolated from the part the cloud covers."""
+    import shapely
+
+    out = []
+    for p, (_, _, uv, _) in refs.items():
+        intr = cams[p][0].camera.intr
+        out.append(round(float(shapely.MultiPoint(uv).convex_hull.area / (intr.width * intr.height)), 2))
+    return sorted(out)
+
+
 def _sift_matches(paths, pairs):
     import cv2
 
@@ -235,6 +247,7 @@ def brighton(workdir: str | None = None) -> dict:
     return {
         "frames": len(paths), "reference_frames_left_out": sorted(
             os.path.basename(p) for p in paths if p not in refs),
+        "reference_span_of_frame": _reference_span(refs, cams["direct"]),
         "footprints_vs_cloud": {k: _score_footprints(c, refs) for k, c in cams.items()},
         "seams_sift": {k: _score_seams(c, matches) for k, c in cams.items()},
         "registration": None if reg is None else {
