@@ -1,7 +1,7 @@
 """Each frame of a flight placed on the ground as the GeoPackage says: registered or direct.
 
 A frame that ``uav process --register`` tied to its neighbours has a ``registered`` row in
-``frame_registration`` (its adjusted position, height, yaw and the flight's lens term); every
+``frame_registration`` (its adjusted position, height, yaw, tilt and the flight's lens term); every
 other frame keeps the pose its own GPS/IMU gave (the ``frames`` layer).  The camera model is
 rebuilt from the frame's own metadata, as processing built it, so the mosaic puts each pixel
 where the footprints and flags were put.
