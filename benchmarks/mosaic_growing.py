@@ -117,12 +117,12 @@ def main(argv=None):
     ap.add_argument("--canvas-mb", type=float, default=None,
                     help="memory a canvas's tiles may take before they go to disk (default: the program's)")
     a = ap.parse_args(argv)
-    from processing.orthomosaic import blend
+    from processing.orthomosaic import tiles
 
     if a.canvas_mb is not None:
-        blend.MEMORY_MB = a.canvas_mb
+        tiles.MEMORY_MB = a.canvas_mb
     with tempfile.TemporaryDirectory(prefix="uav-grow-") as t:
-        res = {"load_before": list(os.getloadavg()), "canvas_mb": blend.MEMORY_MB}
+        res = {"load_before": list(os.getloadavg()), "canvas_mb": tiles.MEMORY_MB}
         for n in (int(x) for x in a.sim.split(",") if x):
             res[f"simulator_{n}"] = flight(Path(t), n, a.batch)
         res["load_after"] = list(os.getloadavg())

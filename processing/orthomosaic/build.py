@@ -29,7 +29,7 @@ __all__ = ["MosaicFile", "Warped", "mosaic_frames", "match_bands", "pick_resolut
            "MAX_CELLS"]
 
 DEFAULT_GSD_FACTOR = 4.0     # default cell: the frames' median GSD x 4 (issue 24)
-MAX_CELLS = 1_000_000_000    # a park at 10 cm; the sums go to disk beyond blend.MEMORY_MB (20 GB here)
+MAX_CELLS = 1_000_000_000    # a park at 10 cm; the sums go to disk beyond tiles.MEMORY_MB (20 GB here)
 BLEND_CELLS = 3.0            # seam cross-fade and edge fade, in cells (see .blend)
 # A frame whose pixel at 1/r is at most this much coarser than a cell is decoded at 1/r: the
 # median GSD sets the cell, so without it half the frames (GSD a hair above the median) would

@@ -10,7 +10,7 @@ import pytest
 from mosaicflight import make_survey
 
 from processing import process_frames
-from processing.orthomosaic import blend, build_mosaic, cog
+from processing.orthomosaic import build_mosaic, cog, tiles
 from processing.orthomosaic.blend import Canvas, Grid
 from tests.readers.own_readers import needs_cog_validator, validate_cog
 from uav.errors import MosaicError
@@ -37,11 +37,11 @@ def _draw(canvas: Canvas, seed: int = 3) -> Canvas:
 
 def test_a_canvas_on_disk_holds_the_same_sums_as_one_in_memory(tmp_path, monkeypatch):
     grid = Grid(32652, 500.0, 900.0, 0.5, 70, 50)
-    monkeypatch.setattr(blend, "TILE", 256)                 # tiles larger than the canvas
+    monkeypatch.setattr(tiles, "TILE", 256)                 # tiles larger than the canvas
     whole = _draw(Canvas(grid, 3, 1.5))
     ref_px, ref_seen = whole.result()
     assert whole.spilled == 0 and ref_seen.sum() > 2000
-    monkeypatch.setattr(blend, "TILE", 16)                  # 5 x 4 tiles at first, 6 x 5 after the move
+    monkeypatch.setattr(tiles, "TILE", 16)                  # 5 x 4 tiles at first, 6 x 5 after the move
     held = _draw(Canvas(grid, 3, 1.5, memory_mb=100))
     tight = _draw(Canvas(grid, 3, 1.5, memory_mb=16 * 16 * 20 * 2 / 2**20, spill_dir=tmp_path))   # 2 tiles held
     assert held.spilled == 0 and tight.spilled > 10
@@ -58,7 +58,7 @@ def test_a_canvas_on_disk_holds_the_same_sums_as_one_in_memory(tmp_path, monkeyp
 
 
 def test_a_canvas_that_cannot_spill_says_so(tmp_path, monkeypatch):
-    monkeypatch.setattr(blend, "TILE", 8)
+    monkeypatch.setattr(tiles, "TILE", 8)
     c = Canvas(Grid(32652, 0.0, 100.0, 1.0, 40, 40), 1, 3.0, memory_mb=1e-6, spill_dir=tmp_path / "gone")
     with pytest.raises(MosaicError, match="cannot be kept on disk .*free some disk space or use a coarser"):
         c.add(np.ones((30, 30), np.float32), np.ones((30, 30), bool), (0, 0, 30, 30), (15.0, 85.0))
@@ -78,12 +78,12 @@ def test_a_mosaic_larger_than_its_memory_is_the_same_file(tmp_path, monkeypatch)
             return ds.read(), ds.transform
 
     free = build_mosaic(gpkg, tmp_path / "free.tif", seam_pairs=0).files[0]
-    monkeypatch.setattr(blend, "TILE", 32)
-    monkeypatch.setattr(blend, "MEMORY_MB", 32 * 32 * 20 * 2 / 2**20)
+    monkeypatch.setattr(tiles, "TILE", 32)
+    monkeypatch.setattr(tiles, "MEMORY_MB", 32 * 32 * 20 * 2 / 2**20)
     monkeypatch.setattr(cog, "IN_MEMORY_MB", 0.0)
     spills = []
-    real_spill = blend._Tiles._spill
-    monkeypatch.setattr(blend._Tiles, "_spill", lambda tiles, key, tile: (spills.append(key), real_spill(tiles, key, tile)))
+    real_spill = tiles.Tiles._spill
+    monkeypatch.setattr(tiles.Tiles, "_spill", lambda tiles, key, tile: (spills.append(key), real_spill(tiles, key, tile)))
     out = tmp_path / "out"
     out.mkdir()
     tight = build_mosaic(gpkg, out / "tight.tif", seam_pairs=0).files[0]
