@@ -1,8 +1,10 @@
 """Frames registered to each other: one small robust least-squares problem per flight.
 
 Every frame keeps the pose its GPS/IMU gave (the *direct* georeference) as a prior and gets a
-correction: a yaw turn about the vertical through the camera, an east/north shift and a height
-change; the flight also shares one camera-height bias (the take-off point is not where the
+correction: a yaw turn about the vertical through the camera, an east/north shift, a height
+change and a tilt (the camera turned about the map's east and north axes: the gimbal's pitch
+and roll readings are off by a degree or two, and near nadir that skews a footprint as no shift
+can); the flight also shares one camera-height bias (the take-off point is not where the
 ground is: the flat ground the frames were placed on is at the take-off height).  Tie points (:mod:`.ties`) say that a pixel of frame ``a`` and a pixel of frame
 ``b`` are the same ground: the residual is the horizontal distance between where the two
 corrected cameras put it.  Priors keep each correction near zero within the sensors' accuracy,
@@ -23,7 +25,7 @@ Ground model of a tie, exact for a change of yaw and height: the direct ray thro
 meets the ground at height ``z`` (flat ground or the DEM), ``h = C_z - z`` below the camera;
 its horizontal run per metre of drop is ``v = d_xy / -d_z``.  Corrected, the ground point is
 ``C_xy + (dx, dy) + (h + dz + bias) * Rot(-dyaw) v`` (yaw is clockwise; ENU turns
-anticlockwise).  Over a DEM the hit height is held at the direct ray's, fine for corrections of
+anticlockwise), ``v`` taken from the direct ray turned by the tilt first.  Over a DEM the hit height is held at the direct ray's, fine for corrections of
 a few metres.
 """
 
@@ -193,7 +195,8 @@ class _Problem:
         self.ca, self.cb = cat(ca, (0, 2)), cat(cb, (0, 2))
         self.m = len(self.ia)
         # parameters, each in units of its prior's sd (conditioning, and the priors are x itself):
-        # [dx, dy, dz, dyaw] per frame, then the height bias, then the lens's k1
+        # [dx, dy, dz, dyaw] per frame (and the tilt about east and north, with Priors.tilt_deg),
+        # then the height bias, then the lens's k1
         self.scale = np.array([pri.xy_m, pri.xy_m, pri.z_m, math.radians(pri.yaw_deg)]
                               + ([math.radians(pri.tilt_deg)] * 2 if self.with_tilt else []))
         self.nx = self.k * self.n + 2
@@ -251,7 +254,7 @@ class _Problem:
         v, dv, dva, dvb = self._runs(side, kappa, p[:, 4:6] if self.with_tilt else None)
         th = p[idx, 3]
         cs, sn = np.cos(th), np.sin(th)
-        rv = np.stack([cs * v[:, 0] + sn * v[:, 1], -sn * v[:, 0] + cs * v[:, 1]], -1)  # Rot(-th) v
+        rv = _turn(cs, sn, v)
         L = h + p[idx, 2] + bias
         return c + p[idx, :2] + L[:, None] * rv, rv, L, cs, sn, v, dv, dva, dvb
 

@@ -4,8 +4,9 @@ Start here: :func:`build_mosaic` (``uav mosaic FLIGHT.gpkg -o OUT.tif``, ``uav p
 --mosaic``).  The frames are placed on the ground as the GeoPackage says (registered poses when
 ``--register`` made them, else each frame's own GPS/IMU; :mod:`.poses`), warped through
 their cameras onto one grid (:mod:`.warp`), blended nearest-to-nadir with soft seams
-(:mod:`.build`, :mod:`.blend`; the sums in tiles, in memory or on disk: :mod:`.tiles`), checked for agreement where they overlap (:mod:`.seams`) and
-written as a COG with overviews and an alpha band (:mod:`.cog`).  :mod:`.overlay` turns it into
+(:mod:`.build`, :mod:`.blend`; the sums in tiles, in memory or on disk: :mod:`.tiles`),
+checked for agreement where they overlap (:mod:`.seams`) and written as a COG with overviews
+and an alpha band (:mod:`.cog`).  :mod:`.overlay` turns it into
 the picture the review page lays under the flags.
 """
 

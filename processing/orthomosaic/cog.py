@@ -108,7 +108,5 @@ def _bands(pixels: np.ndarray, seen: np.ndarray, thermal: bool) -> np.ndarray:
     if thermal:
         return np.where(seen, pixels[..., 0], np.nan).astype(np.float32)[None]
     bgr = cv2.convertScaleAbs(pixels)          # rounded and saturated to 0-255, as np.rint + clip
-    if bgr.ndim == 2:
-        bgr = bgr[..., None]
     alpha = seen.astype(np.uint8) * np.uint8(255)
     return np.stack([bgr[..., 2], bgr[..., 1], bgr[..., 0], alpha])
