@@ -354,10 +354,14 @@ class MissionRunner:
         nav["turned"] += d
         nav["angle"] += -d if nav["ccw"] else d
         cn, ce, _ = nav["center"]
-        n0, e0 = self.k.n, self.k.e
-        self.k.n = cn + r * math.cos(nav["angle"])
-        self.k.e = ce + r * math.sin(nav["angle"])
-        if dt > 0:
-            self.k.vn, self.k.ve = (self.k.n - n0) / dt, (self.k.e - e0) / dt
+        a = nav["angle"]
+        self.k.n = cn + r * math.cos(a)
+        self.k.e = ce + r * math.sin(a)
+        # the circle's own velocity, not the step's displacement over dt: the server's last
+        # step in a tick can be microseconds long, and a centimetre over it read as hundreds
+        # of m/s, which RTL then spent an hour braking from (seen as a rehearsal that never
+        # ended on a loaded machine)
+        w = -omega if nav["ccw"] else omega
+        self.k.vn, self.k.ve = -r * math.sin(a) * w, r * math.cos(a) * w
         if nav["turned"] >= nav["turns"] * 2 * math.pi:
             self._nav_done()
