@@ -3,12 +3,17 @@
 Every file the project writes for a person or another program (plans, exports, simulated
 frames, truth files, cached thumbnails, signing timestamps) goes through :func:`write_atomic`:
 the content goes to a uniquely named temporary file in the target's folder, which is then
-renamed over the target (a rename within one folder is atomic on POSIX and Windows).
+renamed over the target (a rename within one folder is atomic on POSIX and Windows).  The
+temporary file's name says which computer and process write it (:func:`owner_tag`), so what a
+process killed outright (power cut, SIGKILL) left can be told from what a live one is writing
+(:func:`remove_dead_writes`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +61,7 @@ def write_atomic(path, content: bytes | str | Callable[[Path], None], *,
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{owner_tag()}.", suffix=".part")
         tmp = Path(name)
         if callable(content):
             os.close(fd)
@@ -76,4 +81,47 @@ def write_atomic(path, content: bytes | str | Callable[[Path], None], *,
     return path
 
 
-__all__ = ["FILE_MODE", "write_atomic"]
+def owner_tag() -> str:
+    """``HOST-PID`` of this process, for the names of files it writes and removes itself."""
+    return f"{re.sub(r'[^A-Za-z0-9_]', '_', socket.gethostname())}-{os.getpid()}"
+
+
+def owner_gone(tag: str) -> bool:
+    """Whether the process an :func:`owner_tag` names has ended.  Only this computer's can be
+    known: another's (a shared disk) is taken as still running."""
+    host, _, pid = tag.rpartition("-")
+    if host != owner_tag().rpartition("-")[0] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:     # alive, another user's
+        return False
+    return False
+
+
+def remove_dead_writes(path) -> int:
+    """Remove the temporary files a killed process left while writing ``path`` (its own and
+    any a writer added to the same name, e.g. ``….part.plain.tif``); return the bytes freed.
+    Files a live process is writing are left alone."""
+    path = Path(path)
+    freed = 0
+    if not path.parent.is_dir():
+        return 0
+    start = f".{path.name}."
+    for f in path.parent.iterdir():
+        if not f.name.startswith(start) or ".part" not in f.name:
+            continue
+        tag = f.name[len(start):].split(".", 1)[0]
+        if owner_gone(tag):
+            try:
+                size = f.stat().st_size
+                f.unlink()
+                freed += size
+            except OSError:
+                pass
+    return freed
+
+
+__all__ = ["FILE_MODE", "owner_gone", "owner_tag", "remove_dead_writes", "write_atomic"]

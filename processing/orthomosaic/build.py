@@ -21,6 +21,7 @@ from uav.errors import FrameError, InvalidInputError, MosaicError
 
 from .blend import Canvas, Grid
 from .cog import write_cog_blocks
+from .leftovers import clear_leftovers
 from .poses import PlacedFrame
 from .seams import MAX_PAIRS, SeamAgreement, SeamMeter
 from .warp import FrameWarp, warp_frame
@@ -81,6 +82,7 @@ def mosaic_frames(frames: list[PlacedFrame], out_path, kind: str, resolution: fl
                   notes: list[str], seam_pairs: int = MAX_PAIRS) -> MosaicFile | None:
     """Blend ``frames`` (one camera kind) into a COG at ``out_path``; ``None`` when none draws.
     Up to ``seam_pairs`` overlapping pairs are measured for agreement (:mod:`.seams`; 0: none)."""
+    clear_leftovers(out_path, notes)
     zones = Counter(p.geo.epsg for p in frames)
     epsg = zones.most_common(1)[0][0]
     for p in frames:

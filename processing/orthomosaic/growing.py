@@ -42,6 +42,7 @@ from .build import (
     warped,
 )
 from .cog import write_cog_blocks
+from .leftovers import clear_leftovers
 from .poses import PlacedFrame, flight_ground, placed_frames
 from .result import MosaicResult, default_mosaic_path, thermal_path
 
@@ -186,6 +187,7 @@ class GrowingMosaic:
                 stem, ext = os.path.splitext(self.out)
                 path = thermal_path(self.out) if kind == "thermal" else f"{stem}_colour{ext or '.tif'}"
             layer = self._layers[kind] = _Layer(kind, path, epsg, res)
+            clear_leftovers(path, self.notes)
         return layer
 
     def _draw(self, kind: str, group: list[PlacedFrame]) -> None:

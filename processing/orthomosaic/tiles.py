@@ -4,20 +4,28 @@ files, so a park-wide mosaic takes the memory of a few flight lines (:class:`.bl
 Tiles exist only where a frame was drawn.  Past the memory budget the least recently used one
 is written to a hidden folder (under the mosaic's own folder, where there is room for the
 mosaic anyway; removed with the canvas) and read back when a frame or the writer needs it.
+The folder names the process that owns it, so one a killed run left is removed by the next
+(:func:`remove_dead_tiles`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Tile", "Tiles", "TILE", "MEMORY_MB"]
+from uav.files import owner_gone, owner_tag
+
+__all__ = ["Tile", "Tiles", "TILE", "MEMORY_MB", "remove_dead_tiles"]
 
 TILE = 512          # cells a side: a tile of colour sums is 5 MB
 MEMORY_MB = 512.0   # a canvas's tiles held in memory (about 100 colour tiles, 26 M cells)
+PREFIX = ".uav-mosaic-tiles-"
+OWNER = "owner"     # in a tile folder: the owner_tag of the process drawing into it
 
 
 class Tile:
@@ -82,7 +90,8 @@ class Tiles:
 
         try:
             if self._folder is None:
-                self._folder = tempfile.TemporaryDirectory(prefix=".uav-mosaic-tiles-", dir=self.spill_dir)
+                self._folder = tempfile.TemporaryDirectory(prefix=PREFIX, dir=self.spill_dir)
+                Path(self._folder.name, OWNER).write_text(owner_tag())
             np.savez(self._path(key), acc=tile.acc, wsum=tile.wsum, logmax=tile.logmax)
         except OSError as exc:
             raise MosaicError(f"the mosaic is larger than the memory it may take and its tiles cannot be "
@@ -98,3 +107,22 @@ class Tiles:
 
     def _path(self, key) -> str:
         return os.path.join(self._folder.name, f"{key[0]}_{key[1]}.npz")
+
+
+def remove_dead_tiles(folder) -> int:
+    """Remove the tile folders under ``folder`` whose process has ended without removing them
+    (killed outright: the canvas never closed); return the bytes freed.  A folder whose owner
+    cannot be told (no mark, another computer's) is left alone."""
+    freed = 0
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    for d in folder.glob(PREFIX + "*"):
+        try:
+            tag = (d / OWNER).read_text().strip()
+        except OSError:
+            continue
+        if owner_gone(tag):
+            freed += sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+            shutil.rmtree(d, ignore_errors=True)
+    return freed
