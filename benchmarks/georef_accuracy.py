@@ -29,7 +29,9 @@ import numpy as np
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def _cloud_ortho(laz: Path, res: float = 0.10):
+def _cloud_ortho(laz: Path, res: float = 0.10, heights: bool = False):
+    """The cloud drawn top-down: BGR raster, ``(x0, y1, res)``, median height; with
+    ``heights`` also the top point's height per cell (NaN where no point fell)."""
     import cv2
     import laspy
 
@@ -47,6 +49,10 @@ def _cloud_ortho(laz: Path, res: float = 0.10):
     img[r[order], c[order]] = rgb[order][:, ::-1].astype(np.uint8)  # BGR
     holes = (img.sum(2) == 0).astype(np.uint8)
     img = cv2.inpaint(img, holes, 2, cv2.INPAINT_TELEA)
+    if heights:
+        top = np.full((h, w), np.nan)
+        top[r[order], c[order]] = z[order]
+        return img, (x0, y1, res), float(np.median(z)), top
     return img, (x0, y1, res), float(np.median(z))
 
 

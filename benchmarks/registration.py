@@ -81,6 +81,7 @@ def _reference_footprints(paths, cams, ref, origin, res):
     from processing.geotiff import orthorectify
 
     x0, y1 = origin
+    raw = {}
     h, w = ref.shape[:2]
     bounds = (x0, y1 - h * res, x0 + w * res, y1)
     gr = cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY)
@@ -119,12 +120,118 @@ def _reference_footprints(paths, cams, ref, origin, res):
         H, inl2 = cv2.findHomography(np.float32(uv), np.float32(rxy), cv2.RANSAC, 0.5)
         if H is None or inl2.sum() < 40:
             continue
-        W, Hh = cam.intr.width, cam.intr.height
-        corners = np.array([[-0.5, -0.5], [W - 0.5, -0.5], [W - 0.5, Hh - 0.5], [-0.5, Hh - 0.5]])
         ok = inl2.ravel().astype(bool)
-        out[p] = (cv2.perspectiveTransform(corners[None], H)[0] + (x0, y1), int(inl2.sum()),
+        out[p] = (cv2.perspectiveTransform(_corners(cam.intr)[None], H)[0] + (x0, y1), int(inl2.sum()),
                   uv[ok], rxy[ok] + (x0, y1))
-    return out
+        raw[p] = (uv, rxy, pr[k])
+    return out, raw
+
+
+def _corners(intr) -> np.ndarray:
+    W, H = intr.width, intr.height
+    return np.array([[-0.5, -0.5], [W - 0.5, -0.5], [W - 0.5, H - 0.5], [-0.5, H - 0.5]])
+
+
+def _resect(obj, uv, intr, rvec, tvec):
+    """Camera pose (OpenCV rvec, tvec) from the cloud's 3-D points and their frame pixels."""
+    import cv2
+
+    K, dist = intr.K, np.asarray(intr.distortion or (0.0,) * 5, float)
+    return cv2.solvePnPRefineLM(obj, uv, K, dist, rvec.copy(), tvec.copy(),
+                                (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_COUNT, 50, 1e-10))
+
+
+def _resected_corners(intr, rvec, tvec, ground_z):
+    """The frame's corner pixels on the plane ``z = ground_z`` through the resected camera."""
+    import cv2
+
+    R = cv2.Rodrigues(rvec)[0]
+    C = -R.T @ tvec.ravel()
+    dist = np.asarray(intr.distortion or (0.0,) * 5, float)
+    n = cv2.undistortPoints(_corners(intr).reshape(-1, 1, 2), intr.K, dist).reshape(-1, 2)
+    d = np.column_stack([n, np.ones(len(n))]) @ R   # camera rays in the cloud's frame
+    t = (ground_z - C[2]) / d[:, 2]
+    return C[:2] + t[:, None] * d[:, :2]
+
+
+def _resection_footprints(raw, cams, top, origin, zref, rounds: int = 30):
+    """Per frame: its corners from a camera resected on the cloud (solvePnP: the frame's own
+    lens model, the cloud's heights under each matched feature), put on the plane at the
+    matched features' median height, and how far those corners and the homography's move
+    when the fit is redone on resampled inliers (the reference's own uncertainty).
+
+    A homography has 8 free parameters and no lens; fitted on the fifth of a frame the cloud
+    covers, its corners are extrapolated and move by metres.  A camera has 6 and the lens is
+    known, so its corners follow from the part the cloud does cover.  Also each resected
+    camera, ``(centre, rotation camera -> world, plane height)`` in UTM and the cloud's
+    heights, for :func:`_reference_seams`."""
+    import cv2
+
+    x0, y1 = origin
+    rng = np.random.default_rng(1)
+    out, posed, spread = {}, {}, {"resection": [], "homography": []}
+    for p, (uv, rxy, pr) in raw.items():
+        cam = cams[p][0].camera
+        intr = cam.intr
+        col = np.clip(pr[:, 0].astype(int), 0, top.shape[1] - 1)
+        row = np.clip(pr[:, 1].astype(int), 0, top.shape[0] - 1)
+        z = top[row, col]
+        have = np.isfinite(z)
+        if have.sum() < 40:
+            continue
+        obj = np.column_stack([rxy[have], z[have] - zref]).astype(np.float64)
+        img = uv[have].astype(np.float64)
+        # the direct camera as the first guess, in the cloud's frame (heights differ by datum)
+        R0 = cam.R.T
+        C0 = cam.C - (x0, y1, cam.C[2] - cam.height_agl)
+        rvec0, tvec0 = cv2.Rodrigues(R0)[0], (-R0 @ C0).reshape(3, 1)
+        ok, rvec, tvec, inl = cv2.solvePnPRansac(
+            obj, img, intr.K, np.asarray(intr.distortion or (0.0,) * 5, float), rvec0, tvec0,
+            useExtrinsicGuess=True, iterationsCount=2000, reprojectionError=12.0,
+            flags=cv2.SOLVEPNP_ITERATIVE)
+        if not ok or inl is None or len(inl) < 40:
+            continue
+        inl = inl.ravel()
+        rvec, tvec = _resect(obj[inl], img[inl], intr, rvec, tvec)
+        gz = float(np.median(obj[inl, 2]))
+        corners = _resected_corners(intr, rvec, tvec, gz)
+        proj = cv2.projectPoints(obj[inl], rvec, tvec, intr.K,
+                                 np.asarray(intr.distortion or (0.0,) * 5, float))[0].reshape(-1, 2)
+        out[p] = (corners + (x0, y1), len(inl), img[inl], obj[inl, :2] + (x0, y1))
+        R = cv2.Rodrigues(rvec)[0]
+        posed[p] = (-R.T @ tvec.ravel() + (x0, y1, zref), R.T, gz + zref)
+        # the reference's own uncertainty: refit on resampled inliers, corners' median move
+        H = cv2.findHomography(img[inl].astype(np.float32), obj[inl, :2].astype(np.float32), 0)[0]
+        hc = cv2.perspectiveTransform(_corners(intr)[None], H)[0]
+        moves_r, moves_h = [], []
+        for _ in range(rounds):
+            b = rng.choice(inl, len(inl))
+            rv, tv = _resect(obj[b], img[b], intr, rvec, tvec)
+            moves_r.append(np.linalg.norm(_resected_corners(intr, rv, tv, gz) - corners, axis=1))
+            Hb = cv2.findHomography(img[b].astype(np.float32), obj[b, :2].astype(np.float32), 0)[0]
+            moves_h.append(np.linalg.norm(cv2.perspectiveTransform(_corners(intr)[None], Hb)[0] - hc, axis=1))
+        spread["resection"].append(float(np.median(moves_r)))
+        spread["homography"].append(float(np.median(moves_h)))
+        spread.setdefault("reprojection_px", []).append(
+            float(np.median(np.linalg.norm(proj - img[inl], axis=1))))
+    return out, posed, {k: [round(v, 2) for v in sorted(vals)] for k, vals in spread.items()}
+
+
+def _reference_seams(posed, cams, matches):
+    """The SIFT seams through the resected cameras, all on one plane (the median of their
+    planes): how well the reference agrees with itself where frames overlap, the floor below
+    which it cannot tell one registration from another."""
+    import copy
+    from types import SimpleNamespace
+
+    plane = float(np.median([z for _, _, z in posed.values()]))
+    ref = {}
+    for p, (C, R, _) in posed.items():
+        cam = copy.copy(cams[p][0].camera)
+        cam.C, cam.R, cam.ground_z = np.asarray(C, float), R, plane
+        ref[p] = (SimpleNamespace(camera=cam), None)
+    both = {k: v for k, v in matches.items() if k[0] in ref and k[1] in ref}
+    return _score_seams(ref, both)
 
 
 def _score_footprints(cams, refs):
@@ -238,8 +345,9 @@ def brighton(workdir: str | None = None) -> dict:
         register_flight(store, priors=Priors(bias_m=None))
     runs["registered_ground_off"] = (off, None)
     cams = {k: _cameras(v[0]) for k, v in runs.items()}
-    ref, (x0, y1, res), _ = _cloud_ortho(folder / "model.laz")
-    refs = _reference_footprints(paths, cams["direct"], ref, (x0, y1), res)
+    ref, (x0, y1, res), zmed, top = _cloud_ortho(folder / "model.laz", heights=True)
+    refs, raw = _reference_footprints(paths, cams["direct"], ref, (x0, y1), res)
+    resected, posed, spread = _resection_footprints(raw, cams["direct"], top, (x0, y1), zmed)
     fps = [cams["direct"][p][0].footprint_utm for p in paths]
     pairs = [(paths[a], paths[b]) for a, b in overlapping_pairs(fps)]
     matches = _sift_matches(paths, pairs)
@@ -249,7 +357,10 @@ def brighton(workdir: str | None = None) -> dict:
             os.path.basename(p) for p in paths if p not in refs),
         "reference_span_of_frame": _reference_span(refs, cams["direct"]),
         "footprints_vs_cloud": {k: _score_footprints(c, refs) for k, c in cams.items()},
+        "footprints_vs_cloud_resection": {k: _score_footprints(c, resected) for k, c in cams.items()},
+        "reference_corner_uncertainty_m": spread,
         "seams_sift": {k: _score_seams(c, matches) for k, c in cams.items()},
+        "seams_sift_resected_reference": _reference_seams(posed, cams["direct"], matches),
         "registration": None if reg is None else {
             "registered": reg.registered, "pairs": reg.pairs, "ties": reg.ties,
             "ground_above_takeoff_m": round(reg.ground_above_m, 2), "ground_estimated": reg.height_bias_used,
