@@ -16,6 +16,14 @@ what ``--register`` did before the ties measured the ground), then scored the sa
   once the block's mean offset from the cloud is taken out (what no frame-to-frame evidence
   can move: where the GPS puts the block as a whole).  Caveat: ODM georeferenced the cloud
   from the GPS tags of its own, larger set of photos.
+* **A second reference** (``footprints_vs_cloud_resection``), from the same matches: each
+  frame's camera resected on the cloud (``solvePnP`` with the frame's own lens and the cloud's
+  height under each feature), its corners put on the plane at its features' median height.
+  A homography fitted on the fifth of a frame the cloud covers extrapolates its corners with 8
+  free parameters and no lens; a camera has 6.  Printed with it: how far each reference's
+  corners move when refitted on resampled inliers, how far the two references' corners are
+  apart (``reference_corners_apart_m``: what the cloud can tell at a corner), and the SIFT
+  seams through the resected cameras (how well that reference agrees with itself).
 * **Seams.**  For every pair of frames whose footprints overlap (15 % of the smaller),
   SIFT features (not the ORB features the registration ties are made of) are matched at 1/4
   size, RANSAC homography inliers kept, and each matched pixel is put on the ground through the
@@ -217,6 +225,13 @@ def _resection_footprints(raw, cams, top, origin, zref, rounds: int = 30):
     return out, posed, {k: [round(v, 2) for v in sorted(vals)] for k, vals in spread.items()}
 
 
+def _apart(refs, resected) -> dict:
+    """How far apart the homography's and the resected camera's corners are (the same frames)."""
+    d = np.concatenate([np.linalg.norm(refs[p][0] - resected[p][0], axis=1) for p in resected if p in refs])
+    return {"median": round(float(np.median(d)), 2), "p90": round(float(np.percentile(d, 90)), 2),
+            "max": round(float(d.max()), 2)}
+
+
 def _reference_seams(posed, cams, matches):
     """The SIFT seams through the resected cameras, all on one plane (the median of their
     planes): how well the reference agrees with itself where frames overlap, the floor below
@@ -359,6 +374,8 @@ def brighton(workdir: str | None = None) -> dict:
         "footprints_vs_cloud": {k: _score_footprints(c, refs) for k, c in cams.items()},
         "footprints_vs_cloud_resection": {k: _score_footprints(c, resected) for k, c in cams.items()},
         "reference_corner_uncertainty_m": spread,
+        # the two references, made from the same matches, at the same corners
+        "reference_corners_apart_m": _apart(refs, resected),
         "seams_sift": {k: _score_seams(c, matches) for k, c in cams.items()},
         "seams_sift_resected_reference": _reference_seams(posed, cams["direct"], matches),
         "registration": None if reg is None else {
