@@ -108,7 +108,8 @@ def rehearse(plan, *, backend: str = "auto", speedup: float = 20.0, frames_out=N
     track_out, tlog_out : path, optional
         Where to write the flown track (GeoJSON) and the telemetry log.
     sortie_timeout_s : float
-        Vehicle-time limit for one sortie.
+        Vehicle-time limit for one sortie; a sortie with a planned time is also sent home at
+        :data:`OVERRUN_FACTOR` times it plus :data:`OVERRUN_MARGIN_S`, whichever comes first.
     instance : int, optional
         SITL instance (ports 5760 + 10 * instance); None takes the first free one.
     connect_url : str, optional
@@ -315,6 +316,13 @@ def _make_collector(plan, frames_out, scene, camera_scale, home):
     return FrameCollector(frames_out, scene, camera, camera_scale)
 
 
+# A sortie still flying at this many times its planned time, and this much more, is stuck
+# (circling, holding, a mission that cannot end): it is sent home and reported rather than
+# watched until the vehicle-time limit (4 h: at speed-up 1, a pilot's afternoon).
+OVERRUN_FACTOR = 3.0
+OVERRUN_MARGIN_S = 600.0
+
+
 def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, timeout_s, tlog,
                 charge_scale: float = 1.0):
     from uav.link.telemetry import TlogWriter
@@ -355,6 +363,9 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
         armed_seen = True
         last_say = 0.0
         photo_seen: set[int] = set()
+        limit_s = timeout_s
+        if planned_time:
+            limit_s = min(timeout_s, OVERRUN_FACTOR * planned_time + OVERRUN_MARGIN_S)
         since = time.monotonic()
         while True:
             msg = link.poll(None, 0.5)
@@ -408,8 +419,11 @@ def _fly_sortie(link, plan, sortie: Mission, index: int, collector, progress, ti
                     sr.landed = True
                     break
                 armed_seen = armed
-            if t_start is not None and t_now - t_start > timeout_s:
-                sr.problems.append(f"sortie still flying after {timeout_s / 60:.0f} min of flight")
+            if t_start is not None and t_now - t_start > limit_s:
+                sr.problems.append(f"sortie still flying after {limit_s / 60:.0f} min of flight"
+                                   + (f", {OVERRUN_FACTOR:.0f}x its planned {planned_time / 60:.1f} min "
+                                      f"and {OVERRUN_MARGIN_S / 60:.0f} more: sent home (RTL)"
+                                      if limit_s < timeout_s else ""))
                 control.rtl(link)
                 break
             wall = time.monotonic()

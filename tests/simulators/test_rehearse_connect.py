@@ -67,3 +67,25 @@ def test_rehearse_without_connect_says_it_starts_its_own(lookout_plan, monkeypat
     res = CliRunner().invoke(cli, ["rehearse", str(path), "--backend", "builtin"])
     assert "Starting a simulator of its own (builtin" in res.output
     assert "--connect" in res.output
+
+
+def test_a_sortie_far_past_its_planned_time_is_sent_home_and_reported(vehicle_factory, lookout_plan,
+                                                                     monkeypatch):
+    """A rehearsal does not watch a stuck sortie until the 4 h limit: past 3x its planned time
+    (and a margin, 0 here so the test is short) it is sent home and the report says why."""
+    from dataclasses import replace
+
+    import simulators.rehearsal as rehearsal
+
+    plan, _ = lookout_plan
+    monkeypatch.setattr(rehearsal, "OVERRUN_MARGIN_S", 0.0)
+    short = replace(plan, stats=replace(plan.stats, sortie_times_s=[10.0]))  # it takes ~4 min
+    sim = vehicle_factory(home=HOME, speedup=20)
+    report = rehearsal.rehearse(short, connect_url=sim.connection_string)
+    (s,) = report.sorties
+    assert any("3x its planned 0.2 min" in p and "sent home (RTL)" in p for p in s.problems), s.problems
+    assert 30.0 <= s.flown_time_s < 40.0 and not s.completed
+    with connect(sim.connection_string, timeout=10) as link:
+        from uav.link import control
+
+        control.wait_mode(link, "RTL", 10)
