@@ -68,6 +68,12 @@ class _Dem:
         """Bilinear height at UTM points; NaN outside the DEM or on nodata."""
         return self.model.heights_at(x, y, crs=self.epsg)
 
+    def patch(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which bilinear patch of the DEM each UTM point is on (column, row): the ground's
+        slope is continuous within one and breaks between them."""
+        col, row = self.model.sample_coords(x, y, crs=self.epsg)
+        return np.floor(col), np.floor(row)
+
 
 @lru_cache(maxsize=4)
 def _dem(path: str, epsg: int) -> _Dem:

@@ -74,6 +74,21 @@ class ElevationModel:
         self._inv = ~self.transform
         self._to_dem: dict = {}
 
+    def sample_coords(self, x, y, crs=WGS84) -> tuple[np.ndarray, np.ndarray]:
+        """Points as fractional ``(col, row)`` of the raster's cell centres: between the same
+        two whole numbers both ways, points share one bilinear patch; the heights' slope
+        breaks where a whole number is crossed."""
+        key = crs if isinstance(crs, int) else CRS.from_user_input(crs).to_wkt()
+        to_dem = self._to_dem.get(key)
+        if to_dem is None:
+            src = CRS.from_epsg(crs) if isinstance(crs, int) else CRS.from_user_input(crs)
+            to_dem = self._to_dem[key] = Transformer.from_crs(src, self.crs, always_xy=True)
+        dx, dy = to_dem.transform(np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(y, float)))
+        a = self._inv
+        col = a.a * np.asarray(dx) + a.b * np.asarray(dy) + a.c - 0.5
+        row = a.d * np.asarray(dx) + a.e * np.asarray(dy) + a.f - 0.5
+        return col, row
+
     def heights_at(self, x, y, crs=WGS84) -> np.ndarray:
         """Ground heights at points, bilinear between cell centres; NaN outside or on no-data.
 
@@ -84,15 +99,7 @@ class ElevationModel:
         crs : pyproj CRS, EPSG code or anything pyproj reads
             The points' CRS.
         """
-        key = crs if isinstance(crs, int) else CRS.from_user_input(crs).to_wkt()
-        to_dem = self._to_dem.get(key)
-        if to_dem is None:
-            src = CRS.from_epsg(crs) if isinstance(crs, int) else CRS.from_user_input(crs)
-            to_dem = self._to_dem[key] = Transformer.from_crs(src, self.crs, always_xy=True)
-        dx, dy = to_dem.transform(np.atleast_1d(np.asarray(x, float)), np.atleast_1d(np.asarray(y, float)))
-        a = self._inv
-        col = a.a * np.asarray(dx) + a.b * np.asarray(dy) + a.c - 0.5
-        row = a.d * np.asarray(dx) + a.e * np.asarray(dy) + a.f - 0.5
+        col, row = self.sample_coords(x, y, crs)
         h, w = self.heights.shape
         c0 = np.floor(col).astype(int)
         r0 = np.floor(row).astype(int)

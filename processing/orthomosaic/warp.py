@@ -6,12 +6,16 @@ more than everything else in the mosaic put together.  The cell -> pixel mapping
 (a perspective, a low-order lens polynomial, a bilinear DEM), so it is projected exactly only
 on a lattice of every ``step``-th cell and interpolated bilinearly between; the exact mapping is
 also evaluated at the centre of every lattice square (where bilinear interpolation of a smooth
-map errs most) and the lattice is made finer until that error is below ``tol_cells`` mosaic
-cells (or frame pixels, where a pixel is the coarser).  Flat ground keeps a 16-cell lattice
-(Brighton: 0.011 cells at most, measured against every cell projected); a DEM is bilinear,
-its slope jumps at every DEM cell edge, and over steep hills the lattice goes down to every
-cell: as exact as before there, and as slow.  Both resamplings (lattice -> cells, frame -> cells) are ``cv2.remap``; with a power-of-two
-step the lattice's fractional positions are exact in OpenCV's 1/32-pixel interpolation table.
+map errs most), and a square whose error there is above ``tol_cells`` mosaic cells (or frame
+pixels, where a pixel is the coarser) is split in four and checked again, down to single cells
+where need be.  Flat ground keeps a 16-cell lattice (Brighton: 0.011 cells at most, measured
+against every cell projected).  A DEM is bilinear: its slope breaks at every DEM cell edge,
+where the error peaks and the centre does not show it, so a square a DEM cell edge crosses is
+split down to the cells along the edge; the rest of a hilly frame keeps its coarse lattice
+(``python -m benchmarks.warp``: steep hills 5-8x faster than a whole frame sent to a finer
+lattice, as before 7 Dec 2026, within the same error).  Both resamplings (lattice -> cells,
+frame -> cells) are ``cv2.remap``; with a power-of-two step the lattice's fractional positions
+are exact in OpenCV's 1/32-pixel interpolation table.
 """
 
 from __future__ import annotations
@@ -45,13 +49,26 @@ class FrameWarp:
     max_err_cells: float       # largest interpolation error found at the check points
 
 
-def _project(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int):
+def _project(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int, patches: bool = False):
     """Exact decoded-image pixel coordinates ``(u, v)`` (float64, rows x cols) of the centres of
-    the grid cells ``cols`` x ``rows``; ``_OFF`` where the camera cannot see the point."""
-    X, Y = np.meshgrid(grid.x0 + (cols + 0.5) * grid.res, grid.y1 - (rows + 0.5) * grid.res)
+    the grid cells ``cols`` x ``rows``; ``_OFF`` where the camera cannot see the point.  With
+    ``patches``, also which DEM patch each is on (:func:`_project_cells`)."""
+    C, R = np.meshgrid(cols, rows)
+    return _project_cells(cam, grid, C, R, reduce, patches)
+
+
+def _project_cells(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int, patches: bool = False):
+    """:func:`_project` for cells given one by one (``cols`` and ``rows`` of one shape).  With
+    ``patches``, also the DEM's bilinear patch under each, as one number (None on flat ground):
+    cells on different patches have a break in the ground's slope between them."""
+    X, Y = grid.x0 + (cols + 0.5) * grid.res, grid.y1 - (rows + 0.5) * grid.res
+    patch = None
     if cam.dem is not None:
         with _DEM_LOCK:
             Z = cam.dem.height(X.ravel(), Y.ravel())
+            if patches:
+                pc, pr = cam.dem.patch(X.ravel(), Y.ravel())
+                patch = (pr * 1e6 + pc).reshape(X.shape)
         Z = np.where(np.isfinite(Z), Z, cam.C[2] - cam.height_agl)
     else:
         Z = np.full(X.size, cam.ground_z)
@@ -60,36 +77,110 @@ def _project(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int):
     # full-frame pixel centres -> reduced-image pixel centres
     u = np.where(ok, (u + 0.5) / reduce - 0.5, _OFF).reshape(X.shape)
     v = np.where(ok, (v + 0.5) / reduce - 0.5, _OFF).reshape(X.shape)
-    return u, v
+    return (u, v, patch) if patches else (u, v)
 
 
-def _lattice_error(U, V, Uc, Vc, step: int) -> float:
-    """Largest error of the bilinear interpolation of the lattice's corners at the lattice
-    squares' centres (``Uc, Vc``, exact), in whichever is coarser there: mosaic cells or frame
-    pixels.  A pixel error is turned into cells through the mapping's local Jacobian; where one
-    frame pixel spans several cells (an oblique frame's far side) a fraction of a cell is far
-    below what the frame can show, so the error counts in pixels there."""
-    seen = (U > _OFF / 2) & (V > _OFF / 2)
-    quad = seen[:-1, :-1] & seen[1:, :-1] & seen[:-1, 1:] & seen[1:, 1:] & (Uc > _OFF / 2)
-    if not quad.any():
-        return 0.0
-    mean = lambda a: (a[:-1, :-1] + a[1:, :-1] + a[:-1, 1:] + a[1:, 1:]) / 4  # noqa: E731
-    eu, ev = (Uc - mean(U))[quad], (Vc - mean(V))[quad]
+def _kinked(p00, p01, p10, p11):
+    """Squares whose corners are not all on one DEM patch: the ground bends inside them, and
+    their centre alone does not show how far the interpolation strays."""
+    return (p00 != p01) | (p00 != p10) | (p00 != p11)
+
+
+def _square_errors(corners_u, corners_v, eu, ev, step: int, seen_at) -> np.ndarray:
+    """Per square, an interpolation error ``(eu, ev)`` (exact pixel minus interpolated) in
+    whichever is coarser there: mosaic cells or frame pixels; 0 for a square the camera does
+    not see whole (its corners, and where the error was taken: ``seen_at``).  ``corners_u`` and ``corners_v`` are ``(top-left, top-right, bottom-left,
+    bottom-right)``, each of the squares' shape.
+
+    A pixel error is turned into cells through the mapping's local Jacobian; where one frame
+    pixel spans several cells (an oblique frame's far side) a fraction of a cell is far below
+    what the frame can show, so the error counts in pixels there."""
+    (u00, u01, u10, u11), (v00, v01, v10, v11) = corners_u, corners_v
+    seen = lambda a: a > _OFF / 2  # noqa: E731
+    quad = seen(u00) & seen(u01) & seen(u10) & seen(u11) & seen(v00) & seen(v01) & seen(v10) & seen(v11) & seen_at
     # Jacobian d(u, v) / d(col, row) per square, from its edges
-    a = ((U[:-1, 1:] - U[:-1, :-1] + U[1:, 1:] - U[1:, :-1]) / (2 * step))[quad]
-    b = ((U[1:, :-1] - U[:-1, :-1] + U[1:, 1:] - U[:-1, 1:]) / (2 * step))[quad]
-    c = ((V[:-1, 1:] - V[:-1, :-1] + V[1:, 1:] - V[1:, :-1]) / (2 * step))[quad]
-    d = ((V[1:, :-1] - V[:-1, :-1] + V[1:, 1:] - V[:-1, 1:]) / (2 * step))[quad]
+    a = (u01 - u00 + u11 - u10) / (2 * step)
+    b = (u10 - u00 + u11 - u01) / (2 * step)
+    c = (v01 - v00 + v11 - v10) / (2 * step)
+    d = (v10 - v00 + v11 - v01) / (2 * step)
     det = a * d - b * c
     det = np.where(np.abs(det) > 1e-12, det, np.inf)
     dc, dr = (d * eu - b * ev) / det, (a * ev - c * eu) / det
-    return float(np.minimum(np.hypot(dc, dr), np.hypot(eu, ev)).max())
+    return np.where(quad, np.minimum(np.hypot(dc, dr), np.hypot(eu, ev)), 0.0)
+
+
+def _bilinear(corners, fr, fc):
+    a00, a01, a10, a11 = corners
+    return a00 * (1 - fr) * (1 - fc) + a01 * (1 - fr) * fc + a10 * fr * (1 - fc) + a11 * fr * fc
+
+
+def _centre_errors(cam, grid: Grid, reduce: int, window, sq: np.ndarray, t: int, cu, cv) -> np.ndarray:
+    """The interpolation error (:func:`_square_errors`) of each square ``sq`` (``(row, col)`` of
+    its top-left cell, window-relative, ``t`` cells a side; corners ``cu, cv``) at its centre."""
+    c0, r0 = window[:2]
+    u, v = _project_cells(cam, grid, c0 + sq[:, 1] + t / 2, r0 + sq[:, 0] + t / 2, reduce)
+    return _square_errors(cu, cv, u - _bilinear(cu, 0.5, 0.5), v - _bilinear(cv, 0.5, 0.5), t,
+                          (u > _OFF / 2) & (v > _OFF / 2))
+
+
+def _kinked(patch):
+    """Squares whose corners (``patch``: their DEM patches, top-left, top-right, bottom-left,
+    bottom-right) are not all on one DEM patch: the ground's slope breaks inside them, the
+    interpolation's error peaks along the break and the centre does not show it (2-4 times
+    less than the worst cell on the hills of tests/processing/test_mosaic_warp.py), so they are
+    split down to single cells along the break."""
+    p00, p01, p10, p11 = patch
+    return (p00 != p01) | (p00 != p10) | (p00 != p11)
+
+
+def _refine(cam, grid: Grid, window, reduce: int, squares: np.ndarray, step: int, tol_cells: float,
+            mx: np.ndarray, my: np.ndarray) -> tuple[int, float]:
+    """Map the cells of the lattice squares ``squares`` (``(row, col)`` of their top-left cell,
+    window-relative, ``step`` cells a side) again, each split in four and checked, down to the
+    cells themselves where need be; write them into ``mx, my``.  Returns the finest step used
+    and the largest error left."""
+    c0, r0, c1, r1 = window
+    h, w = r1 - r0, c1 - c0
+    finest, worst = step, 0.0
+    while len(squares):
+        t = step // 2
+        sub = (squares[:, None, :] + t * np.array([[0, 0], [0, 1], [1, 0], [1, 1]])[None]).reshape(-1, 2)
+        sub = sub[(sub[:, 0] < h) & (sub[:, 1] < w)]
+        finest = t
+        if t == 1:      # single cells: exactly where the camera puts them
+            u, v = _project_cells(cam, grid, c0 + sub[:, 1], r0 + sub[:, 0], reduce)
+            mx[sub[:, 0], sub[:, 1]], my[sub[:, 0], sub[:, 1]] = u, v
+            break
+        # the four corners of every sub-square, projected in one call
+        offs = np.array([[0, 0], [0, t], [t, 0], [t, t]])
+        pts = (sub[:, None, :] + offs[None]).reshape(-1, 2)
+        u, v, patch = _project_cells(cam, grid, c0 + pts[:, 1], r0 + pts[:, 0], reduce, patches=True)
+        U, V = tuple(u.reshape(-1, 4).T), tuple(v.reshape(-1, 4).T)
+        err = _centre_errors(cam, grid, reduce, window, sub, t, U, V)
+        good = err <= tol_cells
+        if patch is not None:
+            good &= ~_kinked(tuple(patch.reshape(-1, 4).T))
+        if good.any():
+            worst = max(worst, float(err[good].max()))
+            # bilinear within each good sub-square, its cells clipped to the window
+            f = np.arange(t) / t
+            fr, fc = f[None, :, None], f[None, None, :]
+            rr = sub[good][:, 0, None, None] + np.arange(t)[None, :, None]
+            cc = sub[good][:, 1, None, None] + np.arange(t)[None, None, :]
+            inside = (rr < h) & (cc < w)
+            rr, cc = np.broadcast_to(rr, inside.shape), np.broadcast_to(cc, inside.shape)
+            for out, A in ((mx, U), (my, V)):
+                vals = _bilinear(tuple(x[good][:, None, None] for x in A), fr, fc)
+                out[rr[inside], cc[inside]] = vals[inside]
+        squares, step = sub[~good], t
+    return finest, worst
 
 
 def frame_map(geo, grid: Grid, window, reduce: int, *, step: int = DEFAULT_STEP,
               tol_cells: float = TOLERANCE_CELLS):
     """Decoded-image coordinates ``(mx, my)`` (float32, h x w) for every cell of ``window``
-    (``col0, row0, col1, row1``), the lattice step used and the error found at the checks."""
+    (``col0, row0, col1, row1``), the finest lattice step used and the largest error found at
+    the checks."""
     import cv2
 
     if step & (step - 1) or not 1 <= step <= 32:
@@ -97,18 +188,22 @@ def frame_map(geo, grid: Grid, window, reduce: int, *, step: int = DEFAULT_STEP,
     c0, r0, c1, r1 = window
     w, h = c1 - c0, r1 - r0
     cam = geo.camera
-    while True:
-        cols = c0 + np.arange(-(-(w - 1) // step) + 1) * step
-        rows = r0 + np.arange(-(-(h - 1) // step) + 1) * step
-        U, V = _project(cam, grid, cols, rows, reduce)
-        if step == 1:
-            err = 0.0
-            break
-        Uc, Vc = _project(cam, grid, cols[:-1] + step / 2, rows[:-1] + step / 2, reduce)
-        err = _lattice_error(U, V, Uc, Vc, step)
-        if err <= tol_cells:
-            break
-        step //= 2
+    cols = c0 + np.arange(-(-(w - 1) // step) + 1) * step
+    rows = r0 + np.arange(-(-(h - 1) // step) + 1) * step
+    U, V, patch = _project(cam, grid, cols, rows, reduce, patches=True)
+    if step == 1:
+        return U.astype(np.float32), V.astype(np.float32), 1, 0.0
+    nr, nc = len(rows) - 1, len(cols) - 1
+    sq = np.stack(np.meshgrid((rows[:-1] - r0), (cols[:-1] - c0), indexing="ij"), -1).reshape(-1, 2)
+
+    def corners(A):
+        return tuple(x.ravel() for x in (A[:-1, :-1], A[:-1, 1:], A[1:, :-1], A[1:, 1:]))
+
+    errs = _centre_errors(cam, grid, reduce, window, sq, step, corners(U), corners(V)).reshape(nr, nc)
+    bad = errs > tol_cells
+    if patch is not None:
+        bad |= _kinked(corners(patch)).reshape(nr, nc)
+    err = float(errs[~bad].max()) if (~bad).any() else 0.0
     coarse = np.dstack([U, V]).astype(np.float32)
     gx = np.broadcast_to((np.arange(w, dtype=np.float32) / step)[None, :], (h, w))
     gy = np.broadcast_to((np.arange(h, dtype=np.float32) / step)[:, None], (h, w))
@@ -117,7 +212,12 @@ def frame_map(geo, grid: Grid, window, reduce: int, *, step: int = DEFAULT_STEP,
         uv[s:s + _ROWS] = cv2.remap(coarse, np.ascontiguousarray(gx[s:s + _ROWS]),
                                     np.ascontiguousarray(gy[s:s + _ROWS]), cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE)
-    return uv[..., 0], uv[..., 1], step, err
+    mx, my = uv[..., 0], uv[..., 1]
+    finest = step
+    if bad.any():
+        finest, worst = _refine(cam, grid, window, reduce, np.argwhere(bad) * step, step, tol_cells, mx, my)
+        err = max(err, worst)
+    return mx, my, finest, err
 
 
 def warp_frame(image: np.ndarray, geo, grid: Grid, window, reduce: int = 1, *,
