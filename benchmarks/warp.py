@@ -9,9 +9,9 @@ at 1/4, on the mosaic's default cell (4 x its GSD, 1,100-1,400 cells a side), ov
 * gentle hills (slopes to about 0.1) and steep ones (to about 0.4) on a 30 m DEM (as SRTM),
   bilinear between its samples, so the ground's slope breaks on every DEM cell edge.
 
-The lattice is projected exactly every 16 cells and interpolated; a square whose centre shows
-more than 0.05 cell of error, or that a DEM cell edge crosses, is split in four, down to single
-cells (:func:`processing.orthomosaic.warp.frame_map`).  Baselines, timed in the same run: every
+The lattice is projected exactly every 16 cells and interpolated; a square that shows more
+than 0.05 cell of error at its centre, or on a line of DEM posts that crosses it, is split in
+four, down to single cells (:func:`processing.orthomosaic.warp.frame_map`).  Baselines, timed in the same run: every
 cell projected (the truth the errors are taken against) and ``whole_frame``, what was done
 before 7 Dec 2026: one square over the tolerance at its centre sent the whole frame to a
 lattice twice as fine, until none was.

@@ -68,11 +68,10 @@ class _Dem:
         """Bilinear height at UTM points; NaN outside the DEM or on nodata."""
         return self.model.heights_at(x, y, crs=self.epsg)
 
-    def patch(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Which bilinear patch of the DEM each UTM point is on (column, row): the ground's
-        slope is continuous within one and breaks between them."""
-        col, row = self.model.sample_coords(x, y, crs=self.epsg)
-        return np.floor(col), np.floor(row)
+    def posts(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """UTM points as fractional (column, row) of the DEM's posts: the ground's slope is
+        continuous between two whole numbers and breaks where one is crossed."""
+        return self.model.sample_coords(x, y, crs=self.epsg)
 
 
 @lru_cache(maxsize=4)

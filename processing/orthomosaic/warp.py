@@ -9,11 +9,11 @@ also evaluated at the centre of every lattice square (where bilinear interpolati
 map errs most), and a square whose error there is above ``tol_cells`` mosaic cells (or frame
 pixels, where a pixel is the coarser) is split in four and checked again, down to single cells
 where need be.  Flat ground keeps a 16-cell lattice (Brighton: 0.011 cells at most, measured
-against every cell projected).  A DEM is bilinear: its slope breaks at every DEM cell edge,
-where the error peaks and the centre does not show it, so a square a DEM cell edge crosses is
-split down to the cells along the edge; the rest of a hilly frame keeps its coarse lattice
-(``python -m benchmarks.warp``: steep hills 5-8x faster than a whole frame sent to a finer
-lattice, as before 7 Dec 2026, within the same error).  Both resamplings (lattice -> cells,
+against every cell projected).  A DEM is bilinear: its slope breaks along every line of DEM
+posts, where the error peaks and the centre does not show it, so a square such a line crosses
+is checked on the line too (:func:`_post_errors`); the rest of a hilly frame keeps its coarse
+lattice (``python -m benchmarks.warp``: steep hills about 6x faster than the whole frame sent
+to a finer lattice, as before 7 Dec 2026).  Both resamplings (lattice -> cells,
 frame -> cells) are ``cv2.remap``; with a power-of-two step the lattice's fractional positions
 are exact in OpenCV's 1/32-pixel interpolation table.
 """
@@ -49,26 +49,26 @@ class FrameWarp:
     max_err_cells: float       # largest interpolation error found at the check points
 
 
-def _project(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int, patches: bool = False):
+def _project(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int, posts: bool = False):
     """Exact decoded-image pixel coordinates ``(u, v)`` (float64, rows x cols) of the centres of
     the grid cells ``cols`` x ``rows``; ``_OFF`` where the camera cannot see the point.  With
-    ``patches``, also which DEM patch each is on (:func:`_project_cells`)."""
+    ``posts``, also where each is among the DEM's posts (:func:`_project_cells`)."""
     C, R = np.meshgrid(cols, rows)
-    return _project_cells(cam, grid, C, R, reduce, patches)
+    return _project_cells(cam, grid, C, R, reduce, posts)
 
 
-def _project_cells(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int, patches: bool = False):
+def _project_cells(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: int, posts: bool = False):
     """:func:`_project` for cells given one by one (``cols`` and ``rows`` of one shape).  With
-    ``patches``, also the DEM's bilinear patch under each, as one number (None on flat ground):
-    cells on different patches have a break in the ground's slope between them."""
+    ``posts``, also each one's fractional (column, row) among the DEM's posts (None on flat
+    ground): the ground's slope breaks where a whole number is crossed."""
     X, Y = grid.x0 + (cols + 0.5) * grid.res, grid.y1 - (rows + 0.5) * grid.res
     patch = None
     if cam.dem is not None:
         with _DEM_LOCK:
             Z = cam.dem.height(X.ravel(), Y.ravel())
-            if patches:
-                pc, pr = cam.dem.patch(X.ravel(), Y.ravel())
-                patch = (pr * 1e6 + pc).reshape(X.shape)
+            if posts:
+                pc, pr = cam.dem.posts(X.ravel(), Y.ravel())
+                patch = (pc.reshape(X.shape), pr.reshape(X.shape))
         Z = np.where(np.isfinite(Z), Z, cam.C[2] - cam.height_agl)
     else:
         Z = np.full(X.size, cam.ground_z)
@@ -77,7 +77,7 @@ def _project_cells(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: 
     # full-frame pixel centres -> reduced-image pixel centres
     u = np.where(ok, (u + 0.5) / reduce - 0.5, _OFF).reshape(X.shape)
     v = np.where(ok, (v + 0.5) / reduce - 0.5, _OFF).reshape(X.shape)
-    return (u, v, patch) if patches else (u, v)
+    return (u, v, patch) if posts else (u, v)
 
 
 def _kinked(p00, p01, p10, p11):
@@ -123,14 +123,42 @@ def _centre_errors(cam, grid: Grid, reduce: int, window, sq: np.ndarray, t: int,
                           (u > _OFF / 2) & (v > _OFF / 2))
 
 
-def _kinked(patch):
-    """Squares whose corners (``patch``: their DEM patches, top-left, top-right, bottom-left,
-    bottom-right) are not all on one DEM patch: the ground's slope breaks inside them, the
-    interpolation's error peaks along the break and the centre does not show it (2-4 times
-    less than the worst cell on the hills of tests/processing/test_mosaic_warp.py), so they are
-    split down to single cells along the break."""
-    p00, p01, p10, p11 = patch
-    return (p00 != p01) | (p00 != p10) | (p00 != p11)
+def _post_errors(cam, grid: Grid, reduce: int, window, sq: np.ndarray, t: int, cu, cv, pc, pr) -> np.ndarray:
+    """The interpolation error of each square ``sq`` on the DEM post lines that cross it
+    (``pc, pr``: its corners' fractional column and row among the posts; ``inf`` where two
+    lines one way cross it: split it).
+
+    The DEM is bilinear between posts, so the ground's slope breaks along each post line; the
+    interpolation's error peaks there, where a square's centre does not see it (2-4 times less
+    than the worst cell on the hills of tests/processing/test_mosaic_warp.py).  The line is
+    found inside the square from its corners (post coordinates are close to affine over a
+    square) and the error taken where it crosses the square's edges, quarter and middle lines."""
+    c0, r0 = window[:2]
+    err = np.zeros(len(sq))
+    f = np.array([0.0, 0.25, 0.5, 0.75, 1.0])[None, :]     # the edges too: the error peaks where the line crosses them as well
+    for P in (pc, pr):
+        lo = np.floor(np.minimum(np.minimum(P[0], P[1]), np.minimum(P[2], P[3])))
+        hi = np.floor(np.maximum(np.maximum(P[0], P[1]), np.maximum(P[2], P[3])))
+        err[hi - lo > 1] = np.inf
+        idx = np.flatnonzero(hi - lo == 1)
+        if not idx.size:
+            continue
+        K = hi[idx, None]
+        a00, a01, a10, a11 = (x[idx, None] for x in P)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # on the rows at f: where the line is along them; on the columns at f: the same
+            fc = (K - (1 - f) * a00 - f * a10) / ((1 - f) * (a01 - a00) + f * (a11 - a10))
+            fr = (K - (1 - f) * a00 - f * a01) / ((1 - f) * (a10 - a00) + f * (a11 - a01))
+        FR = np.concatenate([np.broadcast_to(f, fc.shape), fr], 1)
+        FC = np.concatenate([fc, np.broadcast_to(f, fr.shape)], 1)
+        on = np.isfinite(FR) & np.isfinite(FC) & (FR >= 0) & (FR <= 1) & (FC >= 0) & (FC <= 1)
+        FR, FC = np.where(on, FR, 0.5), np.where(on, FC, 0.5)
+        u, v = _project_cells(cam, grid, c0 + sq[idx, 1, None] + FC * t, r0 + sq[idx, 0, None] + FR * t, reduce)
+        cu_i, cv_i = tuple(x[idx, None] for x in cu), tuple(x[idx, None] for x in cv)
+        e = _square_errors(cu_i, cv_i, u - _bilinear(cu_i, FR, FC), v - _bilinear(cv_i, FR, FC), t,
+                           on & (u > _OFF / 2) & (v > _OFF / 2))
+        err[idx] = np.maximum(err[idx], e.max(axis=1))
+    return err
 
 
 def _refine(cam, grid: Grid, window, reduce: int, squares: np.ndarray, step: int, tol_cells: float,
@@ -154,12 +182,13 @@ def _refine(cam, grid: Grid, window, reduce: int, squares: np.ndarray, step: int
         # the four corners of every sub-square, projected in one call
         offs = np.array([[0, 0], [0, t], [t, 0], [t, t]])
         pts = (sub[:, None, :] + offs[None]).reshape(-1, 2)
-        u, v, patch = _project_cells(cam, grid, c0 + pts[:, 1], r0 + pts[:, 0], reduce, patches=True)
+        u, v, posts = _project_cells(cam, grid, c0 + pts[:, 1], r0 + pts[:, 0], reduce, posts=True)
         U, V = tuple(u.reshape(-1, 4).T), tuple(v.reshape(-1, 4).T)
         err = _centre_errors(cam, grid, reduce, window, sub, t, U, V)
+        if posts is not None:
+            err = np.maximum(err, _post_errors(cam, grid, reduce, window, sub, t, U, V,
+                                               *(tuple(p.reshape(-1, 4).T) for p in posts)))
         good = err <= tol_cells
-        if patch is not None:
-            good &= ~_kinked(tuple(patch.reshape(-1, 4).T))
         if good.any():
             worst = max(worst, float(err[good].max()))
             # bilinear within each good sub-square, its cells clipped to the window
@@ -190,7 +219,7 @@ def frame_map(geo, grid: Grid, window, reduce: int, *, step: int = DEFAULT_STEP,
     cam = geo.camera
     cols = c0 + np.arange(-(-(w - 1) // step) + 1) * step
     rows = r0 + np.arange(-(-(h - 1) // step) + 1) * step
-    U, V, patch = _project(cam, grid, cols, rows, reduce, patches=True)
+    U, V, posts = _project(cam, grid, cols, rows, reduce, posts=True)
     if step == 1:
         return U.astype(np.float32), V.astype(np.float32), 1, 0.0
     nr, nc = len(rows) - 1, len(cols) - 1
@@ -199,10 +228,12 @@ def frame_map(geo, grid: Grid, window, reduce: int, *, step: int = DEFAULT_STEP,
     def corners(A):
         return tuple(x.ravel() for x in (A[:-1, :-1], A[:-1, 1:], A[1:, :-1], A[1:, 1:]))
 
-    errs = _centre_errors(cam, grid, reduce, window, sq, step, corners(U), corners(V)).reshape(nr, nc)
+    errs = _centre_errors(cam, grid, reduce, window, sq, step, corners(U), corners(V))
+    if posts is not None:
+        errs = np.maximum(errs, _post_errors(cam, grid, reduce, window, sq, step, corners(U), corners(V),
+                                             *(corners(p) for p in posts)))
+    errs = errs.reshape(nr, nc)
     bad = errs > tol_cells
-    if patch is not None:
-        bad |= _kinked(corners(patch)).reshape(nr, nc)
     err = float(errs[~bad].max()) if (~bad).any() else 0.0
     coarse = np.dstack([U, V]).astype(np.float32)
     gx = np.broadcast_to((np.arange(w, dtype=np.float32) / step)[None, :], (h, w))
