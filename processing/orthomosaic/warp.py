@@ -62,13 +62,13 @@ def _project_cells(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: 
     ``posts``, also each one's fractional (column, row) among the DEM's posts (None on flat
     ground): the ground's slope breaks where a whole number is crossed."""
     X, Y = grid.x0 + (cols + 0.5) * grid.res, grid.y1 - (rows + 0.5) * grid.res
-    patch = None
+    at = None
     if cam.dem is not None:
         with _DEM_LOCK:
             Z = cam.dem.height(X.ravel(), Y.ravel())
             if posts:
                 pc, pr = cam.dem.posts(X.ravel(), Y.ravel())
-                patch = (pc.reshape(X.shape), pr.reshape(X.shape))
+                at = (pc.reshape(X.shape), pr.reshape(X.shape))
         Z = np.where(np.isfinite(Z), Z, cam.C[2] - cam.height_agl)
     else:
         Z = np.full(X.size, cam.ground_z)
@@ -77,20 +77,15 @@ def _project_cells(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: 
     # full-frame pixel centres -> reduced-image pixel centres
     u = np.where(ok, (u + 0.5) / reduce - 0.5, _OFF).reshape(X.shape)
     v = np.where(ok, (v + 0.5) / reduce - 0.5, _OFF).reshape(X.shape)
-    return (u, v, patch) if posts else (u, v)
-
-
-def _kinked(p00, p01, p10, p11):
-    """Squares whose corners are not all on one DEM patch: the ground bends inside them, and
-    their centre alone does not show how far the interpolation strays."""
-    return (p00 != p01) | (p00 != p10) | (p00 != p11)
+    return (u, v, at) if posts else (u, v)
 
 
 def _square_errors(corners_u, corners_v, eu, ev, step: int, seen_at) -> np.ndarray:
     """Per square, an interpolation error ``(eu, ev)`` (exact pixel minus interpolated) in
     whichever is coarser there: mosaic cells or frame pixels; 0 for a square the camera does
-    not see whole (its corners, and where the error was taken: ``seen_at``).  ``corners_u`` and ``corners_v`` are ``(top-left, top-right, bottom-left,
-    bottom-right)``, each of the squares' shape.
+    not see whole (its corners, and where the error was taken: ``seen_at``).  ``corners_u``
+    and ``corners_v`` are ``(top-left, top-right, bottom-left, bottom-right)``, each of the
+    squares' shape.
 
     A pixel error is turned into cells through the mapping's local Jacobian; where one frame
     pixel spans several cells (an oblique frame's far side) a fraction of a cell is far below
@@ -110,6 +105,8 @@ def _square_errors(corners_u, corners_v, eu, ev, step: int, seen_at) -> np.ndarr
 
 
 def _bilinear(corners, fr, fc):
+    """Bilinear between a square's corners (top-left, top-right, bottom-left, bottom-right) at
+    the fractions ``fr`` down and ``fc`` across it."""
     a00, a01, a10, a11 = corners
     return a00 * (1 - fr) * (1 - fc) + a01 * (1 - fr) * fc + a10 * fr * (1 - fc) + a11 * fr * fc
 
@@ -135,7 +132,7 @@ def _post_errors(cam, grid: Grid, reduce: int, window, sq: np.ndarray, t: int, c
     square) and the error taken where it crosses the square's edges, quarter and middle lines."""
     c0, r0 = window[:2]
     err = np.zeros(len(sq))
-    f = np.array([0.0, 0.25, 0.5, 0.75, 1.0])[None, :]     # the edges too: the error peaks where the line crosses them as well
+    f = np.array([0.0, 0.25, 0.5, 0.75, 1.0])[None, :]     # the edges too: the worst cell was on one
     for P in (pc, pr):
         lo = np.floor(np.minimum(np.minimum(P[0], P[1]), np.minimum(P[2], P[3])))
         hi = np.floor(np.maximum(np.maximum(P[0], P[1]), np.maximum(P[2], P[3])))
@@ -146,7 +143,8 @@ def _post_errors(cam, grid: Grid, reduce: int, window, sq: np.ndarray, t: int, c
         K = hi[idx, None]
         a00, a01, a10, a11 = (x[idx, None] for x in P)
         with np.errstate(divide="ignore", invalid="ignore"):
-            # on the rows at f: where the line is along them; on the columns at f: the same
+            # where the line crosses the square's rows at fractions f down (solved across), and
+            # its columns at fractions f across (solved down)
             fc = (K - (1 - f) * a00 - f * a10) / ((1 - f) * (a01 - a00) + f * (a11 - a10))
             fr = (K - (1 - f) * a00 - f * a01) / ((1 - f) * (a10 - a00) + f * (a11 - a01))
         FR = np.concatenate([np.broadcast_to(f, fc.shape), fr], 1)
