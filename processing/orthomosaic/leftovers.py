@@ -25,9 +25,11 @@ def clear_leftovers(out_path, notes: list[str]) -> int:
     return freed
 
 
-def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+def _size(n: float) -> str:
+    if n < 1024:
+        return f"{n:.0f} bytes"
+    for unit in ("KB", "MB", "GB"):
         n /= 1024
-    return f"{n} bytes"
+        if n < 1024 or unit == "GB":
+            break
+    return f"{n:.1f} {unit}"
