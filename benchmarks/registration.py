@@ -53,32 +53,18 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _cameras(gpkg, ground=None):
-    """Frame path -> (camera from the stored pose, registered or direct; footprint in UTM).
+    """Frame path -> (camera from the stored pose, registered or direct; footprint in UTM),
+    placed as the mosaic places them (:func:`processing.orthomosaic.poses.placed_frames`).
 
     ``ground``: the run's ground (flat at take-off by default): a registered pose carries the
     ground the ties found as a lower camera over that same ground model."""
-    from processing.frames import read_metadata
-    from processing.georef import FlatGround, georeference_frame
-    from processing.poses import Pose, intrinsics_from_metadata
-    from processing.registration import adjusted_intrinsics
+    from processing.georef import FlatGround
+    from processing.orthomosaic.poses import placed_frames
     from processing.store import FlightStore
-    from processing.store.registration import read_registration
 
-    out = {}
     with FlightStore.open(gpkg) as store:
-        reg = read_registration(store)
-        for f in store.frames("done"):
-            r = reg.get(f.fid)
-            src = r if r is not None and r["status"] == "registered" else f.__dict__
-            tilt = (r["tilt_e_deg"] or 0.0, r["tilt_n_deg"] or 0.0) if src is r else (0.0, 0.0)
-            pose = Pose(lat=src["lat"], lon=src["lon"], alt_amsl=src["alt_amsl"], alt_rel=src["alt_rel"],
-                        yaw=src["yaw"], pitch=f.pitch, roll=f.roll, tilt=tilt)
-            intr = intrinsics_from_metadata(read_metadata(f.path))
-            if src is r and r["lens_k1"]:
-                intr = adjusted_intrinsics(intr, r["lens_k1"])
-            geo = georeference_frame(pose, intr, ground or FlatGround())
-            out[f.path] = (geo, f.footprint)
-    return out
+        placed, _ = placed_frames(store, ground or FlatGround())
+    return {p.path: (p.geo, p.geo.footprint_utm) for p in placed}
 
 
 def _reference_footprints(paths, cams, ref, origin, res):

@@ -52,7 +52,7 @@ def _whole_frame(geo, grid, window, reduce: int, step: int = 16, tol: float = 0.
     lattice made finer until every square's centre is within the tolerance."""
     import cv2
 
-    from processing.orthomosaic.warp import _bilinear, _project, _square_errors
+    from processing.orthomosaic.warp import _OFF, _bilinear, _project, _square_errors
 
     c0, r0, c1, r1 = window
     w, h = c1 - c0, r1 - r0
@@ -66,7 +66,7 @@ def _whole_frame(geo, grid, window, reduce: int, step: int = 16, tol: float = 0.
         cu = (U[:-1, :-1], U[:-1, 1:], U[1:, :-1], U[1:, 1:])
         cv = (V[:-1, :-1], V[:-1, 1:], V[1:, :-1], V[1:, 1:])
         err = _square_errors(cu, cv, Uc - _bilinear(cu, 0.5, 0.5), Vc - _bilinear(cv, 0.5, 0.5), step,
-                             (Uc > -1e4) & (Vc > -1e4))
+                             (Uc > _OFF / 2) & (Vc > _OFF / 2))
         if err.max() <= tol:
             break
         step //= 2

@@ -68,10 +68,12 @@ class _Dem:
         """Bilinear height at UTM points; NaN outside the DEM or on nodata."""
         return self.model.heights_at(x, y, crs=self.epsg)
 
-    def posts(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """UTM points as fractional (column, row) of the DEM's posts: the ground's slope is
-        continuous between two whole numbers and breaks where one is crossed."""
-        return self.model.sample_coords(x, y, crs=self.epsg)
+    def height_and_posts(self, x: np.ndarray, y: np.ndarray):
+        """:meth:`height`, and the points as fractional (column, row) of the DEM's posts (the
+        ground's slope is continuous between two whole numbers and breaks where one is
+        crossed), from one transform of the points."""
+        col, row = self.model.sample_coords(x, y, crs=self.epsg)
+        return self.model.heights_at_samples(col, row), (col, row)
 
 
 @lru_cache(maxsize=4)

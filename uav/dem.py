@@ -99,7 +99,10 @@ class ElevationModel:
         crs : pyproj CRS, EPSG code or anything pyproj reads
             The points' CRS.
         """
-        col, row = self.sample_coords(x, y, crs)
+        return self.heights_at_samples(*self.sample_coords(x, y, crs))
+
+    def heights_at_samples(self, col, row) -> np.ndarray:
+        """:meth:`heights_at` for points already given as :meth:`sample_coords`."""
         h, w = self.heights.shape
         c0 = np.floor(col).astype(int)
         r0 = np.floor(row).astype(int)

@@ -65,10 +65,11 @@ def _project_cells(cam, grid: Grid, cols: np.ndarray, rows: np.ndarray, reduce: 
     at = None
     if cam.dem is not None:
         with _DEM_LOCK:
-            Z = cam.dem.height(X.ravel(), Y.ravel())
             if posts:
-                pc, pr = cam.dem.posts(X.ravel(), Y.ravel())
+                Z, (pc, pr) = cam.dem.height_and_posts(X.ravel(), Y.ravel())
                 at = (pc.reshape(X.shape), pr.reshape(X.shape))
+            else:
+                Z = cam.dem.height(X.ravel(), Y.ravel())
         Z = np.where(np.isfinite(Z), Z, cam.C[2] - cam.height_agl)
     else:
         Z = np.full(X.size, cam.ground_z)
@@ -159,6 +160,15 @@ def _post_errors(cam, grid: Grid, reduce: int, window, sq: np.ndarray, t: int, c
     return err
 
 
+def _errors(cam, grid: Grid, reduce: int, window, sq: np.ndarray, t: int, cu, cv, posts) -> np.ndarray:
+    """Each square's largest error at its checks: its centre, and on the DEM post lines that
+    cross it (``posts``: its corners' post coordinates, column and row; None on flat ground)."""
+    err = _centre_errors(cam, grid, reduce, window, sq, t, cu, cv)
+    if posts is not None:
+        err = np.maximum(err, _post_errors(cam, grid, reduce, window, sq, t, cu, cv, *posts))
+    return err
+
+
 def _refine(cam, grid: Grid, window, reduce: int, squares: np.ndarray, step: int, tol_cells: float,
             mx: np.ndarray, my: np.ndarray) -> tuple[int, float]:
     """Map the cells of the lattice squares ``squares`` (``(row, col)`` of their top-left cell,
@@ -182,10 +192,8 @@ def _refine(cam, grid: Grid, window, reduce: int, squares: np.ndarray, step: int
         pts = (sub[:, None, :] + offs[None]).reshape(-1, 2)
         u, v, posts = _project_cells(cam, grid, c0 + pts[:, 1], r0 + pts[:, 0], reduce, posts=True)
         U, V = tuple(u.reshape(-1, 4).T), tuple(v.reshape(-1, 4).T)
-        err = _centre_errors(cam, grid, reduce, window, sub, t, U, V)
-        if posts is not None:
-            err = np.maximum(err, _post_errors(cam, grid, reduce, window, sub, t, U, V,
-                                               *(tuple(p.reshape(-1, 4).T) for p in posts)))
+        err = _errors(cam, grid, reduce, window, sub, t, U, V,
+                      None if posts is None else [tuple(p.reshape(-1, 4).T) for p in posts])
         good = err <= tol_cells
         if good.any():
             worst = max(worst, float(err[good].max()))
@@ -226,11 +234,8 @@ def frame_map(geo, grid: Grid, window, reduce: int, *, step: int = DEFAULT_STEP,
     def corners(A):
         return tuple(x.ravel() for x in (A[:-1, :-1], A[:-1, 1:], A[1:, :-1], A[1:, 1:]))
 
-    errs = _centre_errors(cam, grid, reduce, window, sq, step, corners(U), corners(V))
-    if posts is not None:
-        errs = np.maximum(errs, _post_errors(cam, grid, reduce, window, sq, step, corners(U), corners(V),
-                                             *(corners(p) for p in posts)))
-    errs = errs.reshape(nr, nc)
+    errs = _errors(cam, grid, reduce, window, sq, step, corners(U), corners(V),
+                   None if posts is None else [corners(p) for p in posts]).reshape(nr, nc)
     bad = errs > tol_cells
     err = float(errs[~bad].max()) if (~bad).any() else 0.0
     coarse = np.dstack([U, V]).astype(np.float32)
